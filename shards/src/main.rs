@@ -1,0 +1,3 @@
+//! The `shardmq` broker binary.
+
+fn main() {}

@@ -1,0 +1,24 @@
+//! # shardmq: the sans-I/O core of an MQTT broker
+//!
+//! Everything MQTT means, with no runtime, socket, file or clock in it. The
+//! thread-per-core server (`shardmq-shards`) and the load generator
+//! (`shardmq-loadgen`) are built on top of it.
+//!
+//! ## Layout
+//!
+//! - [`protocol`]: the codec for MQTT 3.1, 3.1.1 and 5.0. Two-phase framing (fixed
+//!   header and remaining length checked against the maximum packet size before the
+//!   body is buffered), zero-copy payloads, typed errors that name the spec rule
+//!   they break and the v5 reason code to disconnect with.
+//! - [`topic`]: topic-name and topic-filter rules, `$share/` parsing and the
+//!   subscription trie every shard keeps a replica of.
+//! - [`session`]: the per-client state machine: packets, timers and routed
+//!   messages in, actions out, with the time passed in by the caller.
+//! - [`limits`]: every bound in one place.
+
+#![warn(missing_docs)]
+
+pub mod limits;
+pub mod protocol;
+pub mod session;
+pub mod topic;

@@ -1,0 +1,1 @@
+//! The per-client session state machine.

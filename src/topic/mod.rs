@@ -1,0 +1,1 @@
+//! Topic names, topic filters, shared subscriptions and the subscription trie.
