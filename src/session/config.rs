@@ -33,11 +33,11 @@ pub struct SessionConfig {
     /// Longest Session Expiry Interval granted, seconds. A longer request (or a 3.1.1
     /// Clean Session 0, which means "never") is lowered to it.
     pub session_expiry_interval_max_s: u32,
-    /// Keep Alive imposed on every client when set, seconds (sent as Server Keep Alive
-    /// under v5).
+    /// Keep Alive imposed on every v5 client when set, seconds (sent as Server Keep
+    /// Alive). 3.x clients cannot be told, so they keep their own.
     pub server_keep_alive_s: Option<u16>,
-    /// Longest Keep Alive accepted, seconds; a longer one (or 0, "off") is lowered to it
-    /// when it is below `u16::MAX`.
+    /// Longest Keep Alive accepted from a v5 client, seconds; a longer one (or 0,
+    /// "off") is lowered to it when it is below `u16::MAX`.
     pub keep_alive_max_s: u16,
 }
 

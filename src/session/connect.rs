@@ -88,7 +88,13 @@ impl Session {
         let requested_expiry_s = requested_session_expiry_s(&connect);
         let session_expiry_interval_s =
             requested_expiry_s.min(config.session_expiry_interval_max_s);
-        let keep_alive_s = granted_keep_alive_s(connect.keep_alive_s, config);
+        // A 3.x client cannot be told another Keep Alive, and would be closed for
+        // pinging at its own pace: only v5 gets the override and the cap.
+        let keep_alive_s = if protocol_version.is_v5() {
+            granted_keep_alive_s(connect.keep_alive_s, config)
+        } else {
+            connect.keep_alive_s
+        };
         let resume = !connect.clean_start && assigned_client_id.is_none();
         let client_id = assigned_client_id.clone().unwrap_or(connect.client_id);
 

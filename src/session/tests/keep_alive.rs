@@ -77,3 +77,14 @@ fn keep_alive_timeout_under_v3_1_1_closes_without_disconnect() {
     assert_eq!(disconnect_reason(&actions), None);
     assert_eq!(close_reason(&actions), Some(ReasonCode::KeepAliveTimeout));
 }
+
+#[test]
+fn v3_1_1_client_keeps_its_own_keep_alive_despite_the_override() {
+    let config = SessionConfig {
+        server_keep_alive_s: Some(10),
+        ..SessionConfig::default()
+    };
+    let connect = connect_of(ProtocolVersion::V3_1_1, "c", true);
+    let (_, actions) = accept_with(connect, None, &config, 0);
+    assert_eq!(armed_at_ms(&actions, TimerKind::KeepAlive), Some(90_000));
+}
