@@ -31,22 +31,22 @@ pub(crate) fn validate_plain_topic_filter(topic_filter: &str) -> Result<(), Topi
                 levels += 1;
                 level_start = index + 1;
             }
-            b'+' => {
-                let ends_level = bytes.get(index + 1).map_or(true, |&next| next == b'/');
-                if index != level_start || !ends_level {
-                    return Err(TopicError::SingleLevelWildcardMisplaced);
-                }
+            b'+' if index != level_start || !ends_level(bytes, index) => {
+                return Err(TopicError::SingleLevelWildcardMisplaced);
             }
-            b'#' => {
-                if index != level_start || index + 1 != bytes.len() {
-                    return Err(TopicError::MultiLevelWildcardMisplaced);
-                }
+            b'#' if index != level_start || index + 1 != bytes.len() => {
+                return Err(TopicError::MultiLevelWildcardMisplaced);
             }
             0 => return Err(TopicError::NullCharacter(TopicKind::Filter)),
             _ => {}
         }
     }
     check_levels(levels, TopicKind::Filter)
+}
+
+/// True when the byte at `index` is the last of its level.
+fn ends_level(bytes: &[u8], index: usize) -> bool {
+    bytes.get(index + 1).map_or(true, |&next| next == b'/')
 }
 
 /// Emptiness and the byte length bound, shared by names and filters.
