@@ -49,3 +49,16 @@ pub const CLIENT_ID_V3_1_MAX_CHARS: usize = 23;
 const _: () = assert!(RECEIVE_MAXIMUM_DEFAULT > 0);
 const _: () = assert!(OUTBOUND_INFLIGHT_MAX_DEFAULT > 0);
 const _: () = assert!(QUEUED_MESSAGES_MAX_DEFAULT > 0);
+
+/// Longest topic name or topic filter accepted, bytes. The wire allows 65,535
+/// [MQTT-4.7.3-3]; accepting all of it keeps every conforming client working,
+/// and the memory a session can pin with long filters is bounded by its
+/// subscription count and the maximum packet size instead.
+pub const TOPIC_LENGTH_MAX: usize = 65_535;
+
+/// Most levels (`/`-separated parts) in a topic name or filter. Bounds the depth
+/// of the subscription trie, hence the recursion of a match.
+pub const TOPIC_LEVELS_MAX: usize = 128;
+
+const _: () = assert!(TOPIC_LENGTH_MAX <= u16::MAX as usize);
+const _: () = assert!(TOPIC_LEVELS_MAX >= 1 && TOPIC_LEVELS_MAX <= TOPIC_LENGTH_MAX);
