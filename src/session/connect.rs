@@ -65,9 +65,9 @@ impl Session {
     /// `assigned_client_id` is the id the runtime generated when
     /// [`needs_assigned_client_id`] said so (sent back as Assigned Client Identifier
     /// under v5), else `None`. `existing` is the stored session of the same client
-    /// id: it is resumed unless Clean Start is set, in which case it ends (its
-    /// pending will is published, its subscriptions removed). If it is still
-    /// connected, call [`Session::taken_over`] on it first.
+    /// id: it is resumed unless Clean Start is set (or its expiry interval was 0),
+    /// in which case it ends (its pending will is published, its subscriptions
+    /// removed). If it is still connected, call [`Session::taken_over`] on it first.
     pub fn connect(
         connect: Connect,
         assigned_client_id: Option<ByteString>,
@@ -95,10 +95,16 @@ impl Session {
         } else {
             connect.keep_alive_s
         };
-        let resume = !connect.clean_start && assigned_client_id.is_none();
+        // A stored session with expiry 0 ended with its connection (a takeover got
+        // here before it was dropped), so there is nothing to resume.
+        let resume = !connect.clean_start
+            && assigned_client_id.is_none()
+            && existing
+                .as_ref()
+                .is_some_and(|previous| previous.state.session_expiry_interval_s != 0);
         let client_id = assigned_client_id.clone().unwrap_or(connect.client_id);
 
-        let session_present = resume && existing.is_some();
+        let session_present = resume;
         let mut state = match existing {
             Some(mut previous) if resume => {
                 // Reconnecting in time cancels a delayed will and the expiry.

@@ -243,3 +243,21 @@ fn refused_connect_gives_the_stored_session_back_untouched() {
     assert_eq!(existing.client_id(), "c");
     assert!(!existing.is_connected());
 }
+
+#[test]
+fn takeover_of_a_session_with_expiry_0_starts_a_new_session() {
+    let (mut old, _) = accept(v5_connect("c"), None, 0);
+    let subscribe = Subscribe {
+        packet_id: 1,
+        properties: SubscribeProperties::default(),
+        filters: vec![(ByteString::from("a"), SubscriptionOptions::default())],
+    };
+    feed(&mut old, Packet::Subscribe(subscribe), 1);
+    old.taken_over(2, &mut Vec::new());
+    let (new, actions) = accept(v5_persistent_connect("c", 60), Some(old), 3);
+    assert!(!connack(&actions).session_present);
+    assert_eq!(new.subscriptions().count(), 0);
+    assert!(actions.contains(&Action::Unsubscribe {
+        topic_filter: ByteString::from("a")
+    }));
+}
