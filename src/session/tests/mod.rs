@@ -8,6 +8,7 @@ mod errors;
 mod expiry;
 mod inbound;
 mod keep_alive;
+mod never_panics;
 mod outbound;
 mod subscribe;
 mod support;
