@@ -16,7 +16,7 @@ const TOPICS: [&str; 6] = ["a", "a/b", "", "a/+", "$share/g/a", "a/#/b"];
 
 #[derive(Clone, Debug)]
 enum Step {
-    Packet(Packet),
+    Packet(Box<Packet>),
     Timer(TimerKind, u64),
     Deliver {
         qos: QoS,
@@ -141,7 +141,7 @@ fn step() -> impl Strategy<Value = Step> {
         Just(TimerKind::SessionExpiry)
     ];
     prop_oneof![
-        8 => client_packet().prop_map(Step::Packet),
+        8 => client_packet().prop_map(|packet| Step::Packet(Box::new(packet))),
         2 => (timer, 0u64..120_000).prop_map(|(timer, advance_ms)| Step::Timer(timer, advance_ms)),
         4 => (qos(), 0..2usize, proptest::option::of(0u64..5_000), any::<bool>(), any::<bool>())
             .prop_map(|(qos, topic, expiry_ms, big, own)| Step::Deliver { qos, topic, expiry_ms, big, own }),
@@ -214,7 +214,7 @@ proptest! {
                 continue;
             };
             match step {
-                Step::Packet(packet) => current.handle_packet(packet, now_ms, &mut actions),
+                Step::Packet(packet) => current.handle_packet(*packet, now_ms, &mut actions),
                 Step::Timer(timer, advance_ms) => {
                     now_ms += advance_ms;
                     current.handle_timer(timer, now_ms, &mut actions);
