@@ -144,6 +144,7 @@ impl Session {
             outbound_aliases: OutboundTopicAliases::new(
                 client_topic_alias_maximum.min(config.outbound_topic_alias_maximum),
             ),
+            congested: false,
         };
 
         let mut connack = ConnAck {

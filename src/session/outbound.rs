@@ -5,7 +5,8 @@
 //! drop). The messages already queued were accepted first and go out first; dropping
 //! the newest never leaves a hole inside what the client will receive. QoS 0 goes
 //! straight to a connected client (it takes no inflight slot), and is queued like the
-//! others while the client is away.
+//! others while the client is away or its connection is congested
+//! ([`Session::set_congested`]).
 
 use smallvec::SmallVec;
 
@@ -94,7 +95,7 @@ impl Session {
             self.state.stats.dropped_expired += 1;
             return;
         }
-        if self.connection.is_none() {
+        if !self.can_send() {
             self.enqueue(publish);
             return;
         }
@@ -128,9 +129,31 @@ impl Session {
         self.state.inflight.len() < usize::from(window)
     }
 
+    /// True when a connection is attached and not congested.
+    fn can_send(&self) -> bool {
+        self.connection
+            .as_ref()
+            .is_some_and(|connection| !connection.congested)
+    }
+
+    /// The runtime's outbound buffer for this connection filled up (`true`) or
+    /// drained (`false`). While congested, every message, QoS 0 included, waits in
+    /// the bounded queue (and is dropped and counted when it is full), so a slow
+    /// subscriber costs at most its own queue. Clearing it sends what waits, as far
+    /// as the inflight window allows.
+    pub fn set_congested(&mut self, congested: bool, now_ms: u64, actions: &mut Vec<Action>) {
+        let Some(connection) = self.connection.as_mut() else {
+            return;
+        };
+        connection.congested = congested;
+        if !congested {
+            self.drain_queue(now_ms, actions);
+        }
+    }
+
     /// Sends queued messages while the window has room.
     pub(crate) fn drain_queue(&mut self, now_ms: u64, actions: &mut Vec<Action>) {
-        while self.connection.is_some() {
+        while self.can_send() {
             let Some(front) = self.state.queue.front() else {
                 return;
             };

@@ -78,4 +78,6 @@ pub(crate) struct ConnectionState {
     pub(crate) inbound_aliases: InboundTopicAliases,
     /// Aliases we assigned.
     pub(crate) outbound_aliases: OutboundTopicAliases,
+    /// The runtime reported its outbound buffer full: hold messages in the queue.
+    pub(crate) congested: bool,
 }
