@@ -6,9 +6,9 @@
 //! so an alias never changes meaning within a connection and no LRU bookkeeping
 //! runs per message.
 
-use ahash::AHashMap;
 use bytestring::ByteString;
 
+use super::state::FastMap;
 use crate::protocol::ReasonCode;
 
 /// Aliases the client defined on this connection.
@@ -76,7 +76,7 @@ pub(crate) enum OutboundAlias {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct OutboundTopicAliases {
     maximum: u16,
-    assigned: AHashMap<ByteString, u16>,
+    assigned: FastMap<ByteString, u16>,
 }
 
 impl OutboundTopicAliases {
@@ -84,7 +84,7 @@ impl OutboundTopicAliases {
     pub(crate) fn new(maximum: u16) -> Self {
         OutboundTopicAliases {
             maximum,
-            assigned: AHashMap::new(),
+            assigned: FastMap::default(),
         }
     }
 

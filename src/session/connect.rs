@@ -4,12 +4,11 @@
 
 use std::collections::VecDeque;
 
-use ahash::{AHashMap, AHashSet};
 use bytestring::ByteString;
 
 use super::alias::{InboundTopicAliases, OutboundTopicAliases};
 use super::inflight::OutboundInflight;
-use super::state::{ConnectionState, SessionState, SessionStats};
+use super::state::{ConnectionState, FastMap, FastSet, SessionState, SessionStats};
 use super::{Action, Session, SessionConfig, TimerKind};
 use crate::limits;
 use crate::protocol::{
@@ -201,10 +200,10 @@ impl SessionState {
             client_id,
             protocol_version,
             session_expiry_interval_s: 0,
-            subscriptions: AHashMap::new(),
+            subscriptions: FastMap::default(),
             inflight: OutboundInflight::default(),
             queue: VecDeque::new(),
-            awaiting_pubrel: AHashSet::new(),
+            awaiting_pubrel: FastSet::default(),
             will: None,
             will_at_ms: None,
             expires_at_ms: None,

@@ -1,7 +1,7 @@
 //! Outbound QoS 1/2 flows in progress: packet-id allocation and the state of each
 //! flow until its final acknowledgement.
 
-use ahash::AHashMap;
+use super::state::FastMap;
 
 use super::outbound::OutboundPublish;
 use crate::protocol::PacketId;
@@ -29,7 +29,7 @@ pub(crate) struct Flight {
 /// The outbound flows of a session, by packet id.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct OutboundInflight {
-    flights: AHashMap<PacketId, Flight>,
+    flights: FastMap<PacketId, Flight>,
     last_packet_id: PacketId,
     next_sequence: u64,
 }

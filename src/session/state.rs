@@ -4,15 +4,21 @@
 //! No `Rc`, `RefCell` or handles in here: a session is moved between connections
 //! (resume, takeover) and written to snapshots as it is.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 
-use ahash::{AHashMap, AHashSet};
 use bytestring::ByteString;
 
 use super::alias::{InboundTopicAliases, OutboundTopicAliases};
 use super::inflight::OutboundInflight;
 use super::outbound::OutboundPublish;
 use crate::protocol::{LastWill, PacketId, ProtocolVersion, SubscriptionOptions};
+
+/// A map with the fast (non-cryptographic) hasher; plain `std` types so snapshot
+/// derives apply. Keys are bounded by config, so hash flooding costs little.
+pub(crate) type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
+
+/// A set with the fast hasher, as [`FastMap`].
+pub(crate) type FastSet<T> = HashSet<T, ahash::RandomState>;
 
 /// Counters of messages a session dropped instead of delivering.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -46,13 +52,13 @@ pub(crate) struct SessionState {
     /// Session Expiry Interval in force, seconds; `u32::MAX` never expires.
     pub(crate) session_expiry_interval_s: u32,
     /// The subscriptions, by filter as the client sent it.
-    pub(crate) subscriptions: AHashMap<ByteString, SubscriptionRecord>,
+    pub(crate) subscriptions: FastMap<ByteString, SubscriptionRecord>,
     /// Outbound QoS 1/2 flows not yet complete.
     pub(crate) inflight: OutboundInflight,
     /// Messages waiting for room in the inflight window, or for the client to return.
     pub(crate) queue: VecDeque<OutboundPublish>,
     /// Inbound QoS 2 packet ids answered with PUBREC and awaiting PUBREL.
-    pub(crate) awaiting_pubrel: AHashSet<PacketId>,
+    pub(crate) awaiting_pubrel: FastSet<PacketId>,
     /// The will of the latest connection, until published or discarded.
     pub(crate) will: Option<LastWill>,
     /// When the will is due, once its connection ended abnormally.
