@@ -55,9 +55,10 @@ impl Session {
         self.end_connection(true, now_ms, actions);
     }
 
-    /// DISCONNECT from the client: the will is discarded unless the reason is 0x04
-    /// (Disconnect with Will Message); v5 may change the Session Expiry Interval,
-    /// but not from 0 [MQTT-3.14.2-2].
+    /// DISCONNECT from the client: the will is discarded only on 0x00 (Normal
+    /// disconnection) [MQTT-3.1.2-10], which is what every 3.x DISCONNECT means; any
+    /// other v5 code, 0x04 (Disconnect with Will Message) first of all, publishes it.
+    /// v5 may change the Session Expiry Interval, but not from 0 [MQTT-3.14.2-2].
     pub(crate) fn handle_disconnect(
         &mut self,
         disconnect: Disconnect,
@@ -72,8 +73,8 @@ impl Session {
             self.state.session_expiry_interval_s =
                 interval_s.min(self.config.session_expiry_interval_max_s);
         }
-        let publish_will = self.state.protocol_version.is_v5()
-            && disconnect.reason_code == ReasonCode::DisconnectWithWillMessage;
+        let publish_will =
+            self.state.protocol_version.is_v5() && disconnect.reason_code != ReasonCode::Success;
         actions.push(Action::Close {
             reason_code: disconnect.reason_code,
         });
