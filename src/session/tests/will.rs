@@ -145,3 +145,19 @@ fn will_carries_its_properties_to_subscribers() {
     );
     assert_eq!(message.expires_at_ms, Some(31_000));
 }
+
+#[test]
+fn will_published_on_disconnect_with_an_error_code() {
+    let (mut session, _) = accept(with_will(None, 0), None, 0);
+    let actions = feed(&mut session, disconnect(ReasonCode::UnspecifiedError), 5);
+    assert_eq!(routed(&actions).len(), 1);
+}
+
+#[test]
+fn v3_1_1_disconnect_discards_the_will() {
+    let mut connect = connect_of(ProtocolVersion::V3_1_1, "c", true);
+    connect.will = Some(will("status/c", None));
+    let (mut session, _) = accept(connect, None, 0);
+    let actions = feed(&mut session, disconnect(ReasonCode::Success), 5);
+    assert!(routed(&actions).is_empty());
+}
