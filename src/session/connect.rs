@@ -12,7 +12,8 @@ use super::state::{ConnectionState, FastMap, FastSet, SessionState, SessionStats
 use super::{Action, Session, SessionConfig, TimerKind};
 use crate::limits;
 use crate::protocol::{
-    ConnAck, ConnAckProperties, Connect, Packet, ProtocolVersion, QoS, ReasonCode,
+    ConnAck, ConnAckProperties, Connect, ConnectProperties, Packet, ProtocolVersion, QoS,
+    ReasonCode,
 };
 use crate::topic::validate_topic_name;
 
@@ -96,55 +97,30 @@ impl Session {
         };
         // A stored session with expiry 0 ended with its connection (a takeover got
         // here before it was dropped), so there is nothing to resume.
-        let resume = !connect.clean_start
+        let session_present = !connect.clean_start
             && assigned_client_id.is_none()
             && existing
                 .as_ref()
                 .is_some_and(|previous| previous.state.session_expiry_interval_s != 0);
         let client_id = assigned_client_id.clone().unwrap_or(connect.client_id);
-
-        let session_present = resume;
         let mut state = match existing {
-            Some(mut previous) if resume => {
-                // Reconnecting in time cancels a delayed will and the expiry.
-                previous.state.will_at_ms = None;
-                actions.push(Action::CancelTimer(TimerKind::WillDelay));
-                actions.push(Action::CancelTimer(TimerKind::SessionExpiry));
-                previous.state
-            }
+            Some(previous) if session_present => previous.resume(actions),
             Some(mut previous) => {
                 previous.end_replaced_session(now_ms, actions);
-                SessionState::new(client_id.clone(), protocol_version)
+                SessionState::new(client_id, protocol_version)
             }
-            None => SessionState::new(client_id.clone(), protocol_version),
+            None => SessionState::new(client_id, protocol_version),
         };
         state.protocol_version = protocol_version;
         state.session_expiry_interval_s = session_expiry_interval_s;
         state.will = connect.will;
-        state.will_at_ms = None;
-        state.expires_at_ms = None;
-
-        let properties = &connect.properties;
-        let client_topic_alias_maximum = properties.topic_alias_maximum.unwrap_or(0);
-        let connection = ConnectionState {
-            keep_alive_timeout_ms: u64::from(keep_alive_s) * 1500,
-            last_packet_ms: now_ms,
-            client_receive_maximum: properties
-                .receive_maximum
-                .unwrap_or(limits::CLIENT_RECEIVE_MAXIMUM_DEFAULT),
-            client_maximum_packet_size: properties
-                .maximum_packet_size
-                .unwrap_or(limits::REMAINING_LENGTH_MAX + 5),
-            inbound_aliases: InboundTopicAliases::new(if protocol_version.is_v5() {
-                config.topic_alias_maximum
-            } else {
-                0
-            }),
-            outbound_aliases: OutboundTopicAliases::new(
-                client_topic_alias_maximum.min(config.outbound_topic_alias_maximum),
-            ),
-            congested: false,
-        };
+        let connection = ConnectionState::new(
+            &connect.properties,
+            protocol_version,
+            keep_alive_s,
+            config,
+            now_ms,
+        );
 
         let mut connack = ConnAck {
             session_present,
@@ -179,6 +155,15 @@ impl Session {
         ConnectOutcome::Accepted(session)
     }
 
+    /// A reconnect in time: the delayed will and the expiry are cancelled.
+    fn resume(mut self, actions: &mut Vec<Action>) -> SessionState {
+        self.state.will_at_ms = None;
+        self.state.expires_at_ms = None;
+        actions.push(Action::CancelTimer(TimerKind::WillDelay));
+        actions.push(Action::CancelTimer(TimerKind::SessionExpiry));
+        self.state
+    }
+
     /// Clean Start replaced this stored session: it ends now, with its pending will.
     fn end_replaced_session(&mut self, now_ms: u64, actions: &mut Vec<Action>) {
         if self.state.will_at_ms.is_some() {
@@ -190,6 +175,39 @@ impl Session {
             actions.push(Action::Unsubscribe {
                 topic_filter: topic_filter.clone(),
             });
+        }
+    }
+}
+
+impl ConnectionState {
+    fn new(
+        properties: &ConnectProperties,
+        protocol_version: ProtocolVersion,
+        keep_alive_s: u16,
+        config: &SessionConfig,
+        now_ms: u64,
+    ) -> ConnectionState {
+        let inbound_topic_alias_maximum = if protocol_version.is_v5() {
+            config.topic_alias_maximum
+        } else {
+            0
+        };
+        let outbound_topic_alias_maximum = properties
+            .topic_alias_maximum
+            .unwrap_or(0)
+            .min(config.outbound_topic_alias_maximum);
+        ConnectionState {
+            keep_alive_timeout_ms: u64::from(keep_alive_s) * 1500,
+            last_packet_ms: now_ms,
+            client_receive_maximum: properties
+                .receive_maximum
+                .unwrap_or(limits::CLIENT_RECEIVE_MAXIMUM_DEFAULT),
+            client_maximum_packet_size: properties
+                .maximum_packet_size
+                .unwrap_or(limits::REMAINING_LENGTH_MAX + 5),
+            inbound_aliases: InboundTopicAliases::new(inbound_topic_alias_maximum),
+            outbound_aliases: OutboundTopicAliases::new(outbound_topic_alias_maximum),
+            congested: false,
         }
     }
 }
