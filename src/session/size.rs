@@ -53,3 +53,51 @@ fn variable_byte_integer_size(value: u64) -> u64 {
         _ => 4,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use bytestring::ByteString;
+
+    use super::publish_packet_size;
+    use crate::protocol::{ProtocolVersion, Publish, PublishProperties, QoS};
+
+    fn publish(topic_name: &str, payload_len: usize, packet_id: Option<u16>) -> Publish {
+        Publish {
+            dup: false,
+            qos: if packet_id.is_some() {
+                QoS::AtLeastOnce
+            } else {
+                QoS::AtMostOnce
+            },
+            retain: false,
+            topic_name: ByteString::from(topic_name),
+            packet_id,
+            properties: PublishProperties::default(),
+            payload: Bytes::from(vec![0; payload_len]),
+        }
+    }
+
+    #[test]
+    fn v3_1_1_size_counts_header_topic_packet_id_and_payload() {
+        let packet = publish("a/b", 5, Some(1));
+        assert_eq!(publish_packet_size(&packet, ProtocolVersion::V3_1_1), 14);
+    }
+
+    #[test]
+    fn remaining_length_above_127_takes_two_bytes() {
+        let packet = publish("t", 195, None);
+        assert_eq!(publish_packet_size(&packet, ProtocolVersion::V3_1_1), 201);
+    }
+
+    #[test]
+    fn v5_size_counts_every_property() {
+        let mut packet = publish("t", 0, None);
+        packet.properties.message_expiry_interval_s = Some(10);
+        packet.properties.topic_alias = Some(1);
+        packet.properties.user_properties = vec![("k".into(), "v".into())];
+        packet.properties.subscription_identifiers.push(200);
+        // 1 + 1 (remaining length) + 2 + 1 (topic) + 1 (properties length) + 18.
+        assert_eq!(publish_packet_size(&packet, ProtocolVersion::V5), 24);
+    }
+}
