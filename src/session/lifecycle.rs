@@ -42,6 +42,17 @@ impl Session {
         }
     }
 
+    /// The server ends the connection: a packet failed to decode (pass the
+    /// codec error's reason code, e.g. 0x81 Malformed Packet or 0x95 Packet too
+    /// large), the server shuts down (0x8B), an administrator kicks the client
+    /// (0x98)... Sends DISCONNECT with `reason_code` (v5 only), then Close; the will
+    /// is published and the session expiry starts. Does nothing if not connected.
+    pub fn close(&mut self, reason_code: ReasonCode, now_ms: u64, actions: &mut Vec<Action>) {
+        if self.connection.is_some() {
+            self.protocol_violation(reason_code, now_ms, actions);
+        }
+    }
+
     /// The client broke a rule: DISCONNECT with `reason_code` (v5 only, 3.x just
     /// closes), Close, and the will.
     pub(crate) fn protocol_violation(

@@ -7,8 +7,9 @@
 //! - a timer it armed firing ([`Session::handle_timer`]),
 //! - a message the trie routed to it ([`Session::deliver`], [`Session::deliver_retained`]),
 //!
-//! plus the lifecycle calls [`Session::connect`], [`Session::connection_lost`] and
-//! [`Session::taken_over`]. Every output is an [`Action`] pushed onto a `Vec` the
+//! plus the lifecycle calls [`Session::connect`], [`Session::connection_lost`],
+//! [`Session::taken_over`], [`Session::close`] and [`Session::set_congested`].
+//! Every output is an [`Action`] pushed onto a `Vec` the
 //! caller owns and reuses, run by the runtime in order.
 //!
 //! ## The runtime's side, in short
@@ -21,9 +22,12 @@
 //! 3. Deliver routed messages with [`Session::deliver`]; after an
 //!    [`Action::Subscribe`] with `send_retained`, the matching retained messages
 //!    with [`Session::deliver_retained`].
-//! 4. When the socket closes without an [`Action::Close`], call
-//!    [`Session::connection_lost`]. Keep the disconnected session until
-//!    [`Action::EndSession`].
+//! 4. When a packet fails to decode, call [`Session::close`] with the codec
+//!    error's reason code. When the socket closes without an [`Action::Close`],
+//!    call [`Session::connection_lost`]. Keep the disconnected session (and run
+//!    its timers) until [`Action::EndSession`].
+//! 5. When the connection's outbound buffer fills up, call
+//!    [`Session::set_congested`] with `true`, and with `false` once it drains.
 //!
 //! ## Files
 //!

@@ -76,3 +76,21 @@ fn qos1_publish_without_packet_id_is_malformed() {
     );
     assert!(routed(&actions).is_empty());
 }
+
+#[test]
+fn server_close_after_a_decode_error_sends_disconnect_and_publishes_the_will() {
+    let mut connect = v5_connect("c");
+    connect.will = Some(will("status/c", None));
+    let (mut session, _) = accept(connect, None, 0);
+    let mut actions = Vec::new();
+    session.close(ReasonCode::MalformedPacket, 1, &mut actions);
+    assert_eq!(
+        disconnect_reason(&actions),
+        Some(ReasonCode::MalformedPacket)
+    );
+    assert_eq!(close_reason(&actions), Some(ReasonCode::MalformedPacket));
+    assert_eq!(routed(&actions).len(), 1);
+    let mut actions = Vec::new();
+    session.close(ReasonCode::ServerShuttingDown, 2, &mut actions);
+    assert!(actions.is_empty());
+}
