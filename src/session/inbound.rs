@@ -4,9 +4,11 @@
 
 use std::sync::Arc;
 
+use bytestring::ByteString;
+
 use super::message::Message;
 use super::{Action, Session};
-use crate::protocol::{Packet, Publish, PublishResponse, QoS, ReasonCode};
+use crate::protocol::{Packet, PacketId, Publish, PublishResponse, QoS, ReasonCode};
 use crate::topic::validate_topic_name;
 
 impl Session {
@@ -62,8 +64,8 @@ impl Session {
     fn receive_exactly_once(
         &mut self,
         publish: Publish,
-        topic_name: bytestring::ByteString,
-        packet_id: u16,
+        topic_name: ByteString,
+        packet_id: PacketId,
         now_ms: u64,
         actions: &mut Vec<Action>,
     ) {
@@ -87,7 +89,7 @@ impl Session {
     fn route(
         &self,
         publish: Publish,
-        topic_name: bytestring::ByteString,
+        topic_name: ByteString,
         now_ms: u64,
         actions: &mut Vec<Action>,
     ) {

@@ -8,6 +8,7 @@
 //! others while the client is away or its connection is congested
 //! ([`Session::set_congested`]).
 
+use bytestring::ByteString;
 use smallvec::SmallVec;
 
 use super::alias::OutboundAlias;
@@ -213,7 +214,7 @@ impl Session {
         let topic_name = match alias {
             OutboundAlias::Known(topic_alias) => {
                 properties.topic_alias = Some(topic_alias);
-                bytestring::ByteString::new()
+                ByteString::new()
             }
             OutboundAlias::New(topic_alias) => {
                 properties.topic_alias = Some(topic_alias);
