@@ -5,6 +5,7 @@ use bytes::BytesMut;
 
 use crate::protocol::{decode, Packet, ProtocolError, ProtocolVersion};
 
+mod malformed;
 mod vectors;
 
 const V3: ProtocolVersion = ProtocolVersion::V3_1;
