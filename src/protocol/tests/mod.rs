@@ -6,6 +6,8 @@ use bytes::BytesMut;
 use crate::protocol::{decode, Packet, ProtocolError, ProtocolVersion};
 
 mod malformed;
+mod roundtrip;
+mod strategies;
 mod vectors;
 
 const V3: ProtocolVersion = ProtocolVersion::V3_1;
