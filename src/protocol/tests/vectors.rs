@@ -45,37 +45,12 @@ fn connect_3_1_uses_protocol_name_mqisdp_and_level_3() {
 
 #[test]
 fn connect_3_1_1_with_will_username_and_password() {
+    #[rustfmt::skip]
     let bytes = [
-        0x10,
-        28,
-        0,
-        4,
-        b'M',
-        b'Q',
-        b'T',
-        b'T',
-        4,
-        0b1110_1110,
-        0,
-        60,
-        0,
-        1,
-        b'c',
-        0,
-        1,
-        b't',
-        0,
-        2,
-        b'w',
-        b'p',
-        0,
-        1,
-        b'u',
-        0,
-        3,
-        b'p',
-        b'w',
-        b'd',
+        0x10, 28, 0, 4, b'M', b'Q', b'T', b'T', 4, 0b1110_1110, 0, 60,
+        0, 1, b'c', // client id
+        0, 1, b't', 0, 2, b'w', b'p', // will topic and payload
+        0, 1, b'u', 0, 3, b'p', b'w', b'd', // user name and password
     ];
     let mut expected = connect(V4);
     expected.will = Some(LastWill {
@@ -103,43 +78,13 @@ fn connect_is_decoded_at_its_own_level_whatever_the_agreed_one() {
 
 #[test]
 fn connect_5_with_properties_and_will_properties() {
+    #[rustfmt::skip]
     let bytes = [
-        0x10,
-        34,
-        0,
-        4,
-        b'M',
-        b'Q',
-        b'T',
-        b'T',
-        5,
-        0b0000_0110,
-        0,
-        60, // header
-        8,
-        0x11,
-        0,
-        0,
-        0,
-        10,
-        0x21,
-        0,
-        20, // session expiry 10, receive maximum 20
-        0,
-        1,
-        b'c', // client id
-        5,
-        0x18,
-        0,
-        0,
-        0,
-        5, // will delay 5
-        0,
-        1,
-        b't',
-        0,
-        1,
-        b'x',
+        0x10, 34, 0, 4, b'M', b'Q', b'T', b'T', 5, 0b0000_0110, 0, 60,
+        8, 0x11, 0, 0, 0, 10, 0x21, 0, 20, // session expiry 10, receive maximum 20
+        0, 1, b'c', // client id
+        5, 0x18, 0, 0, 0, 5, // will delay 5
+        0, 1, b't', 0, 1, b'x', // will topic and payload
     ];
     let mut expected = connect(V5);
     expected.properties.session_expiry_interval_s = Some(10);
