@@ -40,19 +40,21 @@ use self::node::Node;
 use super::{parse_topic_filter, TopicError};
 
 /// Seeds of the subscriber-key maps: fixed, for a reproducible report order.
+/// Not ahash's own pi constants: `with_seeds` mixes the seeds with those, and
+/// passing them back in cancels out to all-zero keys, so every key hashes alike.
 const SUBSCRIBER_SEEDS: [u64; 4] = [
-    0x243f_6a88_85a3_08d3,
-    0x1319_8a2e_0370_7344,
-    0xa409_3822_299f_31d0,
-    0x082e_fa98_ec4e_6c89,
+    0xa076_1d64_78bd_642f,
+    0xe703_7ed1_a0b4_28db,
+    0x8ebc_6af0_9c88_c6e3,
+    0x5899_65cc_7537_4cc3,
 ];
 
 /// Default seeds of the level-label and share-name maps.
 const LABEL_SEEDS: [u64; 4] = [
-    0x4528_21e6_38d0_1377,
-    0xbe54_66cf_34e9_0c6c,
-    0xc0ac_29b7_c97c_50dd,
-    0x3f84_d5b5_b547_0917,
+    0x9e37_79b9_7f4a_7c15,
+    0xc2b2_ae3d_27d4_eb4f,
+    0x1656_67b1_9e37_79f9,
+    0x27d4_eb2f_1656_67c5,
 ];
 
 /// The outcome of [`SubscriptionTrie::insert`].
