@@ -62,3 +62,9 @@ pub const TOPIC_LEVELS_MAX: usize = 128;
 
 const _: () = assert!(TOPIC_LENGTH_MAX <= u16::MAX as usize);
 const _: () = assert!(TOPIC_LEVELS_MAX >= 1 && TOPIC_LEVELS_MAX <= TOPIC_LENGTH_MAX);
+
+/// Most shards (threads) a broker runs, hence the width of the per-filter
+/// shard bitset in the subscription trie.
+pub const SHARDS_MAX: usize = 256;
+
+const _: () = assert!(SHARDS_MAX > 0 && SHARDS_MAX % 64 == 0);

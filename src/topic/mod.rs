@@ -4,13 +4,21 @@
 //! - [`validate`]: the section 4.7 rules for topic names and plain filters.
 //! - [`shared`]: `$share/{group}/{filter}` parsing (section 4.8.2).
 //! - [`matching`]: whether one filter matches one topic name.
+//! - [`shard_set`]: the bitset of shards with subscribers on a filter.
+//! - [`trie`]: the subscription trie every shard keeps a replica of.
 
 pub mod error;
 pub mod matching;
+pub mod shard_set;
 pub mod shared;
+pub mod trie;
 pub mod validate;
 
 pub use error::{TopicError, TopicKind};
 pub use matching::matches;
+pub use shard_set::ShardSet;
 pub use shared::{parse_topic_filter, validate_topic_filter, ParsedFilter, SHARE_PREFIX};
+pub use trie::{
+    Inserted, MatchVisitor, Removed, SharedGroupMatch, SharedMembers, SubscriptionTrie,
+};
 pub use validate::validate_topic_name;
