@@ -14,6 +14,17 @@
 //! prunes it and every ancestor left empty, so memory follows the live
 //! subscriptions, not their history.
 //!
+//! How a shard uses its replica:
+//! - SUBSCRIBE: [`SubscriptionTrie::insert`] with the raw filter (`$share/`
+//!   form included); when [`Inserted::first_local`] is set, broadcast "this
+//!   shard has subscribers on the filter" and every other shard applies
+//!   [`SubscriptionTrie::add_remote`] with the same raw filter. UNSUBSCRIBE and
+//!   session end mirror it with [`Removed::last_local`] and
+//!   [`SubscriptionTrie::remove_remote`]. A shard never records itself as remote.
+//! - PUBLISH: [`SubscriptionTrie::match_topic`] delivers to the local entries
+//!   the visitor receives, forwards once to each shard of the returned set,
+//!   and per share group picks one of the group's remote shards or local members.
+//!
 //! Hashing: subscriber maps use fixed seeds, so the order a match reports
 //! local subscribers in is the same on every run. Level labels and share names
 //! come from clients; [`SubscriptionTrie::with_label_seeds`] lets the server
@@ -103,7 +114,10 @@ impl<K: Copy + Eq + Hash, V> SubscriptionTrie<K, V> {
         SubscriptionTrie::with_label_seeds(LABEL_SEEDS)
     }
 
-    /// An empty trie hashing level labels and share names with `label_seeds`.
+    /// An empty trie hashing level labels and share names with `label_seeds`,
+    /// which should come from a random source at start-up (ahash's own pi
+    /// constants are the one choice to avoid: they cancel out to a hash that
+    /// is the same for every label).
     pub fn with_label_seeds(label_seeds: [u64; 4]) -> SubscriptionTrie<K, V> {
         let [k0, k1, k2, k3] = label_seeds;
         let [s0, s1, s2, s3] = SUBSCRIBER_SEEDS;
