@@ -10,10 +10,10 @@ use bytes::BytesMut;
 use super::error::EncodeError;
 use super::framing::{variable_byte_integer_len, PacketType};
 use super::packet::*;
-use super::properties_codec::{encode_properties, PropertySet};
+use super::properties_codec::{encode_properties, properties_len, PropertySet};
 use super::reason::ReasonCode;
 use super::reason_codes;
-use super::writer::{LenCounter, Sink};
+use super::writer::{LenCounter, Sink, SliceWriter};
 use crate::limits::REMAINING_LENGTH_MAX;
 
 impl Packet {
@@ -49,15 +49,18 @@ pub fn encode(
 ) -> Result<(), EncodeError> {
     let remaining_length = remaining_length(packet, version)?;
     let frame_len = 1 + variable_byte_integer_len(remaining_length) + remaining_length as usize;
-    out.reserve(frame_len);
     let start = out.len();
-    out.u8(first_byte(packet));
-    out.variable_byte_integer(remaining_length)?;
-    write_body(packet, version, out)?;
-    assert_eq!(
-        out.len() - start,
-        frame_len,
-        "counted and written lengths differ"
+    // One reservation for the frame; its bytes are then filled in place.
+    out.resize(start + frame_len, 0);
+    let mut writer = SliceWriter::new(&mut out[start..]);
+    writer.u8(first_byte(packet));
+    let written = writer
+        .variable_byte_integer(remaining_length)
+        .and_then(|()| write_body(packet, version, &mut writer));
+    // The counting pass checked every field, so writing cannot fail or differ.
+    assert!(
+        written.is_ok() && writer.position == frame_len,
+        "counted and written frames differ"
     );
     Ok(())
 }
@@ -69,15 +72,23 @@ pub fn encoded_len(packet: &Packet, version: ProtocolVersion) -> Result<usize, E
     Ok(1 + variable_byte_integer_len(remaining_length) + remaining_length as usize)
 }
 
+#[inline]
 fn remaining_length(packet: &Packet, version: ProtocolVersion) -> Result<u32, EncodeError> {
-    let mut counter = LenCounter::default();
-    write_body(packet, version, &mut counter)?;
-    match u32::try_from(counter.len) {
+    let len = match packet {
+        Packet::Publish(publish) => publish_remaining_length(publish, version.is_v5())?,
+        _ => {
+            let mut counter = LenCounter::default();
+            write_body(packet, version, &mut counter)?;
+            counter.len
+        }
+    };
+    match u32::try_from(len) {
         Ok(len) if len <= REMAINING_LENGTH_MAX => Ok(len),
         _ => Err(EncodeError::PacketTooLarge),
     }
 }
 
+#[inline]
 fn first_byte(packet: &Packet) -> u8 {
     let packet_type = packet.packet_type();
     let flags = match packet {
@@ -126,6 +137,7 @@ fn write_body<S: Sink>(
     }
 }
 
+#[inline]
 fn write_packet_id<S: Sink>(sink: &mut S, packet_id: PacketId) -> Result<(), EncodeError> {
     if packet_id == 0 {
         return Err(EncodeError::ZeroPacketId);
@@ -134,6 +146,7 @@ fn write_packet_id<S: Sink>(sink: &mut S, packet_id: PacketId) -> Result<(), Enc
     Ok(())
 }
 
+#[inline]
 fn write_v5_properties<P: PropertySet, S: Sink>(
     properties: &P,
     v5: bool,
@@ -216,6 +229,35 @@ fn write_connack<S: Sink>(connack: &ConnAck, v5: bool, sink: &mut S) -> Result<(
     }
 }
 
+/// PUBLISH's remaining length, computed field by field rather than by a
+/// counting pass: it is the packet on the hot path.
+#[inline]
+fn publish_remaining_length(publish: &Publish, v5: bool) -> Result<usize, EncodeError> {
+    let topic_len = publish.topic_name.len();
+    if topic_len > usize::from(u16::MAX) {
+        return Err(EncodeError::FieldTooLong { length: topic_len });
+    }
+    let packet_id_len = match (publish.qos, publish.packet_id) {
+        (QoS::AtMostOnce, None) => 0,
+        (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(packet_id)) if packet_id != 0 => 2,
+        (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(_)) => return Err(EncodeError::ZeroPacketId),
+        _ => return Err(EncodeError::PacketIdMismatch),
+    };
+    let properties_len = if !v5 {
+        0
+    } else if publish.properties.is_empty() {
+        1
+    } else {
+        let len = properties_len(&publish.properties)?;
+        if len > REMAINING_LENGTH_MAX {
+            return Err(EncodeError::PacketTooLarge);
+        }
+        variable_byte_integer_len(len) + len as usize
+    };
+    Ok(2 + topic_len + packet_id_len + properties_len + publish.payload.len())
+}
+
+#[inline]
 fn write_publish<S: Sink>(publish: &Publish, v5: bool, sink: &mut S) -> Result<(), EncodeError> {
     sink.string(&publish.topic_name)?;
     match (publish.qos, publish.packet_id) {
