@@ -21,8 +21,9 @@ use super::reason_codes;
 /// `Ok(None)` means more bytes are needed; nothing was consumed. `version` is
 /// the level agreed by CONNECT; CONNECT itself is decoded at its own level. A
 /// packet over `maximum_packet_size` (fixed header included) is refused from
-/// its fixed header alone. On error the buffer is left as it was: the
-/// connection is to be closed with [`ProtocolError::reason_code`].
+/// its fixed header alone. An error ends the connection (close it with
+/// [`ProtocolError::reason_code`]); the bad frame may or may not have been
+/// consumed, and `buf` is not to be decoded from again.
 pub fn decode(
     buf: &mut BytesMut,
     version: ProtocolVersion,
