@@ -49,9 +49,16 @@ pub fn encode(
 ) -> Result<(), EncodeError> {
     let remaining_length = remaining_length(packet, version)?;
     let frame_len = 1 + variable_byte_integer_len(remaining_length) + remaining_length as usize;
+    // A PUBLISH payload is appended as it is; every other byte of the frame is
+    // filled in place, after a single reservation.
+    let payload: &[u8] = match packet {
+        Packet::Publish(publish) => &publish.payload,
+        _ => &[],
+    };
+    let head_len = frame_len - payload.len();
     let start = out.len();
-    // One reservation for the frame; its bytes are then filled in place.
-    out.resize(start + frame_len, 0);
+    out.reserve(frame_len);
+    out.resize(start + head_len, 0);
     let mut writer = SliceWriter::new(&mut out[start..]);
     writer.u8(first_byte(packet));
     let written = writer
@@ -59,9 +66,10 @@ pub fn encode(
         .and_then(|()| write_body(packet, version, &mut writer));
     // The counting pass checked every field, so writing cannot fail or differ.
     assert!(
-        written.is_ok() && writer.position == frame_len,
+        written.is_ok() && writer.position == head_len,
         "counted and written frames differ"
     );
+    out.extend_from_slice(payload);
     Ok(())
 }
 
@@ -100,6 +108,8 @@ fn first_byte(packet: &Packet) -> u8 {
     (packet_type as u8) << 4 | flags
 }
 
+/// Writes the body after the fixed header. For PUBLISH that stops before the
+/// payload, and its length is computed by `publish_remaining_length` instead.
 fn write_body<S: Sink>(
     packet: &Packet,
     version: ProtocolVersion,
@@ -109,7 +119,7 @@ fn write_body<S: Sink>(
     match packet {
         Packet::Connect(connect) => write_connect(connect, sink),
         Packet::ConnAck(connack) => write_connack(connack, v5, sink),
-        Packet::Publish(publish) => write_publish(publish, v5, sink),
+        Packet::Publish(publish) => write_publish_head(publish, v5, sink),
         Packet::PubAck(response) | Packet::PubRec(response) => write_publish_response(
             response,
             packet.packet_type(),
@@ -257,17 +267,20 @@ fn publish_remaining_length(publish: &Publish, v5: bool) -> Result<usize, Encode
     Ok(2 + topic_len + packet_id_len + properties_len + publish.payload.len())
 }
 
+/// Everything of a PUBLISH up to its payload, which [`encode`] appends.
 #[inline]
-fn write_publish<S: Sink>(publish: &Publish, v5: bool, sink: &mut S) -> Result<(), EncodeError> {
+fn write_publish_head<S: Sink>(
+    publish: &Publish,
+    v5: bool,
+    sink: &mut S,
+) -> Result<(), EncodeError> {
     sink.string(&publish.topic_name)?;
     match (publish.qos, publish.packet_id) {
         (QoS::AtMostOnce, None) => {}
         (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(packet_id)) => write_packet_id(sink, packet_id)?,
         _ => return Err(EncodeError::PacketIdMismatch),
     }
-    write_v5_properties(&publish.properties, v5, sink)?;
-    sink.raw(&publish.payload);
-    Ok(())
+    write_v5_properties(&publish.properties, v5, sink)
 }
 
 fn write_publish_response<S: Sink>(
