@@ -21,8 +21,9 @@ use super::reason_codes;
 /// `Ok(None)` means more bytes are needed; nothing was consumed. `version` is
 /// the level agreed by CONNECT; CONNECT itself is decoded at its own level. A
 /// packet over `maximum_packet_size` (fixed header included) is refused from
-/// its fixed header alone. On error the buffer is left as it was: the
-/// connection is to be closed with [`ProtocolError::reason_code`].
+/// its fixed header alone. An error ends the connection (close it with
+/// [`ProtocolError::reason_code`]); the bad frame may or may not have been
+/// consumed, and `buf` is not to be decoded from again.
 pub fn decode(
     buf: &mut BytesMut,
     version: ProtocolVersion,
@@ -106,17 +107,15 @@ fn reason_code(
     ReasonCode::from_u8(value).ok_or(invalid)
 }
 
-/// Checks the bytes of a topic name: no wildcard [MQTT-3.3.2-2], and not
-/// empty [MQTT-4.7.3-1] unless a v5 Topic Alias stands for it.
-fn check_topic_name(topic_name: &ByteString, has_alias: bool) -> Result<(), ProtocolError> {
-    let bytes = topic_name.as_bytes();
-    if bytes.is_empty() && !has_alias {
-        return Err(ProtocolError::TopicNameEmpty);
-    }
-    if bytes.iter().any(|&byte| byte == b'+' || byte == b'#') {
+/// Reads a topic name and checks its bytes: no wildcard [MQTT-3.3.2-2], and
+/// not empty [MQTT-4.7.3-1] unless a v5 Topic Alias stands for it (which the
+/// caller checks, as the properties come after the topic name).
+fn read_topic_name(reader: &mut Reader) -> Result<ByteString, ProtocolError> {
+    let (topic_name, has_wildcard) = reader.topic_name()?;
+    if has_wildcard {
         return Err(ProtocolError::TopicNameWildcard);
     }
-    Ok(())
+    Ok(topic_name)
 }
 
 fn decode_connect(reader: &mut Reader) -> Result<Connect, ProtocolError> {
@@ -219,8 +218,10 @@ fn decode_will(
     } else {
         Default::default()
     };
-    let topic_name = reader.string()?;
-    check_topic_name(&topic_name, false)?;
+    let topic_name = read_topic_name(reader)?;
+    if topic_name.is_empty() {
+        return Err(ProtocolError::TopicNameEmpty);
+    }
     let payload = reader.binary()?;
     Ok(LastWill {
         topic_name,
@@ -264,7 +265,7 @@ fn decode_publish(flags: u8, reader: &mut Reader, v5: bool) -> Result<Publish, P
     if dup && qos == QoS::AtMostOnce {
         return Err(ProtocolError::DupOnQos0);
     }
-    let topic_name = reader.string()?;
+    let topic_name = read_topic_name(reader)?;
     let packet_id = if qos == QoS::AtMostOnce {
         None
     } else {
@@ -275,7 +276,9 @@ fn decode_publish(flags: u8, reader: &mut Reader, v5: bool) -> Result<Publish, P
     } else {
         Default::default()
     };
-    check_topic_name(&topic_name, properties.topic_alias.is_some())?;
+    if topic_name.is_empty() && properties.topic_alias.is_none() {
+        return Err(ProtocolError::TopicNameEmpty);
+    }
     Ok(Publish {
         dup,
         qos,

@@ -10,10 +10,10 @@ use bytes::BytesMut;
 use super::error::EncodeError;
 use super::framing::{variable_byte_integer_len, PacketType};
 use super::packet::*;
-use super::properties_codec::{encode_properties, PropertySet};
+use super::properties_codec::{encode_properties, properties_len, PropertySet};
 use super::reason::ReasonCode;
 use super::reason_codes;
-use super::writer::{LenCounter, Sink};
+use super::writer::{LenCounter, Sink, SliceWriter};
 use crate::limits::REMAINING_LENGTH_MAX;
 
 impl Packet {
@@ -49,16 +49,27 @@ pub fn encode(
 ) -> Result<(), EncodeError> {
     let remaining_length = remaining_length(packet, version)?;
     let frame_len = 1 + variable_byte_integer_len(remaining_length) + remaining_length as usize;
-    out.reserve(frame_len);
+    // A PUBLISH payload is appended as it is; every other byte of the frame is
+    // filled in place, after a single reservation.
+    let payload: &[u8] = match packet {
+        Packet::Publish(publish) => &publish.payload,
+        _ => &[],
+    };
+    let head_len = frame_len - payload.len();
     let start = out.len();
-    out.u8(first_byte(packet));
-    out.variable_byte_integer(remaining_length)?;
-    write_body(packet, version, out)?;
-    assert_eq!(
-        out.len() - start,
-        frame_len,
-        "counted and written lengths differ"
+    out.reserve(frame_len);
+    out.resize(start + head_len, 0);
+    let mut writer = SliceWriter::new(&mut out[start..]);
+    writer.u8(first_byte(packet));
+    let written = writer
+        .variable_byte_integer(remaining_length)
+        .and_then(|()| write_body(packet, version, &mut writer));
+    // The counting pass checked every field, so writing cannot fail or differ.
+    assert!(
+        written.is_ok() && writer.position == head_len,
+        "counted and written frames differ"
     );
+    out.extend_from_slice(payload);
     Ok(())
 }
 
@@ -69,15 +80,23 @@ pub fn encoded_len(packet: &Packet, version: ProtocolVersion) -> Result<usize, E
     Ok(1 + variable_byte_integer_len(remaining_length) + remaining_length as usize)
 }
 
+#[inline]
 fn remaining_length(packet: &Packet, version: ProtocolVersion) -> Result<u32, EncodeError> {
-    let mut counter = LenCounter::default();
-    write_body(packet, version, &mut counter)?;
-    match u32::try_from(counter.len) {
+    let len = match packet {
+        Packet::Publish(publish) => publish_remaining_length(publish, version.is_v5())?,
+        _ => {
+            let mut counter = LenCounter::default();
+            write_body(packet, version, &mut counter)?;
+            counter.len
+        }
+    };
+    match u32::try_from(len) {
         Ok(len) if len <= REMAINING_LENGTH_MAX => Ok(len),
         _ => Err(EncodeError::PacketTooLarge),
     }
 }
 
+#[inline]
 fn first_byte(packet: &Packet) -> u8 {
     let packet_type = packet.packet_type();
     let flags = match packet {
@@ -89,6 +108,8 @@ fn first_byte(packet: &Packet) -> u8 {
     (packet_type as u8) << 4 | flags
 }
 
+/// Writes the body after the fixed header. For PUBLISH that stops before the
+/// payload, and its length is computed by `publish_remaining_length` instead.
 fn write_body<S: Sink>(
     packet: &Packet,
     version: ProtocolVersion,
@@ -98,7 +119,7 @@ fn write_body<S: Sink>(
     match packet {
         Packet::Connect(connect) => write_connect(connect, sink),
         Packet::ConnAck(connack) => write_connack(connack, v5, sink),
-        Packet::Publish(publish) => write_publish(publish, v5, sink),
+        Packet::Publish(publish) => write_publish_head(publish, v5, sink),
         Packet::PubAck(response) | Packet::PubRec(response) => write_publish_response(
             response,
             packet.packet_type(),
@@ -126,6 +147,7 @@ fn write_body<S: Sink>(
     }
 }
 
+#[inline]
 fn write_packet_id<S: Sink>(sink: &mut S, packet_id: PacketId) -> Result<(), EncodeError> {
     if packet_id == 0 {
         return Err(EncodeError::ZeroPacketId);
@@ -134,6 +156,7 @@ fn write_packet_id<S: Sink>(sink: &mut S, packet_id: PacketId) -> Result<(), Enc
     Ok(())
 }
 
+#[inline]
 fn write_v5_properties<P: PropertySet, S: Sink>(
     properties: &P,
     v5: bool,
@@ -216,16 +239,48 @@ fn write_connack<S: Sink>(connack: &ConnAck, v5: bool, sink: &mut S) -> Result<(
     }
 }
 
-fn write_publish<S: Sink>(publish: &Publish, v5: bool, sink: &mut S) -> Result<(), EncodeError> {
+/// PUBLISH's remaining length, computed field by field rather than by a
+/// counting pass: it is the packet on the hot path.
+#[inline]
+fn publish_remaining_length(publish: &Publish, v5: bool) -> Result<usize, EncodeError> {
+    let topic_len = publish.topic_name.len();
+    if topic_len > usize::from(u16::MAX) {
+        return Err(EncodeError::FieldTooLong { length: topic_len });
+    }
+    let packet_id_len = match (publish.qos, publish.packet_id) {
+        (QoS::AtMostOnce, None) => 0,
+        (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(packet_id)) if packet_id != 0 => 2,
+        (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(_)) => return Err(EncodeError::ZeroPacketId),
+        _ => return Err(EncodeError::PacketIdMismatch),
+    };
+    let properties_len = if !v5 {
+        0
+    } else if publish.properties.is_empty() {
+        1
+    } else {
+        let len = properties_len(&publish.properties)?;
+        if len > REMAINING_LENGTH_MAX {
+            return Err(EncodeError::PacketTooLarge);
+        }
+        variable_byte_integer_len(len) + len as usize
+    };
+    Ok(2 + topic_len + packet_id_len + properties_len + publish.payload.len())
+}
+
+/// Everything of a PUBLISH up to its payload, which [`encode`] appends.
+#[inline]
+fn write_publish_head<S: Sink>(
+    publish: &Publish,
+    v5: bool,
+    sink: &mut S,
+) -> Result<(), EncodeError> {
     sink.string(&publish.topic_name)?;
     match (publish.qos, publish.packet_id) {
         (QoS::AtMostOnce, None) => {}
         (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(packet_id)) => write_packet_id(sink, packet_id)?,
         _ => return Err(EncodeError::PacketIdMismatch),
     }
-    write_v5_properties(&publish.properties, v5, sink)?;
-    sink.raw(&publish.payload);
-    Ok(())
+    write_v5_properties(&publish.properties, v5, sink)
 }
 
 fn write_publish_response<S: Sink>(
