@@ -12,8 +12,62 @@ pub const MAXIMUM_PACKET_SIZE_DEFAULT: u32 = 1024 * 1024;
 
 const _: () = assert!(MAXIMUM_PACKET_SIZE_DEFAULT <= REMAINING_LENGTH_MAX + 5);
 
-/// Most shards (executor threads) one broker runs.
+/// Our Receive Maximum: unacknowledged inbound QoS 2 PUBLISHes a client may have open.
+pub const RECEIVE_MAXIMUM_DEFAULT: u16 = 128;
+
+/// The client's Receive Maximum when its CONNECT names none (3.1.2.11.3).
+pub const CLIENT_RECEIVE_MAXIMUM_DEFAULT: u16 = 65_535;
+
+/// Our own cap on outbound QoS 1/2 PUBLISHes in flight to one client, whatever its
+/// Receive Maximum: each one holds a message until acknowledged.
+pub const OUTBOUND_INFLIGHT_MAX_DEFAULT: u16 = 1024;
+
+/// Our Topic Alias Maximum: inbound aliases a client may define per connection.
+pub const TOPIC_ALIAS_MAXIMUM_DEFAULT: u16 = 64;
+
+/// Outbound topic aliases we assign per connection, at most (the client's Topic
+/// Alias Maximum may lower it): each one keeps a topic name per connection.
+pub const OUTBOUND_TOPIC_ALIAS_MAX_DEFAULT: u16 = 64;
+
+/// Messages queued for one session beyond its inflight window (or while offline).
+pub const QUEUED_MESSAGES_MAX_DEFAULT: usize = 1000;
+
+/// Subscriptions one session may hold.
+pub const SUBSCRIPTIONS_PER_SESSION_MAX_DEFAULT: usize = 1024;
+
+/// Longest Session Expiry Interval we grant, seconds (7 days); also the lifetime of a
+/// 3.1.1 session with Clean Session 0, which asks for "never".
+pub const SESSION_EXPIRY_INTERVAL_MAX_S_DEFAULT: u32 = 7 * 24 * 3600;
+
+/// Longest Keep Alive we accept, seconds; a longer one is lowered (v5 tells the client
+/// with Server Keep Alive).
+pub const KEEP_ALIVE_MAX_S_DEFAULT: u16 = u16::MAX;
+
+/// The longest client identifier MQTT 3.1 allows, characters (3.1, CONNECT payload).
+pub const CLIENT_ID_V3_1_MAX_CHARS: usize = 23;
+
+const _: () = assert!(RECEIVE_MAXIMUM_DEFAULT > 0);
+const _: () = assert!(OUTBOUND_INFLIGHT_MAX_DEFAULT > 0);
+const _: () = assert!(QUEUED_MESSAGES_MAX_DEFAULT > 0);
+
+/// Longest topic name or topic filter accepted, bytes. The wire allows 65,535
+/// [MQTT-4.7.3-3]; accepting all of it keeps every conforming client working,
+/// and the memory a session can pin with long filters is bounded by its
+/// subscription count and the maximum packet size instead.
+pub const TOPIC_LENGTH_MAX: usize = 65_535;
+
+/// Most levels (`/`-separated parts) in a topic name or filter. Bounds the depth
+/// of the subscription trie, hence the recursion of a match.
+pub const TOPIC_LEVELS_MAX: usize = 128;
+
+const _: () = assert!(TOPIC_LENGTH_MAX <= u16::MAX as usize);
+const _: () = assert!(TOPIC_LEVELS_MAX >= 1 && TOPIC_LEVELS_MAX <= TOPIC_LENGTH_MAX);
+
+/// Most shards (threads) a broker runs, hence the width of the per-filter
+/// shard bitset in the subscription trie.
 pub const SHARDS_MAX: usize = 256;
+
+const _: () = assert!(SHARDS_MAX > 0 && SHARDS_MAX % 64 == 0);
 
 /// Capacity of one cross-shard SPSC ring, messages.
 pub const RING_CAPACITY: usize = 1024;

@@ -1,1 +1,164 @@
 //! The per-client session state machine.
+//!
+//! A [`Session`] is plain data driven by three inputs, each with the current time
+//! passed in by the runtime (`now_ms`, any monotonic millisecond clock):
+//!
+//! - a decoded packet from the client ([`Session::handle_packet`]),
+//! - a timer it armed firing ([`Session::handle_timer`]),
+//! - a message the trie routed to it ([`Session::deliver`], [`Session::deliver_retained`]),
+//!
+//! plus the lifecycle calls [`Session::connect`], [`Session::connection_lost`],
+//! [`Session::taken_over`], [`Session::close`] and [`Session::set_congested`].
+//! Every output is an [`Action`] pushed onto a `Vec` the
+//! caller owns and reuses, run by the runtime in order.
+//!
+//! ## The runtime's side, in short
+//!
+//! 1. Decode CONNECT. If [`needs_assigned_client_id`], generate a unique id (it
+//!    picks the home shard). On the home shard, take the stored session of that
+//!    client id; if it is connected, call [`Session::taken_over`] on it and run
+//!    those actions against the *old* connection. Then call [`Session::connect`].
+//! 2. Feed every further packet of the connection to [`Session::handle_packet`].
+//! 3. Deliver routed messages with [`Session::deliver`]; after an
+//!    [`Action::Subscribe`] with `send_retained`, the matching retained messages
+//!    with [`Session::deliver_retained`].
+//! 4. When a packet fails to decode, call [`Session::close`] with the codec
+//!    error's reason code. When the socket closes without an [`Action::Close`],
+//!    call [`Session::connection_lost`]. Keep the disconnected session (and run
+//!    its timers) until [`Action::EndSession`].
+//! 5. When the connection's outbound buffer fills up, call
+//!    [`Session::set_congested`] with `true`, and with `false` once it drains.
+//!
+//! ## Files
+//!
+//! - `config`: [`SessionConfig`]. `action`: [`Action`], [`TimerKind`].
+//! - `message`: [`Message`], [`SubscriptionMatch`].
+//! - `state`: the plain structs a session is made of (what a snapshot holds).
+//! - `connect`: CONNECT, CONNACK, resume and clean start.
+//! - `lifecycle`: DISCONNECT, keep-alive, will, session expiry, protocol errors.
+//! - `inbound`: PUBLISH from the client, QoS 1/2 acknowledgements, Receive Maximum.
+//! - `outbound`, `inflight`, `size`: messages to the client, the window, the queue.
+//! - `alias`: topic aliases both ways. `subscriptions`: SUBSCRIBE and UNSUBSCRIBE.
+
+mod action;
+mod alias;
+mod config;
+mod connect;
+mod inbound;
+mod inflight;
+mod lifecycle;
+mod message;
+mod outbound;
+mod size;
+mod state;
+mod subscriptions;
+#[cfg(test)]
+mod tests;
+
+pub use action::{Action, TimerKind};
+pub use config::SessionConfig;
+pub use connect::{needs_assigned_client_id, ConnectOutcome};
+pub use message::{Message, SharedMessage, SubscriptionMatch};
+pub use state::SessionStats;
+
+use bytestring::ByteString;
+
+use crate::protocol::{Packet, ProtocolVersion, ReasonCode, SubscriptionOptions};
+use state::{ConnectionState, SessionState};
+
+/// One client's session: what outlives its connections (subscriptions, unfinished
+/// QoS flows, queued messages, will, expiry) and, while connected, the state of
+/// the current connection.
+#[derive(Clone, Debug)]
+pub struct Session {
+    config: SessionConfig,
+    state: SessionState,
+    connection: Option<ConnectionState>,
+}
+
+impl Session {
+    /// A packet decoded from this session's connection, received at `now_ms`.
+    ///
+    /// Packets arriving after the session closed its connection (still buffered
+    /// when the runtime ran [`Action::Close`]) are ignored.
+    pub fn handle_packet(&mut self, packet: Packet, now_ms: u64, actions: &mut Vec<Action>) {
+        let Some(connection) = self.connection.as_mut() else {
+            return;
+        };
+        connection.last_packet_ms = now_ms;
+        match packet {
+            Packet::Publish(publish) => self.handle_publish(publish, now_ms, actions),
+            Packet::PubAck(response) => self.handle_puback(response, now_ms, actions),
+            Packet::PubRec(response) => self.handle_pubrec(response, now_ms, actions),
+            Packet::PubRel(response) => self.handle_pubrel(response, actions),
+            Packet::PubComp(response) => self.handle_pubcomp(response, now_ms, actions),
+            Packet::Subscribe(subscribe) => self.handle_subscribe(subscribe, now_ms, actions),
+            Packet::Unsubscribe(unsubscribe) => self.handle_unsubscribe(unsubscribe, actions),
+            Packet::PingReq => actions.push(Action::Send(Packet::PingResp)),
+            Packet::Disconnect(disconnect) => self.handle_disconnect(disconnect, now_ms, actions),
+            // A second CONNECT [MQTT-3.1.0-2], packets only a server sends, and AUTH,
+            // which needs an Authentication Method we never accept in CONNECT.
+            Packet::Connect(_)
+            | Packet::ConnAck(_)
+            | Packet::SubAck(_)
+            | Packet::UnsubAck(_)
+            | Packet::PingResp
+            | Packet::Auth(_) => {
+                self.protocol_violation(ReasonCode::ProtocolError, now_ms, actions)
+            }
+        }
+    }
+
+    /// A timer this session armed fired at `now_ms`. A timer that is not due (its
+    /// deadline moved, or its cause went away) is re-armed or ignored.
+    pub fn handle_timer(&mut self, timer: TimerKind, now_ms: u64, actions: &mut Vec<Action>) {
+        match timer {
+            TimerKind::KeepAlive => self.keep_alive_timer(now_ms, actions),
+            TimerKind::WillDelay => self.will_delay_timer(now_ms, actions),
+            TimerKind::SessionExpiry => self.session_expiry_timer(now_ms, actions),
+        }
+    }
+
+    /// True while a network connection is attached.
+    pub fn is_connected(&self) -> bool {
+        self.connection.is_some()
+    }
+
+    /// The client identifier (the assigned one when the client sent none).
+    pub fn client_id(&self) -> &ByteString {
+        &self.state.client_id
+    }
+
+    /// Protocol level of the latest connection.
+    pub fn protocol_version(&self) -> ProtocolVersion {
+        self.state.protocol_version
+    }
+
+    /// Messages dropped instead of delivered, by cause.
+    pub fn stats(&self) -> SessionStats {
+        self.state.stats
+    }
+
+    /// Outbound QoS 1/2 flows awaiting acknowledgement.
+    pub fn inflight_len(&self) -> usize {
+        self.state.inflight.len()
+    }
+
+    /// Messages queued behind the inflight window or for the client's return.
+    pub fn queued_len(&self) -> usize {
+        self.state.queue.len()
+    }
+
+    /// The subscriptions with their granted options and Subscription Identifier,
+    /// e.g. to rebuild the trie from a loaded snapshot.
+    pub fn subscriptions(
+        &self,
+    ) -> impl Iterator<Item = (&ByteString, SubscriptionOptions, Option<u32>)> + '_ {
+        self.state
+            .subscriptions
+            .iter()
+            .map(|(topic_filter, record)| {
+                (topic_filter, record.options, record.subscription_identifier)
+            })
+    }
+}

@@ -1,41 +1,24 @@
 //! Topic names, topic filters, shared subscriptions and the subscription trie.
+//!
+//! - [`error`]: why a name or filter is refused, with its spec id and reason code.
+//! - [`validate`]: the section 4.7 rules for topic names and plain filters.
+//! - [`shared`]: `$share/{group}/{filter}` parsing (section 4.8.2).
+//! - [`matching`]: whether one filter matches one topic name.
+//! - [`shard_set`]: the bitset of shards with subscribers on a filter.
+//! - [`trie`]: the subscription trie every shard keeps a replica of.
 
-/// Why a topic name or filter was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TopicError {
-    /// Placeholder until the topic rules land.
-    Invalid,
-}
+pub mod error;
+pub mod matching;
+pub mod shard_set;
+pub mod shared;
+pub mod trie;
+pub mod validate;
 
-/// Checks a topic name from PUBLISH or a will: non-empty, no wildcards, within limits.
-pub fn validate_topic_name(topic_name: &str) -> Result<(), TopicError> {
-    let _ = topic_name;
-    todo!("topic rules")
-}
-
-/// Checks a topic filter from SUBSCRIBE or UNSUBSCRIBE, `$share/` form included.
-pub fn validate_topic_filter(topic_filter: &str) -> Result<(), TopicError> {
-    let _ = topic_filter;
-    todo!("topic rules")
-}
-
-/// A filter split into its share group (for `$share/{group}/{filter}`) and the filter proper.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ParsedFilter<'a> {
-    /// The share group name, for a shared subscription.
-    pub share_group: Option<&'a str>,
-    /// The filter matched against topic names.
-    pub topic_filter: &'a str,
-}
-
-/// Validates a filter and splits off its `$share/{group}/` prefix.
-pub fn parse_topic_filter(topic_filter: &str) -> Result<ParsedFilter<'_>, TopicError> {
-    let _ = topic_filter;
-    todo!("topic rules")
-}
-
-/// True when `topic_filter` (without any `$share/` prefix) matches `topic_name`.
-pub fn matches(topic_filter: &str, topic_name: &str) -> bool {
-    let _ = (topic_filter, topic_name);
-    todo!("topic rules")
-}
+pub use error::{TopicError, TopicKind};
+pub use matching::matches;
+pub use shard_set::ShardSet;
+pub use shared::{parse_topic_filter, validate_topic_filter, ParsedFilter, SHARE_PREFIX};
+pub use trie::{
+    Inserted, MatchVisitor, Removed, SharedGroupMatch, SharedMembers, SubscriptionTrie,
+};
+pub use validate::validate_topic_name;

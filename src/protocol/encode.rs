@@ -1,0 +1,364 @@
+//! Encoding of every packet, for a given protocol level.
+//!
+//! The body is written by one generic function run twice (see
+//! [`super::writer`]): once counting, to get the remaining length, then into
+//! the output reserved to the exact frame size. Under 3.1/3.1.1 properties are
+//! left out and reason codes become the return codes of that level.
+
+use bytes::BytesMut;
+
+use super::error::EncodeError;
+use super::framing::{variable_byte_integer_len, PacketType};
+use super::packet::*;
+use super::properties_codec::{encode_properties, PropertySet};
+use super::reason::ReasonCode;
+use super::reason_codes;
+use super::writer::{LenCounter, Sink};
+use crate::limits::REMAINING_LENGTH_MAX;
+
+impl Packet {
+    /// The control packet type.
+    pub fn packet_type(&self) -> PacketType {
+        match self {
+            Packet::Connect(_) => PacketType::Connect,
+            Packet::ConnAck(_) => PacketType::ConnAck,
+            Packet::Publish(_) => PacketType::Publish,
+            Packet::PubAck(_) => PacketType::PubAck,
+            Packet::PubRec(_) => PacketType::PubRec,
+            Packet::PubRel(_) => PacketType::PubRel,
+            Packet::PubComp(_) => PacketType::PubComp,
+            Packet::Subscribe(_) => PacketType::Subscribe,
+            Packet::SubAck(_) => PacketType::SubAck,
+            Packet::Unsubscribe(_) => PacketType::Unsubscribe,
+            Packet::UnsubAck(_) => PacketType::UnsubAck,
+            Packet::PingReq => PacketType::PingReq,
+            Packet::PingResp => PacketType::PingResp,
+            Packet::Disconnect(_) => PacketType::Disconnect,
+            Packet::Auth(_) => PacketType::Auth,
+        }
+    }
+}
+
+/// Appends the encoding of `packet` for `version` to `out`, reserving the
+/// exact frame size once. CONNECT is encoded at its own `protocol_version`.
+/// On error nothing is written.
+pub fn encode(
+    packet: &Packet,
+    version: ProtocolVersion,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    let remaining_length = remaining_length(packet, version)?;
+    let frame_len = 1 + variable_byte_integer_len(remaining_length) + remaining_length as usize;
+    out.reserve(frame_len);
+    let start = out.len();
+    out.u8(first_byte(packet));
+    out.variable_byte_integer(remaining_length)?;
+    write_body(packet, version, out)?;
+    assert_eq!(
+        out.len() - start,
+        frame_len,
+        "counted and written lengths differ"
+    );
+    Ok(())
+}
+
+/// The exact number of bytes [`encode`] writes for `packet`, fixed header
+/// included: what to compare with a peer's Maximum Packet Size.
+pub fn encoded_len(packet: &Packet, version: ProtocolVersion) -> Result<usize, EncodeError> {
+    let remaining_length = remaining_length(packet, version)?;
+    Ok(1 + variable_byte_integer_len(remaining_length) + remaining_length as usize)
+}
+
+fn remaining_length(packet: &Packet, version: ProtocolVersion) -> Result<u32, EncodeError> {
+    let mut counter = LenCounter::default();
+    write_body(packet, version, &mut counter)?;
+    match u32::try_from(counter.len) {
+        Ok(len) if len <= REMAINING_LENGTH_MAX => Ok(len),
+        _ => Err(EncodeError::PacketTooLarge),
+    }
+}
+
+fn first_byte(packet: &Packet) -> u8 {
+    let packet_type = packet.packet_type();
+    let flags = match packet {
+        Packet::Publish(publish) => {
+            u8::from(publish.dup) << 3 | (publish.qos as u8) << 1 | u8::from(publish.retain)
+        }
+        _ => packet_type.fixed_flags(),
+    };
+    (packet_type as u8) << 4 | flags
+}
+
+fn write_body<S: Sink>(
+    packet: &Packet,
+    version: ProtocolVersion,
+    sink: &mut S,
+) -> Result<(), EncodeError> {
+    let v5 = version.is_v5();
+    match packet {
+        Packet::Connect(connect) => write_connect(connect, sink),
+        Packet::ConnAck(connack) => write_connack(connack, v5, sink),
+        Packet::Publish(publish) => write_publish(publish, v5, sink),
+        Packet::PubAck(response) | Packet::PubRec(response) => write_publish_response(
+            response,
+            packet.packet_type(),
+            reason_codes::PUBACK,
+            v5,
+            sink,
+        ),
+        Packet::PubRel(response) | Packet::PubComp(response) => write_publish_response(
+            response,
+            packet.packet_type(),
+            reason_codes::PUBREL,
+            v5,
+            sink,
+        ),
+        Packet::Subscribe(subscribe) => write_subscribe(subscribe, v5, sink),
+        Packet::SubAck(suback) => write_suback(suback, v5, sink),
+        Packet::Unsubscribe(unsubscribe) => write_unsubscribe(unsubscribe, v5, sink),
+        Packet::UnsubAck(unsuback) => write_unsuback(unsuback, v5, sink),
+        Packet::PingReq | Packet::PingResp => Ok(()),
+        Packet::Disconnect(disconnect) => write_disconnect(disconnect, v5, sink),
+        Packet::Auth(auth) if v5 => write_auth(auth, sink),
+        Packet::Auth(_) => Err(EncodeError::PacketNotInVersion {
+            packet_type: PacketType::Auth as u8,
+        }),
+    }
+}
+
+fn write_packet_id<S: Sink>(sink: &mut S, packet_id: PacketId) -> Result<(), EncodeError> {
+    if packet_id == 0 {
+        return Err(EncodeError::ZeroPacketId);
+    }
+    sink.u16(packet_id);
+    Ok(())
+}
+
+fn write_v5_properties<P: PropertySet, S: Sink>(
+    properties: &P,
+    v5: bool,
+    sink: &mut S,
+) -> Result<(), EncodeError> {
+    if v5 {
+        encode_properties(properties, sink)?;
+    }
+    Ok(())
+}
+
+fn check_reason_code(
+    reason_code: ReasonCode,
+    packet_type: PacketType,
+    allowed: &[u8],
+) -> Result<(), EncodeError> {
+    if allowed.contains(&reason_code.as_u8()) {
+        Ok(())
+    } else {
+        Err(EncodeError::ReasonCodeNotAllowed {
+            packet_type: packet_type as u8,
+            reason_code,
+        })
+    }
+}
+
+fn write_connect<S: Sink>(connect: &Connect, sink: &mut S) -> Result<(), EncodeError> {
+    let version = connect.protocol_version;
+    let v5 = version.is_v5();
+    let protocol_name = if version == ProtocolVersion::V3_1 {
+        "MQIsdp"
+    } else {
+        "MQTT"
+    };
+    sink.string(protocol_name)?;
+    sink.u8(version as u8);
+    let mut flags = u8::from(connect.username.is_some()) << 7
+        | u8::from(connect.password.is_some()) << 6
+        | u8::from(connect.clean_start) << 1;
+    if let Some(will) = &connect.will {
+        flags |= u8::from(will.retain) << 5 | (will.qos as u8) << 3 | 1 << 2;
+    }
+    sink.u8(flags);
+    sink.u16(connect.keep_alive_s);
+    write_v5_properties(&connect.properties, v5, sink)?;
+    sink.string(&connect.client_id)?;
+    if let Some(will) = &connect.will {
+        write_v5_properties(&will.properties, v5, sink)?;
+        sink.string(&will.topic_name)?;
+        sink.binary(&will.payload)?;
+    }
+    if let Some(username) = &connect.username {
+        sink.string(username)?;
+    }
+    if let Some(password) = &connect.password {
+        sink.binary(password)?;
+    }
+    Ok(())
+}
+
+fn write_connack<S: Sink>(connack: &ConnAck, v5: bool, sink: &mut S) -> Result<(), EncodeError> {
+    sink.u8(u8::from(connack.session_present));
+    if v5 {
+        check_reason_code(
+            connack.reason_code,
+            PacketType::ConnAck,
+            reason_codes::CONNACK,
+        )?;
+        sink.u8(connack.reason_code.as_u8());
+        encode_properties(&connack.properties, sink)
+    } else {
+        let return_code = reason_codes::connack_to_return_code(connack.reason_code).ok_or(
+            EncodeError::ReasonCodeNotAllowed {
+                packet_type: PacketType::ConnAck as u8,
+                reason_code: connack.reason_code,
+            },
+        )?;
+        sink.u8(return_code);
+        Ok(())
+    }
+}
+
+fn write_publish<S: Sink>(publish: &Publish, v5: bool, sink: &mut S) -> Result<(), EncodeError> {
+    sink.string(&publish.topic_name)?;
+    match (publish.qos, publish.packet_id) {
+        (QoS::AtMostOnce, None) => {}
+        (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(packet_id)) => write_packet_id(sink, packet_id)?,
+        _ => return Err(EncodeError::PacketIdMismatch),
+    }
+    write_v5_properties(&publish.properties, v5, sink)?;
+    sink.raw(&publish.payload);
+    Ok(())
+}
+
+fn write_publish_response<S: Sink>(
+    response: &PublishResponse,
+    packet_type: PacketType,
+    allowed: &[u8],
+    v5: bool,
+    sink: &mut S,
+) -> Result<(), EncodeError> {
+    write_packet_id(sink, response.packet_id)?;
+    if !v5 {
+        return Ok(());
+    }
+    let no_properties = response.properties.is_empty();
+    // The short form: remaining length 2 means Success without properties.
+    if response.reason_code == ReasonCode::Success && no_properties {
+        return Ok(());
+    }
+    check_reason_code(response.reason_code, packet_type, allowed)?;
+    sink.u8(response.reason_code.as_u8());
+    if no_properties {
+        return Ok(());
+    }
+    encode_properties(&response.properties, sink)
+}
+
+fn write_subscription_options<S: Sink>(options: &SubscriptionOptions, v5: bool, sink: &mut S) {
+    let mut byte = options.qos as u8;
+    if v5 {
+        byte |= u8::from(options.no_local) << 2
+            | u8::from(options.retain_as_published) << 3
+            | (options.retain_handling as u8) << 4;
+    }
+    sink.u8(byte);
+}
+
+fn write_subscribe<S: Sink>(
+    subscribe: &Subscribe,
+    v5: bool,
+    sink: &mut S,
+) -> Result<(), EncodeError> {
+    if subscribe.filters.is_empty() {
+        return Err(EncodeError::NoTopicFilters);
+    }
+    write_packet_id(sink, subscribe.packet_id)?;
+    write_v5_properties(&subscribe.properties, v5, sink)?;
+    for (topic_filter, options) in &subscribe.filters {
+        sink.string(topic_filter)?;
+        write_subscription_options(options, v5, sink);
+    }
+    Ok(())
+}
+
+fn write_suback<S: Sink>(suback: &SubAck, v5: bool, sink: &mut S) -> Result<(), EncodeError> {
+    write_packet_id(sink, suback.packet_id)?;
+    write_v5_properties(&suback.properties, v5, sink)?;
+    for &reason_code in &suback.reason_codes {
+        let value = if v5 {
+            check_reason_code(reason_code, PacketType::SubAck, reason_codes::SUBACK)?;
+            reason_code.as_u8()
+        } else {
+            reason_codes::suback_to_return_code(reason_code).ok_or(
+                EncodeError::ReasonCodeNotAllowed {
+                    packet_type: PacketType::SubAck as u8,
+                    reason_code,
+                },
+            )?
+        };
+        sink.u8(value);
+    }
+    Ok(())
+}
+
+fn write_unsubscribe<S: Sink>(
+    unsubscribe: &Unsubscribe,
+    v5: bool,
+    sink: &mut S,
+) -> Result<(), EncodeError> {
+    if unsubscribe.filters.is_empty() {
+        return Err(EncodeError::NoTopicFilters);
+    }
+    write_packet_id(sink, unsubscribe.packet_id)?;
+    write_v5_properties(&unsubscribe.properties, v5, sink)?;
+    for topic_filter in &unsubscribe.filters {
+        sink.string(topic_filter)?;
+    }
+    Ok(())
+}
+
+fn write_unsuback<S: Sink>(unsuback: &UnsubAck, v5: bool, sink: &mut S) -> Result<(), EncodeError> {
+    write_packet_id(sink, unsuback.packet_id)?;
+    if !v5 {
+        return Ok(());
+    }
+    encode_properties(&unsuback.properties, sink)?;
+    for &reason_code in &unsuback.reason_codes {
+        check_reason_code(reason_code, PacketType::UnsubAck, reason_codes::UNSUBACK)?;
+        sink.u8(reason_code.as_u8());
+    }
+    Ok(())
+}
+
+fn write_disconnect<S: Sink>(
+    disconnect: &Disconnect,
+    v5: bool,
+    sink: &mut S,
+) -> Result<(), EncodeError> {
+    if !v5 {
+        return Ok(());
+    }
+    let no_properties = disconnect.properties.is_empty();
+    // Remaining length 0 means a normal disconnection without properties.
+    if disconnect.reason_code == ReasonCode::Success && no_properties {
+        return Ok(());
+    }
+    check_reason_code(
+        disconnect.reason_code,
+        PacketType::Disconnect,
+        reason_codes::DISCONNECT,
+    )?;
+    sink.u8(disconnect.reason_code.as_u8());
+    if no_properties {
+        return Ok(());
+    }
+    encode_properties(&disconnect.properties, sink)
+}
+
+fn write_auth<S: Sink>(auth: &Auth, sink: &mut S) -> Result<(), EncodeError> {
+    // Remaining length 0 is the only short form AUTH has (3.15.2.1).
+    if auth.reason_code == ReasonCode::Success && auth.properties.is_empty() {
+        return Ok(());
+    }
+    check_reason_code(auth.reason_code, PacketType::Auth, reason_codes::AUTH)?;
+    sink.u8(auth.reason_code.as_u8());
+    encode_properties(&auth.properties, sink)
+}

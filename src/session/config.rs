@@ -1,0 +1,61 @@
+//! The server-side settings one session obeys, with defaults from [`crate::limits`].
+
+use crate::limits;
+use crate::protocol::QoS;
+
+/// Server-side settings of a session. The runtime builds one from its configuration
+/// and passes it to [`Session::connect`](super::Session::connect); the session keeps a
+/// copy, so a changed configuration applies from the next CONNECT on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Our Receive Maximum: inbound QoS 2 PUBLISHes awaiting PUBREL, at most. One more
+    /// ends the connection with 0x93 (Receive Maximum exceeded). Sent in CONNACK (v5).
+    pub receive_maximum: u16,
+    /// Our Maximum Packet Size, bytes. Sent in CONNACK (v5); the codec enforces it.
+    pub maximum_packet_size: u32,
+    /// Our Topic Alias Maximum: inbound aliases per connection. Sent in CONNACK (v5).
+    pub topic_alias_maximum: u16,
+    /// Outbound topic aliases we assign per connection, at most; the client's Topic
+    /// Alias Maximum lowers it. 0 turns outbound aliases off.
+    pub outbound_topic_alias_maximum: u16,
+    /// Outbound QoS 1/2 PUBLISHes in flight, at most; the client's Receive Maximum
+    /// lowers it.
+    pub outbound_inflight_maximum: u16,
+    /// Highest QoS we accept in PUBLISH and grant in SUBACK.
+    pub maximum_qos: QoS,
+    /// Whether retained messages are supported. A PUBLISH with RETAIN when they are
+    /// not ends the connection with 0x9A (Retain not supported).
+    pub retain_available: bool,
+    /// Messages queued per session beyond the inflight window or while offline.
+    pub max_queued_messages: usize,
+    /// Subscriptions per session, at most; more are refused with 0x97 (Quota exceeded).
+    pub max_subscriptions: usize,
+    /// Longest Session Expiry Interval granted, seconds. A longer request (or a 3.1.1
+    /// Clean Session 0, which means "never") is lowered to it.
+    pub session_expiry_interval_max_s: u32,
+    /// Keep Alive imposed on every v5 client when set, seconds (sent as Server Keep
+    /// Alive). 3.x clients cannot be told, so they keep their own.
+    pub server_keep_alive_s: Option<u16>,
+    /// Longest Keep Alive accepted from a v5 client, seconds; a longer one (or 0,
+    /// "off") is lowered to it when it is below `u16::MAX`.
+    pub keep_alive_max_s: u16,
+}
+
+impl Default for SessionConfig {
+    fn default() -> SessionConfig {
+        SessionConfig {
+            receive_maximum: limits::RECEIVE_MAXIMUM_DEFAULT,
+            maximum_packet_size: limits::MAXIMUM_PACKET_SIZE_DEFAULT,
+            topic_alias_maximum: limits::TOPIC_ALIAS_MAXIMUM_DEFAULT,
+            outbound_topic_alias_maximum: limits::OUTBOUND_TOPIC_ALIAS_MAX_DEFAULT,
+            outbound_inflight_maximum: limits::OUTBOUND_INFLIGHT_MAX_DEFAULT,
+            maximum_qos: QoS::ExactlyOnce,
+            retain_available: true,
+            max_queued_messages: limits::QUEUED_MESSAGES_MAX_DEFAULT,
+            max_subscriptions: limits::SUBSCRIPTIONS_PER_SESSION_MAX_DEFAULT,
+            session_expiry_interval_max_s: limits::SESSION_EXPIRY_INTERVAL_MAX_S_DEFAULT,
+            server_keep_alive_s: None,
+            keep_alive_max_s: limits::KEEP_ALIVE_MAX_S_DEFAULT,
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! An application message as it is routed between sessions and shards, and what a
+//! subscriber's subscription says about delivering it.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use bytestring::ByteString;
+
+use crate::protocol::{LastWill, Publish, PublishProperties, QoS, SubscriptionOptions};
+
+/// A routed message: one allocation per published message, shared by every subscriber.
+pub type SharedMessage = Arc<Message>;
+
+/// An application message from a PUBLISH or a will, in the form every subscriber
+/// shares. The properties are passed through to subscribers unchanged, except the
+/// Message Expiry Interval, which is recomputed from `expires_at_ms` at delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// Topic Name, never an alias.
+    pub topic_name: ByteString,
+    /// Application payload.
+    pub payload: Bytes,
+    /// QoS it was published with.
+    pub qos: QoS,
+    /// RETAIN flag it was published with.
+    pub retain: bool,
+    /// The v5 properties without Topic Alias, Subscription Identifiers and Message
+    /// Expiry Interval (see `expires_at_ms`).
+    pub properties: PublishProperties,
+    /// When the message expires, on the runtime's clock; `None` never.
+    pub expires_at_ms: Option<u64>,
+    /// Client identifier of the publisher, for No Local.
+    pub publisher: ByteString,
+}
+
+impl Message {
+    /// The message a PUBLISH carries, received at `now_ms` from `publisher`.
+    /// `topic_name` is the resolved name (the PUBLISH may carry only an alias).
+    pub fn from_publish(
+        publish: Publish,
+        topic_name: ByteString,
+        publisher: ByteString,
+        now_ms: u64,
+    ) -> Message {
+        let mut properties = publish.properties;
+        let expires_at_ms = expiry_deadline_ms(properties.message_expiry_interval_s, now_ms);
+        properties.topic_alias = None;
+        properties.message_expiry_interval_s = None;
+        properties.subscription_identifiers.clear();
+        Message {
+            topic_name,
+            payload: publish.payload,
+            qos: publish.qos,
+            retain: publish.retain,
+            properties,
+            expires_at_ms,
+            publisher,
+        }
+    }
+
+    /// The message a will carries, published at `now_ms`.
+    pub fn from_will(will: LastWill, publisher: ByteString, now_ms: u64) -> Message {
+        let will_properties = will.properties;
+        Message {
+            topic_name: will.topic_name,
+            payload: will.payload,
+            qos: will.qos,
+            retain: will.retain,
+            properties: PublishProperties {
+                payload_format_indicator: will_properties.payload_format_indicator,
+                response_topic: will_properties.response_topic,
+                correlation_data: will_properties.correlation_data,
+                user_properties: will_properties.user_properties,
+                content_type: will_properties.content_type,
+                ..PublishProperties::default()
+            },
+            expires_at_ms: expiry_deadline_ms(will_properties.message_expiry_interval_s, now_ms),
+            publisher,
+        }
+    }
+
+    /// True once the message's expiry time has come.
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        self.expires_at_ms.is_some_and(|at_ms| now_ms >= at_ms)
+    }
+
+    /// The Message Expiry Interval to forward at `now_ms`: the whole seconds left,
+    /// rounded up so an unexpired message never goes out with 0.
+    pub fn remaining_expiry_interval_s(&self, now_ms: u64) -> Option<u32> {
+        self.expires_at_ms.map(|at_ms| {
+            let remaining_ms = at_ms.saturating_sub(now_ms);
+            u32::try_from(remaining_ms.div_ceil(1000)).unwrap_or(u32::MAX)
+        })
+    }
+}
+
+fn expiry_deadline_ms(message_expiry_interval_s: Option<u32>, now_ms: u64) -> Option<u64> {
+    message_expiry_interval_s.map(|interval_s| now_ms.saturating_add(u64::from(interval_s) * 1000))
+}
+
+/// What the subscription trie stores for one local subscriber of a filter, and hands
+/// to [`Session::deliver`](super::Session::deliver) for every filter of that client
+/// matching a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubscriptionMatch {
+    /// The granted QoS of the subscription.
+    pub qos: QoS,
+    /// The v5 Subscription Identifier of the subscription.
+    pub subscription_identifier: Option<u32>,
+    /// No Local: never deliver the client's own messages through this subscription.
+    pub no_local: bool,
+    /// Retain As Published: keep the RETAIN flag on delivery through this subscription.
+    pub retain_as_published: bool,
+}
+
+impl SubscriptionMatch {
+    /// The match for a subscription with these (granted) options, as carried by
+    /// [`Action::Subscribe`](super::Action::Subscribe).
+    pub fn new(options: SubscriptionOptions, subscription_identifier: Option<u32>) -> Self {
+        SubscriptionMatch {
+            qos: options.qos,
+            subscription_identifier,
+            no_local: options.no_local,
+            retain_as_published: options.retain_as_published,
+        }
+    }
+}

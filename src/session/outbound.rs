@@ -1,0 +1,345 @@
+//! Messages to the client: delivery QoS and flags, the inflight window, the bounded
+//! queue, the acknowledgement flows and the resend on resume.
+//!
+//! Queue policy: a message that finds the queue full is dropped and counted (tail
+//! drop). The messages already queued were accepted first and go out first; dropping
+//! the newest never leaves a hole inside what the client will receive. QoS 0 goes
+//! straight to a connected client (it takes no inflight slot), and is queued like the
+//! others while the client is away or its connection is congested
+//! ([`Session::set_congested`]).
+
+use bytestring::ByteString;
+use smallvec::SmallVec;
+
+use super::alias::OutboundAlias;
+use super::inflight::FlightStage;
+use super::message::{SharedMessage, SubscriptionMatch};
+use super::size::publish_packet_size;
+use super::{Action, Session};
+use crate::protocol::{Packet, PacketId, Publish, PublishResponse, QoS, ReasonCode};
+
+/// One message on its way to this client, with the QoS and flags of its delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct OutboundPublish {
+    /// The shared message.
+    pub(crate) message: SharedMessage,
+    /// Delivery QoS: the lower of the message's and the best granted one.
+    pub(crate) qos: QoS,
+    /// RETAIN flag on the wire.
+    pub(crate) retain: bool,
+    /// Subscription Identifiers of every matching subscription.
+    pub(crate) subscription_identifiers: SmallVec<[u32; 1]>,
+}
+
+impl Session {
+    /// A message routed to this client, with every subscription of this client that
+    /// matches its topic (as many as the trie found; empty does nothing).
+    ///
+    /// Overlapping subscriptions deliver once, at the highest granted QoS, carrying
+    /// all their Subscription Identifiers. No Local subscriptions skip the client's
+    /// own messages; RETAIN is kept only through a Retain As Published subscription.
+    /// Expired messages are dropped. Works on a disconnected session too: the
+    /// message is queued for the client's return.
+    pub fn deliver(
+        &mut self,
+        message: &SharedMessage,
+        matched: &[SubscriptionMatch],
+        now_ms: u64,
+        actions: &mut Vec<Action>,
+    ) {
+        let mut best_qos = None;
+        let mut retain = false;
+        let mut subscription_identifiers = SmallVec::new();
+        for subscription in matched {
+            if subscription.no_local && message.publisher == self.state.client_id {
+                continue;
+            }
+            best_qos = best_qos.max(Some(subscription.qos));
+            retain |= subscription.retain_as_published && message.retain;
+            if let Some(subscription_identifier) = subscription.subscription_identifier {
+                subscription_identifiers.push(subscription_identifier);
+            }
+        }
+        let Some(granted_qos) = best_qos else {
+            return;
+        };
+        let publish = OutboundPublish {
+            message: message.clone(),
+            qos: message.qos.min(granted_qos),
+            retain,
+            subscription_identifiers,
+        };
+        self.route_outbound(publish, now_ms, actions);
+    }
+
+    /// A retained message sent because of a new subscription
+    /// ([`Action::Subscribe`] with `send_retained`). RETAIN stays set
+    /// [MQTT-3.3.1-9] and No Local does not apply.
+    pub fn deliver_retained(
+        &mut self,
+        message: &SharedMessage,
+        subscription: &SubscriptionMatch,
+        now_ms: u64,
+        actions: &mut Vec<Action>,
+    ) {
+        let publish = OutboundPublish {
+            message: message.clone(),
+            qos: message.qos.min(subscription.qos),
+            retain: true,
+            subscription_identifiers: subscription.subscription_identifier.into_iter().collect(),
+        };
+        self.route_outbound(publish, now_ms, actions);
+    }
+
+    fn route_outbound(&mut self, publish: OutboundPublish, now_ms: u64, actions: &mut Vec<Action>) {
+        if publish.message.is_expired(now_ms) {
+            self.state.stats.dropped_expired += 1;
+            return;
+        }
+        if !self.can_send() {
+            self.enqueue(publish);
+            return;
+        }
+        if publish.qos == QoS::AtMostOnce {
+            self.transmit(&publish, None, false, now_ms, actions);
+        } else if self.state.queue.is_empty() && self.has_window_room() {
+            self.start_flight(publish, now_ms, actions);
+        } else {
+            self.enqueue(publish);
+        }
+    }
+
+    fn enqueue(&mut self, publish: OutboundPublish) {
+        if self.state.queue.len() < self.config.max_queued_messages {
+            self.state.queue.push_back(publish);
+        } else if publish.qos == QoS::AtMostOnce {
+            self.state.stats.dropped_qos0 += 1;
+        } else {
+            self.state.stats.dropped_queue_full += 1;
+        }
+    }
+
+    /// The inflight window: the client's Receive Maximum, capped by ours.
+    fn has_window_room(&self) -> bool {
+        let Some(connection) = &self.connection else {
+            return false;
+        };
+        let window = connection
+            .client_receive_maximum
+            .min(self.config.outbound_inflight_maximum);
+        self.state.inflight.len() < usize::from(window)
+    }
+
+    /// True when a connection is attached and not congested.
+    fn can_send(&self) -> bool {
+        self.connection
+            .as_ref()
+            .is_some_and(|connection| !connection.congested)
+    }
+
+    /// The runtime's outbound buffer for this connection filled up (`true`) or
+    /// drained (`false`). While congested, every message, QoS 0 included, waits in
+    /// the bounded queue (and is dropped and counted when it is full), so a slow
+    /// subscriber costs at most its own queue. Clearing it sends what waits, as far
+    /// as the inflight window allows.
+    pub fn set_congested(&mut self, congested: bool, now_ms: u64, actions: &mut Vec<Action>) {
+        let Some(connection) = self.connection.as_mut() else {
+            return;
+        };
+        connection.congested = congested;
+        if !congested {
+            self.drain_queue(now_ms, actions);
+        }
+    }
+
+    /// Sends queued messages while the window has room.
+    pub(crate) fn drain_queue(&mut self, now_ms: u64, actions: &mut Vec<Action>) {
+        while self.can_send() {
+            let Some(front) = self.state.queue.front() else {
+                return;
+            };
+            if front.qos != QoS::AtMostOnce && !self.has_window_room() {
+                return;
+            }
+            let Some(publish) = self.state.queue.pop_front() else {
+                return;
+            };
+            if publish.message.is_expired(now_ms) {
+                self.state.stats.dropped_expired += 1;
+            } else if publish.qos == QoS::AtMostOnce {
+                self.transmit(&publish, None, false, now_ms, actions);
+            } else {
+                self.start_flight(publish, now_ms, actions);
+            }
+        }
+    }
+
+    fn start_flight(&mut self, publish: OutboundPublish, now_ms: u64, actions: &mut Vec<Action>) {
+        let stage = if publish.qos == QoS::ExactlyOnce {
+            FlightStage::AwaitingPubRec(publish.clone())
+        } else {
+            FlightStage::AwaitingPubAck(publish.clone())
+        };
+        // The packet id is taken first so the size check sees the real packet; a
+        // message too large for the client then behaves as if delivered (3.1.2.11.4).
+        let packet_id = self.state.inflight.start(stage);
+        if !self.transmit(&publish, Some(packet_id), false, now_ms, actions) {
+            self.state.inflight.remove(packet_id);
+        }
+    }
+
+    /// Builds and sends the PUBLISH; false (and counted) when it exceeds the
+    /// client's Maximum Packet Size.
+    fn transmit(
+        &mut self,
+        publish: &OutboundPublish,
+        packet_id: Option<PacketId>,
+        dup: bool,
+        now_ms: u64,
+        actions: &mut Vec<Action>,
+    ) -> bool {
+        let protocol_version = self.state.protocol_version;
+        let Some(connection) = self.connection.as_mut() else {
+            return false;
+        };
+        let message = &publish.message;
+        let mut properties = message.properties.clone();
+        properties.message_expiry_interval_s = message.remaining_expiry_interval_s(now_ms);
+        properties.subscription_identifiers = publish.subscription_identifiers.clone();
+        let alias = if protocol_version.is_v5() {
+            connection.outbound_aliases.lookup(&message.topic_name)
+        } else {
+            OutboundAlias::None
+        };
+        let topic_name = match alias {
+            OutboundAlias::Known(topic_alias) => {
+                properties.topic_alias = Some(topic_alias);
+                ByteString::new()
+            }
+            OutboundAlias::New(topic_alias) => {
+                properties.topic_alias = Some(topic_alias);
+                message.topic_name.clone()
+            }
+            OutboundAlias::None => message.topic_name.clone(),
+        };
+        let packet = Publish {
+            dup,
+            qos: publish.qos,
+            retain: publish.retain,
+            topic_name,
+            packet_id,
+            properties,
+            payload: message.payload.clone(),
+        };
+        if publish_packet_size(&packet, protocol_version)
+            > u64::from(connection.client_maximum_packet_size)
+        {
+            self.state.stats.dropped_too_large += 1;
+            return false;
+        }
+        if let OutboundAlias::New(topic_alias) = alias {
+            connection
+                .outbound_aliases
+                .assign(message.topic_name.clone(), topic_alias);
+        }
+        actions.push(Action::Send(Packet::Publish(packet)));
+        true
+    }
+
+    /// PUBACK: the QoS 1 flow is complete. Unknown ids are ignored.
+    pub(crate) fn handle_puback(
+        &mut self,
+        response: PublishResponse,
+        now_ms: u64,
+        actions: &mut Vec<Action>,
+    ) {
+        let packet_id = response.packet_id;
+        let awaiting_puback = self
+            .state
+            .inflight
+            .get_mut(packet_id)
+            .is_some_and(|flight| matches!(flight.stage, FlightStage::AwaitingPubAck(_)));
+        if awaiting_puback {
+            self.state.inflight.remove(packet_id);
+            self.drain_queue(now_ms, actions);
+        }
+    }
+
+    /// PUBREC: answer with PUBREL, or end the flow on a failure code (v5).
+    pub(crate) fn handle_pubrec(
+        &mut self,
+        response: PublishResponse,
+        now_ms: u64,
+        actions: &mut Vec<Action>,
+    ) {
+        let packet_id = response.packet_id;
+        let Some(flight) = self.state.inflight.get_mut(packet_id) else {
+            let mut pubrel = PublishResponse::success(packet_id);
+            if self.state.protocol_version.is_v5() {
+                pubrel.reason_code = ReasonCode::PacketIdentifierNotFound;
+            }
+            actions.push(Action::Send(Packet::PubRel(pubrel)));
+            return;
+        };
+        if response.reason_code.is_error() {
+            self.state.inflight.remove(packet_id);
+            self.drain_queue(now_ms, actions);
+            return;
+        }
+        if !matches!(flight.stage, FlightStage::AwaitingPubAck(_)) {
+            flight.stage = FlightStage::Released;
+            actions.push(Action::Send(Packet::PubRel(PublishResponse::success(
+                packet_id,
+            ))));
+        }
+    }
+
+    /// PUBCOMP: the QoS 2 flow is complete. Unknown ids are ignored.
+    pub(crate) fn handle_pubcomp(
+        &mut self,
+        response: PublishResponse,
+        now_ms: u64,
+        actions: &mut Vec<Action>,
+    ) {
+        let packet_id = response.packet_id;
+        let awaiting_pubcomp = self
+            .state
+            .inflight
+            .get_mut(packet_id)
+            .is_some_and(|flight| flight.stage == FlightStage::Released);
+        if awaiting_pubcomp {
+            self.state.inflight.remove(packet_id);
+            self.drain_queue(now_ms, actions);
+        }
+    }
+
+    /// On resume: resend every unacknowledged PUBLISH with DUP set and every PUBREL,
+    /// in their original order, then what was queued. A message that expired while
+    /// the client was away, or that no longer fits its Maximum Packet Size, is
+    /// dropped instead.
+    pub(crate) fn resend_inflight(&mut self, now_ms: u64, actions: &mut Vec<Action>) {
+        for packet_id in self.state.inflight.packet_ids_in_order() {
+            let Some(flight) = self.state.inflight.get_mut(packet_id) else {
+                continue;
+            };
+            let publish = match &flight.stage {
+                FlightStage::AwaitingPubAck(publish) | FlightStage::AwaitingPubRec(publish) => {
+                    publish.clone()
+                }
+                FlightStage::Released => {
+                    actions.push(Action::Send(Packet::PubRel(PublishResponse::success(
+                        packet_id,
+                    ))));
+                    continue;
+                }
+            };
+            if publish.message.is_expired(now_ms) {
+                self.state.stats.dropped_expired += 1;
+                self.state.inflight.remove(packet_id);
+            } else if !self.transmit(&publish, Some(packet_id), true, now_ms, actions) {
+                self.state.inflight.remove(packet_id);
+            }
+        }
+        self.drain_queue(now_ms, actions);
+    }
+}

@@ -1,0 +1,89 @@
+//! The plain data a session is made of: what outlives a connection (and is
+//! snapshotted) and what lives only as long as one connection.
+//!
+//! No `Rc`, `RefCell` or handles in here: a session is moved between connections
+//! (resume, takeover) and written to snapshots as it is.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use bytestring::ByteString;
+
+use super::alias::{InboundTopicAliases, OutboundTopicAliases};
+use super::inflight::OutboundInflight;
+use super::outbound::OutboundPublish;
+use crate::protocol::{LastWill, PacketId, ProtocolVersion, SubscriptionOptions};
+
+/// A map with the fast (non-cryptographic) hasher; plain `std` types so snapshot
+/// derives apply. Keys are bounded by config, so hash flooding costs little.
+pub(crate) type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
+
+/// A set with the fast hasher, as [`FastMap`].
+pub(crate) type FastSet<T> = HashSet<T, ahash::RandomState>;
+
+/// Counters of messages a session dropped instead of delivering.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// QoS 0 messages dropped because the queue was full.
+    pub dropped_qos0: u64,
+    /// QoS 1/2 messages dropped because the queue was full.
+    pub dropped_queue_full: u64,
+    /// Messages dropped because they exceeded the client's Maximum Packet Size.
+    pub dropped_too_large: u64,
+    /// Messages dropped because they expired before delivery started.
+    pub dropped_expired: u64,
+}
+
+/// One subscription of the session, keyed by its filter in [`SessionState`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SubscriptionRecord {
+    /// The options, with the granted QoS.
+    pub(crate) options: SubscriptionOptions,
+    /// The v5 Subscription Identifier.
+    pub(crate) subscription_identifier: Option<u32>,
+}
+
+/// Everything that outlives a connection: what a snapshot holds.
+#[derive(Clone, Debug)]
+pub(crate) struct SessionState {
+    /// The client identifier, assigned by the server when the client sent none.
+    pub(crate) client_id: ByteString,
+    /// Protocol level of the latest connection.
+    pub(crate) protocol_version: ProtocolVersion,
+    /// Session Expiry Interval in force, seconds; `u32::MAX` never expires.
+    pub(crate) session_expiry_interval_s: u32,
+    /// The subscriptions, by filter as the client sent it.
+    pub(crate) subscriptions: FastMap<ByteString, SubscriptionRecord>,
+    /// Outbound QoS 1/2 flows not yet complete.
+    pub(crate) inflight: OutboundInflight,
+    /// Messages waiting for room in the inflight window, or for the client to return.
+    pub(crate) queue: VecDeque<OutboundPublish>,
+    /// Inbound QoS 2 packet ids answered with PUBREC and awaiting PUBREL.
+    pub(crate) awaiting_pubrel: FastSet<PacketId>,
+    /// The will of the latest connection, until published or discarded.
+    pub(crate) will: Option<LastWill>,
+    /// When the will is due, once its connection ended abnormally.
+    pub(crate) will_at_ms: Option<u64>,
+    /// When the session ends, while no connection is attached.
+    pub(crate) expires_at_ms: Option<u64>,
+    /// Drop counters.
+    pub(crate) stats: SessionStats,
+}
+
+/// What lives as long as one network connection.
+#[derive(Clone, Debug)]
+pub(crate) struct ConnectionState {
+    /// 1.5 times the Keep Alive in force, ms; 0 when keep-alive is off.
+    pub(crate) keep_alive_timeout_ms: u64,
+    /// When the latest packet arrived.
+    pub(crate) last_packet_ms: u64,
+    /// The client's Receive Maximum.
+    pub(crate) client_receive_maximum: u16,
+    /// The client's Maximum Packet Size, bytes.
+    pub(crate) client_maximum_packet_size: u32,
+    /// Aliases the client defined.
+    pub(crate) inbound_aliases: InboundTopicAliases,
+    /// Aliases we assigned.
+    pub(crate) outbound_aliases: OutboundTopicAliases,
+    /// The runtime reported its outbound buffer full: hold messages in the queue.
+    pub(crate) congested: bool,
+}

@@ -1,0 +1,15 @@
+//! Unit tests of the session state machine, one file per concern, driven by a fake
+//! clock: every `now_ms` is a value the test passes in.
+
+mod alias;
+mod connect;
+mod delivery;
+mod errors;
+mod expiry;
+mod inbound;
+mod keep_alive;
+mod never_panics;
+mod outbound;
+mod subscribe;
+mod support;
+mod will;

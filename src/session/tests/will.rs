@@ -1,0 +1,163 @@
+//! Will messages: when they are published, delayed, cancelled.
+
+use super::support::*;
+use crate::protocol::*;
+use crate::session::{Action, TimerKind};
+
+fn with_will(will_delay_interval_s: Option<u32>, session_expiry_interval_s: u32) -> Connect {
+    let mut connect = v5_persistent_connect("c", session_expiry_interval_s);
+    connect.will = Some(will("status/c", will_delay_interval_s));
+    connect
+}
+
+#[test]
+fn will_on_abnormal_close_but_not_on_disconnect_0x00() {
+    let (mut session, _) = accept(with_will(None, 0), None, 0);
+    let mut actions = Vec::new();
+    session.connection_lost(5, &mut actions);
+    let wills = routed(&actions);
+    assert_eq!(wills.len(), 1);
+    assert_eq!(wills[0].topic_name, "status/c");
+    assert_eq!(wills[0].publisher, "c");
+
+    let (mut session, _) = accept(with_will(None, 0), None, 0);
+    let actions = feed(&mut session, disconnect(ReasonCode::Success), 5);
+    assert!(routed(&actions).is_empty());
+    assert_eq!(close_reason(&actions), Some(ReasonCode::Success));
+}
+
+#[test]
+fn will_published_on_disconnect_with_will_message() {
+    let (mut session, _) = accept(with_will(None, 0), None, 0);
+    let actions = feed(
+        &mut session,
+        disconnect(ReasonCode::DisconnectWithWillMessage),
+        5,
+    );
+    assert_eq!(routed(&actions).len(), 1);
+}
+
+#[test]
+fn will_published_on_protocol_error() {
+    let (mut session, _) = accept(with_will(None, 0), None, 0);
+    let actions = feed(&mut session, Packet::PingResp, 5);
+    assert_eq!(disconnect_reason(&actions), Some(ReasonCode::ProtocolError));
+    assert_eq!(routed(&actions).len(), 1);
+}
+
+#[test]
+fn will_published_on_keep_alive_timeout() {
+    let (mut session, _) = accept(with_will(None, 0), None, 0);
+    let mut actions = Vec::new();
+    session.handle_timer(TimerKind::KeepAlive, 90_000, &mut actions);
+    assert_eq!(routed(&actions).len(), 1);
+}
+
+#[test]
+fn will_delay_publishes_when_its_timer_fires() {
+    let (mut session, _) = accept(with_will(Some(10), 3600), None, 0);
+    let mut actions = Vec::new();
+    session.connection_lost(1_000, &mut actions);
+    assert!(routed(&actions).is_empty());
+    assert_eq!(armed_at_ms(&actions, TimerKind::WillDelay), Some(11_000));
+    let mut actions = Vec::new();
+    session.handle_timer(TimerKind::WillDelay, 11_000, &mut actions);
+    assert_eq!(routed(&actions).len(), 1);
+    let mut actions = Vec::new();
+    session.handle_timer(TimerKind::WillDelay, 12_000, &mut actions);
+    assert!(routed(&actions).is_empty(), "a will is published once");
+}
+
+#[test]
+fn will_delay_cancelled_by_reconnect() {
+    let (mut session, _) = accept(with_will(Some(10), 3600), None, 0);
+    session.connection_lost(1_000, &mut Vec::new());
+    let (mut resumed, actions) = accept(v5_persistent_connect("c", 3600), Some(session), 5_000);
+    assert!(actions.contains(&Action::CancelTimer(TimerKind::WillDelay)));
+    assert!(routed(&actions).is_empty());
+    let mut actions = Vec::new();
+    resumed.handle_timer(TimerKind::WillDelay, 11_000, &mut actions);
+    assert!(
+        routed(&actions).is_empty(),
+        "a stale timer publishes nothing"
+    );
+}
+
+#[test]
+fn will_pending_is_published_when_clean_start_replaces_the_session() {
+    let (mut session, _) = accept(with_will(Some(10), 3600), None, 0);
+    session.connection_lost(1_000, &mut Vec::new());
+    let (_, actions) = accept(v5_connect("c"), Some(session), 5_000);
+    assert_eq!(routed(&actions).len(), 1);
+}
+
+#[test]
+fn will_published_at_session_end_when_the_session_expires_before_the_will_delay() {
+    let (mut session, _) = accept(with_will(Some(100), 10), None, 0);
+    let mut actions = Vec::new();
+    session.connection_lost(0, &mut actions);
+    assert_eq!(armed_at_ms(&actions, TimerKind::WillDelay), None);
+    assert!(routed(&actions).is_empty());
+    let mut actions = Vec::new();
+    session.handle_timer(TimerKind::SessionExpiry, 10_000, &mut actions);
+    assert_eq!(routed(&actions).len(), 1);
+    assert!(ends_session(&actions));
+}
+
+#[test]
+fn will_with_delay_is_published_at_once_when_the_session_ends_at_once() {
+    let (mut session, _) = accept(with_will(Some(100), 0), None, 0);
+    let mut actions = Vec::new();
+    session.connection_lost(0, &mut actions);
+    assert_eq!(routed(&actions).len(), 1);
+    assert!(ends_session(&actions));
+}
+
+#[test]
+fn takeover_sends_session_taken_over_to_the_old_connection_and_publishes_the_will() {
+    let (mut old, _) = accept(with_will(None, 3600), None, 0);
+    let mut actions = Vec::new();
+    old.taken_over(5, &mut actions);
+    assert_eq!(
+        disconnect_reason(&actions),
+        Some(ReasonCode::SessionTakenOver)
+    );
+    assert_eq!(close_reason(&actions), Some(ReasonCode::SessionTakenOver));
+    assert_eq!(routed(&actions).len(), 1);
+    assert!(!ends_session(&actions));
+    let (_, actions) = accept(v5_persistent_connect("c", 3600), Some(old), 5);
+    assert!(connack(&actions).session_present);
+}
+
+#[test]
+fn will_carries_its_properties_to_subscribers() {
+    let mut connect = with_will(None, 0);
+    let last_will = connect.will.as_mut().unwrap();
+    last_will.properties.content_type = Some("text/plain".into());
+    last_will.properties.message_expiry_interval_s = Some(30);
+    let (mut session, _) = accept(connect, None, 0);
+    let mut actions = Vec::new();
+    session.connection_lost(1_000, &mut actions);
+    let message = routed(&actions)[0];
+    assert_eq!(
+        message.properties.content_type.as_deref(),
+        Some("text/plain")
+    );
+    assert_eq!(message.expires_at_ms, Some(31_000));
+}
+
+#[test]
+fn will_published_on_disconnect_with_an_error_code() {
+    let (mut session, _) = accept(with_will(None, 0), None, 0);
+    let actions = feed(&mut session, disconnect(ReasonCode::UnspecifiedError), 5);
+    assert_eq!(routed(&actions).len(), 1);
+}
+
+#[test]
+fn v3_1_1_disconnect_discards_the_will() {
+    let mut connect = connect_of(ProtocolVersion::V3_1_1, "c", true);
+    connect.will = Some(will("status/c", None));
+    let (mut session, _) = accept(connect, None, 0);
+    let actions = feed(&mut session, disconnect(ReasonCode::Success), 5);
+    assert!(routed(&actions).is_empty());
+}

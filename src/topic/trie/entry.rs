@@ -1,0 +1,105 @@
+//! What the trie keeps on the node where a filter ends: the remote shards with
+//! subscribers on it, this shard's own subscriptions, and the same two per
+//! share group for `$share/{group}/{filter}`.
+
+use core::hash::Hash;
+use std::collections::HashMap;
+
+use ahash::RandomState;
+
+use super::members::SharedMembers;
+use crate::topic::ShardSet;
+
+/// The subscriptions on one filter.
+pub(super) struct FilterEntry<K, V> {
+    /// The filter proper (no `$share/` prefix), reported to match visitors.
+    pub(super) topic_filter: Box<str>,
+    /// Remote shards with at least one non-shared subscriber on the filter.
+    pub(super) remote_shards: ShardSet,
+    /// This shard's non-shared subscriptions.
+    pub(super) local: HashMap<K, V, RandomState>,
+    /// Share groups on the filter, by share name.
+    pub(super) shared: HashMap<Box<str>, SharedGroup<K, V>, RandomState>,
+}
+
+/// One share group on one filter.
+pub(super) struct SharedGroup<K, V> {
+    /// Remote shards with at least one member of the group.
+    pub(super) remote_shards: ShardSet,
+    /// This shard's members of the group.
+    pub(super) members: SharedMembers<K, V>,
+}
+
+impl<K: Copy + Eq + Hash, V> FilterEntry<K, V> {
+    pub(super) fn new(
+        topic_filter: &str,
+        subscriber_hasher: &RandomState,
+        label_hasher: &RandomState,
+    ) -> FilterEntry<K, V> {
+        FilterEntry {
+            topic_filter: topic_filter.into(),
+            remote_shards: ShardSet::new(),
+            local: HashMap::with_hasher(subscriber_hasher.clone()),
+            shared: HashMap::with_hasher(label_hasher.clone()),
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.remote_shards.is_empty() && self.local.is_empty() && self.shared.is_empty()
+    }
+
+    /// The group `share_name`, created empty when absent.
+    pub(super) fn group_mut(
+        &mut self,
+        share_name: &str,
+        subscriber_hasher: &RandomState,
+    ) -> &mut SharedGroup<K, V> {
+        if !self.shared.contains_key(share_name) {
+            let group = SharedGroup {
+                remote_shards: ShardSet::new(),
+                members: SharedMembers::new(subscriber_hasher.clone()),
+            };
+            self.shared.insert(share_name.into(), group);
+        }
+        self.shared
+            .get_mut(share_name)
+            .expect("the group was inserted above")
+    }
+
+    /// Applies `edit` to the group `share_name` if it exists, and drops the
+    /// group when that leaves it empty.
+    pub(super) fn edit_group<R>(
+        &mut self,
+        share_name: &str,
+        edit: impl FnOnce(&mut SharedGroup<K, V>) -> R,
+    ) -> Option<R> {
+        let group = self.shared.get_mut(share_name)?;
+        let result = edit(group);
+        if group.is_empty() {
+            self.shared.remove(share_name);
+            shrink_if_sparse(&mut self.shared);
+        }
+        Some(result)
+    }
+
+    /// Removes a non-shared local subscription.
+    pub(super) fn remove_local(&mut self, key: &K) -> Option<V> {
+        let previous = self.local.remove(key);
+        shrink_if_sparse(&mut self.local);
+        previous
+    }
+}
+
+impl<K, V> SharedGroup<K, V> {
+    fn is_empty(&self) -> bool {
+        self.remote_shards.is_empty() && self.members.is_empty()
+    }
+}
+
+/// Gives memory back once a map is three-quarters empty, so churn on a popular
+/// filter does not leave its peak allocation behind.
+pub(super) fn shrink_if_sparse<Key: Eq + Hash, Value>(map: &mut HashMap<Key, Value, RandomState>) {
+    if map.len() * 4 < map.capacity() {
+        map.shrink_to(map.len() * 2);
+    }
+}
