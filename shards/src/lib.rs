@@ -18,15 +18,18 @@
 
 #![warn(missing_docs)]
 
+mod broker;
 pub mod config;
 mod home;
 mod listener;
 mod ring;
+mod shard;
 mod stats;
 mod timers;
 mod transport;
 mod wake;
 
+pub use broker::{Broker, BrokerHandle, StartError};
 pub use config::{Config, ConfigError};
 pub use home::home_shard;
 pub use listener::BindError;

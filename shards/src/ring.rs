@@ -148,11 +148,6 @@ async fn pump<T: Send + 'static>(mesh: Rc<Mesh<T>>, outbox: Rc<Outbox<T>>) {
 }
 
 impl<T: Send + 'static> Mesh<T> {
-    /// This shard's index.
-    pub fn index(&self) -> usize {
-        self.index
-    }
-
     /// Sends `item` to shard `to` without waiting; order per destination is kept.
     pub fn push(&self, to: usize, item: T) {
         let outbox = self.outboxes[to]
@@ -176,14 +171,11 @@ impl<T: Send + 'static> Mesh<T> {
         outbox.pump_wake.notify();
     }
 
-    /// Sends a clone of `item` to every other shard.
-    pub fn broadcast(&self, item: &T)
-    where
-        T: Clone,
-    {
+    /// Sends an item made by `make` to every other shard.
+    pub fn broadcast_with(&self, make: impl Fn() -> T) {
         for to in 0..self.outboxes.len() {
             if to != self.index {
-                self.push(to, item.clone());
+                self.push(to, make());
             }
         }
     }
@@ -206,5 +198,47 @@ impl<T: Send + 'static> Mesh<T> {
     /// Items dropped because their destination shard had already stopped.
     pub fn dropped_closed(&self) -> u64 {
         self.dropped_closed.get()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use glommio::LocalExecutorBuilder;
+
+    #[test]
+    fn items_past_ring_capacity_wait_in_the_outbox_and_arrive_in_order() {
+        let total = limits::RING_CAPACITY * 3;
+        let mut ends = mesh_ends::<usize>(2).into_iter();
+        let (producer_ends, consumer_ends) = (ends.next().unwrap(), ends.next().unwrap());
+        let (done_sender, done_receiver) = shared_channel::new_bounded::<()>(1);
+        let producer = LocalExecutorBuilder::default()
+            .spawn(move || async move {
+                let done = done_receiver.connect().await;
+                let (mesh, _inbound) = producer_ends.connect().await;
+                for item in 0..total {
+                    mesh.push(1, item);
+                }
+                // The pumps drain the outbox while this task waits.
+                done.recv().await;
+            })
+            .unwrap();
+        let consumer = LocalExecutorBuilder::default()
+            .spawn(move || async move {
+                let done = done_sender.connect().await;
+                let (_mesh, inbound) = consumer_ends.connect().await;
+                let ring = inbound.into_iter().next().unwrap();
+                assert_eq!(ring.from, 0);
+                let mut received = Vec::with_capacity(total);
+                while received.len() < total {
+                    received.push(ring.receiver.recv().await.unwrap());
+                }
+                done.send(()).await.unwrap();
+                received
+            })
+            .unwrap();
+        let received = consumer.join().unwrap();
+        producer.join().unwrap();
+        assert_eq!(received, (0..total).collect::<Vec<_>>());
     }
 }

@@ -58,21 +58,6 @@ impl<K: Clone + Eq + Hash> TimerQueue<K> {
         }
     }
 
-    /// Removes every key for which `doomed` holds (e.g. all timers of a session).
-    pub fn cancel_where(&mut self, mut doomed: impl FnMut(&K) -> bool) {
-        let slots: Vec<(u64, u64)> = self
-            .by_key
-            .iter()
-            .filter(|(key, _)| doomed(key))
-            .map(|(_, slot)| *slot)
-            .collect();
-        for slot in slots {
-            if let Some(key) = self.by_deadline.remove(&slot) {
-                self.by_key.remove(&key);
-            }
-        }
-    }
-
     /// Removes and returns the earliest timer due at `now_ms`, if any.
     pub fn pop_due(&mut self, now_ms: u64) -> Option<K> {
         let (&slot, _) = self.by_deadline.first_key_value()?;
@@ -85,16 +70,6 @@ impl<K: Clone + Eq + Hash> TimerQueue<K> {
             .expect("the first key exists");
         self.by_key.remove(&key);
         Some(key)
-    }
-
-    /// Number of armed timers.
-    pub fn len(&self) -> usize {
-        self.by_key.len()
-    }
-
-    /// True when no timer is armed.
-    pub fn is_empty(&self) -> bool {
-        self.by_key.is_empty()
     }
 }
 
@@ -111,7 +86,7 @@ mod tests {
         assert_eq!(queue.pop_due(25), Some("early"));
         assert_eq!(queue.pop_due(25), Some("middle"));
         assert_eq!(queue.pop_due(25), None);
-        assert_eq!(queue.len(), 1);
+        assert_eq!(queue.pop_due(30), Some("late"));
     }
 
     #[test]
@@ -121,7 +96,7 @@ mod tests {
         queue.arm("keep_alive", 50).unwrap();
         assert_eq!(queue.pop_due(20), None);
         assert_eq!(queue.pop_due(50), Some("keep_alive"));
-        assert!(queue.is_empty());
+        assert_eq!(queue.pop_due(u64::MAX), None);
     }
 
     #[test]
@@ -131,17 +106,6 @@ mod tests {
         assert!(queue.cancel(&1));
         assert!(!queue.cancel(&1));
         assert_eq!(queue.pop_due(100), None);
-    }
-
-    #[test]
-    fn cancel_where_removes_only_matching_keys() {
-        let mut queue = TimerQueue::new(8);
-        queue.arm((1, "a"), 10).unwrap();
-        queue.arm((1, "b"), 10).unwrap();
-        queue.arm((2, "a"), 10).unwrap();
-        queue.cancel_where(|key| key.0 == 1);
-        assert_eq!(queue.pop_due(10), Some((2, "a")));
-        assert!(queue.is_empty());
     }
 
     #[test]

@@ -1,0 +1,180 @@
+//! One client connection on its shard: the outbound buffer and the writer task.
+//!
+//! Everything the session sends is encoded straight into the connection's one
+//! outbound buffer; the writer task takes the whole buffer and writes it with one
+//! `write_all`, so a batch of deliveries costs one syscall, not one per packet.
+//! The buffer is bounded (`limits::OUTBOUND_BYTES_MAX`): past it QoS 0
+//! deliveries are dropped and counted, and a subscriber that never reads holds
+//! up only itself. An empty buffer bigger than `limits::IDLE_BUFFER_KEEP_MAX` is
+//! released, so an idle connection holds no large allocation.
+//!
+//! The reader and writer each own a glommio stream over their own duplicate of
+//! the socket, so reading and writing never wait on each other.
+
+use std::cell::{Cell, RefCell};
+use std::net::{Shutdown, SocketAddr};
+use std::rc::Rc;
+
+use bytes::BytesMut;
+use bytestring::ByteString;
+use futures_lite::AsyncWriteExt;
+use glommio::net::TcpStream;
+use shardmq::limits;
+use shardmq::protocol::{encode, Packet, ProtocolVersion, QoS};
+
+use crate::transport::TransportLayer;
+use crate::wake::Notify;
+
+/// A connection whose CONNECT was accepted on this (its home) shard.
+#[derive(Debug)]
+pub struct Connection {
+    /// Unique on this shard; tells a session's current connection from an old one.
+    pub id: u64,
+    /// The client's address, for logs.
+    pub peer: SocketAddr,
+    /// The session's client id.
+    pub client_id: ByteString,
+    /// Protocol level agreed by CONNECT; decides the encoding.
+    pub protocol_version: ProtocolVersion,
+    outbound: RefCell<BytesMut>,
+    writing_bytes: Cell<usize>,
+    writer_wake: Notify,
+    held: Cell<usize>,
+    closing: Cell<bool>,
+    writer_done: Cell<bool>,
+    dropped_qos0: Cell<u64>,
+}
+
+impl Connection {
+    /// A connection with an empty outbound buffer.
+    pub fn new(
+        id: u64,
+        peer: SocketAddr,
+        client_id: ByteString,
+        protocol_version: ProtocolVersion,
+    ) -> Connection {
+        Connection {
+            id,
+            peer,
+            client_id,
+            protocol_version,
+            outbound: RefCell::new(BytesMut::new()),
+            writing_bytes: Cell::new(0),
+            writer_wake: Notify::default(),
+            held: Cell::new(0),
+            closing: Cell::new(false),
+            writer_done: Cell::new(false),
+            dropped_qos0: Cell::new(0),
+        }
+    }
+
+    /// Encodes `packet` into the outbound buffer; false when it was not queued
+    /// (connection closing, QoS 0 publish over the buffer bound, or unencodable).
+    pub fn send(&self, packet: &Packet) -> bool {
+        if self.closing.get() {
+            return false;
+        }
+        if let Packet::Publish(publish) = packet {
+            if publish.qos == QoS::AtMostOnce && self.pending_bytes() >= limits::OUTBOUND_BYTES_MAX
+            {
+                self.dropped_qos0.set(self.dropped_qos0.get() + 1);
+                return false;
+            }
+        }
+        let encoded = encode(
+            packet,
+            self.protocol_version,
+            &mut self.outbound.borrow_mut(),
+        );
+        if let Err(error) = encoded {
+            tracing::debug!(client_id = %self.client_id, %error, "packet not sent");
+            return false;
+        }
+        self.writer_wake.notify();
+        true
+    }
+
+    /// Bytes queued or being written.
+    pub fn pending_bytes(&self) -> usize {
+        self.outbound.borrow().len() + self.writing_bytes.get()
+    }
+
+    /// Holds outbound bytes back until the matching [`Connection::release`].
+    pub fn hold(&self) {
+        self.held.set(self.held.get() + 1);
+    }
+
+    /// Ends one [`Connection::hold`]; the last one lets the writer go on.
+    pub fn release(&self) {
+        self.held.set(self.held.get() - 1);
+        self.writer_wake.notify();
+    }
+
+    /// Writes what is queued, then closes the socket. Idempotent.
+    pub fn close(&self) {
+        self.closing.set(true);
+        self.writer_wake.notify();
+    }
+
+    /// True once [`Connection::close`] was called.
+    pub fn is_closing(&self) -> bool {
+        self.closing.get()
+    }
+
+    /// True once the writer flushed and shut the socket down (or failed).
+    pub fn is_finished(&self) -> bool {
+        self.writer_done.get()
+    }
+
+    /// Takes the count of QoS 0 deliveries dropped since the last call.
+    pub fn take_dropped_qos0(&self) -> u64 {
+        self.dropped_qos0.replace(0)
+    }
+}
+
+/// Writes the connection's outbound buffer whenever it is filled, until closed.
+pub async fn write_loop(
+    connection: Rc<Connection>,
+    mut stream: TcpStream,
+    mut transport: TransportLayer,
+) {
+    let mut batch = BytesMut::new();
+    loop {
+        connection.writer_wake.wait().await;
+        if connection.held.get() > 0 {
+            continue;
+        }
+        loop {
+            std::mem::swap(&mut batch, &mut *connection.outbound.borrow_mut());
+            if batch.is_empty() {
+                break;
+            }
+            connection.writing_bytes.set(batch.len());
+            let written = stream.write_all(transport.outbound(&mut batch)).await;
+            connection.writing_bytes.set(0);
+            batch.clear();
+            if batch.capacity() > limits::IDLE_BUFFER_KEEP_MAX {
+                batch = BytesMut::new();
+            }
+            if let Err(error) = written {
+                tracing::debug!(client_id = %connection.client_id, %error, "write failed");
+                connection.closing.set(true);
+                finish(&connection, &stream).await;
+                return;
+            }
+        }
+        if connection.closing.get() {
+            finish(&connection, &stream).await;
+            return;
+        }
+    }
+}
+
+/// Shuts the socket down both ways, which also ends the reader's pending read.
+async fn finish(connection: &Connection, stream: &TcpStream) {
+    if let Err(error) = stream.shutdown(Shutdown::Both).await {
+        tracing::trace!(client_id = %connection.client_id, %error, "shutdown failed");
+    }
+    *connection.outbound.borrow_mut() = BytesMut::new();
+    connection.writer_done.set(true);
+}
