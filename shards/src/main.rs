@@ -137,6 +137,7 @@ fn describe_start(cli: &Cli, config: &Config) {
     tracing::info!(
         shards = config.shard_count(),
         maximum_packet_size = config.maximum_packet_size,
-        "anonymous clients allowed, persistence off"
+        connect_timeout_ms = config.connect_timeout_ms,
+        "broker settings"
     );
 }
