@@ -10,6 +10,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 use shardmq::limits;
+use shardmq::session::SessionConfig;
 
 /// Where the broker listens when neither the file nor `--listen` says otherwise.
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:1883";
@@ -32,10 +33,27 @@ pub struct Config {
     pub connect_timeout_ms: u64,
     /// Time shutdown waits for the last packets to be written, ms.
     pub shutdown_flush_ms: u64,
+    /// Inbound QoS 2 publishes a client may leave awaiting PUBREL (sent as Receive Maximum).
+    pub receive_maximum: u16,
+    /// Outbound QoS 1/2 publishes in flight per client; the client's Receive Maximum lowers it.
+    pub outbound_inflight_maximum: u16,
+    /// Messages queued per session beyond the inflight window or while it is offline.
+    pub max_queued_messages: usize,
+    /// Subscriptions one session may hold.
+    pub max_subscriptions: usize,
+    /// Topic aliases a client may define per connection (sent as Topic Alias Maximum).
+    pub topic_alias_maximum: u16,
+    /// Longest Session Expiry Interval granted, seconds.
+    pub session_expiry_interval_max_s: u32,
+    /// Longest Keep Alive accepted, seconds.
+    pub keep_alive_max_s: u16,
+    /// Whether retained messages are supported.
+    pub retain_available: bool,
 }
 
 impl Default for Config {
     fn default() -> Config {
+        let session = SessionConfig::default();
         Config {
             listen: vec![LISTEN_DEFAULT.parse().expect("the default address parses")],
             shards: 0,
@@ -44,6 +62,14 @@ impl Default for Config {
             maximum_packet_size: limits::MAXIMUM_PACKET_SIZE_DEFAULT,
             connect_timeout_ms: limits::CONNECT_TIMEOUT_MS,
             shutdown_flush_ms: limits::SHUTDOWN_FLUSH_MS,
+            receive_maximum: session.receive_maximum,
+            outbound_inflight_maximum: session.outbound_inflight_maximum,
+            max_queued_messages: session.max_queued_messages,
+            max_subscriptions: session.max_subscriptions,
+            topic_alias_maximum: session.topic_alias_maximum,
+            session_expiry_interval_max_s: session.session_expiry_interval_max_s,
+            keep_alive_max_s: session.keep_alive_max_s,
+            retain_available: session.retain_available,
         }
     }
 }
@@ -123,6 +149,19 @@ impl Config {
                 limits::OUTBOUND_BYTES_MAX
             )));
         }
+        for (key, value) in [
+            ("receive_maximum", usize::from(self.receive_maximum)),
+            (
+                "outbound_inflight_maximum",
+                usize::from(self.outbound_inflight_maximum),
+            ),
+            ("max_queued_messages", self.max_queued_messages),
+            ("keep_alive_max_s", usize::from(self.keep_alive_max_s)),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(format!("key `{key}`: must be at least 1")));
+            }
+        }
         if self.connect_timeout_ms == 0 {
             return Err(ConfigError::new(
                 "key `connect_timeout_ms`: must be at least 1",
@@ -135,6 +174,22 @@ impl Config {
             ))
         })?;
         Ok(())
+    }
+
+    /// The settings every session of this broker obeys.
+    pub fn session_config(&self) -> SessionConfig {
+        SessionConfig {
+            receive_maximum: self.receive_maximum,
+            maximum_packet_size: self.maximum_packet_size,
+            topic_alias_maximum: self.topic_alias_maximum,
+            outbound_inflight_maximum: self.outbound_inflight_maximum,
+            max_queued_messages: self.max_queued_messages,
+            max_subscriptions: self.max_subscriptions,
+            session_expiry_interval_max_s: self.session_expiry_interval_max_s,
+            keep_alive_max_s: self.keep_alive_max_s,
+            retain_available: self.retain_available,
+            ..SessionConfig::default()
+        }
     }
 
     /// The number of shards to run: the configured count, or one per online CPU.
@@ -177,8 +232,17 @@ mod tests {
     }
 
     #[test]
-    fn example_file_parses() {
+    fn example_file_states_the_defaults() {
         let text = include_str!("../../shardmq.example.toml");
-        Config::from_toml(text, "shardmq.example.toml").unwrap();
+        assert_eq!(
+            Config::from_toml(text, "shardmq.example.toml").unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn zero_receive_maximum_is_refused_and_named() {
+        let error = Config::from_toml("receive_maximum = 0", "test").unwrap_err();
+        assert!(error.to_string().contains("receive_maximum"), "{error}");
     }
 }

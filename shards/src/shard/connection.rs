@@ -22,6 +22,7 @@ use glommio::net::TcpStream;
 use shardmq::limits;
 use shardmq::protocol::{encode, Packet, ProtocolVersion, QoS};
 
+use super::sessions::SessionKey;
 use crate::transport::TransportLayer;
 use crate::wake::Notify;
 
@@ -30,6 +31,8 @@ use crate::wake::Notify;
 pub struct Connection {
     /// Unique on this shard; tells a session's current connection from an old one.
     pub id: u64,
+    /// The key of the session it serves on this shard.
+    pub session_key: SessionKey,
     /// The client's address, for logs.
     pub peer: SocketAddr,
     /// The session's client id.
@@ -49,12 +52,14 @@ impl Connection {
     /// A connection with an empty outbound buffer.
     pub fn new(
         id: u64,
+        session_key: SessionKey,
         peer: SocketAddr,
         client_id: ByteString,
         protocol_version: ProtocolVersion,
     ) -> Connection {
         Connection {
             id,
+            session_key,
             peer,
             client_id,
             protocol_version,

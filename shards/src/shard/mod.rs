@@ -103,10 +103,7 @@ pub struct Shard {
 /// Runs one shard until the broker is asked to stop.
 pub async fn run(setup: ShardSetup) {
     let (mesh, inbound) = setup.rings.connect().await;
-    let session_config = SessionConfig {
-        maximum_packet_size: setup.config.maximum_packet_size,
-        ..SessionConfig::default()
-    };
+    let session_config = setup.config.session_config();
     let shard = Rc::new(Shard {
         index: setup.index,
         shard_count: setup.shard_count,

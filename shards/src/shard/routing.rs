@@ -74,6 +74,7 @@ pub struct SharedTarget {
 #[derive(Debug, Default)]
 pub struct Scratch {
     local: Vec<(SessionKey, SubscriptionMatch)>,
+    matched: Vec<SubscriptionMatch>,
     remote_groups: Vec<(usize, SharedTarget)>,
 }
 
@@ -180,7 +181,7 @@ impl Shard {
                 .match_topic(&message.topic_name, &mut visitor)
         };
         self.forward(&message, remote_plain, &mut scratch.remote_groups);
-        self.deliver_local(&message, &mut scratch.local);
+        self.deliver_local(&message, &mut scratch);
         *self.routing_scratch.borrow_mut() = scratch;
     }
 
@@ -218,24 +219,20 @@ impl Shard {
     }
 
     /// Delivers to local sessions, once per session with all its matching subscriptions.
-    fn deliver_local(
-        &self,
-        message: &SharedMessage,
-        local: &mut Vec<(SessionKey, SubscriptionMatch)>,
-    ) {
+    fn deliver_local(&self, message: &SharedMessage, scratch: &mut Scratch) {
+        let Scratch { local, matched, .. } = scratch;
         if local.is_empty() {
             return;
         }
         let now_ms = self.now_ms();
-        local.sort_by_key(|(key, _)| *key);
-        let mut matched: Vec<SubscriptionMatch> = Vec::new();
+        local.sort_unstable_by_key(|(key, _)| *key);
         let mut start = 0;
         while start < local.len() {
             let key = local[start].0;
             let end = start + local[start..].iter().take_while(|(k, _)| *k == key).count();
             matched.clear();
             matched.extend(local[start..end].iter().map(|(_, value)| *value));
-            self.deliver(key, message, &matched, now_ms);
+            self.deliver(key, message, matched, now_ms);
             start = end;
         }
         local.clear();
@@ -286,7 +283,7 @@ impl Shard {
                 .borrow()
                 .match_topic(&message.topic_name, &mut visitor);
         }
-        self.deliver_local(message, &mut scratch.local);
+        self.deliver_local(message, &mut scratch);
         *self.routing_scratch.borrow_mut() = scratch;
     }
 

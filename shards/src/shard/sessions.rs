@@ -95,10 +95,13 @@ impl Shard {
         let client_id = assigned_client_id
             .clone()
             .unwrap_or_else(|| connect.client_id.clone());
+        let now_ms = self.now_ms();
+        let (key, existing) = self.take_over(&client_id, now_ms);
         let connection_id = self.next_connection_id.get();
         self.next_connection_id.set(connection_id + 1);
         let connection = Rc::new(Connection::new(
             connection_id,
+            key,
             peer,
             client_id.clone(),
             connect.protocol_version,
@@ -110,9 +113,7 @@ impl Shard {
         ))
         .detach();
 
-        let now_ms = self.now_ms();
         let mut actions = Vec::new();
-        let (key, existing) = self.take_over(&client_id, now_ms);
         let outcome = Session::connect(
             *connect,
             assigned_client_id,
@@ -218,10 +219,9 @@ impl Shard {
 
     /// The session key of the session `connection` currently serves, if it does.
     fn current_key(&self, connection: &Connection) -> Option<SessionKey> {
-        let key = *self.client_keys.borrow().get(&connection.client_id)?;
+        let key = connection.session_key;
         let entries = self.entries.borrow();
-        let entry = entries.get(&key)?;
-        let current = entry.connection.as_ref()?;
+        let current = entries.get(&key)?.connection.as_ref()?;
         (current.id == connection.id).then_some(key)
     }
 
