@@ -90,6 +90,9 @@ impl OutboundTopicAliases {
 
     /// How to name `topic_name` in the next PUBLISH.
     pub(crate) fn lookup(&self, topic_name: &ByteString) -> OutboundAlias {
+        if self.maximum == 0 {
+            return OutboundAlias::None;
+        }
         if let Some(topic_alias) = self.assigned.get(topic_name) {
             return OutboundAlias::Known(*topic_alias);
         }

@@ -37,7 +37,7 @@
 //! - `connect`: CONNECT, CONNACK, resume and clean start.
 //! - `lifecycle`: DISCONNECT, keep-alive, will, session expiry, protocol errors.
 //! - `inbound`: PUBLISH from the client, QoS 1/2 acknowledgements, Receive Maximum.
-//! - `outbound`, `inflight`, `size`: messages to the client, the window, the queue.
+//! - `outbound`, `inflight`: messages to the client, the window, the queue.
 //! - `alias`: topic aliases both ways. `subscriptions`: SUBSCRIBE and UNSUBSCRIBE.
 
 mod action;
@@ -49,7 +49,6 @@ mod inflight;
 mod lifecycle;
 mod message;
 mod outbound;
-mod size;
 mod state;
 mod subscriptions;
 #[cfg(test)]

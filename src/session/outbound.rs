@@ -14,9 +14,8 @@ use smallvec::SmallVec;
 use super::alias::OutboundAlias;
 use super::inflight::FlightStage;
 use super::message::{SharedMessage, SubscriptionMatch};
-use super::size::publish_packet_size;
 use super::{Action, Session};
-use crate::protocol::{Packet, PacketId, Publish, PublishResponse, QoS, ReasonCode};
+use crate::protocol::{encoded_len, Packet, PacketId, Publish, PublishResponse, QoS, ReasonCode};
 
 /// One message on its way to this client, with the QoS and flags of its delivery.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -222,7 +221,7 @@ impl Session {
             }
             OutboundAlias::None => message.topic_name.clone(),
         };
-        let packet = Publish {
+        let packet = Packet::Publish(Publish {
             dup,
             qos: publish.qos,
             retain: publish.retain,
@@ -230,10 +229,11 @@ impl Session {
             packet_id,
             properties,
             payload: message.payload.clone(),
-        };
-        if publish_packet_size(&packet, protocol_version)
-            > u64::from(connection.client_maximum_packet_size)
-        {
+        });
+        // A packet the codec cannot encode is as undeliverable as one too large.
+        let fits = encoded_len(&packet, protocol_version)
+            .is_ok_and(|length| length <= connection.client_maximum_packet_size as usize);
+        if !fits {
             self.state.stats.dropped_too_large += 1;
             return false;
         }
@@ -242,7 +242,7 @@ impl Session {
                 .outbound_aliases
                 .assign(message.topic_name.clone(), topic_alias);
         }
-        actions.push(Action::Send(Packet::Publish(packet)));
+        actions.push(Action::Send(packet));
         true
     }
 

@@ -24,7 +24,10 @@ pub fn matches(topic_filter: &str, topic_name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::topic::{parse_topic_filter, validate_topic_filter, validate_topic_name};
 
     /// The examples of sections 4.7.1 and 4.7.2, plus the edges between them.
     #[test]
@@ -76,6 +79,33 @@ mod tests {
                 expected,
                 "{topic_filter:?} against {topic_name:?}"
             );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_strings_never_panic(
+            topic_filter in "[ab/+#$\\x00]{0,16}|\\PC{0,40}",
+            topic_name in "[ab/+#$\\x00]{0,16}|\\PC{0,40}",
+        ) {
+            let _ = validate_topic_name(&topic_name);
+            let _ = validate_topic_filter(&topic_filter);
+            let _ = parse_topic_filter(&topic_filter);
+            let _ = matches(&topic_filter, &topic_name);
+        }
+
+        #[test]
+        fn a_valid_topic_name_is_a_filter_matching_itself(topic_name in "[ab/$]{1,16}") {
+            prop_assert_eq!(validate_topic_name(&topic_name), Ok(()));
+            prop_assert_eq!(validate_topic_filter(&topic_name), Ok(()));
+            prop_assert!(matches(&topic_name, &topic_name));
+        }
+
+        #[test]
+        fn multi_level_wildcard_alone_matches_every_name_not_starting_with_dollar(
+            topic_name in "[ab/$]{1,16}",
+        ) {
+            prop_assert_eq!(matches("#", &topic_name), !topic_name.starts_with('$'));
         }
     }
 }

@@ -261,3 +261,19 @@ fn takeover_of_a_session_with_expiry_0_starts_a_new_session() {
         topic_filter: ByteString::from("a")
     }));
 }
+
+#[test]
+fn refusal_connacks_encode_at_their_protocol_level() {
+    let refusals = [
+        connect_of(ProtocolVersion::V3_1, "abcdefghijklmnopqrstuvwx", true),
+        connect_of(ProtocolVersion::V3_1_1, "", false),
+        v5_connect(""),
+    ];
+    for connect in refusals {
+        let version = connect.protocol_version;
+        let actions = refused(connect);
+        let mut out = bytes::BytesMut::new();
+        let packet = Packet::ConnAck(connack(&actions).clone());
+        assert_eq!(encode(&packet, version, &mut out), Ok(()), "{version:?}");
+    }
+}

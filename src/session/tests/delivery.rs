@@ -191,3 +191,21 @@ fn request_response_and_user_properties_reach_the_subscriber_unchanged() {
     let actions = deliver(&mut session, &Arc::new(request), QoS::AtMostOnce, 1);
     assert_eq!(sent_publishes(&actions)[0].properties, expected);
 }
+
+#[test]
+fn message_of_exactly_the_client_maximum_packet_size_is_sent() {
+    let mut connect = v5_connect("c");
+    connect.properties.maximum_packet_size = Some(64);
+    let (mut session, _) = accept(connect, None, 0);
+    // QoS 1 on topic "t" without properties: 8 bytes besides the payload.
+    for (payload_len, delivered) in [(56, true), (57, false)] {
+        let mut sized = (*message("t", QoS::AtLeastOnce, "p")).clone();
+        sized.payload = Bytes::from(vec![0u8; payload_len]);
+        let actions = deliver(&mut session, &Arc::new(sized), QoS::AtLeastOnce, 1);
+        assert_eq!(
+            sent_publishes(&actions).len() == 1,
+            delivered,
+            "payload {payload_len}"
+        );
+    }
+}

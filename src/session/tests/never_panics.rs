@@ -42,7 +42,8 @@ fn topic() -> impl Strategy<Value = ByteString> {
 }
 
 fn response() -> impl Strategy<Value = PublishResponse> {
-    (0u16..6, any::<bool>()).prop_map(|(packet_id, failed)| PublishResponse {
+    // The decoder refuses packet id 0 [MQTT-2.2.1-3], so responses never carry it.
+    (1u16..6, any::<bool>()).prop_map(|(packet_id, failed)| PublishResponse {
         packet_id,
         reason_code: if failed {
             ReasonCode::UnspecifiedError
@@ -183,6 +184,14 @@ fn reconnect(
     }
 }
 
+/// Every packet the session sends must be encodable at the connection's level.
+fn check_encodable(actions: &[Action], version: ProtocolVersion) {
+    for packet in sent(actions) {
+        let mut out = bytes::BytesMut::new();
+        assert_eq!(encode(packet, version, &mut out), Ok(()), "{packet:?}");
+    }
+}
+
 fn check_bounds(session: &Session, config: &SessionConfig) {
     assert!(session.inflight_len() <= 3);
     assert!(session.queued_len() <= config.max_queued_messages);
@@ -241,6 +250,7 @@ proptest! {
                     session = reconnect(session.take(), connect, &config, now_ms, &mut actions);
                 }
             }
+            check_encodable(&actions, version);
             if actions.contains(&Action::EndSession) {
                 session = None;
             }

@@ -124,7 +124,6 @@ fn spec_trie() -> Trie {
 
 #[test]
 fn fixed_seeds_spread_labels_and_keys_over_the_hash_space() {
-    use std::hash::BuildHasher;
     for seeds in [LABEL_SEEDS, SUBSCRIBER_SEEDS] {
         let [k0, k1, k2, k3] = seeds;
         let hasher = RandomState::with_seeds(k0, k1, k2, k3);
