@@ -101,6 +101,10 @@ pub const OUTBOUND_BYTES_MAX: usize = 1024 * 1024;
 /// Period of the per-shard timer tick that fires session timers, ms.
 pub const TIMER_TICK_MS: u64 = 10;
 
+/// Timers one tick fires at most; the rest fire on the next tick, so a burst of
+/// expiries never holds a shard for long.
+pub const TIMER_FIRES_PER_TICK_MAX: usize = 10_000;
+
 /// Timers one shard holds at once (keep-alive, retry, will delay, session expiry).
 pub const TIMERS_PER_SHARD_MAX: usize = 4 * CONNECTIONS_PER_SHARD_MAX;
 

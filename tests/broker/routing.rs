@@ -108,6 +108,39 @@ fn connections_move_to_their_home_shard_and_keep_working() {
 }
 
 #[test]
+fn packets_sent_along_with_connect_survive_the_hand_off() {
+    let broker = start_broker();
+    let address = broker.local_addr();
+    for index in 0..8 {
+        let client_id = client_id_on(index % SHARDS, &format!("eager{index}"));
+        let mut client = RawClient::open(address, ProtocolVersion::V3_1_1);
+        let mut bytes = bytes::BytesMut::new();
+        for packet in [
+            Packet::Connect(Box::new(connect_packet(
+                ProtocolVersion::V3_1_1,
+                &client_id,
+                true,
+                0,
+            ))),
+            Packet::Subscribe(shardmq::protocol::Subscribe {
+                packet_id: 3,
+                properties: Default::default(),
+                filters: vec![("eager".into(), Default::default())],
+            }),
+            Packet::PingReq,
+        ] {
+            shardmq::protocol::encode(&packet, ProtocolVersion::V3_1_1, &mut bytes).unwrap();
+        }
+        // One write: the accepting shard reads CONNECT and what follows at once.
+        client.send_bytes(&bytes);
+        assert!(matches!(client.recv(), Packet::ConnAck(_)));
+        assert!(matches!(client.recv(), Packet::SubAck(suback) if suback.packet_id == 3));
+        assert_eq!(client.recv(), Packet::PingResp);
+    }
+    broker.shutdown();
+}
+
+#[test]
 fn empty_client_id_gets_an_assigned_identifier_under_v5() {
     let broker = start_broker();
     let (mut client, connack) = RawClient::connected(

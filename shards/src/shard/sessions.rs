@@ -9,6 +9,7 @@ use std::rc::Rc;
 
 use bytestring::ByteString;
 use glommio::net::TcpStream;
+use shardmq::limits;
 use shardmq::protocol::{Disconnect, DisconnectProperties, Packet, ProtocolError, ReasonCode};
 use shardmq::session::{
     needs_assigned_client_id, Action, ConnectOutcome, Session, SubscriptionMatch, TimerKind,
@@ -254,10 +255,11 @@ impl Shard {
         self.run_actions(key, None, &mut actions);
     }
 
-    /// Fires every session timer that is due.
+    /// Fires the session timers that are due, at most
+    /// `limits::TIMER_FIRES_PER_TICK_MAX` of them.
     pub(super) fn fire_due_timers(&self) {
         let now_ms = self.now_ms();
-        loop {
+        for _ in 0..limits::TIMER_FIRES_PER_TICK_MAX {
             let due = self.timers.borrow_mut().pop_due(now_ms);
             let Some((key, timer)) = due else { break };
             let mut actions = Vec::new();
