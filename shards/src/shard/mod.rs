@@ -148,11 +148,20 @@ pub async fn run(setup: ShardSetup) {
     tracing::debug!(shard = shard.index, "shard stopped");
 }
 
+/// Accept errors (e.g. out of file descriptors) repeat every turn; one log line
+/// per this interval is enough, ms.
+const ACCEPT_ERROR_LOG_INTERVAL_MS: u64 = 1_000;
+
 async fn accept_loop(shard: Rc<Shard>, listeners: Vec<TcpListener>) {
+    let mut next_error_log_ms = 0;
     while !shard.stopping.get() {
         let turn = accept_turn(&listeners);
-        for error in &turn.errors {
-            tracing::warn!(shard = shard.index, %error, "accept failed");
+        if let Some(error) = turn.errors.first() {
+            let now_ms = shard.now_ms();
+            if now_ms >= next_error_log_ms {
+                tracing::warn!(shard = shard.index, %error, errors = turn.errors.len(), "accept failed");
+                next_error_log_ms = now_ms + ACCEPT_ERROR_LOG_INTERVAL_MS;
+            }
         }
         if turn.accepted.is_empty() {
             glommio::timer::sleep(idle_poll()).await;
