@@ -152,17 +152,30 @@ impl BrokerHandle {
     }
 
     /// Requests a stop and waits for every shard thread to end.
-    pub fn shutdown(self) {
+    pub fn shutdown(mut self) {
         self.request_stop();
-        self.join();
+        self.join_threads();
     }
 
     /// Waits for every shard thread to end (after [`BrokerHandle::request_stop`]).
-    pub fn join(self) {
-        for thread in self.threads {
+    pub fn join(mut self) {
+        self.join_threads();
+    }
+
+    fn join_threads(&mut self) {
+        for thread in self.threads.drain(..) {
             if let Err(error) = thread.join() {
                 tracing::error!(%error, "shard thread ended abnormally");
             }
         }
+    }
+}
+
+/// A handle dropped without [`BrokerHandle::shutdown`] (a failing test, say)
+/// still stops its shards rather than leaving them running.
+impl Drop for BrokerHandle {
+    fn drop(&mut self) {
+        self.request_stop();
+        self.join_threads();
     }
 }
