@@ -94,9 +94,13 @@ pub const READ_CHUNK_SIZE: usize = 16 * 1024;
 /// A read or write buffer that is empty and holds more than this is released, bytes.
 pub const IDLE_BUFFER_KEEP_MAX: usize = 4 * 1024;
 
-/// Encoded bytes one connection may have waiting to be written; past it, QoS 0
+/// Payload bytes one connection may have queued for writing; past it, QoS 0
 /// deliveries to that connection are dropped and counted.
 pub const OUTBOUND_BYTES_MAX: usize = 1024 * 1024;
+
+/// Bytes the writer encodes before it writes them out; a longer queue goes out
+/// in several writes, so the write buffer stays this size whatever the backlog.
+pub const WRITE_BATCH_BYTES: usize = 64 * 1024;
 
 /// Period of the per-shard timer tick that fires session timers, ms.
 pub const TIMER_TICK_MS: u64 = 10;

@@ -1,17 +1,22 @@
-//! One client connection on its shard: the outbound buffer and the writer task.
+//! One client connection on its shard: the outbound queue and the writer task.
 //!
-//! Everything the session sends is encoded straight into the connection's one
-//! outbound buffer; the writer task takes the whole buffer and writes it with one
-//! `write_all`, so a batch of deliveries costs one syscall, not one per packet.
-//! The buffer is bounded (`limits::OUTBOUND_BYTES_MAX`): past it QoS 0
-//! deliveries are dropped and counted, and a subscriber that never reads holds
-//! up only itself. An empty buffer bigger than `limits::IDLE_BUFFER_KEEP_MAX` is
-//! released, so an idle connection holds no large allocation.
+//! What the session sends is queued as packets, not bytes: a PUBLISH in the
+//! queue shares its payload with every other subscriber, so a subscriber that
+//! falls behind holds references, not copies. The writer task encodes the
+//! queue into one buffer, up to `limits::WRITE_BATCH_BYTES` at a time, and
+//! writes it with one `write_all`: a batch of deliveries costs one syscall, not
+//! one per packet. The queue is bounded by `limits::OUTBOUND_BYTES_MAX` of
+//! payload: past it QoS 0 deliveries are dropped and counted (QoS 1 and 2 are
+//! bounded by the session's inflight window), so a subscriber that never reads
+//! holds up only itself. An empty write buffer bigger than
+//! `limits::IDLE_BUFFER_KEEP_MAX` is released, so an idle connection holds no
+//! large allocation.
 //!
 //! The reader and writer each own a glommio stream over their own duplicate of
 //! the socket, so reading and writing never wait on each other.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::net::{Shutdown, SocketAddr};
 use std::rc::Rc;
 
@@ -39,7 +44,8 @@ pub struct Connection {
     pub client_id: ByteString,
     /// Protocol level agreed by CONNECT; decides the encoding.
     pub protocol_version: ProtocolVersion,
-    outbound: RefCell<BytesMut>,
+    outbound: RefCell<VecDeque<Packet>>,
+    queued_bytes: Cell<usize>,
     writing_bytes: Cell<usize>,
     writer_wake: Notify,
     held: Cell<usize>,
@@ -49,7 +55,7 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// A connection with an empty outbound buffer.
+    /// A connection with an empty outbound queue.
     pub fn new(
         id: u64,
         session_key: SessionKey,
@@ -63,7 +69,8 @@ impl Connection {
             peer,
             client_id,
             protocol_version,
-            outbound: RefCell::new(BytesMut::new()),
+            outbound: RefCell::new(VecDeque::new()),
+            queued_bytes: Cell::new(0),
             writing_bytes: Cell::new(0),
             writer_wake: Notify::default(),
             held: Cell::new(0),
@@ -73,35 +80,45 @@ impl Connection {
         }
     }
 
-    /// Encodes `packet` into the outbound buffer; false when it was not queued
-    /// (connection closing, QoS 0 publish over the buffer bound, or unencodable).
-    pub fn send(&self, packet: &Packet) -> bool {
+    /// Queues `packet` for the writer; false when it was dropped (connection
+    /// closing, or a QoS 0 publish over the queue bound).
+    pub fn send(&self, packet: Packet) -> bool {
         if self.closing.get() {
             return false;
         }
-        if let Packet::Publish(publish) = packet {
+        if let Packet::Publish(publish) = &packet {
             if publish.qos == QoS::AtMostOnce && self.pending_bytes() >= limits::OUTBOUND_BYTES_MAX
             {
                 self.dropped_qos0.set(self.dropped_qos0.get() + 1);
                 return false;
             }
         }
-        let encoded = encode(
-            packet,
-            self.protocol_version,
-            &mut self.outbound.borrow_mut(),
-        );
-        if let Err(error) = encoded {
-            tracing::debug!(client_id = %self.client_id, %error, "packet not sent");
-            return false;
-        }
+        self.queued_bytes
+            .set(self.queued_bytes.get() + queued_size(&packet));
+        self.outbound.borrow_mut().push_back(packet);
         self.writer_wake.notify();
         true
     }
 
-    /// Bytes queued or being written.
+    /// Payload bytes queued or being written.
     pub fn pending_bytes(&self) -> usize {
-        self.outbound.borrow().len() + self.writing_bytes.get()
+        self.queued_bytes.get() + self.writing_bytes.get()
+    }
+
+    /// Encodes queued packets into `batch` until it holds
+    /// `limits::WRITE_BATCH_BYTES` or the queue is empty.
+    fn encode_batch(&self, batch: &mut BytesMut) {
+        let mut outbound = self.outbound.borrow_mut();
+        while batch.len() < limits::WRITE_BATCH_BYTES {
+            let Some(packet) = outbound.pop_front() else {
+                break;
+            };
+            self.queued_bytes
+                .set(self.queued_bytes.get() - queued_size(&packet));
+            if let Err(error) = encode(&packet, self.protocol_version, batch) {
+                tracing::debug!(client_id = %self.client_id, %error, "packet not sent");
+            }
+        }
     }
 
     /// Holds outbound bytes back until the matching [`Connection::release`].
@@ -137,7 +154,15 @@ impl Connection {
     }
 }
 
-/// Writes the connection's outbound buffer whenever it is filled, until closed.
+/// What a queued packet counts against `limits::OUTBOUND_BYTES_MAX`.
+fn queued_size(packet: &Packet) -> usize {
+    match packet {
+        Packet::Publish(publish) => publish.payload.len() + publish.topic_name.len(),
+        _ => 0,
+    }
+}
+
+/// Writes the connection's outbound queue whenever it is filled, until closed.
 pub async fn write_loop(
     connection: Rc<Connection>,
     mut stream: TcpStream,
@@ -150,7 +175,7 @@ pub async fn write_loop(
             continue;
         }
         loop {
-            std::mem::swap(&mut batch, &mut *connection.outbound.borrow_mut());
+            connection.encode_batch(&mut batch);
             if batch.is_empty() {
                 break;
             }
@@ -158,15 +183,15 @@ pub async fn write_loop(
             let written = stream.write_all(transport.outbound(&mut batch)).await;
             connection.writing_bytes.set(0);
             batch.clear();
-            if batch.capacity() > limits::IDLE_BUFFER_KEEP_MAX {
-                batch = BytesMut::new();
-            }
             if let Err(error) = written {
                 tracing::debug!(client_id = %connection.client_id, %error, "write failed");
                 connection.closing.set(true);
                 finish(&connection, &stream).await;
                 return;
             }
+        }
+        if batch.capacity() > limits::IDLE_BUFFER_KEEP_MAX {
+            batch = BytesMut::new();
         }
         if connection.closing.get() {
             finish(&connection, &stream).await;
@@ -180,6 +205,7 @@ async fn finish(connection: &Connection, stream: &TcpStream) {
     if let Err(error) = stream.shutdown(Shutdown::Both).await {
         tracing::trace!(client_id = %connection.client_id, %error, "shutdown failed");
     }
-    *connection.outbound.borrow_mut() = BytesMut::new();
+    connection.outbound.borrow_mut().clear();
+    connection.queued_bytes.set(0);
     connection.writer_done.set(true);
 }

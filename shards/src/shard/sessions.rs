@@ -33,7 +33,7 @@ const TIMER_KINDS: [TimerKind; 3] = [
 /// DISCONNECT 0x8B (Server shutting down), sent to 5.0 clients on stop.
 pub fn send_server_shutting_down(connection: &Connection) {
     if connection.protocol_version.is_v5() {
-        connection.send(&Packet::Disconnect(Disconnect {
+        connection.send(Packet::Disconnect(Disconnect {
             reason_code: ReasonCode::ServerShuttingDown,
             properties: DisconnectProperties::default(),
         }));
@@ -231,7 +231,7 @@ impl Shard {
     pub(super) fn on_protocol_error(&self, connection: &Rc<Connection>, error: ProtocolError) {
         tracing::debug!(client_id = %connection.client_id, %error, "malformed packet");
         if connection.protocol_version.is_v5() {
-            connection.send(&Packet::Disconnect(Disconnect {
+            connection.send(Packet::Disconnect(Disconnect {
                 reason_code: error.reason_code(),
                 properties: DisconnectProperties::default(),
             }));
@@ -315,7 +315,7 @@ impl Shard {
             match action {
                 Action::Send(packet) => {
                     if let Some(connection) = connection {
-                        connection.send(&packet);
+                        connection.send(packet);
                     }
                 }
                 Action::Publish(message) => self.publish(message),
