@@ -68,6 +68,22 @@ fn oversized_packet_is_refused_from_its_fixed_header() {
 }
 
 #[test]
+fn unknown_protocol_level_is_refused_with_connack_0x01() {
+    let broker = start_broker();
+    let mut client = RawClient::open(broker.local_addr(), ProtocolVersion::V3_1_1);
+    // CONNECT, protocol name "MQTT", level 9, clean session, keep alive 0, id "x".
+    client.send_bytes(&[
+        0x10, 13, 0, 4, b'M', b'Q', b'T', b'T', 9, 0x02, 0, 0, 0, 1, b'x',
+    ]);
+    let packets = client.expect_closed();
+    assert!(
+        matches!(packets.as_slice(), [Packet::ConnAck(connack)] if connack.reason_code == ReasonCode::UnsupportedProtocolVersion),
+        "{packets:?}"
+    );
+    broker.shutdown();
+}
+
+#[test]
 fn first_packet_other_than_connect_closes_the_connection() {
     let broker = start_broker();
     let mut client = RawClient::open(broker.local_addr(), ProtocolVersion::V3_1_1);

@@ -8,7 +8,7 @@
 //! their own (decoded payloads are zero-copy slices of it).
 
 use std::future::poll_fn;
-use std::io;
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -19,7 +19,7 @@ use bytes::BytesMut;
 use futures_lite::{future, AsyncRead};
 use glommio::net::TcpStream;
 use shardmq::limits;
-use shardmq::protocol::{decode, Connect, Packet, ProtocolError, ProtocolVersion};
+use shardmq::protocol::{decode, Connect, Packet, ProtocolError, ProtocolVersion, ReasonCode};
 
 use super::Shard;
 use crate::transport::TransportLayer;
@@ -91,8 +91,11 @@ pub async fn serve_accepted(shard: Rc<Shard>, socket: std::net::TcpStream, peer:
     let connect = match connect {
         Ok(connect) => connect,
         Err(error) => {
-            if let PreConnectError::Protocol(_) = error {
+            if let PreConnectError::Protocol(protocol_error) = &error {
                 shard.stats.malformed_packet();
+                if protocol_error.reason_code() == ReasonCode::UnsupportedProtocolVersion {
+                    refuse_protocol_level(&socket);
+                }
             }
             tracing::debug!(%peer, %error, "connection closed before CONNECT");
             return;
@@ -107,6 +110,23 @@ pub async fn serve_accepted(shard: Rc<Shard>, socket: std::net::TcpStream, peer:
         buffered,
         transport,
     });
+}
+
+/// CONNACK with return code 0x01 (unacceptable protocol level) in the 3.1.1
+/// layout, the one a client of an unknown level can be expected to read
+/// [MQTT-3.1.2-2].
+const CONNACK_UNSUPPORTED_PROTOCOL_LEVEL: [u8; 4] = [0x20, 0x02, 0x00, 0x01];
+
+/// Tells a client of an unknown protocol level why it is refused. The four
+/// bytes fit any fresh socket's send buffer, and the socket is non-blocking so
+/// a peer that is not reading cannot hold the shard.
+fn refuse_protocol_level(socket: &std::net::TcpStream) {
+    let written = socket
+        .set_nonblocking(true)
+        .and_then(|()| (&*socket).write(&CONNACK_UNSUPPORTED_PROTOCOL_LEVEL));
+    if let Err(error) = written {
+        tracing::debug!(%error, "cannot send CONNACK 0x01");
+    }
 }
 
 async fn read_connect(
