@@ -159,3 +159,23 @@ fn empty_client_id_gets_an_assigned_identifier_under_v5() {
     assert_eq!(client.recv(), Packet::PingResp);
     broker.shutdown();
 }
+
+#[test]
+fn mqtt_3_1_clients_publish_and_subscribe_across_shards() {
+    let broker = start_broker();
+    let address = broker.local_addr();
+    let (mut subscriber, _) = RawClient::connected(
+        address,
+        connect_packet(ProtocolVersion::V3_1, &client_id_on(0, "old-sub"), true, 0),
+    );
+    subscriber.subscribe("legacy/#", QoS::ExactlyOnce);
+    let (mut publisher, _) = RawClient::connected(
+        address,
+        connect_packet(ProtocolVersion::V3_1, &client_id_on(1, "old-pub"), true, 0),
+    );
+    publisher.publish("legacy/line", "hello 3.1", QoS::ExactlyOnce, false);
+    let publish = subscriber.recv_publish_acked();
+    assert_eq!(publish.qos, QoS::ExactlyOnce);
+    assert_eq!(&publish.payload[..], b"hello 3.1");
+    broker.shutdown();
+}
