@@ -184,8 +184,9 @@ pub async fn write_loop(
             connection.writing_bytes.set(0);
             batch.clear();
             if let Err(error) = written {
+                // The shutdown ends the reader's read, and the reader reports the
+                // lost connection to the session.
                 tracing::debug!(client_id = %connection.client_id, %error, "write failed");
-                connection.closing.set(true);
                 finish(&connection, &stream).await;
                 return;
             }
