@@ -21,8 +21,8 @@ mod retained;
 mod routing;
 mod sessions;
 
+use ahash::AHashMap as HashMap;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::net::TcpListener;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -5,7 +5,7 @@
 //! the set: subscribing is rare next to publishing, and the set is bounded by
 //! `limits::RETAINED_MESSAGES_MAX`.
 
-use std::collections::HashMap;
+use ahash::AHashMap as HashMap;
 
 use bytestring::ByteString;
 use shardmq::limits;
