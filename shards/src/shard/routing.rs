@@ -336,3 +336,115 @@ impl Shard {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shardmq::protocol::{QoS, SubscriptionOptions};
+    use shardmq::topic::SubscriptionTrie;
+
+    fn subscription() -> SubscriptionMatch {
+        SubscriptionMatch::new(
+            SubscriptionOptions {
+                qos: QoS::AtLeastOnce,
+                ..SubscriptionOptions::default()
+            },
+            None,
+        )
+    }
+
+    /// Runs the publishing walk once and returns (local keys, remote group shards).
+    fn walk(
+        trie: &SubscriptionTrie<SessionKey, SubscriptionMatch>,
+        shard_cursor: &Cell<usize>,
+        member_cursor: &Cell<usize>,
+    ) -> (Vec<SessionKey>, Vec<usize>) {
+        let mut scratch = Scratch::default();
+        let mut visitor = PublishingVisitor {
+            index: 0,
+            shard_cursor,
+            member_cursor,
+            scratch: &mut scratch,
+        };
+        trie.match_topic("jobs/build", &mut visitor);
+        (
+            scratch.local.iter().map(|(key, _)| *key).collect(),
+            scratch
+                .remote_groups
+                .iter()
+                .map(|(shard, _)| *shard)
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn share_group_alternates_between_local_and_remote_shards() {
+        let mut trie = SubscriptionTrie::new();
+        trie.insert("$share/workers/jobs/+", 1, subscription())
+            .unwrap();
+        trie.insert("$share/workers/jobs/+", 2, subscription())
+            .unwrap();
+        trie.add_remote("$share/workers/jobs/+", 1).unwrap();
+        let (shard_cursor, member_cursor) = (Cell::new(0), Cell::new(0));
+        let picks: Vec<(Vec<SessionKey>, Vec<usize>)> = (0..4)
+            .map(|_| walk(&trie, &shard_cursor, &member_cursor))
+            .collect();
+        assert_eq!(
+            picks,
+            vec![
+                (vec![1], vec![]),
+                (vec![], vec![1]),
+                (vec![2], vec![]),
+                (vec![], vec![1]),
+            ]
+        );
+    }
+
+    #[test]
+    fn plain_subscribers_are_all_local_and_remote_shards_are_reported_once() {
+        let mut trie = SubscriptionTrie::new();
+        trie.insert("jobs/+", 1, subscription()).unwrap();
+        trie.insert("jobs/#", 1, subscription()).unwrap();
+        trie.insert("jobs/build", 2, subscription()).unwrap();
+        trie.add_remote("jobs/#", 1).unwrap();
+        trie.add_remote("jobs/+", 1).unwrap();
+        let mut scratch = Scratch::default();
+        let remote = {
+            let mut visitor = PublishingVisitor {
+                index: 0,
+                shard_cursor: &Cell::new(0),
+                member_cursor: &Cell::new(0),
+                scratch: &mut scratch,
+            };
+            trie.match_topic("jobs/build", &mut visitor)
+        };
+        let mut keys: Vec<SessionKey> = scratch.local.iter().map(|(key, _)| *key).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, vec![1, 1, 2]);
+        assert_eq!(remote.iter().collect::<Vec<_>>(), vec![1]);
+    }
+
+    #[test]
+    fn receiving_shard_delivers_only_the_groups_it_was_picked_for() {
+        let mut trie = SubscriptionTrie::new();
+        trie.insert("$share/a/jobs/+", 1, subscription()).unwrap();
+        trie.insert("$share/b/jobs/+", 2, subscription()).unwrap();
+        trie.insert("jobs/build", 3, subscription()).unwrap();
+        let picked = [SharedTarget {
+            share_name: "b".into(),
+            topic_filter: "jobs/+".into(),
+        }];
+        let mut local = Vec::new();
+        let mut visitor = ReceivingVisitor {
+            plain: false,
+            share_groups: &picked,
+            member_cursor: &Cell::new(0),
+            local: &mut local,
+        };
+        trie.match_topic("jobs/build", &mut visitor);
+        assert_eq!(
+            local.iter().map(|(key, _)| *key).collect::<Vec<_>>(),
+            vec![2]
+        );
+    }
+}
