@@ -56,3 +56,70 @@ impl RetainedStore {
         found
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use shardmq::protocol::{PublishProperties, QoS};
+    use shardmq::session::Message;
+
+    use super::*;
+
+    fn retained(
+        topic_name: &str,
+        payload: &'static [u8],
+        expires_at_ms: Option<u64>,
+    ) -> SharedMessage {
+        Arc::new(Message {
+            topic_name: ByteString::from(topic_name),
+            payload: Bytes::from_static(payload),
+            qos: QoS::AtMostOnce,
+            retain: true,
+            properties: PublishProperties::default(),
+            expires_at_ms,
+            publisher: ByteString::from("publisher"),
+        })
+    }
+
+    fn topics(messages: &[SharedMessage]) -> Vec<&str> {
+        messages
+            .iter()
+            .map(|message| &*message.topic_name)
+            .collect()
+    }
+
+    #[test]
+    fn empty_payload_deletes_and_newer_message_replaces() {
+        let mut store = RetainedStore::default();
+        store.update(&retained("a/1", b"x", None));
+        store.update(&retained("a/2", b"y", None));
+        store.update(&retained("a/1", b"z", None));
+        store.update(&retained("a/2", b"", None));
+        let found = store.matching("a/#", 0);
+        assert_eq!(topics(&found), vec!["a/1"]);
+        assert_eq!(&found[0].payload[..], b"z");
+    }
+
+    #[test]
+    fn wildcards_skip_dollar_topics_and_expired_messages() {
+        let mut store = RetainedStore::default();
+        store.update(&retained("$SYS/load", b"1", None));
+        store.update(&retained("room/light", b"on", None));
+        store.update(&retained("room/door", b"shut", Some(100)));
+        assert_eq!(
+            topics(&store.matching("#", 50)),
+            vec!["room/door", "room/light"]
+        );
+        assert_eq!(topics(&store.matching("#", 100)), vec!["room/light"]);
+        assert_eq!(topics(&store.matching("$SYS/+", 0)), vec!["$SYS/load"]);
+    }
+
+    #[test]
+    fn shared_subscriptions_get_no_retained_messages() {
+        let mut store = RetainedStore::default();
+        store.update(&retained("room/light", b"on", None));
+        assert!(store.matching("$share/group/room/+", 0).is_empty());
+    }
+}
