@@ -7,13 +7,15 @@
 //! connection, one consumer per inbound ring, one pump per outbound ring and the
 //! timer tick, which also notices a stop request.
 //!
+//! - `attach`: CONNECT accepted: hand-off to the home shard, takeover, resume.
 //! - `barrier`: holding a client's acknowledgement until every shard applied its change.
 //! - `connection`: the outbound buffer and the writer task.
 //! - `reader`: CONNECT, the hand-off to the home shard and the packet loop.
-//! - `sessions`: the session table and the actions the sessions ask for.
+//! - `sessions`: packets, timers and deliveries into sessions; their actions out.
 //! - `routing`: the ring message enum, publish routing, subscription transitions.
 //! - `retained`: the retained-message replica.
 
+mod attach;
 mod barrier;
 mod connection;
 mod reader;
