@@ -102,6 +102,9 @@ pub const OUTBOUND_BYTES_MAX: usize = 1024 * 1024;
 /// in several writes, so the write buffer stays this size whatever the backlog.
 pub const WRITE_BATCH_BYTES: usize = 64 * 1024;
 
+/// Time every shard has to start and connect its rings, ms.
+pub const SHARD_START_TIMEOUT_MS: u64 = 10_000;
+
 /// Period of the per-shard timer tick that fires session timers, ms.
 pub const TIMER_TICK_MS: u64 = 10;
 

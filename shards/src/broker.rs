@@ -3,10 +3,12 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 use glommio::{CpuSet, ExecutorJoinHandle, LocalExecutorBuilder, Placement};
+
+use shardmq::limits;
 
 use crate::config::{Config, ConfigError};
 use crate::listener::{bind_all, BindError};
@@ -78,12 +80,16 @@ impl Broker {
         let epoch = Instant::now();
         let mut threads = Vec::with_capacity(shard_count);
         let rings = mesh_ends(shard_count);
+        let mut ready = Vec::with_capacity(shard_count);
         for (index, (listeners, rings)) in bound.per_shard.into_iter().zip(rings).enumerate() {
             let placement = match (&cpus, config.pin_shards) {
                 (Some(cpus), true) => Placement::Fixed(cpus[index % cpus.len()]),
                 _ => Placement::Unbound,
             };
+            let (ready_sender, ready_receiver) = mpsc::sync_channel(1);
+            ready.push(ready_receiver);
             let setup = ShardSetup {
+                ready: ready_sender,
                 index,
                 shard_count,
                 config: config.clone(),
@@ -100,6 +106,7 @@ impl Broker {
                 .map_err(|error| StartError::Executor(error.to_string()))?;
             threads.push(thread);
         }
+        wait_until_ready(&ready, &mut threads, &stop)?;
         Ok(BrokerHandle {
             local_addrs: bound.local_addrs,
             shard_count,
@@ -108,6 +115,47 @@ impl Broker {
             threads,
         })
     }
+}
+
+/// Waits for every shard to report its rings connected. A shard whose executor
+/// could not be built (io_uring unavailable, CPU not allowed) ends its thread
+/// without reporting, and its error is returned instead of a broker whose other
+/// shards wait for it forever.
+fn wait_until_ready(
+    ready: &[mpsc::Receiver<()>],
+    threads: &mut Vec<ExecutorJoinHandle<()>>,
+    stop: &AtomicBool,
+) -> Result<(), StartError> {
+    let deadline = Instant::now() + Duration::from_millis(limits::SHARD_START_TIMEOUT_MS);
+    let mut pending: Vec<usize> = (0..ready.len()).collect();
+    while !pending.is_empty() {
+        let mut failed = None;
+        pending.retain(|&index| match ready[index].try_recv() {
+            Ok(()) => false,
+            Err(mpsc::TryRecvError::Empty) => true,
+            Err(mpsc::TryRecvError::Disconnected) => {
+                failed.get_or_insert(index);
+                false
+            }
+        });
+        if let Some(index) = failed {
+            stop.store(true, Ordering::Release);
+            let reason = match threads.remove(index).join() {
+                Err(error) => error.to_string(),
+                Ok(()) => "it stopped before it was ready".to_owned(),
+            };
+            return Err(StartError::Executor(format!("shard {index}: {reason}")));
+        }
+        if Instant::now() >= deadline {
+            stop.store(true, Ordering::Release);
+            return Err(StartError::Executor(format!(
+                "shards {pending:?} not ready within {} ms",
+                limits::SHARD_START_TIMEOUT_MS
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
 }
 
 fn online_cpus() -> Option<Vec<usize>> {

@@ -63,6 +63,8 @@ pub struct ShardSetup {
     pub stats: Arc<BrokerStats>,
     /// The instant `now_ms` counts from, the same on every shard.
     pub epoch: Instant,
+    /// Told once the rings are connected and the shard is serving.
+    pub ready: std::sync::mpsc::SyncSender<()>,
 }
 
 /// A session stored on its home shard, with its current connection if any.
@@ -139,6 +141,8 @@ pub async fn run(setup: ShardSetup) {
     }
     let accepting = glommio::spawn_local(accept_loop(Rc::clone(&shard), setup.listeners));
     tracing::debug!(shard = shard.index, "shard running");
+    // The broker waits for this; if it gave up, nobody listens any more.
+    let _ = setup.ready.send(());
     let tick = Duration::from_millis(limits::TIMER_TICK_MS);
     while !setup.stop.load(Ordering::Acquire) {
         glommio::timer::sleep(tick).await;
