@@ -171,10 +171,8 @@ pub async fn write_loop(
     let mut batch = BytesMut::new();
     loop {
         connection.writer_wake.wait().await;
-        if connection.held.get() > 0 {
-            continue;
-        }
-        loop {
+        // A hold taken while a write was under way stops the next batch too.
+        while connection.held.get() == 0 {
             connection.encode_batch(&mut batch);
             if batch.is_empty() {
                 break;
@@ -194,7 +192,7 @@ pub async fn write_loop(
         if batch.capacity() > limits::IDLE_BUFFER_KEEP_MAX {
             batch = BytesMut::new();
         }
-        if connection.closing.get() {
+        if connection.closing.get() && connection.held.get() == 0 {
             finish(&connection, &stream).await;
             return;
         }
