@@ -166,7 +166,7 @@ impl Shard {
             self.retained.borrow_mut().update(&message);
             self.mesh
                 .broadcast_with(|| ShardMessage::Retained(SharedMessage::clone(&message)));
-            self.barrier_wanted.set(true);
+            self.note_retained_changed();
         }
         let mut scratch = std::mem::take(&mut *self.routing_scratch.borrow_mut());
         let remote_plain = {
@@ -302,15 +302,16 @@ impl Shard {
             .borrow_mut()
             .insert(topic_filter, key, subscription);
         match inserted {
-            Ok(inserted) if inserted.first_local => {
-                self.mesh.broadcast_with(|| ShardMessage::Subscription {
-                    from: self.index,
-                    topic_filter: topic_filter.clone(),
-                    subscribed: true,
-                });
-                self.barrier_wanted.set(true);
+            Ok(inserted) => {
+                if inserted.first_local {
+                    self.mesh.broadcast_with(|| ShardMessage::Subscription {
+                        from: self.index,
+                        topic_filter: topic_filter.clone(),
+                        subscribed: true,
+                    });
+                }
+                self.note_subscribed(topic_filter, inserted.first_local);
             }
-            Ok(_) => {}
             Err(error) => {
                 tracing::debug!(%topic_filter, ?error, "subscription not added");
                 return;

@@ -145,6 +145,10 @@ impl Shard {
         connection: Option<&Rc<Connection>>,
         actions: &mut Vec<Action>,
     ) {
+        // Deliveries run their subscribers' actions from inside this call; only
+        // the outermost call, the one whose client caused the changes, raises
+        // the replication barrier.
+        self.action_depth.set(self.action_depth.get() + 1);
         for action in actions.drain(..) {
             match action {
                 Action::Send(packet) => {
@@ -198,7 +202,10 @@ impl Shard {
                 Action::EndSession => self.end_session(key),
             }
         }
-        self.raise_barrier_if_wanted(connection);
+        self.action_depth.set(self.action_depth.get() - 1);
+        if self.action_depth.get() == 0 {
+            self.raise_barrier_if_wanted(connection);
+        }
     }
 
     /// Drops session `key` with its timers and subscriptions.
