@@ -7,7 +7,7 @@ use shardmq::protocol::{
 use crate::common::{client_id_on, connect_packet, start_broker, will, RawClient};
 
 #[test]
-fn takeover_disconnects_the_old_connection_with_session_taken_over() {
+fn takeover_across_shards_disconnects_the_old_connection_with_session_taken_over() {
     let broker = start_broker();
     let address = broker.local_addr();
     let client_id = client_id_on(1, "twin");
@@ -15,13 +15,17 @@ fn takeover_disconnects_the_old_connection_with_session_taken_over() {
         address,
         connect_packet(ProtocolVersion::V5, &client_id, true, 0),
     );
-    // Several attempts land on different accept shards; each is handed to the
-    // same home shard, where the takeover happens.
-    for _ in 0..3 {
+    // The kernel picks the accept shard; keep taking over until a new
+    // connection arrived on the other shard and was handed to the home shard
+    // (each attempt misses with probability 1/2).
+    let mut crossed_shards = false;
+    for _ in 0..20 {
+        let handoffs_before = broker.handoffs();
         let (second, _) = RawClient::connected(
             address,
             connect_packet(ProtocolVersion::V5, &client_id, true, 0),
         );
+        crossed_shards |= broker.handoffs() > handoffs_before;
         let packets = first.expect_closed();
         assert_eq!(
             packets,
@@ -31,7 +35,11 @@ fn takeover_disconnects_the_old_connection_with_session_taken_over() {
             })]
         );
         first = second;
+        if crossed_shards {
+            break;
+        }
     }
+    assert!(crossed_shards, "no takeover came from the other shard");
     first.send(&Packet::PingReq);
     assert_eq!(first.recv(), Packet::PingResp);
     broker.shutdown();
