@@ -68,3 +68,59 @@ const _: () = assert!(TOPIC_LEVELS_MAX >= 1 && TOPIC_LEVELS_MAX <= TOPIC_LENGTH_
 pub const SHARDS_MAX: usize = 256;
 
 const _: () = assert!(SHARDS_MAX > 0 && SHARDS_MAX % 64 == 0);
+
+/// Capacity of one cross-shard SPSC ring, messages.
+pub const RING_CAPACITY: usize = 1024;
+
+/// Messages a shard queues locally per destination shard once that ring is full;
+/// at this depth the shard's publishers stop reading their sockets.
+pub const RING_OUTBOX_MAX: usize = 4096;
+
+/// Connections one shard accepts per listener before yielding to other work.
+pub const ACCEPT_BATCH_MAX: usize = 64;
+
+/// How long an accept loop with nothing pending waits before trying again, ms.
+pub const ACCEPT_IDLE_POLL_MS: u64 = 2;
+
+/// Connections one shard holds at once; further accepts are closed at once.
+pub const CONNECTIONS_PER_SHARD_MAX: usize = 100_000;
+
+/// Time a new connection has to complete CONNECT before it is closed, ms.
+pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
+
+/// Bytes requested from the socket per read.
+pub const READ_CHUNK_SIZE: usize = 16 * 1024;
+
+/// A read or write buffer that is empty and holds more than this is released, bytes.
+pub const IDLE_BUFFER_KEEP_MAX: usize = 4 * 1024;
+
+/// Payload bytes one connection may have queued for writing; past it, QoS 0
+/// deliveries to that connection are dropped and counted.
+pub const OUTBOUND_BYTES_MAX: usize = 1024 * 1024;
+
+/// Bytes the writer encodes before it writes them out; a longer queue goes out
+/// in several writes, so the write buffer stays this size whatever the backlog.
+pub const WRITE_BATCH_BYTES: usize = 64 * 1024;
+
+/// Time every shard has to start and connect its rings, ms.
+pub const SHARD_START_TIMEOUT_MS: u64 = 10_000;
+
+/// Period of the per-shard timer tick that fires session timers, ms.
+pub const TIMER_TICK_MS: u64 = 10;
+
+/// Timers one tick fires at most; the rest fire on the next tick, so a burst of
+/// expiries never holds a shard for long.
+pub const TIMER_FIRES_PER_TICK_MAX: usize = 10_000;
+
+/// Timers one shard holds at once (keep-alive, retry, will delay, session expiry).
+pub const TIMERS_PER_SHARD_MAX: usize = 4 * CONNECTIONS_PER_SHARD_MAX;
+
+/// Retained messages the broker keeps; a new topic beyond it is not retained.
+pub const RETAINED_MESSAGES_MAX: usize = 100_000;
+
+/// Time shutdown waits for connections to flush their last packets, ms.
+pub const SHUTDOWN_FLUSH_MS: u64 = 2_000;
+
+const _: () = assert!(RING_CAPACITY > 0 && RING_OUTBOX_MAX >= RING_CAPACITY);
+const _: () = assert!(IDLE_BUFFER_KEEP_MAX <= READ_CHUNK_SIZE);
+const _: () = assert!(MAXIMUM_PACKET_SIZE_DEFAULT as usize <= OUTBOUND_BYTES_MAX);

@@ -1,6 +1,36 @@
 //! # shardmq-shards: the thread-per-core runtime
 //!
-//! Runs the sans-I/O core of `shardmq` on one glommio executor per CPU: listeners,
-//! connections, cross-shard rings, subscription-trie replicas and the timers.
+//! Runs the sans-I/O core of `shardmq` on one glommio executor per CPU.
+//!
+//! ## Layout
+//!
+//! - [`config`]: the configuration, its embedded defaults and the TOML file.
+//! - `broker`: [`Broker::start`] and the [`BrokerHandle`] tests and `main` hold.
+//! - `listener`: SO_REUSEPORT listeners, one per address on every shard, and accepting.
+//! - `home`: [`home_shard`], the shard that owns a client id.
+//! - `ring`: the full mesh of bounded SPSC rings between shards, with local outboxes.
+//! - `shard`: one shard's state and tasks: connections, sessions, the trie replica,
+//!   retained messages, routing and the timer tick.
+//! - `timers`: the per-shard timer queue.
+//! - `transport`: transport layers over byte buffers (TCP now).
+//! - `stats`: broker-wide counters.
+//! - `wake`: small single-threaded wake-up primitives.
 
 #![warn(missing_docs)]
+
+mod broker;
+pub mod config;
+mod home;
+mod listener;
+mod ring;
+mod shard;
+mod stats;
+mod timers;
+mod transport;
+mod wake;
+
+pub use broker::{Broker, BrokerHandle, StartError};
+pub use config::{Config, ConfigError};
+pub use home::home_shard;
+pub use listener::BindError;
+pub use stats::StatsSnapshot;

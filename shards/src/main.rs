@@ -1,3 +1,143 @@
-//! The `shardmq` broker binary.
+//! The `shardmq` broker binary: command line, configuration, logging and signals.
+//!
+//! Exit codes: 0 after a clean stop (SIGINT/SIGTERM), 2 for a configuration or
+//! listening error, 1 for anything else.
 
-fn main() {}
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use shardmq_shards::{Broker, Config, StartError};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+/// Extra time the process gives the shards beyond their own flush bound before it
+/// exits regardless.
+const SHUTDOWN_WATCHDOG_SLACK_MS: u64 = 3_000;
+
+/// shardmq: a thread-per-core MQTT 3.1/3.1.1/5.0 broker.
+///
+/// Without --config it runs on embedded defaults: listen on 127.0.0.1:1883,
+/// anonymous clients allowed, no persistence. Every option of the config file is
+/// documented in shardmq.example.toml.
+#[derive(Debug, Parser)]
+#[command(name = "shardmq", version, about, long_about)]
+struct Cli {
+    /// TOML configuration file (see shardmq.example.toml).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Address to accept MQTT over TCP on; repeat for several. Replaces `listen` of the file.
+    #[arg(long, value_name = "ADDR")]
+    listen: Vec<SocketAddr>,
+    /// Number of shards (executor threads, one per CPU); 0 means all online CPUs.
+    #[arg(long, value_name = "N")]
+    shards: Option<usize>,
+    /// Log filter in RUST_LOG syntax, e.g. `info` or `shardmq_shards=debug`.
+    /// Without it RUST_LOG applies, then the file's `log_level`.
+    #[arg(long, value_name = "FILTER")]
+    log_level: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match load_config(&cli) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("shardmq: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&cli, &config);
+    describe_start(&cli, &config);
+    let broker = match Broker::start(config.clone()) {
+        Ok(broker) => broker,
+        Err(error @ (StartError::Config(_) | StartError::Bind(_))) => {
+            eprintln!("shardmq: {error}");
+            return ExitCode::from(2);
+        }
+        Err(error) => {
+            eprintln!("shardmq: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    for address in broker.local_addrs() {
+        tracing::info!(%address, shards = broker.shard_count(), "listening for MQTT over TCP");
+    }
+    let mut signals = match Signals::new([SIGINT, SIGTERM]) {
+        Ok(signals) => signals,
+        Err(error) => {
+            eprintln!("shardmq: cannot install signal handlers: {error}");
+            broker.shutdown();
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(signal) = signals.forever().next() {
+        tracing::info!(
+            signal,
+            "stopping: no new connections, disconnecting clients"
+        );
+    }
+    let watchdog_ms = config.shutdown_flush_ms + SHUTDOWN_WATCHDOG_SLACK_MS;
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(watchdog_ms));
+        eprintln!("shardmq: shards did not stop within {watchdog_ms} ms, exiting");
+        std::process::exit(0);
+    });
+    broker.shutdown();
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+fn load_config(cli: &Cli) -> Result<Config, String> {
+    let mut config = match &cli.config {
+        Some(path) => Config::from_file(path).map_err(|error| error.to_string())?,
+        None => Config::default(),
+    };
+    if !cli.listen.is_empty() {
+        config.listen = cli.listen.clone();
+    }
+    if let Some(shards) = cli.shards {
+        config.shards = shards;
+    }
+    if let Some(log_level) = &cli.log_level {
+        config.log_level = log_level.clone();
+    }
+    config.validate().map_err(|error| {
+        let origin = cli
+            .config
+            .as_ref()
+            .map(|path| path.display().to_string())
+            .unwrap_or_else(|| "command line".to_owned());
+        format!("{origin}: {error}")
+    })?;
+    Ok(config)
+}
+
+fn init_tracing(cli: &Cli, config: &Config) {
+    let from_env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|_| cli.log_level.is_none());
+    let filter = from_env
+        .and_then(|value| tracing_subscriber::EnvFilter::try_new(value).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(&config.log_level));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+}
+
+fn describe_start(cli: &Cli, config: &Config) {
+    match &cli.config {
+        Some(path) => tracing::info!(config = %path.display(), "configuration loaded"),
+        None => tracing::info!(
+            listen = ?config.listen,
+            "no config file: embedded defaults (anonymous clients allowed, no persistence); \
+             use --config shardmq.toml (see shardmq.example.toml) or --listen to change"
+        ),
+    }
+    tracing::info!(
+        shards = config.shard_count(),
+        maximum_packet_size = config.maximum_packet_size,
+        connect_timeout_ms = config.connect_timeout_ms,
+        "broker settings"
+    );
+}

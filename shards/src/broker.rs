@@ -1,0 +1,229 @@
+//! Starting and stopping the broker: listeners, the ring mesh and one pinned
+//! glommio executor per shard.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use glommio::{CpuSet, ExecutorJoinHandle, LocalExecutorBuilder, Placement};
+
+use shardmq::limits;
+
+use crate::config::{Config, ConfigError};
+use crate::listener::{bind_all, BindError};
+use crate::ring::mesh_ends;
+use crate::shard::{self, ShardSetup};
+use crate::stats::{BrokerStats, StatsSnapshot};
+
+/// io_uring buffer memory per shard: the broker does no file I/O, so the
+/// executor's registered DMA area is kept small (it counts against memlock).
+const SHARD_IO_MEMORY_BYTES: usize = 256 * 1024;
+
+/// Why the broker did not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The configuration is invalid.
+    Config(ConfigError),
+    /// A listening address could not be bound.
+    Bind(BindError),
+    /// An executor thread could not be created.
+    Executor(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Config(error) => write!(f, "{error}"),
+            StartError::Bind(error) => write!(f, "{error}"),
+            StartError::Executor(message) => write!(f, "cannot start shard: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// The broker, started with [`Broker::start`].
+pub struct Broker;
+
+/// A running broker: its addresses, counters and the shard threads.
+pub struct BrokerHandle {
+    local_addrs: Vec<SocketAddr>,
+    shard_count: usize,
+    stop: Arc<AtomicBool>,
+    stats: Arc<BrokerStats>,
+    threads: Vec<ExecutorJoinHandle<()>>,
+}
+
+impl Broker {
+    /// Validates `config`, binds every listener on every shard and starts the shards.
+    ///
+    /// ```no_run
+    /// use shardmq_shards::{Broker, Config};
+    ///
+    /// let config = Config {
+    ///     listen: vec!["127.0.0.1:0".parse().unwrap()],
+    ///     shards: 2,
+    ///     ..Config::default()
+    /// };
+    /// let broker = Broker::start(config).unwrap();
+    /// println!("listening on {}", broker.local_addr());
+    /// broker.shutdown();
+    /// ```
+    pub fn start(config: Config) -> Result<BrokerHandle, StartError> {
+        config.validate().map_err(StartError::Config)?;
+        let shard_count = config.shard_count();
+        let bound = bind_all(&config.listen, shard_count).map_err(StartError::Bind)?;
+        let cpus = online_cpus();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(BrokerStats::default());
+        let epoch = Instant::now();
+        let mut threads = Vec::with_capacity(shard_count);
+        let rings = mesh_ends(shard_count);
+        let mut ready = Vec::with_capacity(shard_count);
+        for (index, (listeners, rings)) in bound.per_shard.into_iter().zip(rings).enumerate() {
+            let placement = match (&cpus, config.pin_shards) {
+                (Some(cpus), true) => Placement::Fixed(cpus[index % cpus.len()]),
+                _ => Placement::Unbound,
+            };
+            let (ready_sender, ready_receiver) = mpsc::sync_channel(1);
+            ready.push(ready_receiver);
+            let setup = ShardSetup {
+                ready: ready_sender,
+                index,
+                shard_count,
+                config: config.clone(),
+                listeners,
+                rings,
+                stop: Arc::clone(&stop),
+                stats: Arc::clone(&stats),
+                epoch,
+            };
+            let thread = LocalExecutorBuilder::new(placement)
+                .name(&format!("shardmq-{index}"))
+                .io_memory(SHARD_IO_MEMORY_BYTES)
+                .spawn(move || shard::run(setup))
+                .map_err(|error| StartError::Executor(error.to_string()))?;
+            threads.push(thread);
+        }
+        wait_until_ready(&ready, &mut threads, &stop)?;
+        Ok(BrokerHandle {
+            local_addrs: bound.local_addrs,
+            shard_count,
+            stop,
+            stats,
+            threads,
+        })
+    }
+}
+
+/// Waits for every shard to report its rings connected. A shard whose executor
+/// could not be built (io_uring unavailable, CPU not allowed) ends its thread
+/// without reporting, and its error is returned instead of a broker whose other
+/// shards wait for it forever.
+fn wait_until_ready(
+    ready: &[mpsc::Receiver<()>],
+    threads: &mut Vec<ExecutorJoinHandle<()>>,
+    stop: &AtomicBool,
+) -> Result<(), StartError> {
+    let deadline = Instant::now() + Duration::from_millis(limits::SHARD_START_TIMEOUT_MS);
+    let mut pending: Vec<usize> = (0..ready.len()).collect();
+    while !pending.is_empty() {
+        let mut failed = None;
+        pending.retain(|&index| match ready[index].try_recv() {
+            Ok(()) => false,
+            Err(mpsc::TryRecvError::Empty) => true,
+            Err(mpsc::TryRecvError::Disconnected) => {
+                failed.get_or_insert(index);
+                false
+            }
+        });
+        if let Some(index) = failed {
+            stop.store(true, Ordering::Release);
+            let reason = match threads.remove(index).join() {
+                Err(error) => error.to_string(),
+                Ok(()) => "it stopped before it was ready".to_owned(),
+            };
+            return Err(StartError::Executor(format!("shard {index}: {reason}")));
+        }
+        if Instant::now() >= deadline {
+            stop.store(true, Ordering::Release);
+            return Err(StartError::Executor(format!(
+                "shards {pending:?} not ready within {} ms",
+                limits::SHARD_START_TIMEOUT_MS
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}
+
+fn online_cpus() -> Option<Vec<usize>> {
+    let cpus: Vec<usize> = CpuSet::online()
+        .ok()?
+        .into_iter()
+        .map(|cpu| cpu.cpu)
+        .collect();
+    (!cpus.is_empty()).then_some(cpus)
+}
+
+impl BrokerHandle {
+    /// The first listening address (port 0 resolved).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addrs[0]
+    }
+
+    /// Every listening address, in configuration order.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// The number of shards running.
+    pub fn shard_count(&self) -> usize {
+        self.shard_count
+    }
+
+    /// Connections moved to their home shard after CONNECT so far.
+    pub fn handoffs(&self) -> u64 {
+        self.stats.snapshot().handoffs
+    }
+
+    /// All counters.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// Asks the shards to stop: they stop accepting, send DISCONNECT 0x8B to 5.0
+    /// clients, flush for at most the configured time and exit.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+
+    /// Requests a stop and waits for every shard thread to end.
+    pub fn shutdown(mut self) {
+        self.request_stop();
+        self.join_threads();
+    }
+
+    /// Waits for every shard thread to end (after [`BrokerHandle::request_stop`]).
+    pub fn join(mut self) {
+        self.join_threads();
+    }
+
+    fn join_threads(&mut self) {
+        for thread in self.threads.drain(..) {
+            if let Err(error) = thread.join() {
+                tracing::error!(%error, "shard thread ended abnormally");
+            }
+        }
+    }
+}
+
+/// A handle dropped without [`BrokerHandle::shutdown`] (a failing test, say)
+/// still stops its shards rather than leaving them running.
+impl Drop for BrokerHandle {
+    fn drop(&mut self) {
+        self.request_stop();
+        self.join_threads();
+    }
+}

@@ -1,0 +1,248 @@
+//! Broker configuration: the embedded defaults, the TOML file and its validation.
+//!
+//! Every option is documented in `shardmq.example.toml` at the top of the
+//! repository. Unknown keys are refused (`deny_unknown_fields`) so a typo never
+//! silently falls back to a default.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+use shardmq::limits;
+use shardmq::session::SessionConfig;
+
+/// Where the broker listens when neither the file nor `--listen` says otherwise.
+pub const LISTEN_DEFAULT: &str = "127.0.0.1:1883";
+
+/// The whole broker configuration.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// TCP addresses to accept MQTT connections on.
+    pub listen: Vec<SocketAddr>,
+    /// Number of shards (executor threads); 0 means one per online CPU.
+    pub shards: usize,
+    /// Pin each shard to its own CPU.
+    pub pin_shards: bool,
+    /// Log filter in `RUST_LOG` syntax, e.g. `info` or `shardmq_shards=debug`.
+    pub log_level: String,
+    /// Largest packet accepted from a client, bytes (fixed header included).
+    pub maximum_packet_size: u32,
+    /// Time a connection has to send CONNECT, ms.
+    pub connect_timeout_ms: u64,
+    /// Time shutdown waits for the last packets to be written, ms.
+    pub shutdown_flush_ms: u64,
+    /// Inbound QoS 2 publishes a client may leave awaiting PUBREL (sent as Receive Maximum).
+    pub receive_maximum: u16,
+    /// Outbound QoS 1/2 publishes in flight per client; the client's Receive Maximum lowers it.
+    pub outbound_inflight_maximum: u16,
+    /// Messages queued per session beyond the inflight window or while it is offline.
+    pub max_queued_messages: usize,
+    /// Subscriptions one session may hold.
+    pub max_subscriptions: usize,
+    /// Topic aliases a client may define per connection (sent as Topic Alias Maximum).
+    pub topic_alias_maximum: u16,
+    /// Longest Session Expiry Interval granted, seconds.
+    pub session_expiry_interval_max_s: u32,
+    /// Longest Keep Alive accepted, seconds.
+    pub keep_alive_max_s: u16,
+    /// Whether retained messages are supported.
+    pub retain_available: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        let session = SessionConfig::default();
+        Config {
+            listen: vec![LISTEN_DEFAULT.parse().expect("the default address parses")],
+            shards: 0,
+            pin_shards: true,
+            log_level: "info".to_owned(),
+            maximum_packet_size: limits::MAXIMUM_PACKET_SIZE_DEFAULT,
+            connect_timeout_ms: limits::CONNECT_TIMEOUT_MS,
+            shutdown_flush_ms: limits::SHUTDOWN_FLUSH_MS,
+            receive_maximum: session.receive_maximum,
+            outbound_inflight_maximum: session.outbound_inflight_maximum,
+            max_queued_messages: session.max_queued_messages,
+            max_subscriptions: session.max_subscriptions,
+            topic_alias_maximum: session.topic_alias_maximum,
+            session_expiry_interval_max_s: session.session_expiry_interval_max_s,
+            keep_alive_max_s: session.keep_alive_max_s,
+            retain_available: session.retain_available,
+        }
+    }
+}
+
+/// Why a configuration was refused; the message names the file, key or value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    message: String,
+}
+
+impl ConfigError {
+    /// An error with a message the operator can act on.
+    pub fn new(message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Parses a TOML document; `origin` names it in error messages.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let config: Config =
+            toml::from_str(text).map_err(|error| ConfigError::new(format!("{origin}: {error}")))?;
+        config
+            .validate()
+            .map_err(|error| ConfigError::new(format!("{origin}: {error}")))?;
+        Ok(config)
+    }
+
+    /// Reads and parses a TOML file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            ConfigError::new(format!(
+                "cannot read config file {}: {error}",
+                path.display()
+            ))
+        })?;
+        Config::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Checks the values that the types alone do not bound.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.listen.is_empty() {
+            return Err(ConfigError::new(
+                "key `listen`: at least one address is needed, e.g. listen = [\"127.0.0.1:1883\"]",
+            ));
+        }
+        if self.shards > limits::SHARDS_MAX {
+            return Err(ConfigError::new(format!(
+                "key `shards`: {} is more than the maximum of {}",
+                self.shards,
+                limits::SHARDS_MAX
+            )));
+        }
+        if self.maximum_packet_size < 64
+            || self.maximum_packet_size > limits::REMAINING_LENGTH_MAX + 5
+        {
+            return Err(ConfigError::new(format!(
+                "key `maximum_packet_size`: {} is outside 64..={}",
+                self.maximum_packet_size,
+                limits::REMAINING_LENGTH_MAX + 5
+            )));
+        }
+        if self.maximum_packet_size as usize > limits::OUTBOUND_BYTES_MAX {
+            return Err(ConfigError::new(format!(
+                "key `maximum_packet_size`: {} is more than the per-connection outbound buffer of {} bytes",
+                self.maximum_packet_size,
+                limits::OUTBOUND_BYTES_MAX
+            )));
+        }
+        for (key, value) in [
+            ("receive_maximum", usize::from(self.receive_maximum)),
+            (
+                "outbound_inflight_maximum",
+                usize::from(self.outbound_inflight_maximum),
+            ),
+            ("max_queued_messages", self.max_queued_messages),
+            ("keep_alive_max_s", usize::from(self.keep_alive_max_s)),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(format!("key `{key}`: must be at least 1")));
+            }
+        }
+        if self.connect_timeout_ms == 0 {
+            return Err(ConfigError::new(
+                "key `connect_timeout_ms`: must be at least 1",
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log_level).map_err(|error| {
+            ConfigError::new(format!(
+                "key `log_level`: `{}` is not a valid filter: {error}",
+                self.log_level
+            ))
+        })?;
+        Ok(())
+    }
+
+    /// The settings every session of this broker obeys.
+    pub fn session_config(&self) -> SessionConfig {
+        SessionConfig {
+            receive_maximum: self.receive_maximum,
+            maximum_packet_size: self.maximum_packet_size,
+            topic_alias_maximum: self.topic_alias_maximum,
+            outbound_inflight_maximum: self.outbound_inflight_maximum,
+            max_queued_messages: self.max_queued_messages,
+            max_subscriptions: self.max_subscriptions,
+            session_expiry_interval_max_s: self.session_expiry_interval_max_s,
+            keep_alive_max_s: self.keep_alive_max_s,
+            retain_available: self.retain_available,
+            ..SessionConfig::default()
+        }
+    }
+
+    /// The number of shards to run: the configured count, or one per online CPU.
+    pub fn shard_count(&self) -> usize {
+        if self.shards > 0 {
+            return self.shards;
+        }
+        std::thread::available_parallelism()
+            .map(|count| count.get())
+            .unwrap_or(1)
+            .min(limits::SHARDS_MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_document_gives_the_embedded_defaults() {
+        assert_eq!(Config::from_toml("", "test").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_key_is_refused_and_named() {
+        let error = Config::from_toml("listne = []", "test").unwrap_err();
+        assert!(error.to_string().contains("listne"), "{error}");
+    }
+
+    #[test]
+    fn bad_address_is_refused_and_named() {
+        let error = Config::from_toml("listen = [\"nowhere\"]", "test").unwrap_err();
+        assert!(error.to_string().contains("listen"), "{error}");
+    }
+
+    #[test]
+    fn too_many_shards_is_refused() {
+        let error = Config::from_toml("shards = 100000", "test").unwrap_err();
+        assert!(error.to_string().contains("shards"), "{error}");
+    }
+
+    #[test]
+    fn example_file_states_the_defaults() {
+        let text = include_str!("../../shardmq.example.toml");
+        assert_eq!(
+            Config::from_toml(text, "shardmq.example.toml").unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn zero_receive_maximum_is_refused_and_named() {
+        let error = Config::from_toml("receive_maximum = 0", "test").unwrap_err();
+        assert!(error.to_string().contains("receive_maximum"), "{error}");
+    }
+}

@@ -1,0 +1,244 @@
+//! The cross-shard mesh: one bounded SPSC ring per ordered pair of shards.
+//!
+//! Rings are glommio `shared_channel`s. A producer never blocks its caller:
+//! [`Mesh::push`] tries the ring and, when it is full, keeps the item in a local
+//! outbox that a pump task drains in order. A consumer only reads its rings and
+//! works locally, it never awaits another shard, which is what keeps a full mesh
+//! free of deadlocks. When any outbox reaches `limits::RING_OUTBOX_MAX` the mesh
+//! is congested and the shard's publishers stop reading their sockets until it
+//! drains (see [`Mesh::wait_uncongested`]).
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use glommio::channels::shared_channel::{
+    self, ConnectedReceiver, ConnectedSender, SharedReceiver, SharedSender,
+};
+use glommio::{GlommioError, ResourceType};
+use shardmq::limits;
+
+use crate::wake::{Notify, WaitList};
+
+/// The unconnected ring ends of one shard, moved to its thread at start-up.
+pub struct RingEnds<T: Send + 'static> {
+    index: usize,
+    senders: Vec<Option<SharedSender<T>>>,
+    receivers: Vec<Option<SharedReceiver<T>>>,
+}
+
+/// Builds the full mesh for `shards` shards: element `i` holds shard `i`'s ends.
+pub fn mesh_ends<T: Send + 'static>(shards: usize) -> Vec<RingEnds<T>> {
+    let mut ends: Vec<RingEnds<T>> = (0..shards)
+        .map(|index| RingEnds {
+            index,
+            senders: (0..shards).map(|_| None).collect(),
+            receivers: (0..shards).map(|_| None).collect(),
+        })
+        .collect();
+    for from in 0..shards {
+        for to in 0..shards {
+            if from != to {
+                let (sender, receiver) = shared_channel::new_bounded(limits::RING_CAPACITY);
+                ends[from].senders[to] = Some(sender);
+                ends[to].receivers[from] = Some(receiver);
+            }
+        }
+    }
+    ends
+}
+
+/// One destination's ring plus the local outbox in front of it.
+struct Outbox<T: Send + 'static> {
+    sender: ConnectedSender<T>,
+    queue: RefCell<VecDeque<T>>,
+    pump_busy: Cell<bool>,
+    pump_wake: Notify,
+}
+
+/// This shard's producing side of the mesh.
+pub struct Mesh<T: Send + 'static> {
+    index: usize,
+    outboxes: Vec<Option<Rc<Outbox<T>>>>,
+    congested_waiters: WaitList,
+    dropped_closed: Cell<u64>,
+}
+
+/// A connected ring to read from, with the shard it comes from.
+pub struct Inbound<T: Send + 'static> {
+    /// The producing shard.
+    pub from: usize,
+    /// The ring.
+    pub receiver: ConnectedReceiver<T>,
+}
+
+impl<T: Send + 'static> RingEnds<T> {
+    /// Connects every ring of this shard concurrently (each connect waits for the
+    /// peer, so connecting one after another would deadlock the mesh).
+    pub async fn connect(self) -> (Rc<Mesh<T>>, Vec<Inbound<T>>) {
+        let shard_count = self.senders.len();
+        let mut sender_tasks = Vec::new();
+        for (to, sender) in self.senders.into_iter().enumerate() {
+            if let Some(sender) = sender {
+                sender_tasks.push((to, glommio::spawn_local(sender.connect())));
+            }
+        }
+        let mut receiver_tasks = Vec::new();
+        for (from, receiver) in self.receivers.into_iter().enumerate() {
+            if let Some(receiver) = receiver {
+                receiver_tasks.push((from, glommio::spawn_local(receiver.connect())));
+            }
+        }
+        let mut outboxes: Vec<Option<Rc<Outbox<T>>>> = Vec::new();
+        for (to, task) in sender_tasks {
+            while outboxes.len() < to {
+                outboxes.push(None);
+            }
+            outboxes.push(Some(Rc::new(Outbox {
+                sender: task.await,
+                queue: RefCell::new(VecDeque::new()),
+                pump_busy: Cell::new(false),
+                pump_wake: Notify::default(),
+            })));
+        }
+        while outboxes.len() < shard_count {
+            outboxes.push(None);
+        }
+        let mut inbound = Vec::new();
+        for (from, task) in receiver_tasks {
+            inbound.push(Inbound {
+                from,
+                receiver: task.await,
+            });
+        }
+        let mesh = Rc::new(Mesh {
+            index: self.index,
+            outboxes,
+            congested_waiters: WaitList::default(),
+            dropped_closed: Cell::new(0),
+        });
+        for outbox in mesh.outboxes.iter().flatten() {
+            glommio::spawn_local(pump(Rc::clone(&mesh), Rc::clone(outbox))).detach();
+        }
+        (mesh, inbound)
+    }
+}
+
+/// Drains one outbox into its ring, in order, waiting for ring space as needed.
+async fn pump<T: Send + 'static>(mesh: Rc<Mesh<T>>, outbox: Rc<Outbox<T>>) {
+    loop {
+        outbox.pump_wake.wait().await;
+        loop {
+            let item = outbox.queue.borrow_mut().pop_front();
+            let Some(item) = item else { break };
+            outbox.pump_busy.set(true);
+            let sent = outbox.sender.send(item).await;
+            outbox.pump_busy.set(false);
+            if sent.is_err() {
+                // The peer shard is gone (shutdown); nothing will read this ring again.
+                mesh.dropped_closed.set(mesh.dropped_closed.get() + 1);
+                outbox.queue.borrow_mut().clear();
+            }
+            if !mesh.is_congested() {
+                mesh.congested_waiters.wake_all();
+            }
+        }
+        mesh.congested_waiters.wake_all();
+    }
+}
+
+impl<T: Send + 'static> Mesh<T> {
+    /// Sends `item` to shard `to` without waiting; order per destination is kept.
+    pub fn push(&self, to: usize, item: T) {
+        let outbox = self.outboxes[to]
+            .as_ref()
+            .expect("a shard pushes only to other shards");
+        if !outbox.pump_busy.get() && outbox.queue.borrow().is_empty() {
+            match outbox.sender.try_send(item) {
+                Ok(()) => return,
+                Err(GlommioError::WouldBlock(ResourceType::Channel(item))) => {
+                    outbox.queue.borrow_mut().push_back(item)
+                }
+                Err(_) => {
+                    // The peer shard is gone (shutdown); nothing will read this ring again.
+                    self.dropped_closed.set(self.dropped_closed.get() + 1);
+                    return;
+                }
+            }
+        } else {
+            outbox.queue.borrow_mut().push_back(item);
+        }
+        outbox.pump_wake.notify();
+    }
+
+    /// Sends an item made by `make` to every other shard.
+    pub fn broadcast_with(&self, make: impl Fn() -> T) {
+        for to in 0..self.outboxes.len() {
+            if to != self.index {
+                self.push(to, make());
+            }
+        }
+    }
+
+    /// True when some outbox is at `limits::RING_OUTBOX_MAX`.
+    pub fn is_congested(&self) -> bool {
+        self.outboxes
+            .iter()
+            .flatten()
+            .any(|outbox| outbox.queue.borrow().len() >= limits::RING_OUTBOX_MAX)
+    }
+
+    /// Waits until no outbox is congested.
+    pub async fn wait_uncongested(&self) {
+        self.congested_waiters
+            .wait_until(|| !self.is_congested())
+            .await
+    }
+
+    /// Items dropped because their destination shard had already stopped.
+    pub fn dropped_closed(&self) -> u64 {
+        self.dropped_closed.get()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use glommio::LocalExecutorBuilder;
+
+    #[test]
+    fn items_past_ring_capacity_wait_in_the_outbox_and_arrive_in_order() {
+        let total = limits::RING_CAPACITY * 3;
+        let mut ends = mesh_ends::<usize>(2).into_iter();
+        let (producer_ends, consumer_ends) = (ends.next().unwrap(), ends.next().unwrap());
+        let (done_sender, done_receiver) = shared_channel::new_bounded::<()>(1);
+        let producer = LocalExecutorBuilder::default()
+            .spawn(move || async move {
+                let done = done_receiver.connect().await;
+                let (mesh, _inbound) = producer_ends.connect().await;
+                for item in 0..total {
+                    mesh.push(1, item);
+                }
+                // The pumps drain the outbox while this task waits.
+                done.recv().await;
+            })
+            .unwrap();
+        let consumer = LocalExecutorBuilder::default()
+            .spawn(move || async move {
+                let done = done_sender.connect().await;
+                let (_mesh, inbound) = consumer_ends.connect().await;
+                let ring = inbound.into_iter().next().unwrap();
+                assert_eq!(ring.from, 0);
+                let mut received = Vec::with_capacity(total);
+                while received.len() < total {
+                    received.push(ring.receiver.recv().await.unwrap());
+                }
+                done.send(()).await.unwrap();
+                received
+            })
+            .unwrap();
+        let received = consumer.join().unwrap();
+        producer.join().unwrap();
+        assert_eq!(received, (0..total).collect::<Vec<_>>());
+    }
+}

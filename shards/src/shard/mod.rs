@@ -1,0 +1,234 @@
+//! One shard: its state and its tasks.
+//!
+//! A shard owns its connections, the sessions whose client id it is home to, its
+//! replica of the subscription trie, its replica of the retained messages and
+//! its timer queue, all in `RefCell`s on one thread: no locks, no atomics on the
+//! message path. Its tasks are the accept loop, one reader and one writer per
+//! connection, one consumer per inbound ring, one pump per outbound ring and the
+//! timer tick, which also notices a stop request.
+//!
+//! - `attach`: CONNECT accepted: hand-off to the home shard, takeover, resume.
+//! - `barrier`: holding a client's acknowledgement until every shard applied its change.
+//! - `connection`: the outbound buffer and the writer task.
+//! - `reader`: CONNECT, the hand-off to the home shard and the packet loop.
+//! - `sessions`: packets, timers and deliveries into sessions; their actions out.
+//! - `routing`: the ring message enum, publish routing, subscription transitions.
+//! - `retained`: the retained-message replica.
+
+mod attach;
+mod barrier;
+mod connection;
+mod reader;
+mod retained;
+mod routing;
+mod sessions;
+
+use ahash::AHashMap as HashMap;
+use std::cell::{Cell, RefCell};
+use std::net::TcpListener;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytestring::ByteString;
+use shardmq::limits;
+use shardmq::session::{Action, Session, SessionConfig, SubscriptionMatch, TimerKind};
+use shardmq::topic::SubscriptionTrie;
+
+use crate::config::Config;
+use crate::listener::{accept_turn, idle_poll};
+use crate::ring::{Inbound, Mesh, RingEnds};
+use crate::stats::BrokerStats;
+use crate::timers::TimerQueue;
+pub use connection::Connection;
+pub use routing::ShardMessage;
+use sessions::SessionKey;
+
+/// Everything a shard thread starts from; built by `Broker::start`.
+pub struct ShardSetup {
+    /// This shard's index.
+    pub index: usize,
+    /// Number of shards.
+    pub shard_count: usize,
+    /// The broker configuration.
+    pub config: Config,
+    /// This shard's listening sockets.
+    pub listeners: Vec<TcpListener>,
+    /// This shard's ring ends.
+    pub rings: RingEnds<ShardMessage>,
+    /// Set when the broker is to stop.
+    pub stop: Arc<AtomicBool>,
+    /// Broker-wide counters.
+    pub stats: Arc<BrokerStats>,
+    /// The instant `now_ms` counts from, the same on every shard.
+    pub epoch: Instant,
+    /// Told once the rings are connected and the shard is serving.
+    pub ready: std::sync::mpsc::SyncSender<()>,
+}
+
+/// A session stored on its home shard, with its current connection if any.
+struct SessionEntry {
+    client_id: ByteString,
+    session: Session,
+    connection: Option<Rc<Connection>>,
+}
+
+/// The state of one shard.
+pub struct Shard {
+    index: usize,
+    shard_count: usize,
+    config: Config,
+    session_config: SessionConfig,
+    epoch: Instant,
+    stats: Arc<BrokerStats>,
+    mesh: Rc<Mesh<ShardMessage>>,
+    client_keys: RefCell<HashMap<ByteString, SessionKey>>,
+    entries: RefCell<HashMap<SessionKey, SessionEntry>>,
+    next_session_key: Cell<SessionKey>,
+    connections: RefCell<HashMap<u64, Rc<Connection>>>,
+    trie: RefCell<SubscriptionTrie<SessionKey, SubscriptionMatch>>,
+    retained: RefCell<retained::RetainedStore>,
+    timers: RefCell<TimerQueue<(SessionKey, TimerKind)>>,
+    action_buffers: RefCell<Vec<Vec<Action>>>,
+    shared_shard_cursor: Cell<usize>,
+    shared_member_cursor: Cell<usize>,
+    pending_changes: RefCell<barrier::PendingChanges>,
+    action_depth: Cell<usize>,
+    next_barrier_token: Cell<u64>,
+    barriers: RefCell<HashMap<u64, barrier::Barrier>>,
+    filters_in_flight: RefCell<HashMap<ByteString, u64>>,
+    read_scratch: RefCell<Vec<u8>>,
+    next_connection_id: Cell<u64>,
+    next_assigned_id: Cell<u64>,
+    pending_connects: Cell<usize>,
+    stopping: Cell<bool>,
+    routing_scratch: RefCell<routing::Scratch>,
+}
+
+/// Runs one shard until the broker is asked to stop.
+pub async fn run(setup: ShardSetup) {
+    let (mesh, inbound) = setup.rings.connect().await;
+    let session_config = setup.config.session_config();
+    let shard = Rc::new(Shard {
+        index: setup.index,
+        shard_count: setup.shard_count,
+        config: setup.config,
+        session_config,
+        epoch: setup.epoch,
+        stats: setup.stats,
+        mesh,
+        client_keys: RefCell::new(HashMap::new()),
+        entries: RefCell::new(HashMap::new()),
+        next_session_key: Cell::new(0),
+        action_buffers: RefCell::new(Vec::new()),
+        shared_shard_cursor: Cell::new(0),
+        shared_member_cursor: Cell::new(0),
+        pending_changes: RefCell::new(barrier::PendingChanges::default()),
+        action_depth: Cell::new(0),
+        next_barrier_token: Cell::new(0),
+        barriers: RefCell::new(HashMap::new()),
+        filters_in_flight: RefCell::new(HashMap::new()),
+        connections: RefCell::new(HashMap::new()),
+        trie: RefCell::new(SubscriptionTrie::new()),
+        retained: RefCell::new(retained::RetainedStore::default()),
+        timers: RefCell::new(TimerQueue::new(limits::TIMERS_PER_SHARD_MAX)),
+        read_scratch: RefCell::new(vec![0; limits::READ_CHUNK_SIZE]),
+        next_connection_id: Cell::new(0),
+        next_assigned_id: Cell::new(0),
+        pending_connects: Cell::new(0),
+        stopping: Cell::new(false),
+        routing_scratch: RefCell::new(routing::Scratch::default()),
+    });
+    for ring in inbound {
+        glommio::spawn_local(consume_ring(Rc::clone(&shard), ring)).detach();
+    }
+    let accepting = glommio::spawn_local(accept_loop(Rc::clone(&shard), setup.listeners));
+    tracing::debug!(shard = shard.index, "shard running");
+    // The broker waits for this; if it gave up, nobody listens any more.
+    let _ = setup.ready.send(());
+    let tick = Duration::from_millis(limits::TIMER_TICK_MS);
+    while !setup.stop.load(Ordering::Acquire) {
+        glommio::timer::sleep(tick).await;
+        shard.fire_due_timers();
+    }
+    shard.stopping.set(true);
+    accepting.await;
+    shard.disconnect_all().await;
+    tracing::debug!(shard = shard.index, "shard stopped");
+}
+
+/// Accept errors (e.g. out of file descriptors) repeat every turn; one log line
+/// per this interval is enough, ms.
+const ACCEPT_ERROR_LOG_INTERVAL_MS: u64 = 1_000;
+
+async fn accept_loop(shard: Rc<Shard>, listeners: Vec<TcpListener>) {
+    let mut next_error_log_ms = 0;
+    while !shard.stopping.get() {
+        let turn = accept_turn(&listeners);
+        if let Some(error) = turn.errors.first() {
+            let now_ms = shard.now_ms();
+            if now_ms >= next_error_log_ms {
+                tracing::warn!(shard = shard.index, %error, errors = turn.errors.len(), "accept failed");
+                next_error_log_ms = now_ms + ACCEPT_ERROR_LOG_INTERVAL_MS;
+            }
+        }
+        if turn.accepted.is_empty() {
+            glommio::timer::sleep(idle_poll()).await;
+            continue;
+        }
+        for (socket, peer) in turn.accepted {
+            shard.stats.connection_accepted();
+            let load = shard.connections.borrow().len() + shard.pending_connects.get();
+            if load >= limits::CONNECTIONS_PER_SHARD_MAX {
+                shard.stats.connection_refused();
+                continue;
+            }
+            shard.pending_connects.set(shard.pending_connects.get() + 1);
+            let task_shard = Rc::clone(&shard);
+            glommio::spawn_local(async move {
+                reader::serve_accepted(Rc::clone(&task_shard), socket, peer).await;
+                task_shard
+                    .pending_connects
+                    .set(task_shard.pending_connects.get() - 1);
+            })
+            .detach();
+        }
+        glommio::yield_if_needed().await;
+    }
+}
+
+/// Applies one inbound ring's messages; never waits on another shard.
+async fn consume_ring(shard: Rc<Shard>, ring: Inbound<ShardMessage>) {
+    while let Some(message) = ring.receiver.recv().await {
+        shard.on_ring_message(ring.from, message);
+    }
+}
+
+impl Shard {
+    /// Milliseconds since the broker started: the clock every session sees.
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Stops every connection: DISCONNECT 0x8B to 5.0 clients, then a flush
+    /// bounded by `shutdown_flush_ms`.
+    async fn disconnect_all(&self) {
+        let connections: Vec<Rc<Connection>> =
+            self.connections.borrow().values().cloned().collect();
+        self.release_all_barriers();
+        for connection in &connections {
+            sessions::send_server_shutting_down(connection);
+            connection.close();
+        }
+        tracing::debug!(
+            shard = self.index,
+            ring_items_dropped = self.mesh.dropped_closed(),
+            "disconnecting all clients"
+        );
+        let deadline = Instant::now() + Duration::from_millis(self.config.shutdown_flush_ms);
+        while Instant::now() < deadline && connections.iter().any(|c| !c.is_finished()) {
+            glommio::timer::sleep(Duration::from_millis(limits::TIMER_TICK_MS)).await;
+        }
+    }
+}

@@ -1,0 +1,451 @@
+//! Routing: what crosses the rings, publish fan-out over the trie replica, and
+//! the subscription transitions that keep the replicas in step.
+//!
+//! A publish walks the local replica once. Local subscribers get the message
+//! directly; every other shard with non-shared subscribers on a matching filter
+//! gets it once, whatever its subscriber count, with the payload shared through
+//! the `Arc`. For a share group the publishing shard picks one shard among those
+//! with members (round-robin), and that shard picks one local member.
+//! Subscription changes travel as "shard s has / no longer has subscribers on
+//! filter f" transitions; each shard's messages arrive in order on its ring.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use bytestring::ByteString;
+use shardmq::session::{SharedMessage, SubscriptionMatch};
+use shardmq::topic::{MatchVisitor, ShardSet, SharedGroupMatch, SharedMembers};
+
+use super::reader::HandOff;
+use super::sessions::SessionKey;
+use super::{Connection, Shard};
+
+/// One message on a ring between two shards.
+#[derive(Debug)]
+pub enum ShardMessage {
+    /// A published message to deliver on the receiving shard.
+    Publish {
+        /// The message, shared by every shard and subscriber.
+        message: SharedMessage,
+        /// Deliver to the receiving shard's non-shared subscribers.
+        plain: bool,
+        /// Share groups the sending shard picked the receiving shard for.
+        share_groups: Vec<SharedTarget>,
+    },
+    /// Shard `from` now has (or no longer has) local subscribers on `topic_filter`
+    /// (`$share/{group}/{filter}` form for a share group).
+    Subscription {
+        /// The shard whose subscribers changed.
+        from: usize,
+        /// The filter as subscribed.
+        topic_filter: ByteString,
+        /// True for "has", false for "no longer has".
+        subscribed: bool,
+    },
+    /// A retained message to store, or to clear when its payload is empty.
+    Retained(SharedMessage),
+    /// A connection moving to its home shard.
+    HandOff(Box<HandOff>),
+    /// Everything shard `from` sent before this is applied once it is read:
+    /// answer with [`ShardMessage::BarrierPassed`].
+    Barrier {
+        /// The shard waiting.
+        from: usize,
+        /// Its barrier number.
+        token: u64,
+    },
+    /// The answer to [`ShardMessage::Barrier`].
+    BarrierPassed {
+        /// The barrier number.
+        token: u64,
+    },
+}
+
+/// A share group on one filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedTarget {
+    /// The share name.
+    pub share_name: Box<str>,
+    /// The filter proper.
+    pub topic_filter: Box<str>,
+}
+
+/// Reused buffers of the routing walk.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    local: Vec<(SessionKey, SubscriptionMatch)>,
+    matched: Vec<SubscriptionMatch>,
+    remote_groups: Vec<(usize, SharedTarget)>,
+}
+
+/// Collects a walk's matches on the publishing shard.
+struct PublishingVisitor<'a> {
+    index: usize,
+    shard_cursor: &'a Cell<usize>,
+    member_cursor: &'a Cell<usize>,
+    scratch: &'a mut Scratch,
+}
+
+impl MatchVisitor<SessionKey, SubscriptionMatch> for PublishingVisitor<'_> {
+    fn local(&mut self, _topic_filter: &str, key: &SessionKey, value: &SubscriptionMatch) {
+        self.scratch.local.push((*key, *value));
+    }
+
+    fn shared(&mut self, group: SharedGroupMatch<'_, SessionKey, SubscriptionMatch>) {
+        let mut candidates: ShardSet = *group.remote_shards;
+        if !group.local_members.is_empty() {
+            candidates.insert(self.index);
+        }
+        let Some(target) = candidates.next_from(self.shard_cursor.get()) else {
+            return;
+        };
+        self.shard_cursor.set(target + 1);
+        if target == self.index {
+            pick_member(
+                group.local_members,
+                self.member_cursor,
+                &mut self.scratch.local,
+            );
+        } else {
+            self.scratch.remote_groups.push((
+                target,
+                SharedTarget {
+                    share_name: group.share_name.into(),
+                    topic_filter: group.topic_filter.into(),
+                },
+            ));
+        }
+    }
+}
+
+/// Collects a walk's matches on a shard a publish was forwarded to.
+struct ReceivingVisitor<'a> {
+    plain: bool,
+    share_groups: &'a [SharedTarget],
+    member_cursor: &'a Cell<usize>,
+    local: &'a mut Vec<(SessionKey, SubscriptionMatch)>,
+}
+
+impl MatchVisitor<SessionKey, SubscriptionMatch> for ReceivingVisitor<'_> {
+    fn local(&mut self, _topic_filter: &str, key: &SessionKey, value: &SubscriptionMatch) {
+        if self.plain {
+            self.local.push((*key, *value));
+        }
+    }
+
+    fn shared(&mut self, group: SharedGroupMatch<'_, SessionKey, SubscriptionMatch>) {
+        let picked = self.share_groups.iter().any(|target| {
+            *target.share_name == *group.share_name && *target.topic_filter == *group.topic_filter
+        });
+        if picked {
+            pick_member(group.local_members, self.member_cursor, self.local);
+        }
+    }
+}
+
+/// Picks the next local member of a share group, round-robin.
+fn pick_member(
+    members: &SharedMembers<SessionKey, SubscriptionMatch>,
+    cursor: &Cell<usize>,
+    local: &mut Vec<(SessionKey, SubscriptionMatch)>,
+) {
+    if members.is_empty() {
+        return;
+    }
+    let position = cursor.get() % members.len();
+    cursor.set(cursor.get().wrapping_add(1));
+    if let Some((key, value)) = members.get(position) {
+        local.push((*key, *value));
+    }
+}
+
+impl Shard {
+    /// Routes a message a local session published (or a will).
+    pub(super) fn publish(&self, message: SharedMessage) {
+        if message.retain {
+            self.retained.borrow_mut().update(&message);
+            self.mesh
+                .broadcast_with(|| ShardMessage::Retained(SharedMessage::clone(&message)));
+            self.note_retained_changed();
+        }
+        let mut scratch = std::mem::take(&mut *self.routing_scratch.borrow_mut());
+        let remote_plain = {
+            let mut visitor = PublishingVisitor {
+                index: self.index,
+                shard_cursor: &self.shared_shard_cursor,
+                member_cursor: &self.shared_member_cursor,
+                scratch: &mut scratch,
+            };
+            self.trie
+                .borrow()
+                .match_topic(&message.topic_name, &mut visitor)
+        };
+        self.forward(&message, remote_plain, &mut scratch.remote_groups);
+        self.deliver_local(&message, &mut scratch);
+        *self.routing_scratch.borrow_mut() = scratch;
+    }
+
+    /// Sends `message` once to each shard that needs it.
+    fn forward(
+        &self,
+        message: &SharedMessage,
+        remote_plain: ShardSet,
+        remote_groups: &mut Vec<(usize, SharedTarget)>,
+    ) {
+        remote_groups.sort_by_key(|(shard, _)| *shard);
+        let mut targets = remote_plain;
+        for (shard, _) in remote_groups.iter() {
+            targets.insert(*shard);
+        }
+        for shard in targets.iter() {
+            if shard == self.index {
+                continue;
+            }
+            let share_groups: Vec<SharedTarget> = remote_groups
+                .iter()
+                .filter(|(target, _)| *target == shard)
+                .map(|(_, group)| group.clone())
+                .collect();
+            self.mesh.push(
+                shard,
+                ShardMessage::Publish {
+                    message: SharedMessage::clone(message),
+                    plain: remote_plain.contains(shard),
+                    share_groups,
+                },
+            );
+        }
+        remote_groups.clear();
+    }
+
+    /// Delivers to local sessions, once per session with all its matching subscriptions.
+    fn deliver_local(&self, message: &SharedMessage, scratch: &mut Scratch) {
+        let Scratch { local, matched, .. } = scratch;
+        if local.is_empty() {
+            return;
+        }
+        let now_ms = self.now_ms();
+        local.sort_unstable_by_key(|(key, _)| *key);
+        let mut start = 0;
+        while start < local.len() {
+            let key = local[start].0;
+            let end = start + local[start..].iter().take_while(|(k, _)| *k == key).count();
+            matched.clear();
+            matched.extend(local[start..end].iter().map(|(_, value)| *value));
+            self.deliver(key, message, matched, now_ms);
+            start = end;
+        }
+        local.clear();
+    }
+
+    /// Applies one message from shard `from`'s ring.
+    pub(super) fn on_ring_message(self: &Rc<Self>, from: usize, message: ShardMessage) {
+        match message {
+            ShardMessage::Publish {
+                message,
+                plain,
+                share_groups,
+            } => self.receive_publish(&message, plain, &share_groups),
+            ShardMessage::Subscription {
+                from: shard,
+                topic_filter,
+                subscribed,
+            } => {
+                let mut trie = self.trie.borrow_mut();
+                let applied = if subscribed {
+                    trie.add_remote(&topic_filter, shard)
+                } else {
+                    trie.remove_remote(&topic_filter, shard)
+                };
+                if let Err(error) = applied {
+                    tracing::warn!(%topic_filter, from, ?error, "bad subscription transition");
+                }
+            }
+            ShardMessage::Retained(message) => self.retained.borrow_mut().update(&message),
+            ShardMessage::HandOff(handoff) => self.start_connection(*handoff),
+            ShardMessage::Barrier { from, token } => {
+                self.mesh.push(from, ShardMessage::BarrierPassed { token })
+            }
+            ShardMessage::BarrierPassed { token } => self.barrier_passed(token),
+        }
+    }
+
+    fn receive_publish(&self, message: &SharedMessage, plain: bool, share_groups: &[SharedTarget]) {
+        let mut scratch = std::mem::take(&mut *self.routing_scratch.borrow_mut());
+        {
+            let mut visitor = ReceivingVisitor {
+                plain,
+                share_groups,
+                member_cursor: &self.shared_member_cursor,
+                local: &mut scratch.local,
+            };
+            self.trie
+                .borrow()
+                .match_topic(&message.topic_name, &mut visitor);
+        }
+        self.deliver_local(message, &mut scratch);
+        *self.routing_scratch.borrow_mut() = scratch;
+    }
+
+    /// Adds a local subscription and tells the other shards when it is the first
+    /// on its filter; then sends the matching retained messages if asked.
+    pub(super) fn subscribe(
+        &self,
+        key: SessionKey,
+        connection: Option<&Rc<Connection>>,
+        topic_filter: &ByteString,
+        subscription: SubscriptionMatch,
+        send_retained: bool,
+    ) {
+        let inserted = self
+            .trie
+            .borrow_mut()
+            .insert(topic_filter, key, subscription);
+        match inserted {
+            Ok(inserted) => {
+                if inserted.first_local {
+                    self.mesh.broadcast_with(|| ShardMessage::Subscription {
+                        from: self.index,
+                        topic_filter: topic_filter.clone(),
+                        subscribed: true,
+                    });
+                }
+                self.note_subscribed(topic_filter, inserted.first_local);
+            }
+            Err(error) => {
+                tracing::debug!(%topic_filter, ?error, "subscription not added");
+                return;
+            }
+        }
+        if send_retained {
+            self.deliver_retained(key, connection, topic_filter, &subscription);
+        }
+    }
+
+    /// Removes a local subscription and tells the other shards when it was the
+    /// last on its filter.
+    pub(super) fn unsubscribe(&self, key: SessionKey, topic_filter: &ByteString) {
+        let removed = self.trie.borrow_mut().remove(topic_filter, &key);
+        if let Ok(removed) = removed {
+            if removed.last_local {
+                self.mesh.broadcast_with(|| ShardMessage::Subscription {
+                    from: self.index,
+                    topic_filter: topic_filter.clone(),
+                    subscribed: false,
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shardmq::protocol::{QoS, SubscriptionOptions};
+    use shardmq::topic::SubscriptionTrie;
+
+    fn subscription() -> SubscriptionMatch {
+        SubscriptionMatch::new(
+            SubscriptionOptions {
+                qos: QoS::AtLeastOnce,
+                ..SubscriptionOptions::default()
+            },
+            None,
+        )
+    }
+
+    /// Runs the publishing walk once and returns (local keys, remote group shards).
+    fn walk(
+        trie: &SubscriptionTrie<SessionKey, SubscriptionMatch>,
+        shard_cursor: &Cell<usize>,
+        member_cursor: &Cell<usize>,
+    ) -> (Vec<SessionKey>, Vec<usize>) {
+        let mut scratch = Scratch::default();
+        let mut visitor = PublishingVisitor {
+            index: 0,
+            shard_cursor,
+            member_cursor,
+            scratch: &mut scratch,
+        };
+        trie.match_topic("jobs/build", &mut visitor);
+        (
+            scratch.local.iter().map(|(key, _)| *key).collect(),
+            scratch
+                .remote_groups
+                .iter()
+                .map(|(shard, _)| *shard)
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn share_group_alternates_between_local_and_remote_shards() {
+        let mut trie = SubscriptionTrie::new();
+        trie.insert("$share/workers/jobs/+", 1, subscription())
+            .unwrap();
+        trie.insert("$share/workers/jobs/+", 2, subscription())
+            .unwrap();
+        trie.add_remote("$share/workers/jobs/+", 1).unwrap();
+        let (shard_cursor, member_cursor) = (Cell::new(0), Cell::new(0));
+        let picks: Vec<(Vec<SessionKey>, Vec<usize>)> = (0..4)
+            .map(|_| walk(&trie, &shard_cursor, &member_cursor))
+            .collect();
+        assert_eq!(
+            picks,
+            vec![
+                (vec![1], vec![]),
+                (vec![], vec![1]),
+                (vec![2], vec![]),
+                (vec![], vec![1]),
+            ]
+        );
+    }
+
+    #[test]
+    fn plain_subscribers_are_all_local_and_remote_shards_are_reported_once() {
+        let mut trie = SubscriptionTrie::new();
+        trie.insert("jobs/+", 1, subscription()).unwrap();
+        trie.insert("jobs/#", 1, subscription()).unwrap();
+        trie.insert("jobs/build", 2, subscription()).unwrap();
+        trie.add_remote("jobs/#", 1).unwrap();
+        trie.add_remote("jobs/+", 1).unwrap();
+        let mut scratch = Scratch::default();
+        let remote = {
+            let mut visitor = PublishingVisitor {
+                index: 0,
+                shard_cursor: &Cell::new(0),
+                member_cursor: &Cell::new(0),
+                scratch: &mut scratch,
+            };
+            trie.match_topic("jobs/build", &mut visitor)
+        };
+        let mut keys: Vec<SessionKey> = scratch.local.iter().map(|(key, _)| *key).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, vec![1, 1, 2]);
+        assert_eq!(remote.iter().collect::<Vec<_>>(), vec![1]);
+    }
+
+    #[test]
+    fn receiving_shard_delivers_only_the_groups_it_was_picked_for() {
+        let mut trie = SubscriptionTrie::new();
+        trie.insert("$share/a/jobs/+", 1, subscription()).unwrap();
+        trie.insert("$share/b/jobs/+", 2, subscription()).unwrap();
+        trie.insert("jobs/build", 3, subscription()).unwrap();
+        let picked = [SharedTarget {
+            share_name: "b".into(),
+            topic_filter: "jobs/+".into(),
+        }];
+        let mut local = Vec::new();
+        let mut visitor = ReceivingVisitor {
+            plain: false,
+            share_groups: &picked,
+            member_cursor: &Cell::new(0),
+            local: &mut local,
+        };
+        trie.match_topic("jobs/build", &mut visitor);
+        assert_eq!(
+            local.iter().map(|(key, _)| *key).collect::<Vec<_>>(),
+            vec![2]
+        );
+    }
+}

@@ -1,0 +1,265 @@
+//! Driving the sessions of a shard: packets, timers, deliveries and lost
+//! connections in, and the actions the sessions ask for run in order.
+//!
+//! Sessions are stored by a shard-local [`SessionKey`] (a `Copy` number the trie
+//! and the timer queue can hold) with an index from client id to key. Every call
+//! into a session borrows the table only for that call; the actions it returns
+//! are run afterwards, so delivering to other sessions never meets a borrow.
+
+use std::rc::Rc;
+
+use bytestring::ByteString;
+use shardmq::limits;
+use shardmq::protocol::{Disconnect, DisconnectProperties, Packet, ProtocolError, ReasonCode};
+use shardmq::session::{Action, SubscriptionMatch, TimerKind};
+
+use super::connection::Connection;
+use super::Shard;
+
+/// A session's number on its home shard.
+pub type SessionKey = u64;
+
+/// Every timer kind, to disarm them all when a session ends.
+const TIMER_KINDS: [TimerKind; 3] = [
+    TimerKind::KeepAlive,
+    TimerKind::WillDelay,
+    TimerKind::SessionExpiry,
+];
+
+/// DISCONNECT 0x8B (Server shutting down), sent to 5.0 clients on stop.
+pub fn send_server_shutting_down(connection: &Connection) {
+    if connection.protocol_version.is_v5() {
+        connection.send(Packet::Disconnect(Disconnect {
+            reason_code: ReasonCode::ServerShuttingDown,
+            properties: DisconnectProperties::default(),
+        }));
+    }
+}
+
+impl Shard {
+    /// A packet decoded from `connection`.
+    pub(super) fn on_packet(&self, connection: &Rc<Connection>, packet: Packet) {
+        let now_ms = self.now_ms();
+        let mut actions = self.take_action_buffer();
+        let Some(key) = self.current_key(connection) else {
+            connection.close();
+            return;
+        };
+        if let Some(entry) = self.entries.borrow_mut().get_mut(&key) {
+            entry.session.handle_packet(packet, now_ms, &mut actions);
+        }
+        self.run_actions(key, Some(connection), &mut actions);
+        self.return_action_buffer(actions);
+    }
+
+    /// The session key of the session `connection` currently serves, if it does.
+    fn current_key(&self, connection: &Connection) -> Option<SessionKey> {
+        let key = connection.session_key;
+        let entries = self.entries.borrow();
+        let current = entries.get(&key)?.connection.as_ref()?;
+        (current.id == connection.id).then_some(key)
+    }
+
+    /// The client sent bytes that break the protocol: DISCONNECT with the reason
+    /// (5.0), close, and the session carries on as after a lost connection.
+    pub(super) fn on_protocol_error(&self, connection: &Rc<Connection>, error: ProtocolError) {
+        tracing::debug!(client_id = %connection.client_id, %error, "malformed packet");
+        if connection.protocol_version.is_v5() {
+            connection.send(Packet::Disconnect(Disconnect {
+                reason_code: error.reason_code(),
+                properties: DisconnectProperties::default(),
+            }));
+        }
+        self.on_connection_lost(connection);
+    }
+
+    /// The socket of `connection` closed or failed without the session closing it.
+    pub(super) fn on_connection_lost(&self, connection: &Rc<Connection>) {
+        connection.close();
+        self.connections.borrow_mut().remove(&connection.id);
+        let Some(key) = self.current_key(connection) else {
+            return;
+        };
+        let now_ms = self.now_ms();
+        let mut actions = Vec::new();
+        if let Some(entry) = self.entries.borrow_mut().get_mut(&key) {
+            entry.connection = None;
+            entry.session.connection_lost(now_ms, &mut actions);
+        }
+        self.run_actions(key, None, &mut actions);
+    }
+
+    /// Fires the session timers that are due, at most
+    /// `limits::TIMER_FIRES_PER_TICK_MAX` of them.
+    pub(super) fn fire_due_timers(&self) {
+        let now_ms = self.now_ms();
+        for _ in 0..limits::TIMER_FIRES_PER_TICK_MAX {
+            let due = self.timers.borrow_mut().pop_due(now_ms);
+            let Some((key, timer)) = due else { break };
+            let mut actions = Vec::new();
+            let connection = {
+                let mut entries = self.entries.borrow_mut();
+                let Some(entry) = entries.get_mut(&key) else {
+                    continue;
+                };
+                entry.session.handle_timer(timer, now_ms, &mut actions);
+                entry.connection.clone()
+            };
+            self.run_actions(key, connection.as_ref(), &mut actions);
+        }
+    }
+
+    /// Delivers `message` to the local session `key` through its `matched` subscriptions.
+    pub(super) fn deliver(
+        &self,
+        key: SessionKey,
+        message: &shardmq::session::SharedMessage,
+        matched: &[SubscriptionMatch],
+        now_ms: u64,
+    ) {
+        let mut actions = self.take_action_buffer();
+        let connection = {
+            let mut entries = self.entries.borrow_mut();
+            let Some(entry) = entries.get_mut(&key) else {
+                return;
+            };
+            entry
+                .session
+                .deliver(message, matched, now_ms, &mut actions);
+            entry.connection.clone()
+        };
+        self.run_actions(key, connection.as_ref(), &mut actions);
+        self.return_action_buffer(actions);
+        if let Some(connection) = connection {
+            let dropped = connection.take_dropped_qos0();
+            if dropped > 0 {
+                self.stats.qos0_dropped(dropped);
+            }
+        }
+    }
+
+    /// Runs a session's actions in order, against `connection` for packets.
+    pub(super) fn run_actions(
+        &self,
+        key: SessionKey,
+        connection: Option<&Rc<Connection>>,
+        actions: &mut Vec<Action>,
+    ) {
+        // Deliveries run their subscribers' actions from inside this call; only
+        // the outermost call, the one whose client caused the changes, raises
+        // the replication barrier.
+        self.action_depth.set(self.action_depth.get() + 1);
+        for action in actions.drain(..) {
+            match action {
+                Action::Send(packet) => {
+                    if let Some(connection) = connection {
+                        connection.send(packet);
+                    }
+                }
+                Action::Publish(message) => self.publish(message),
+                Action::Subscribe {
+                    topic_filter,
+                    options,
+                    subscription_identifier,
+                    send_retained,
+                } => self.subscribe(
+                    key,
+                    connection,
+                    &topic_filter,
+                    SubscriptionMatch::new(options, subscription_identifier),
+                    send_retained,
+                ),
+                Action::Unsubscribe { topic_filter } => self.unsubscribe(key, &topic_filter),
+                Action::ArmTimer { timer, at_ms } => {
+                    if self.timers.borrow_mut().arm((key, timer), at_ms).is_err() {
+                        tracing::warn!(?timer, "timer queue full; timer not armed");
+                    }
+                }
+                Action::CancelTimer(timer) => {
+                    self.timers.borrow_mut().cancel(&(key, timer));
+                }
+                Action::Close { reason_code } => {
+                    if let Some(connection) = connection {
+                        tracing::debug!(
+                            client_id = %connection.client_id,
+                            peer = %connection.peer,
+                            ?reason_code,
+                            "closing"
+                        );
+                        connection.close();
+                        self.connections.borrow_mut().remove(&connection.id);
+                        if let Some(entry) = self.entries.borrow_mut().get_mut(&key) {
+                            if entry
+                                .connection
+                                .as_ref()
+                                .is_some_and(|c| c.id == connection.id)
+                            {
+                                entry.connection = None;
+                            }
+                        }
+                    }
+                }
+                Action::EndSession => self.end_session(key),
+            }
+        }
+        self.action_depth.set(self.action_depth.get() - 1);
+        if self.action_depth.get() == 0 {
+            self.raise_barrier_if_wanted(connection);
+        }
+    }
+
+    /// Drops session `key` with its timers and subscriptions.
+    fn end_session(&self, key: SessionKey) {
+        for timer in TIMER_KINDS {
+            self.timers.borrow_mut().cancel(&(key, timer));
+        }
+        let Some(entry) = self.entries.borrow_mut().remove(&key) else {
+            return;
+        };
+        self.client_keys.borrow_mut().remove(&entry.client_id);
+        let topic_filters: Vec<ByteString> = entry
+            .session
+            .subscriptions()
+            .map(|(topic_filter, _, _)| topic_filter.clone())
+            .collect();
+        for topic_filter in topic_filters {
+            self.unsubscribe(key, &topic_filter);
+        }
+        tracing::debug!(client_id = %entry.client_id, "session ended");
+    }
+
+    /// Delivers the retained messages matching a new subscription to session `key`.
+    pub(super) fn deliver_retained(
+        &self,
+        key: SessionKey,
+        connection: Option<&Rc<Connection>>,
+        topic_filter: &str,
+        subscription: &SubscriptionMatch,
+    ) {
+        let now_ms = self.now_ms();
+        let messages = self.retained.borrow().matching(topic_filter, now_ms);
+        let mut actions = Vec::new();
+        for message in &messages {
+            if let Some(entry) = self.entries.borrow_mut().get_mut(&key) {
+                entry
+                    .session
+                    .deliver_retained(message, subscription, now_ms, &mut actions);
+            }
+            self.run_actions(key, connection, &mut actions);
+        }
+    }
+
+    fn take_action_buffer(&self) -> Vec<Action> {
+        self.action_buffers.borrow_mut().pop().unwrap_or_default()
+    }
+
+    fn return_action_buffer(&self, actions: Vec<Action>) {
+        let mut buffers = self.action_buffers.borrow_mut();
+        if buffers.len() < ACTION_BUFFERS_KEPT {
+            buffers.push(actions);
+        }
+    }
+}
+
+/// Action buffers kept for reuse; deliveries nest at most a few deep.
+const ACTION_BUFFERS_KEPT: usize = 8;

@@ -1,0 +1,73 @@
+//! Broker-wide counters, readable from any thread through the handle.
+//!
+//! Only per-connection events and rare per-message events (drops) are counted
+//! here, so the atomics stay off the per-message hot path.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters shared by every shard.
+#[derive(Debug, Default)]
+pub struct BrokerStats {
+    connections_accepted: AtomicU64,
+    connections_refused: AtomicU64,
+    handoffs: AtomicU64,
+    qos0_dropped: AtomicU64,
+    malformed_packets: AtomicU64,
+}
+
+/// A point-in-time copy of [`BrokerStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    /// TCP connections accepted.
+    pub connections_accepted: u64,
+    /// Connections closed at accept because the shard was full.
+    pub connections_refused: u64,
+    /// Connections moved to their home shard after CONNECT.
+    pub handoffs: u64,
+    /// QoS 0 deliveries dropped because the subscriber's outbound buffer was full.
+    pub qos0_dropped: u64,
+    /// Connections closed for a malformed or oversized packet.
+    pub malformed_packets: u64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+impl BrokerStats {
+    /// One more accepted connection.
+    pub fn connection_accepted(&self) {
+        bump(&self.connections_accepted);
+    }
+
+    /// One more connection refused for capacity.
+    pub fn connection_refused(&self) {
+        bump(&self.connections_refused);
+    }
+
+    /// One more hand-off to a home shard.
+    pub fn handoff(&self) {
+        bump(&self.handoffs);
+    }
+
+    /// `count` more QoS 0 deliveries dropped.
+    pub fn qos0_dropped(&self, count: u64) {
+        self.qos0_dropped.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// One more connection closed for a bad packet.
+    pub fn malformed_packet(&self) {
+        bump(&self.malformed_packets);
+    }
+
+    /// The current values.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            connections_accepted: self.connections_accepted.load(Ordering::Relaxed),
+            connections_refused: self.connections_refused.load(Ordering::Relaxed),
+            handoffs: self.handoffs.load(Ordering::Relaxed),
+            qos0_dropped: self.qos0_dropped.load(Ordering::Relaxed),
+            malformed_packets: self.malformed_packets.load(Ordering::Relaxed),
+        }
+    }
+}

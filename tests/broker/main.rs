@@ -1,0 +1,12 @@
+//! End-to-end tests of the broker over loopback: an in-process broker with two
+//! shards, driven by rumqttc and by raw clients that control every byte.
+
+mod common;
+mod features;
+mod qos;
+mod retained;
+mod robustness;
+mod routing;
+mod rumqtt;
+mod sessions;
+mod shared;
