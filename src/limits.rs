@@ -68,3 +68,11 @@ const _: () = assert!(TOPIC_LEVELS_MAX >= 1 && TOPIC_LEVELS_MAX <= TOPIC_LENGTH_
 pub const SHARDS_MAX: usize = 256;
 
 const _: () = assert!(SHARDS_MAX > 0 && SHARDS_MAX % 64 == 0);
+
+/// Longest journal record, bytes (kind byte and body): a message of the largest
+/// packet size with room for its delivery targets. A longer length read back is
+/// corruption, so a reader never trusts it.
+pub const JOURNAL_RECORD_MAX: usize = 16 * 1024 * 1024;
+
+const _: () = assert!(JOURNAL_RECORD_MAX >= 2 * MAXIMUM_PACKET_SIZE_DEFAULT as usize);
+const _: () = assert!(JOURNAL_RECORD_MAX <= u32::MAX as usize);
