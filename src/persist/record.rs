@@ -50,8 +50,6 @@ pub enum JournalRecord {
         session_expiry_interval_s: u32,
         /// The will of the connection.
         will: Option<WillRecord>,
-        /// When, wall clock.
-        at_wall_ms: u64,
     },
     /// The connection ended and the session stays: its expiry and will deadlines.
     SessionDisconnected {

@@ -89,7 +89,6 @@ impl Replay {
                 protocol_version,
                 session_expiry_interval_s,
                 will,
-                at_wall_ms,
             } => {
                 self.session_connected(
                     client_id,
@@ -97,7 +96,6 @@ impl Replay {
                     protocol_version,
                     session_expiry_interval_s,
                     will,
-                    at_wall_ms,
                 );
                 true
             }
@@ -107,7 +105,7 @@ impl Replay {
                 expires_at_wall_ms,
                 will_due,
             } => self.with_session(&client_id, |session| {
-                session.connected_at_wall_ms = None;
+                session.connected = false;
                 session.session_expiry_interval_s = session_expiry_interval_s;
                 session.expires_at_wall_ms = expires_at_wall_ms;
                 session.will_due = will_due;
@@ -219,7 +217,6 @@ impl Replay {
         protocol_version: ProtocolVersionRecord,
         session_expiry_interval_s: u32,
         will: Option<WillRecord>,
-        at_wall_ms: u64,
     ) {
         if !session_present || !self.sessions.contains_key(&client_id) {
             self.sessions
@@ -230,7 +227,7 @@ impl Replay {
         };
         session.protocol_version = protocol_version;
         session.session_expiry_interval_s = session_expiry_interval_s;
-        session.connected_at_wall_ms = Some(at_wall_ms);
+        session.connected = true;
         session.expires_at_wall_ms = None;
         session.will = will;
         session.will_due = None;
@@ -299,7 +296,7 @@ fn start_flight(session: &mut SessionSnapshot, packet_id: u16, fingerprint: u64)
     let Some(position) = position else {
         return false;
     };
-    let delivery = session.queue.drain(..=position).last();
+    let delivery = session.queue.drain(..=position).next_back();
     let Some(delivery) = delivery else {
         return false;
     };
@@ -322,7 +319,7 @@ fn empty_session(client_id: String) -> SessionSnapshot {
         client_id,
         protocol_version: ProtocolVersionRecord::V5,
         session_expiry_interval_s: 0,
-        connected_at_wall_ms: None,
+        connected: false,
         expires_at_wall_ms: None,
         subscriptions: Vec::new(),
         inflight: Vec::new(),

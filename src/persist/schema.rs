@@ -264,9 +264,11 @@ pub struct SessionSnapshot {
     pub protocol_version: ProtocolVersionRecord,
     /// Session Expiry Interval in force, seconds; `u32::MAX` never expires.
     pub session_expiry_interval_s: u32,
-    /// When a connection was attached as this was written: the wall-clock time of
-    /// writing. `None` for a session whose client was away.
-    pub connected_at_wall_ms: Option<u64>,
+    /// Whether a connection was attached when this was written. The connection is
+    /// gone after a restart, so a restore ends it as a lost connection; for a
+    /// session whose client was away, `expires_at_wall_ms` minus the expiry
+    /// interval is when it was last connected.
+    pub connected: bool,
     /// When the session ends, wall clock, while no connection is attached.
     pub expires_at_wall_ms: Option<u64>,
     /// The subscriptions, in no particular order.

@@ -100,7 +100,7 @@ impl Session {
             client_id: state.client_id.to_string(),
             protocol_version: state.protocol_version.into(),
             session_expiry_interval_s: state.session_expiry_interval_s,
-            connected_at_wall_ms: self.connection.as_ref().map(|_| wall_clock_ms),
+            connected: self.connection.is_some(),
             expires_at_wall_ms: state.expires_at_ms.map(to_wall),
             subscriptions,
             inflight,
@@ -131,7 +131,7 @@ impl Session {
         actions: &mut Vec<Action>,
     ) -> Result<Session, RestoreError> {
         check_flights(&snapshot)?;
-        let was_connected = snapshot.connected_at_wall_ms.is_some();
+        let was_connected = snapshot.connected;
         let from_wall = |at_wall_ms: u64| from_wall_clock_ms(at_wall_ms, now_ms, wall_clock_ms);
         let to_publish =
             |delivery: DeliveryRecord| outbound_publish(delivery, now_ms, wall_clock_ms);
