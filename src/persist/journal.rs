@@ -35,6 +35,8 @@ pub enum JournalWriteError {
         /// Kind byte and body, bytes.
         length: usize,
     },
+    /// rkyv could not archive the record (its 32-bit offsets overflowed).
+    Unencodable(String),
 }
 
 impl fmt::Display for JournalWriteError {
@@ -44,6 +46,9 @@ impl fmt::Display for JournalWriteError {
                 f,
                 "journal record of {length} bytes exceeds the limit of {JOURNAL_RECORD_MAX}"
             ),
+            JournalWriteError::Unencodable(detail) => {
+                write!(f, "journal record cannot be archived: {detail}")
+            }
         }
     }
 }
@@ -73,12 +78,7 @@ impl JournalWriter {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         let serialized = rkyv::api::high::to_bytes_in::<_, rancor::Error>(record, scratch);
-        // Archiving plain owned data fails only past rkyv's 32-bit offsets, far
-        // beyond the record limit checked below.
-        let body = match serialized {
-            Ok(body) => body,
-            Err(_) => return Err(JournalWriteError::TooLarge { length: usize::MAX }),
-        };
+        let body = serialized.map_err(|error| JournalWriteError::Unencodable(error.to_string()))?;
         let length = 1 + body.len();
         if length > JOURNAL_RECORD_MAX {
             self.scratch = body;

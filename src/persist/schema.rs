@@ -13,7 +13,7 @@
 
 use rkyv::{Archive, Deserialize, Serialize};
 
-use crate::protocol::{ProtocolVersion, QoS, RetainHandling};
+use crate::protocol::{ProtocolVersion, QoS, RetainHandling, SubscriptionOptions};
 
 /// Quality of service, as stored.
 #[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -203,6 +203,35 @@ pub struct SubscriptionRecord {
     pub retain_handling: RetainHandlingRecord,
     /// The v5 Subscription Identifier.
     pub subscription_identifier: Option<u32>,
+}
+
+impl SubscriptionRecord {
+    /// The record of a subscription to `topic_filter` with its granted `options`,
+    /// as [`Action::Subscribe`](crate::session::Action::Subscribe) carries them.
+    pub fn new(
+        topic_filter: &str,
+        options: SubscriptionOptions,
+        subscription_identifier: Option<u32>,
+    ) -> SubscriptionRecord {
+        SubscriptionRecord {
+            topic_filter: topic_filter.to_owned(),
+            qos: options.qos.into(),
+            no_local: options.no_local,
+            retain_as_published: options.retain_as_published,
+            retain_handling: options.retain_handling.into(),
+            subscription_identifier,
+        }
+    }
+
+    /// The granted options.
+    pub fn options(&self) -> SubscriptionOptions {
+        SubscriptionOptions {
+            qos: self.qos.into(),
+            no_local: self.no_local,
+            retain_as_published: self.retain_as_published,
+            retain_handling: self.retain_handling.into(),
+        }
+    }
 }
 
 /// The will of a session's latest connection, with its v5 properties.

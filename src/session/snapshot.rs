@@ -39,9 +39,7 @@ use crate::persist::schema::{
     UserPropertyRecord, WillDueRecord, WillRecord,
 };
 use crate::persist::{from_wall_clock_ms, message_fingerprint, to_wall_clock_ms, JournalRecord};
-use crate::protocol::{
-    LastWill, PublishProperties, SubscriptionOptions, UserProperties, WillProperties,
-};
+use crate::protocol::{LastWill, PublishProperties, UserProperties, WillProperties};
 
 /// A session snapshot that passed validation but describes an impossible session.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,7 +72,9 @@ impl Session {
         let mut subscriptions: Vec<SubscriptionEntry> = state
             .subscriptions
             .iter()
-            .map(|(topic_filter, record)| subscription_entry(topic_filter, record))
+            .map(|(topic_filter, record)| {
+                SubscriptionEntry::new(topic_filter, record.options, record.subscription_identifier)
+            })
             .collect();
         subscriptions.sort_unstable_by(|a, b| a.topic_filter.cmp(&b.topic_filter));
         let inflight = state
@@ -157,12 +157,7 @@ impl Session {
                 .into_iter()
                 .map(|entry| {
                     let record = SubscriptionRecord {
-                        options: SubscriptionOptions {
-                            qos: entry.qos.into(),
-                            no_local: entry.no_local,
-                            retain_as_published: entry.retain_as_published,
-                            retain_handling: entry.retain_handling.into(),
-                        },
+                        options: entry.options(),
                         subscription_identifier: entry.subscription_identifier,
                     };
                     (ByteString::from(entry.topic_filter), record)
@@ -219,6 +214,18 @@ impl Session {
                 timer: TimerKind::SessionExpiry,
                 at_ms,
             });
+        }
+    }
+
+    /// The [`JournalRecord::SessionConnected`] of this session, just accepted by
+    /// [`Session::connect`]; `session_present` as in its CONNACK.
+    pub fn connected_record(&self, session_present: bool) -> JournalRecord {
+        JournalRecord::SessionConnected {
+            client_id: self.state.client_id.to_string(),
+            session_present,
+            protocol_version: self.state.protocol_version.into(),
+            session_expiry_interval_s: self.state.session_expiry_interval_s,
+            will: self.state.will.as_ref().map(will_record),
         }
     }
 
@@ -321,17 +328,6 @@ fn check_flights(snapshot: &SessionSnapshot) -> Result<(), RestoreError> {
         return refuse("two outbound flows share a packet id");
     }
     Ok(())
-}
-
-fn subscription_entry(topic_filter: &ByteString, record: &SubscriptionRecord) -> SubscriptionEntry {
-    SubscriptionEntry {
-        topic_filter: topic_filter.to_string(),
-        qos: record.options.qos.into(),
-        no_local: record.options.no_local,
-        retain_as_published: record.options.retain_as_published,
-        retain_handling: record.options.retain_handling.into(),
-        subscription_identifier: record.subscription_identifier,
-    }
 }
 
 fn delivery_record(publish: &OutboundPublish, now_ms: u64, wall_clock_ms: u64) -> DeliveryRecord {
