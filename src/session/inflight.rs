@@ -85,6 +85,11 @@ impl OutboundInflight {
             .collect()
     }
 
+    /// The flow under `packet_id`.
+    pub(crate) fn get(&self, packet_id: PacketId) -> Option<&Flight> {
+        self.flights.get(&packet_id)
+    }
+
     /// The packet id handed out last.
     pub(crate) fn last_packet_id(&self) -> PacketId {
         self.last_packet_id

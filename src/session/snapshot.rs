@@ -29,7 +29,7 @@ use bytestring::ByteString;
 
 use super::alias::{InboundTopicAliases, OutboundTopicAliases};
 use super::inflight::{FlightStage, OutboundInflight};
-use super::message::Message;
+use super::message::{Message, SharedMessage, SubscriptionMatch};
 use super::outbound::OutboundPublish;
 use super::state::{ConnectionState, SessionState, SessionStats, SubscriptionRecord};
 use super::{Action, Session, SessionConfig, TimerKind};
@@ -38,8 +38,10 @@ use crate::persist::schema::{
     SessionSnapshot, SessionStatsRecord, SubscriptionRecord as SubscriptionEntry,
     UserPropertyRecord, WillDueRecord, WillRecord,
 };
-use crate::persist::{from_wall_clock_ms, message_fingerprint, to_wall_clock_ms, JournalRecord};
-use crate::protocol::{LastWill, PublishProperties, UserProperties, WillProperties};
+use crate::persist::{
+    from_wall_clock_ms, message_fingerprint, to_wall_clock_ms, JournalRecord, TargetRecord,
+};
+use crate::protocol::{LastWill, PacketId, PublishProperties, QoS, UserProperties, WillProperties};
 
 /// A session snapshot that passed validation but describes an impossible session.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -227,6 +229,42 @@ impl Session {
             session_expiry_interval_s: self.state.session_expiry_interval_s,
             will: self.state.will.as_ref().map(will_record),
         }
+    }
+
+    /// The [`TargetRecord`] of this session for a [`JournalRecord::MessageAccepted`]
+    /// of `message`, as [`Session::deliver`] with the same `matched` delivers it;
+    /// `None` when it is delivered at QoS 0 (not journaled) or not at all.
+    pub fn delivery_target(
+        &self,
+        message: &SharedMessage,
+        matched: &[SubscriptionMatch],
+    ) -> Option<TargetRecord> {
+        let publish = self.delivery_of(message, matched)?;
+        if publish.qos == QoS::AtMostOnce {
+            return None;
+        }
+        Some(TargetRecord {
+            client_id: self.state.client_id.to_string(),
+            qos: publish.qos.into(),
+            retain: publish.retain,
+            subscription_identifiers: publish.subscription_identifiers.to_vec(),
+        })
+    }
+
+    /// The [`JournalRecord::MessageDelivered`] for a PUBLISH this session just sent
+    /// under `packet_id` without DUP (resends are not journaled); `None` when no
+    /// flow holds a message under that id.
+    pub fn delivered_record(&self, packet_id: PacketId) -> Option<JournalRecord> {
+        let flight = self.state.inflight.get(packet_id)?;
+        let publish = match &flight.stage {
+            FlightStage::AwaitingPubAck(publish) | FlightStage::AwaitingPubRec(publish) => publish,
+            FlightStage::Released => return None,
+        };
+        Some(JournalRecord::MessageDelivered {
+            client_id: self.state.client_id.to_string(),
+            packet_id,
+            fingerprint: publish.message.fingerprint(),
+        })
     }
 
     /// The [`JournalRecord::SessionDisconnected`] of this session once its

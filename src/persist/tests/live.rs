@@ -100,6 +100,16 @@ pub fn message(
     })
 }
 
+/// A plain subscription granted at `qos`, as the trie reports it.
+pub fn granted(qos: QoS) -> SubscriptionMatch {
+    SubscriptionMatch {
+        qos,
+        subscription_identifier: None,
+        no_local: false,
+        retain_as_published: false,
+    }
+}
+
 /// Delivers `message` through one subscription granted at `qos`.
 pub fn deliver(
     session: &mut Session,
@@ -108,22 +118,16 @@ pub fn deliver(
     now_ms: u64,
 ) -> Vec<Action> {
     let mut actions = Vec::new();
-    let matched = SubscriptionMatch {
-        qos,
-        subscription_identifier: None,
-        no_local: false,
-        retain_as_published: false,
-    };
-    session.deliver(message, &[matched], now_ms, &mut actions);
+    session.deliver(message, &[granted(qos)], now_ms, &mut actions);
     actions
 }
 
-/// The packet ids of the PUBLISHes sent.
+/// The packet ids of the PUBLISHes sent for the first time (DUP clear).
 pub fn sent_packet_ids(actions: &[Action]) -> Vec<PacketId> {
     actions
         .iter()
         .filter_map(|action| match action {
-            Action::Send(Packet::Publish(publish)) => publish.packet_id,
+            Action::Send(Packet::Publish(publish)) if !publish.dup => publish.packet_id,
             _ => None,
         })
         .collect()

@@ -3,7 +3,7 @@
 
 use super::live::*;
 use super::strategies::WALL_CLOCK_MS;
-use crate::persist::schema::{QosRecord, SessionSnapshot, SubscriptionRecord};
+use crate::persist::schema::{SessionSnapshot, SubscriptionRecord};
 use crate::persist::*;
 use crate::protocol::{Packet, Publish, PublishProperties, PublishResponse, QoS};
 use crate::session::{Action, Session, SharedMessage};
@@ -67,28 +67,25 @@ impl Journaled {
     /// Delivers `message` and journals it as the runtime does: accepted for this
     /// session, then delivered under the packet id the session chose, if it went out.
     fn deliver(&mut self, message: &SharedMessage, qos: QoS, now_ms: u64) -> Vec<Action> {
+        let target = self.session.delivery_target(message, &[granted(qos)]);
         let actions = deliver(&mut self.session, message, qos, now_ms);
         self.write(JournalRecord::MessageAccepted {
             inbound_qos2: None,
             message: message.to_record(now_ms, wall_ms(now_ms)),
-            targets: vec![TargetRecord {
-                client_id: self.session.client_id().to_string(),
-                qos: QosRecord::from(message.qos.min(qos)),
-                retain: false,
-                subscription_identifiers: Vec::new(),
-            }],
+            targets: target.into_iter().collect(),
         });
-        self.journal_deliveries(message, &actions);
+        self.journal_deliveries(&actions);
         actions
     }
 
-    fn journal_deliveries(&mut self, message: &SharedMessage, actions: &[Action]) {
+    /// Journals the first sends of queued messages among `actions`.
+    fn journal_deliveries(&mut self, actions: &[Action]) {
         for packet_id in sent_packet_ids(actions) {
-            self.write(JournalRecord::MessageDelivered {
-                client_id: self.session.client_id().to_string(),
-                packet_id,
-                fingerprint: message.fingerprint(),
-            });
+            let delivered = self
+                .session
+                .delivered_record(packet_id)
+                .expect("a flow holds the message just sent");
+            self.write(delivered);
         }
     }
 }
@@ -130,7 +127,7 @@ fn snapshot_and_journal_replay_to_the_live_session() {
 
     let mut drained = Vec::new();
     live.session.set_congested(false, 400, &mut drained);
-    live.journal_deliveries(&queued_before_snapshot, &drained);
+    live.journal_deliveries(&drained);
     let qos1 = message("meters/1", b"1", QoS::AtLeastOnce, "hub");
     let qos2 = message("meters/2", b"2", QoS::ExactlyOnce, "hub");
     let acknowledged = message("meters/3", b"3", QoS::AtLeastOnce, "hub");
@@ -228,7 +225,7 @@ fn a_delivery_past_dropped_messages_drops_them_in_replay_too() {
 
     let mut drained = Vec::new();
     live.session.set_congested(false, 200, &mut drained);
-    live.journal_deliveries(&kept, &drained);
+    live.journal_deliveries(&drained);
     assert_eq!(live.session.stats().dropped_expired, 1);
 
     let empty = encode_snapshot(&SnapshotContents::Sessions(Vec::new())).expect("empty");
