@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use ahash::RandomState;
 
+use super::hashing::SubscriberHasher;
 use super::members::SharedMembers;
 use crate::topic::ShardSet;
 
@@ -17,10 +18,14 @@ pub(super) struct FilterEntry<K, V> {
     /// Remote shards with at least one non-shared subscriber on the filter.
     pub(super) remote_shards: ShardSet,
     /// This shard's non-shared subscriptions.
-    pub(super) local: HashMap<K, V, RandomState>,
-    /// Share groups on the filter, by share name.
-    pub(super) shared: HashMap<Box<str>, SharedGroup<K, V>, RandomState>,
+    pub(super) local: HashMap<K, V, SubscriberHasher>,
+    /// Share groups on the filter, by share name; boxed, as most filters
+    /// have none.
+    pub(super) shared: Option<Box<SharedGroups<K, V>>>,
 }
+
+/// The share groups on one filter, by share name.
+pub(super) type SharedGroups<K, V> = HashMap<Box<str>, SharedGroup<K, V>, RandomState>;
 
 /// One share group on one filter.
 pub(super) struct SharedGroup<K, V> {
@@ -31,37 +36,36 @@ pub(super) struct SharedGroup<K, V> {
 }
 
 impl<K: Copy + Eq + Hash, V> FilterEntry<K, V> {
-    pub(super) fn new(
-        topic_filter: &str,
-        subscriber_hasher: &RandomState,
-        label_hasher: &RandomState,
-    ) -> FilterEntry<K, V> {
+    pub(super) fn new(topic_filter: &str) -> FilterEntry<K, V> {
         FilterEntry {
             topic_filter: topic_filter.into(),
             remote_shards: ShardSet::new(),
-            local: HashMap::with_hasher(subscriber_hasher.clone()),
-            shared: HashMap::with_hasher(label_hasher.clone()),
+            local: HashMap::with_hasher(SubscriberHasher),
+            shared: None,
         }
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        self.remote_shards.is_empty() && self.local.is_empty() && self.shared.is_empty()
+        self.remote_shards.is_empty() && self.local.is_empty() && self.shared.is_none()
     }
 
     /// The group `share_name`, created empty when absent.
     pub(super) fn group_mut(
         &mut self,
         share_name: &str,
-        subscriber_hasher: &RandomState,
+        label_hasher: &RandomState,
     ) -> &mut SharedGroup<K, V> {
-        if !self.shared.contains_key(share_name) {
+        let shared = self
+            .shared
+            .get_or_insert_with(|| Box::new(HashMap::with_hasher(label_hasher.clone())));
+        if !shared.contains_key(share_name) {
             let group = SharedGroup {
                 remote_shards: ShardSet::new(),
-                members: SharedMembers::new(subscriber_hasher.clone()),
+                members: SharedMembers::new(),
             };
-            self.shared.insert(share_name.into(), group);
+            shared.insert(share_name.into(), group);
         }
-        self.shared
+        shared
             .get_mut(share_name)
             .expect("the group was inserted above")
     }
@@ -73,11 +77,15 @@ impl<K: Copy + Eq + Hash, V> FilterEntry<K, V> {
         share_name: &str,
         edit: impl FnOnce(&mut SharedGroup<K, V>) -> R,
     ) -> Option<R> {
-        let group = self.shared.get_mut(share_name)?;
+        let shared = self.shared.as_deref_mut()?;
+        let group = shared.get_mut(share_name)?;
         let result = edit(group);
         if group.is_empty() {
-            self.shared.remove(share_name);
-            shrink_if_sparse(&mut self.shared);
+            shared.remove(share_name);
+            shrink_if_sparse(shared);
+            if shared.is_empty() {
+                self.shared = None;
+            }
         }
         Some(result)
     }
@@ -98,7 +106,9 @@ impl<K, V> SharedGroup<K, V> {
 
 /// Gives memory back once a map is three-quarters empty, so churn on a popular
 /// filter does not leave its peak allocation behind.
-pub(super) fn shrink_if_sparse<Key: Eq + Hash, Value>(map: &mut HashMap<Key, Value, RandomState>) {
+pub(super) fn shrink_if_sparse<Key: Eq + Hash, Value, Hasher: core::hash::BuildHasher>(
+    map: &mut HashMap<Key, Value, Hasher>,
+) {
     if map.len() * 4 < map.capacity() {
         map.shrink_to(map.len() * 2);
     }

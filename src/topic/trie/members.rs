@@ -5,20 +5,20 @@
 use core::hash::Hash;
 use std::collections::HashMap;
 
-use ahash::RandomState;
+use super::hashing::SubscriberHasher;
 
 /// The local members of a share group: subscriber key to subscription value.
 #[derive(Clone, Debug)]
 pub struct SharedMembers<K, V> {
     members: Vec<(K, V)>,
-    position_by_key: HashMap<K, usize, RandomState>,
+    position_by_key: HashMap<K, usize, SubscriberHasher>,
 }
 
 impl<K, V> SharedMembers<K, V> {
-    pub(super) fn new(hasher: RandomState) -> SharedMembers<K, V> {
+    pub(super) fn new() -> SharedMembers<K, V> {
         SharedMembers {
             members: Vec::new(),
-            position_by_key: HashMap::with_hasher(hasher),
+            position_by_key: HashMap::with_hasher(SubscriberHasher),
         }
     }
 
@@ -79,7 +79,7 @@ mod tests {
     use super::*;
 
     fn members() -> SharedMembers<u64, &'static str> {
-        SharedMembers::new(RandomState::with_seeds(1, 2, 3, 4))
+        SharedMembers::new()
     }
 
     #[test]

@@ -14,6 +14,17 @@
 //! prunes it and every ancestor left empty, so memory follows the live
 //! subscriptions, not their history.
 //!
+//! How a shard uses its replica:
+//! - SUBSCRIBE: [`SubscriptionTrie::insert`] with the raw filter (`$share/`
+//!   form included); when [`Inserted::first_local`] is set, broadcast "this
+//!   shard has subscribers on the filter" and every other shard applies
+//!   [`SubscriptionTrie::add_remote`] with the same raw filter. UNSUBSCRIBE and
+//!   session end mirror it with [`Removed::last_local`] and
+//!   [`SubscriptionTrie::remove_remote`]. A shard never records itself as remote.
+//! - PUBLISH: [`SubscriptionTrie::match_topic`] delivers to the local entries
+//!   the visitor receives, forwards once to each shard of the returned set,
+//!   and per share group picks one of the group's remote shards or local members.
+//!
 //! Hashing: subscriber maps use fixed seeds, so the order a match reports
 //! local subscribers in is the same on every run. Level labels and share names
 //! come from clients; [`SubscriptionTrie::with_label_seeds`] lets the server
@@ -21,6 +32,7 @@
 //! precomputed.
 
 mod entry;
+mod hashing;
 mod members;
 mod node;
 pub mod walk;
@@ -36,26 +48,9 @@ pub use members::SharedMembers;
 pub use walk::{MatchVisitor, SharedGroupMatch};
 
 use self::entry::FilterEntry;
+use self::hashing::{label_hasher, LABEL_SEEDS};
 use self::node::Node;
 use super::{parse_topic_filter, TopicError};
-
-/// Seeds of the subscriber-key maps: fixed, for a reproducible report order.
-/// Not ahash's own pi constants: `with_seeds` mixes the seeds with those, and
-/// passing them back in cancels out to all-zero keys, so every key hashes alike.
-const SUBSCRIBER_SEEDS: [u64; 4] = [
-    0xa076_1d64_78bd_642f,
-    0xe703_7ed1_a0b4_28db,
-    0x8ebc_6af0_9c88_c6e3,
-    0x5899_65cc_7537_4cc3,
-];
-
-/// Default seeds of the level-label and share-name maps.
-const LABEL_SEEDS: [u64; 4] = [
-    0x9e37_79b9_7f4a_7c15,
-    0xc2b2_ae3d_27d4_eb4f,
-    0x1656_67b1_9e37_79f9,
-    0x27d4_eb2f_1656_67c5,
-];
 
 /// The outcome of [`SubscriptionTrie::insert`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,7 +81,6 @@ pub struct Removed<V> {
 pub struct SubscriptionTrie<K, V> {
     root: Node<K, V>,
     label_hasher: RandomState,
-    subscriber_hasher: RandomState,
     filter_count: usize,
     local_count: usize,
 }
@@ -103,14 +97,14 @@ impl<K: Copy + Eq + Hash, V> SubscriptionTrie<K, V> {
         SubscriptionTrie::with_label_seeds(LABEL_SEEDS)
     }
 
-    /// An empty trie hashing level labels and share names with `label_seeds`.
+    /// An empty trie hashing level labels and share names with `label_seeds`,
+    /// which should come from a random source at start-up (ahash's own pi
+    /// constants are the one choice to avoid: they cancel out to a hash that
+    /// is the same for every label).
     pub fn with_label_seeds(label_seeds: [u64; 4]) -> SubscriptionTrie<K, V> {
-        let [k0, k1, k2, k3] = label_seeds;
-        let [s0, s1, s2, s3] = SUBSCRIBER_SEEDS;
         SubscriptionTrie {
             root: Node::new(),
-            label_hasher: RandomState::with_seeds(k0, k1, k2, k3),
-            subscriber_hasher: RandomState::with_seeds(s0, s1, s2, s3),
+            label_hasher: label_hasher(label_seeds),
             filter_count: 0,
             local_count: 0,
         }
@@ -125,7 +119,7 @@ impl<K: Copy + Eq + Hash, V> SubscriptionTrie<K, V> {
         value: V,
     ) -> Result<Inserted<V>, TopicError> {
         let parsed = parse_topic_filter(topic_filter)?;
-        let subscriber_hasher = self.subscriber_hasher.clone();
+        let label_hasher = self.label_hasher.clone();
         let entry = self.entry_or_insert(parsed.topic_filter);
         let (previous, first_local) = match parsed.share_group {
             None => {
@@ -133,7 +127,7 @@ impl<K: Copy + Eq + Hash, V> SubscriptionTrie<K, V> {
                 (previous, entry.local.len() == 1)
             }
             Some(share_name) => {
-                let group = entry.group_mut(share_name, &subscriber_hasher);
+                let group = entry.group_mut(share_name, &label_hasher);
                 let previous = group.members.insert(key, value);
                 (previous, group.members.len() == 1)
             }
@@ -179,15 +173,11 @@ impl<K: Copy + Eq + Hash, V> SubscriptionTrie<K, V> {
     /// was not recorded before. `shard` must be below [`crate::limits::SHARDS_MAX`].
     pub fn add_remote(&mut self, topic_filter: &str, shard: usize) -> Result<bool, TopicError> {
         let parsed = parse_topic_filter(topic_filter)?;
-        let subscriber_hasher = self.subscriber_hasher.clone();
+        let label_hasher = self.label_hasher.clone();
         let entry = self.entry_or_insert(parsed.topic_filter);
         let remote_shards = match parsed.share_group {
             None => &mut entry.remote_shards,
-            Some(share_name) => {
-                &mut entry
-                    .group_mut(share_name, &subscriber_hasher)
-                    .remote_shards
-            }
+            Some(share_name) => &mut entry.group_mut(share_name, &label_hasher).remote_shards,
         };
         Ok(remote_shards.insert(shard))
     }
@@ -215,7 +205,8 @@ impl<K: Copy + Eq + Hash, V> SubscriptionTrie<K, V> {
             None => entry.local.get(key),
             Some(share_name) => entry
                 .shared
-                .get(share_name)
+                .as_deref()
+                .and_then(|shared| shared.get(share_name))
                 .and_then(|group| group.members.get_by_key(key)),
         })
     }
@@ -271,13 +262,8 @@ impl<K: Copy + Eq + Hash, V> SubscriptionTrie<K, V> {
         if node.entry.is_none() {
             self.filter_count += 1;
         }
-        node.entry.get_or_insert_with(|| {
-            Box::new(FilterEntry::new(
-                topic_filter,
-                &self.subscriber_hasher,
-                &self.label_hasher,
-            ))
-        })
+        node.entry
+            .get_or_insert_with(|| Box::new(FilterEntry::new(topic_filter)))
     }
 
     /// Applies `edit` to the entry of a plain filter if it exists, then drops

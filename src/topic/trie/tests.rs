@@ -123,20 +123,6 @@ fn spec_trie() -> Trie {
 }
 
 #[test]
-fn fixed_seeds_spread_labels_and_keys_over_the_hash_space() {
-    for seeds in [LABEL_SEEDS, SUBSCRIBER_SEEDS] {
-        let [k0, k1, k2, k3] = seeds;
-        let hasher = RandomState::with_seeds(k0, k1, k2, k3);
-        let label_hashes: BTreeSet<u64> = (0..1000)
-            .map(|label| hasher.hash_one(label.to_string().as_str()))
-            .collect();
-        let key_hashes: BTreeSet<u64> = (0..1000u64).map(|key| hasher.hash_one(key)).collect();
-        assert_eq!(label_hashes.len(), 1000);
-        assert_eq!(key_hashes.len(), 1000);
-    }
-}
-
-#[test]
 fn spec_filters_match_the_topics_the_spec_says() {
     let trie = spec_trie();
     for topic_name in SPEC_TOPICS {

@@ -106,7 +106,7 @@ impl<Visitor> Walk<'_, Visitor> {
         for (key, value) in &entry.local {
             self.visitor.local(&entry.topic_filter, key, value);
         }
-        for (share_name, group) in &entry.shared {
+        for (share_name, group) in entry.shared.iter().flat_map(|shared| shared.iter()) {
             self.visitor.shared(SharedGroupMatch {
                 topic_filter: &entry.topic_filter,
                 share_name,
