@@ -5,13 +5,29 @@
 //!
 //! - [`schema`]: the rkyv types of a session, a message and a retained message,
 //!   versioned apart from the in-memory session types.
-//! - [`snapshot`](encode_snapshot): the snapshot file (header with magic, format
-//!   version, kind, length and checksum, then the aligned rkyv payload).
-//! - [`JournalRecord`], [`JournalWriter`], [`JournalReader`]: the append-only journal
-//!   of changes between snapshots, and where a torn or corrupt one stops.
-//! - [`Replay`]: snapshot records plus journal records, applied in order.
+//! - `snapshot`: the snapshot file ([`encode_snapshot`], [`decode_snapshot`]): a
+//!   header with magic, format version, kind, length and checksum, then the
+//!   aligned rkyv payload.
+//! - `record`: [`JournalRecord`], one per change between snapshots, and when the
+//!   runtime writes each.
+//! - `journal`: [`JournalWriter`] and [`JournalReader`], the framing of records,
+//!   and where a torn or corrupt journal stops ([`Torn`]).
+//! - `replay`: [`Replay`], snapshot records plus journal records applied in order.
 //! - `checksum`: the CRC-32 of both formats and the message fingerprint.
 //! - `clock`: deadlines between the monotonic clock and the wall clock.
+//!
+//! ```
+//! use shardmq::persist::*;
+//!
+//! let file = encode_snapshot(&SnapshotContents::Retained(Vec::new())).unwrap();
+//! assert_eq!(decode_snapshot(&file), Ok(SnapshotContents::Retained(Vec::new())));
+//!
+//! let ended = JournalRecord::SessionEnded { client_id: "sensor-1".to_owned() };
+//! let mut journal = Vec::new();
+//! JournalWriter::new().append(&ended, &mut journal).unwrap();
+//! let records: Vec<_> = JournalReader::new(&journal).collect();
+//! assert_eq!(records, vec![Ok(ended)]);
+//! ```
 //!
 //! ## Restart, in short
 //!

@@ -5,6 +5,27 @@
 //! written by the shard that owns the state it changes (a session's home shard;
 //! every shard for retained messages, or one, as the runtime chooses), in the
 //! order the changes happened there.
+//!
+//! ## What the runtime journals, and when
+//!
+//! | after | record |
+//! | --- | --- |
+//! | `Session::connect` accepted | `session.connected_record(session_present)` |
+//! | `Action::Subscribe` | `SubscriptionAdded` with `SubscriptionRecord::new(..)` |
+//! | `Action::Unsubscribe` | `SubscriptionRemoved` |
+//! | `Session::deliver` of a QoS 1/2 message to local sessions | one `MessageAccepted`: `message.to_record(..)`, a `session.delivery_target(..)` per session |
+//! | an inbound QoS 2 PUBLISH routed | its `MessageAccepted` carries `inbound_qos2` |
+//! | `Action::Send` of a PUBLISH with a packet id, DUP clear | `session.delivered_record(packet_id)` |
+//! | PUBREC from the client answered with PUBREL | `PubRecReceived` |
+//! | PUBACK, PUBCOMP, or a PUBREC with a failure code | `Acknowledged` |
+//! | PUBREL from the client | `PubRelReceived` |
+//! | the connection ended and no `Action::EndSession` followed | `session.disconnected_record(..)` |
+//! | a `WillDelay` timer published the will | `WillPublished` |
+//! | `Action::EndSession` | `SessionEnded` |
+//! | the retained store changed | `RetainedSet` / `RetainedCleared` |
+//!
+//! A new snapshot starts a new journal: records refer to state as of the snapshot
+//! they follow.
 
 use rkyv::{Archive, Deserialize, Serialize};
 
