@@ -109,6 +109,8 @@ pub enum SnapshotError {
         /// The newest this build reads.
         supported: u32,
     },
+    /// Format version 0, which no shardmq writes.
+    UnknownFormat,
     /// The header names a kind this build does not know.
     UnknownKind(u32),
     /// The file is shorter than its header says.
@@ -157,6 +159,9 @@ impl fmt::Display for SnapshotError {
                 f,
                 "written by a newer shardmq: format {found}, this build reads up to \
                  {supported}; run the newer shardmq or move the file away"
+            ),
+            SnapshotError::UnknownFormat => f.write_str(
+                "format version 0, which no shardmq writes; move the file out of the data directory",
             ),
             SnapshotError::UnknownKind(code) => write!(
                 f,
@@ -307,6 +312,9 @@ fn checked_payload(bytes: &[u8]) -> Result<(SnapshotKind, &[u8]), SnapshotError>
         });
     };
     let version = u32::from_le_bytes(header_field(header, 8));
+    if version == 0 {
+        return Err(SnapshotError::UnknownFormat);
+    }
     if version > SNAPSHOT_FORMAT_VERSION {
         return Err(SnapshotError::NewerFormat {
             found: version,

@@ -216,3 +216,40 @@ fn a_retained_message_keeps_its_content_and_expiry_across_clocks() {
         message
     );
 }
+
+proptest! {
+    #[test]
+    fn restoring_and_resuming_any_decodable_session_never_panics(
+        snapshot in disconnected_session(),
+        connected in any::<bool>(),
+        packet_ids in proptest::collection::vec(0..4u16, 0..4),
+    ) {
+        let mut snapshot = snapshot;
+        snapshot.connected = connected;
+        snapshot.inflight = packet_ids
+            .into_iter()
+            .map(|packet_id| FlightRecord {
+                packet_id,
+                stage: FlightStageRecord::AwaitingPubComp,
+            })
+            .collect();
+        let connect_packet = persistent_connect(&snapshot.client_id, 600, 5);
+        let mut actions = Vec::new();
+        let restored = Session::from_snapshot(
+            snapshot,
+            &SessionConfig::default(),
+            RESTORE_NOW_MS,
+            WALL_CLOCK_MS,
+            &mut actions,
+        );
+        let Ok(restored) = restored else {
+            return Ok(());
+        };
+        if !actions.contains(&Action::EndSession) {
+            let (mut session, _) = connect(connect_packet, Some(restored), RESTORE_NOW_MS);
+            let message = message("a/b", b"x", QoS::ExactlyOnce, "hub");
+            deliver(&mut session, &message, QoS::ExactlyOnce, RESTORE_NOW_MS);
+            prop_assert!(session.is_connected());
+        }
+    }
+}

@@ -113,6 +113,13 @@ fn a_snapshot_of_a_newer_format_names_both_versions() {
 }
 
 #[test]
+fn a_snapshot_of_format_zero_is_refused() {
+    let mut file = sessions_file(&sample_sessions());
+    file[8..12].copy_from_slice(&0u32.to_le_bytes());
+    assert_eq!(decode_snapshot(&file), Err(SnapshotError::UnknownFormat));
+}
+
+#[test]
 fn a_file_without_the_magic_is_not_a_snapshot() {
     let mut file = sessions_file(&sample_sessions());
     file[0] = b'X';
