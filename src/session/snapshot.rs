@@ -28,7 +28,7 @@ use bytes::Bytes;
 use bytestring::ByteString;
 
 use super::alias::{InboundTopicAliases, OutboundTopicAliases};
-use super::inflight::{FlightStage, OutboundInflight};
+use super::inflight::{Flight, FlightStage, OutboundInflight};
 use super::message::{Message, SharedMessage, SubscriptionMatch};
 use super::outbound::OutboundPublish;
 use super::state::{ConnectionState, SessionState, SessionStats, SubscriptionRecord};
@@ -83,18 +83,7 @@ impl Session {
             .inflight
             .flights_in_order()
             .into_iter()
-            .map(|(packet_id, flight)| FlightRecord {
-                packet_id,
-                stage: match &flight.stage {
-                    FlightStage::AwaitingPubAck(publish) => FlightStageRecord::AwaitingPubAck(
-                        delivery_record(publish, now_ms, wall_clock_ms),
-                    ),
-                    FlightStage::AwaitingPubRec(publish) => FlightStageRecord::AwaitingPubRec(
-                        delivery_record(publish, now_ms, wall_clock_ms),
-                    ),
-                    FlightStage::Released => FlightStageRecord::AwaitingPubComp,
-                },
-            })
+            .map(|(packet_id, flight)| flight_record(packet_id, flight, now_ms, wall_clock_ms))
             .collect();
         let mut awaiting_pubrel: Vec<u16> = state.awaiting_pubrel.iter().copied().collect();
         awaiting_pubrel.sort_unstable();
@@ -114,10 +103,9 @@ impl Session {
                 .collect(),
             awaiting_pubrel,
             will: state.will.as_ref().map(will_record),
-            will_due: state.will_at_ms.map(|at_ms| match at_ms {
-                u64::MAX => WillDueRecord::WithSessionEnd,
-                at_ms => WillDueRecord::At(to_wall(at_ms)),
-            }),
+            will_due: state
+                .will_at_ms
+                .map(|at_ms| will_due_record(at_ms, now_ms, wall_clock_ms)),
             stats: stats_record(state.stats),
         }
     }
@@ -134,48 +122,7 @@ impl Session {
     ) -> Result<Session, RestoreError> {
         check_flights(&snapshot)?;
         let was_connected = snapshot.connected;
-        let from_wall = |at_wall_ms: u64| from_wall_clock_ms(at_wall_ms, now_ms, wall_clock_ms);
-        let to_publish =
-            |delivery: DeliveryRecord| outbound_publish(delivery, now_ms, wall_clock_ms);
-        let flights = snapshot.inflight.into_iter().map(|flight| {
-            let stage = match flight.stage {
-                FlightStageRecord::AwaitingPubAck(delivery) => {
-                    FlightStage::AwaitingPubAck(to_publish(delivery))
-                }
-                FlightStageRecord::AwaitingPubRec(delivery) => {
-                    FlightStage::AwaitingPubRec(to_publish(delivery))
-                }
-                FlightStageRecord::AwaitingPubComp => FlightStage::Released,
-            };
-            (flight.packet_id, stage)
-        });
-        let inflight = OutboundInflight::restore(flights, snapshot.last_packet_id);
-        let state = SessionState {
-            client_id: ByteString::from(snapshot.client_id),
-            protocol_version: snapshot.protocol_version.into(),
-            session_expiry_interval_s: snapshot.session_expiry_interval_s,
-            subscriptions: snapshot
-                .subscriptions
-                .into_iter()
-                .map(|entry| {
-                    let record = SubscriptionRecord {
-                        options: entry.options(),
-                        subscription_identifier: entry.subscription_identifier,
-                    };
-                    (ByteString::from(entry.topic_filter), record)
-                })
-                .collect(),
-            inflight,
-            queue: snapshot.queue.into_iter().map(to_publish).collect(),
-            awaiting_pubrel: snapshot.awaiting_pubrel.into_iter().collect(),
-            will: snapshot.will.map(last_will),
-            will_at_ms: snapshot.will_due.map(|will_due| match will_due {
-                WillDueRecord::At(at_wall_ms) => from_wall(at_wall_ms),
-                WillDueRecord::WithSessionEnd => u64::MAX,
-            }),
-            expires_at_ms: snapshot.expires_at_wall_ms.map(from_wall),
-            stats: session_stats(snapshot.stats),
-        };
+        let state = session_state(snapshot, now_ms, wall_clock_ms);
         let mut session = Session {
             config: *config,
             state,
@@ -275,10 +222,10 @@ impl Session {
         if self.connection.is_some() {
             return None;
         }
-        let snapshot_will_due = self.state.will_at_ms.map(|at_ms| match at_ms {
-            u64::MAX => WillDueRecord::WithSessionEnd,
-            at_ms => WillDueRecord::At(to_wall_clock_ms(at_ms, now_ms, wall_clock_ms)),
-        });
+        let will_due = self
+            .state
+            .will_at_ms
+            .map(|at_ms| will_due_record(at_ms, now_ms, wall_clock_ms));
         Some(JournalRecord::SessionDisconnected {
             client_id: self.state.client_id.to_string(),
             session_expiry_interval_s: self.state.session_expiry_interval_s,
@@ -286,7 +233,7 @@ impl Session {
                 .state
                 .expires_at_ms
                 .map(|at_ms| to_wall_clock_ms(at_ms, now_ms, wall_clock_ms)),
-            will_due: snapshot_will_due.filter(|_| self.state.will.is_some()),
+            will_due: will_due.filter(|_| self.state.will.is_some()),
         })
     }
 }
@@ -346,6 +293,59 @@ impl Message {
     }
 }
 
+/// The in-memory state a snapshot describes, its deadlines on the session's clock.
+fn session_state(snapshot: SessionSnapshot, now_ms: u64, wall_clock_ms: u64) -> SessionState {
+    let from_wall = |at_wall_ms: u64| from_wall_clock_ms(at_wall_ms, now_ms, wall_clock_ms);
+    let to_publish = |delivery: DeliveryRecord| outbound_publish(delivery, now_ms, wall_clock_ms);
+    let flights = snapshot.inflight.into_iter().map(|flight| {
+        let stage = match flight.stage {
+            FlightStageRecord::AwaitingPubAck(delivery) => {
+                FlightStage::AwaitingPubAck(to_publish(delivery))
+            }
+            FlightStageRecord::AwaitingPubRec(delivery) => {
+                FlightStage::AwaitingPubRec(to_publish(delivery))
+            }
+            FlightStageRecord::AwaitingPubComp => FlightStage::Released,
+        };
+        (flight.packet_id, stage)
+    });
+    let inflight = OutboundInflight::restore(flights, snapshot.last_packet_id);
+    SessionState {
+        client_id: ByteString::from(snapshot.client_id),
+        protocol_version: snapshot.protocol_version.into(),
+        session_expiry_interval_s: snapshot.session_expiry_interval_s,
+        subscriptions: snapshot
+            .subscriptions
+            .into_iter()
+            .map(|entry| {
+                let record = SubscriptionRecord {
+                    options: entry.options(),
+                    subscription_identifier: entry.subscription_identifier,
+                };
+                (ByteString::from(entry.topic_filter), record)
+            })
+            .collect(),
+        inflight,
+        queue: snapshot.queue.into_iter().map(to_publish).collect(),
+        awaiting_pubrel: snapshot.awaiting_pubrel.into_iter().collect(),
+        will: snapshot.will.map(last_will),
+        will_at_ms: snapshot.will_due.map(|will_due| match will_due {
+            WillDueRecord::At(at_wall_ms) => from_wall(at_wall_ms),
+            WillDueRecord::WithSessionEnd => u64::MAX,
+        }),
+        expires_at_ms: snapshot.expires_at_wall_ms.map(from_wall),
+        stats: session_stats(snapshot.stats),
+    }
+}
+
+/// A will deadline as stored; `u64::MAX` is the session's own "with the session end".
+fn will_due_record(will_at_ms: u64, now_ms: u64, wall_clock_ms: u64) -> WillDueRecord {
+    match will_at_ms {
+        u64::MAX => WillDueRecord::WithSessionEnd,
+        at_ms => WillDueRecord::At(to_wall_clock_ms(at_ms, now_ms, wall_clock_ms)),
+    }
+}
+
 fn check_flights(snapshot: &SessionSnapshot) -> Result<(), RestoreError> {
     let refuse = |problem| {
         Err(RestoreError {
@@ -366,6 +366,24 @@ fn check_flights(snapshot: &SessionSnapshot) -> Result<(), RestoreError> {
         return refuse("two outbound flows share a packet id");
     }
     Ok(())
+}
+
+fn flight_record(
+    packet_id: PacketId,
+    flight: &Flight,
+    now_ms: u64,
+    wall_clock_ms: u64,
+) -> FlightRecord {
+    let stage = match &flight.stage {
+        FlightStage::AwaitingPubAck(publish) => {
+            FlightStageRecord::AwaitingPubAck(delivery_record(publish, now_ms, wall_clock_ms))
+        }
+        FlightStage::AwaitingPubRec(publish) => {
+            FlightStageRecord::AwaitingPubRec(delivery_record(publish, now_ms, wall_clock_ms))
+        }
+        FlightStage::Released => FlightStageRecord::AwaitingPubComp,
+    };
+    FlightRecord { packet_id, stage }
 }
 
 fn delivery_record(publish: &OutboundPublish, now_ms: u64, wall_clock_ms: u64) -> DeliveryRecord {
