@@ -14,11 +14,14 @@
 //!   subscription trie every shard keeps a replica of.
 //! - [`session`]: the per-client state machine: packets, timers and routed
 //!   messages in, actions out, with the time passed in by the caller.
+//! - [`persist`]: the snapshot and journal formats, and replay of both, as bytes
+//!   in and out.
 //! - [`limits`]: every bound in one place.
 
 #![warn(missing_docs)]
 
 pub mod limits;
+pub mod persist;
 pub mod protocol;
 pub mod session;
 pub mod topic;

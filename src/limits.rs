@@ -124,3 +124,11 @@ pub const SHUTDOWN_FLUSH_MS: u64 = 2_000;
 const _: () = assert!(RING_CAPACITY > 0 && RING_OUTBOX_MAX >= RING_CAPACITY);
 const _: () = assert!(IDLE_BUFFER_KEEP_MAX <= READ_CHUNK_SIZE);
 const _: () = assert!(MAXIMUM_PACKET_SIZE_DEFAULT as usize <= OUTBOUND_BYTES_MAX);
+
+/// Longest journal record, bytes (kind byte and body): a message of the largest
+/// packet size with room for its delivery targets. A longer length read back is
+/// corruption, so a reader never trusts it.
+pub const JOURNAL_RECORD_MAX: usize = 16 * 1024 * 1024;
+
+const _: () = assert!(JOURNAL_RECORD_MAX >= 2 * MAXIMUM_PACKET_SIZE_DEFAULT as usize);
+const _: () = assert!(JOURNAL_RECORD_MAX <= u32::MAX as usize);

@@ -84,4 +84,47 @@ impl OutboundInflight {
             .map(|(_, packet_id)| packet_id)
             .collect()
     }
+
+    /// The flow under `packet_id`.
+    pub(crate) fn get(&self, packet_id: PacketId) -> Option<&Flight> {
+        self.flights.get(&packet_id)
+    }
+
+    /// The packet id handed out last.
+    pub(crate) fn last_packet_id(&self) -> PacketId {
+        self.last_packet_id
+    }
+
+    /// The flows with their packet ids, in the order they started.
+    pub(crate) fn flights_in_order(&self) -> Vec<(PacketId, &Flight)> {
+        let mut ordered: Vec<(PacketId, &Flight)> = self
+            .flights
+            .iter()
+            .map(|(packet_id, flight)| (*packet_id, flight))
+            .collect();
+        ordered.sort_unstable_by_key(|(_, flight)| flight.sequence);
+        ordered
+    }
+
+    /// Flows restored from a snapshot, given in the order they started, under
+    /// distinct non-zero packet ids (the caller checks).
+    pub(crate) fn restore(
+        flights: impl IntoIterator<Item = (PacketId, FlightStage)>,
+        last_packet_id: PacketId,
+    ) -> OutboundInflight {
+        let mut inflight = OutboundInflight {
+            last_packet_id,
+            ..OutboundInflight::default()
+        };
+        for (packet_id, stage) in flights {
+            assert!(packet_id != 0, "restored flow without a packet id");
+            let sequence = inflight.next_sequence;
+            inflight.next_sequence += 1;
+            let previous = inflight
+                .flights
+                .insert(packet_id, Flight { sequence, stage });
+            assert!(previous.is_none(), "restored flows share a packet id");
+        }
+        inflight
+    }
 }

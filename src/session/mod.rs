@@ -39,6 +39,7 @@
 //! - `inbound`: PUBLISH from the client, QoS 1/2 acknowledgements, Receive Maximum.
 //! - `outbound`, `inflight`: messages to the client, the window, the queue.
 //! - `alias`: topic aliases both ways. `subscriptions`: SUBSCRIBE and UNSUBSCRIBE.
+//! - `snapshot`: to and from the persisted schema, and the timers a restore arms.
 
 mod action;
 mod alias;
@@ -49,6 +50,7 @@ mod inflight;
 mod lifecycle;
 mod message;
 mod outbound;
+mod snapshot;
 mod state;
 mod subscriptions;
 #[cfg(test)]
@@ -58,6 +60,7 @@ pub use action::{Action, TimerKind};
 pub use config::SessionConfig;
 pub use connect::{needs_assigned_client_id, ConnectOutcome};
 pub use message::{Message, SharedMessage, SubscriptionMatch};
+pub use snapshot::RestoreError;
 pub use state::SessionStats;
 
 use bytestring::ByteString;

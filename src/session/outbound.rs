@@ -46,6 +46,18 @@ impl Session {
         now_ms: u64,
         actions: &mut Vec<Action>,
     ) {
+        if let Some(publish) = self.delivery_of(message, matched) {
+            self.route_outbound(publish, now_ms, actions);
+        }
+    }
+
+    /// What [`Session::deliver`] makes of `message` for these subscriptions: `None`
+    /// when every one of them skips it (No Local).
+    pub(crate) fn delivery_of(
+        &self,
+        message: &SharedMessage,
+        matched: &[SubscriptionMatch],
+    ) -> Option<OutboundPublish> {
         let mut best_qos = None;
         let mut retain = false;
         let mut subscription_identifiers = SmallVec::new();
@@ -59,16 +71,13 @@ impl Session {
                 subscription_identifiers.push(subscription_identifier);
             }
         }
-        let Some(granted_qos) = best_qos else {
-            return;
-        };
-        let publish = OutboundPublish {
+        let granted_qos = best_qos?;
+        Some(OutboundPublish {
             message: message.clone(),
             qos: message.qos.min(granted_qos),
             retain,
             subscription_identifiers,
-        };
-        self.route_outbound(publish, now_ms, actions);
+        })
     }
 
     /// A retained message sent because of a new subscription
