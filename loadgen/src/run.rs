@@ -1,0 +1,69 @@
+//! Carrying out a scenario: one pinned executor per shard, progress on the
+//! calling thread, the shards' results merged into a [`Report`].
+
+use std::sync::Arc;
+
+use glommio::{LocalExecutorBuilder, Placement};
+
+use crate::control::{ProcessSample, RunControl};
+use crate::error::Error;
+use crate::limits::PROGRESS_QUEUE_MAX;
+use crate::progress::print_until_done;
+use crate::report::{self, Report, Samples};
+use crate::scenario::Scenario;
+use crate::shard::run_shard;
+
+/// glommio's registered-buffer arena per shard; loadgen does no direct file
+/// I/O, so the minimum keeps it well under a default memlock limit.
+const IO_MEMORY_BYTES: usize = 64 * 1024;
+
+/// Runs `scenario` to its end and reports what it measured. Connections
+/// that fail are counted in the report (see [`Report::is_failure`]); `Err`
+/// means the run could not start at all.
+pub fn run(scenario: &Scenario) -> Result<Report, Error> {
+    scenario.validate()?;
+    let before_setup = ProcessSample::take(scenario.broker_pid);
+    let control = Arc::new(RunControl::new(
+        scenario.shards,
+        scenario.publisher_count(),
+        scenario.broker_pid,
+        scenario.settle,
+    ));
+    let (progress_tx, progress_rx) =
+        crossbeam_channel::bounded(PROGRESS_QUEUE_MAX * scenario.shards);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut handles = Vec::with_capacity(scenario.shards);
+    let mut spawn_error = None;
+    for shard in 0..scenario.shards {
+        let (shard_scenario, shard_control, shard_progress) =
+            (scenario.clone(), control.clone(), progress_tx.clone());
+        let spawned =
+            LocalExecutorBuilder::new(Placement::Fixed((scenario.first_cpu + shard) % cpus))
+                .name(&format!("loadgen-{shard}"))
+                .io_memory(IO_MEMORY_BYTES)
+                .spawn(move || run_shard(shard, shard_scenario, shard_control, shard_progress));
+        match spawned {
+            Ok(handle) => handles.push(handle),
+            Err(error) => {
+                control.abort();
+                spawn_error = Some(Error::Executor(error.to_string()));
+                break;
+            }
+        }
+    }
+    drop(progress_tx);
+    print_until_done(progress_rx, scenario.shards, scenario.progress);
+    let mut results = Vec::with_capacity(handles.len());
+    for (shard, handle) in handles.into_iter().enumerate() {
+        results.push(handle.join().map_err(|_| Error::ShardFailed(shard))?);
+    }
+    if let Some(error) = spawn_error {
+        return Err(error);
+    }
+    let samples = Samples {
+        before_setup,
+        start: control.start_sample.get().copied(),
+        end: control.end_sample.get().copied(),
+    };
+    Ok(report::build(scenario, &results, samples))
+}
