@@ -132,3 +132,15 @@ pub const JOURNAL_RECORD_MAX: usize = 16 * 1024 * 1024;
 
 const _: () = assert!(JOURNAL_RECORD_MAX >= 2 * MAXIMUM_PACKET_SIZE_DEFAULT as usize);
 const _: () = assert!(JOURNAL_RECORD_MAX <= u32::MAX as usize);
+
+/// Default time between two snapshots of a shard, seconds.
+pub const SNAPSHOT_INTERVAL_S_DEFAULT: u64 = 300;
+
+/// Default period of the journal fsync in `fsync = "interval"` mode, ms.
+pub const FSYNC_INTERVAL_MS_DEFAULT: u64 = 1_000;
+
+/// Bytes of journal records gathered into one write; records beyond it start the
+/// next batch, so one write (and the memory it pins) stays bounded.
+pub const JOURNAL_BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
+
+const _: () = assert!(JOURNAL_BATCH_BYTES_MAX >= 64 * 1024);

@@ -6,19 +6,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use glommio::{CpuSet, ExecutorJoinHandle, LocalExecutorBuilder, Placement};
+use glommio::{CpuSet, ExecutorJoinHandle, LocalExecutorBuilder, Placement, PoolPlacement};
 
 use shardmq::limits;
 
 use crate::config::{Config, ConfigError};
 use crate::listener::{bind_all, BindError};
+use crate::persist::{self, DirLock, LoadOptions, PersistError, PersistSetup};
 use crate::ring::mesh_ends;
 use crate::shard::{self, ShardSetup};
 use crate::stats::{BrokerStats, StatsSnapshot};
 
-/// io_uring buffer memory per shard: the broker does no file I/O, so the
-/// executor's registered DMA area is kept small (it counts against memlock).
+/// io_uring buffer memory per shard: the broker does no file I/O through
+/// io_uring (the journal writes on blocking threads), so the executor's
+/// registered DMA area is kept small (it counts against memlock).
 const SHARD_IO_MEMORY_BYTES: usize = 256 * 1024;
+
+/// Blocking threads per shard with persistence: one for journal batches, one
+/// for a snapshot being written, so a snapshot never delays a group commit.
+const SHARD_BLOCKING_THREADS: usize = 2;
 
 /// Why the broker did not start.
 #[derive(Debug)]
@@ -29,6 +35,8 @@ pub enum StartError {
     Bind(BindError),
     /// An executor thread could not be created.
     Executor(String),
+    /// The data directory cannot be used as it is.
+    Persistence(PersistError),
 }
 
 impl std::fmt::Display for StartError {
@@ -37,6 +45,7 @@ impl std::fmt::Display for StartError {
             StartError::Config(error) => write!(f, "{error}"),
             StartError::Bind(error) => write!(f, "{error}"),
             StartError::Executor(message) => write!(f, "cannot start shard: {message}"),
+            StartError::Persistence(error) => write!(f, "{error}"),
         }
     }
 }
@@ -53,6 +62,8 @@ pub struct BrokerHandle {
     stop: Arc<AtomicBool>,
     stats: Arc<BrokerStats>,
     threads: Vec<ExecutorJoinHandle<()>>,
+    /// Held until the shards stopped (dropped after them: fields drop in order).
+    _data_dir_lock: Option<DirLock>,
 }
 
 impl Broker {
@@ -74,6 +85,7 @@ impl Broker {
         config.validate().map_err(StartError::Config)?;
         let shard_count = config.shard_count();
         let bound = bind_all(&config.listen, shard_count).map_err(StartError::Bind)?;
+        let (data_dir_lock, mut persist_setups) = open_data_dir(&config, shard_count)?;
         let cpus = online_cpus();
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(BrokerStats::default());
@@ -98,10 +110,12 @@ impl Broker {
                 stop: Arc::clone(&stop),
                 stats: Arc::clone(&stats),
                 epoch,
+                persistence: persist_setups.next(),
             };
             let thread = LocalExecutorBuilder::new(placement)
                 .name(&format!("shardmq-{index}"))
                 .io_memory(SHARD_IO_MEMORY_BYTES)
+                .blocking_thread_pool_placement(PoolPlacement::Unbound(SHARD_BLOCKING_THREADS))
                 .spawn(move || shard::run(setup))
                 .map_err(|error| StartError::Executor(error.to_string()))?;
             threads.push(thread);
@@ -113,8 +127,43 @@ impl Broker {
             stop,
             stats,
             threads,
+            _data_dir_lock: data_dir_lock,
         })
     }
+}
+
+/// Opens the data directory when persistence is on: the lock and, per shard,
+/// what it starts from. Without one, says so in the log.
+fn open_data_dir(
+    config: &Config,
+    shard_count: usize,
+) -> Result<(Option<DirLock>, impl Iterator<Item = PersistSetup>), StartError> {
+    let persistence = &config.persistence;
+    let Some(dir) = &persistence.dir else {
+        tracing::info!("no data directory: sessions and retained messages are not persisted");
+        return Ok((None, Vec::new().into_iter()));
+    };
+    let options = LoadOptions {
+        recover: persistence.recover,
+        max_queued_messages: config.max_queued_messages,
+    };
+    let opened = persist::open(dir, shard_count, options).map_err(StartError::Persistence)?;
+    let setups: Vec<PersistSetup> = opened
+        .shards
+        .into_iter()
+        .map(|restore| PersistSetup {
+            gen_dir: opened.gen_dir.clone(),
+            restore,
+            config: persistence.clone(),
+        })
+        .collect();
+    tracing::info!(
+        dir = %dir.display(),
+        fsync = ?persistence.fsync,
+        snapshot_interval_s = persistence.snapshot_interval_s,
+        "persistence on"
+    );
+    Ok((Some(opened.lock), setups.into_iter()))
 }
 
 /// Waits for every shard to report its rings connected. A shard whose executor

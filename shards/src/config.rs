@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use shardmq::limits;
@@ -49,6 +49,50 @@ pub struct Config {
     pub keep_alive_max_s: u16,
     /// Whether retained messages are supported.
     pub retain_available: bool,
+    /// Snapshots and journal on disk; off unless `dir` is set.
+    pub persistence: PersistenceConfig,
+}
+
+/// The `[persistence]` table: where and how the broker keeps its state across restarts.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PersistenceConfig {
+    /// Data directory; `None` keeps everything in memory only.
+    pub dir: Option<PathBuf>,
+    /// Time between two snapshots of a shard, seconds.
+    pub snapshot_interval_s: u64,
+    /// When journal writes reach the disk.
+    pub fsync: FsyncMode,
+    /// Period of the journal fsync under [`FsyncMode::Interval`], ms.
+    pub fsync_interval_ms: u64,
+    /// Move damaged snapshots aside and start from what can be read, instead of
+    /// refusing to start. Set by `--recover` only, never by the file.
+    #[serde(skip)]
+    pub recover: bool,
+}
+
+impl Default for PersistenceConfig {
+    fn default() -> PersistenceConfig {
+        PersistenceConfig {
+            dir: None,
+            snapshot_interval_s: limits::SNAPSHOT_INTERVAL_S_DEFAULT,
+            fsync: FsyncMode::Always,
+            fsync_interval_ms: limits::FSYNC_INTERVAL_MS_DEFAULT,
+            recover: false,
+        }
+    }
+}
+
+/// When the journal is flushed to stable storage.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncMode {
+    /// Every batch is fdatasynced before the acknowledgements it holds go out.
+    Always,
+    /// Batches are written at once and fdatasynced every `fsync_interval_ms`.
+    Interval,
+    /// Batches are written, the kernel decides when they reach the disk.
+    Never,
 }
 
 impl Default for Config {
@@ -70,6 +114,7 @@ impl Default for Config {
             session_expiry_interval_max_s: session.session_expiry_interval_max_s,
             keep_alive_max_s: session.keep_alive_max_s,
             retain_available: session.retain_available,
+            persistence: PersistenceConfig::default(),
         }
     }
 }
@@ -167,12 +212,37 @@ impl Config {
                 "key `connect_timeout_ms`: must be at least 1",
             ));
         }
+        self.validate_persistence()?;
         tracing_subscriber::EnvFilter::try_new(&self.log_level).map_err(|error| {
             ConfigError::new(format!(
                 "key `log_level`: `{}` is not a valid filter: {error}",
                 self.log_level
             ))
         })?;
+        Ok(())
+    }
+
+    fn validate_persistence(&self) -> Result<(), ConfigError> {
+        let persistence = &self.persistence;
+        if persistence.snapshot_interval_s == 0 {
+            return Err(ConfigError::new(
+                "key `persistence.snapshot_interval_s`: must be at least 1",
+            ));
+        }
+        if persistence.fsync_interval_ms == 0 {
+            return Err(ConfigError::new(
+                "key `persistence.fsync_interval_ms`: must be at least 1",
+            ));
+        }
+        if persistence
+            .dir
+            .as_ref()
+            .is_some_and(|dir| dir.as_os_str().is_empty())
+        {
+            return Err(ConfigError::new(
+                "key `persistence.dir`: empty; leave it out to run without persistence",
+            ));
+        }
         Ok(())
     }
 
@@ -238,6 +308,23 @@ mod tests {
             Config::from_toml(text, "shardmq.example.toml").unwrap(),
             Config::default()
         );
+    }
+
+    #[test]
+    fn persistence_table_is_read_and_unknown_fsync_mode_is_named() {
+        let config = Config::from_toml(
+            "[persistence]\ndir = \"/var/lib/shardmq\"\nfsync = \"interval\"\n",
+            "test",
+        )
+        .unwrap();
+        assert_eq!(config.persistence.fsync, FsyncMode::Interval);
+        assert_eq!(
+            config.persistence.dir,
+            Some(PathBuf::from("/var/lib/shardmq"))
+        );
+        let error =
+            Config::from_toml("[persistence]\nfsync = \"sometimes\"\n", "test").unwrap_err();
+        assert!(error.to_string().contains("sometimes"), "{error}");
     }
 
     #[test]

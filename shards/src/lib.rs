@@ -6,6 +6,7 @@
 //!
 //! - [`config`]: the configuration, its embedded defaults and the TOML file.
 //! - `broker`: [`Broker::start`] and the [`BrokerHandle`] tests and `main` hold.
+//! - [`persist`]: the data directory, start-up recovery, journals and snapshots.
 //! - `listener`: SO_REUSEPORT listeners, one per address on every shard, and accepting.
 //! - `home`: [`home_shard`], the shard that owns a client id.
 //! - `ring`: the full mesh of bounded SPSC rings between shards, with local outboxes.
@@ -22,6 +23,7 @@ mod broker;
 pub mod config;
 mod home;
 mod listener;
+pub mod persist;
 mod ring;
 mod shard;
 mod stats;
@@ -30,7 +32,7 @@ mod transport;
 mod wake;
 
 pub use broker::{Broker, BrokerHandle, StartError};
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, FsyncMode, PersistenceConfig};
 pub use home::home_shard;
 pub use listener::BindError;
 pub use stats::StatsSnapshot;

@@ -1,7 +1,8 @@
 //! The `shardmq` broker binary: command line, configuration, logging and signals.
 //!
-//! Exit codes: 0 after a clean stop (SIGINT/SIGTERM), 2 for a configuration or
-//! listening error, 1 for anything else.
+//! Exit codes: 0 after a clean stop (SIGINT/SIGTERM), 2 for a configuration,
+//! listening or data-directory error (a damaged snapshot, a directory in use),
+//! 1 for anything else.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,6 +39,15 @@ struct Cli {
     /// Without it RUST_LOG applies, then the file's `log_level`.
     #[arg(long, value_name = "FILTER")]
     log_level: Option<String>,
+    /// Data directory for snapshots and journals; replaces `persistence.dir` of the file.
+    /// Without either, nothing is persisted.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Start even if a snapshot is damaged: move it aside as `*.damaged-<unix time>`
+    /// and start from what can be read (the journals). Without it such damage stops
+    /// the start with exit code 2.
+    #[arg(long)]
+    recover: bool,
 }
 
 fn main() -> ExitCode {
@@ -53,7 +63,7 @@ fn main() -> ExitCode {
     describe_start(&cli, &config);
     let broker = match Broker::start(config.clone()) {
         Ok(broker) => broker,
-        Err(error @ (StartError::Config(_) | StartError::Bind(_))) => {
+        Err(error @ (StartError::Config(_) | StartError::Bind(_) | StartError::Persistence(_))) => {
             eprintln!("shardmq: {error}");
             return ExitCode::from(2);
         }
@@ -104,6 +114,10 @@ fn load_config(cli: &Cli) -> Result<Config, String> {
     if let Some(log_level) = &cli.log_level {
         config.log_level = log_level.clone();
     }
+    if let Some(data_dir) = &cli.data_dir {
+        config.persistence.dir = Some(data_dir.clone());
+    }
+    config.persistence.recover = cli.recover;
     config.validate().map_err(|error| {
         let origin = cli
             .config
@@ -130,8 +144,9 @@ fn describe_start(cli: &Cli, config: &Config) {
         Some(path) => tracing::info!(config = %path.display(), "configuration loaded"),
         None => tracing::info!(
             listen = ?config.listen,
-            "no config file: embedded defaults (anonymous clients allowed, no persistence); \
-             use --config shardmq.toml (see shardmq.example.toml) or --listen to change"
+            "no config file: embedded defaults (anonymous clients allowed, no persistence \
+             unless --data-dir); use --config shardmq.toml (see shardmq.example.toml) or \
+             --listen to change"
         ),
     }
     tracing::info!(

@@ -3,6 +3,7 @@
 
 mod common;
 mod features;
+mod persistence;
 mod qos;
 mod retained;
 mod robustness;

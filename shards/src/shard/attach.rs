@@ -70,7 +70,7 @@ impl Shard {
             .clone()
             .unwrap_or_else(|| connect.client_id.clone());
         let now_ms = self.now_ms();
-        let (key, existing) = self.take_over(&client_id, now_ms);
+        let (key, existing, replaced_persisted) = self.take_over(&client_id, now_ms);
         let connection_id = self.next_connection_id.get();
         self.next_connection_id.set(connection_id + 1);
         let connection = Rc::new(Connection::new(
@@ -98,6 +98,7 @@ impl Shard {
         );
         match outcome {
             ConnectOutcome::Accepted(session) => {
+                let persisted = self.journal_connected(&session, &actions, replaced_persisted);
                 tracing::debug!(
                     %client_id,
                     %peer,
@@ -111,6 +112,7 @@ impl Shard {
                         client_id: client_id.clone(),
                         session,
                         connection: Some(Rc::clone(&connection)),
+                        persisted,
                     },
                 );
                 self.connections
@@ -136,6 +138,7 @@ impl Shard {
                                 client_id: client_id.clone(),
                                 session,
                                 connection: None,
+                                persisted: replaced_persisted,
                             },
                         );
                     }
@@ -150,17 +153,22 @@ impl Shard {
     }
 
     /// Takes the stored session of `client_id` out of the table (its key stays
-    /// reserved), ending its connection first if it still has one.
-    fn take_over(&self, client_id: &ByteString, now_ms: u64) -> (SessionKey, Option<Session>) {
+    /// reserved), ending its connection first if it still has one; with whether
+    /// it was persisted.
+    fn take_over(
+        &self,
+        client_id: &ByteString,
+        now_ms: u64,
+    ) -> (SessionKey, Option<Session>, bool) {
         let existing_key = self.client_keys.borrow().get(client_id).copied();
         let Some(key) = existing_key else {
             let key = self.next_session_key.get();
             self.next_session_key.set(key + 1);
             self.client_keys.borrow_mut().insert(client_id.clone(), key);
-            return (key, None);
+            return (key, None, false);
         };
         let Some(mut entry) = self.entries.borrow_mut().remove(&key) else {
-            return (key, None);
+            return (key, None, false);
         };
         if entry.session.is_connected() {
             let mut actions = Vec::new();
@@ -173,6 +181,6 @@ impl Shard {
                 self.connections.borrow_mut().remove(&old.id);
             }
         }
-        (key, Some(entry.session))
+        (key, Some(entry.session), entry.persisted)
     }
 }

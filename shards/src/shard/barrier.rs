@@ -15,6 +15,7 @@
 use std::rc::Rc;
 
 use bytestring::ByteString;
+use shardmq::topic::ShardSet;
 
 use super::{Connection, Shard, ShardMessage};
 
@@ -96,6 +97,31 @@ impl Shard {
             from: self.index,
             token,
         });
+    }
+
+    /// Holds `connection`'s output until every shard of `shards` answered that
+    /// what this shard sent it before is durable there.
+    pub(super) fn raise_durable_barrier(&self, connection: &Rc<Connection>, shards: ShardSet) {
+        let token = self.next_barrier_token.get();
+        self.next_barrier_token.set(token + 1);
+        connection.hold();
+        self.barriers.borrow_mut().insert(
+            token,
+            Barrier {
+                connections: vec![Rc::clone(connection)],
+                remaining: shards.len(),
+                topic_filters: Vec::new(),
+            },
+        );
+        for shard in shards.iter() {
+            self.mesh.push(
+                shard,
+                ShardMessage::DurableBarrier {
+                    from: self.index,
+                    token,
+                },
+            );
+        }
     }
 
     /// One shard answered barrier `token`; the last answer releases its connections.

@@ -10,6 +10,8 @@
 //! - `attach`: CONNECT accepted: hand-off to the home shard, takeover, resume.
 //! - `barrier`: holding a client's acknowledgement until every shard applied its change.
 //! - `connection`: the outbound buffer and the writer task.
+//! - `journaling`: the calls into persistence: journal records, durable acks,
+//!   restore and snapshots.
 //! - `reader`: CONNECT, the hand-off to the home shard and the packet loop.
 //! - `sessions`: packets, timers and deliveries into sessions; their actions out.
 //! - `routing`: the ring message enum, publish routing, subscription transitions.
@@ -18,6 +20,7 @@
 mod attach;
 mod barrier;
 mod connection;
+mod journaling;
 mod reader;
 mod retained;
 mod routing;
@@ -38,6 +41,7 @@ use shardmq::topic::SubscriptionTrie;
 
 use crate::config::Config;
 use crate::listener::{accept_turn, idle_poll};
+use crate::persist::{PersistSetup, ShardPersistence};
 use crate::ring::{Inbound, Mesh, RingEnds};
 use crate::stats::BrokerStats;
 use crate::timers::TimerQueue;
@@ -65,6 +69,8 @@ pub struct ShardSetup {
     pub epoch: Instant,
     /// Told once the rings are connected and the shard is serving.
     pub ready: std::sync::mpsc::SyncSender<()>,
+    /// The data directory and the state to start from, when persistence is on.
+    pub persistence: Option<PersistSetup>,
 }
 
 /// A session stored on its home shard, with its current connection if any.
@@ -72,6 +78,8 @@ struct SessionEntry {
     client_id: ByteString,
     session: Session,
     connection: Option<Rc<Connection>>,
+    /// Journaled and snapshotted (see `journaling`).
+    persisted: bool,
 }
 
 /// The state of one shard.
@@ -104,6 +112,7 @@ pub struct Shard {
     pending_connects: Cell<usize>,
     stopping: Cell<bool>,
     routing_scratch: RefCell<routing::Scratch>,
+    persistence: Option<Rc<ShardPersistence>>,
 }
 
 /// Runs one shard until the broker is asked to stop.
@@ -139,7 +148,18 @@ pub async fn run(setup: ShardSetup) {
         pending_connects: Cell::new(0),
         stopping: Cell::new(false),
         routing_scratch: RefCell::new(routing::Scratch::default()),
+        persistence: setup
+            .persistence
+            .as_ref()
+            .map(|persist| Rc::new(ShardPersistence::new(setup.index, persist))),
     });
+    let flusher = shard
+        .persistence
+        .as_ref()
+        .map(|persistence| glommio::spawn_local(Rc::clone(&persistence.journal).run_flusher()));
+    if let Some(persist) = setup.persistence {
+        shard.restore(persist.restore);
+    }
     for ring in inbound {
         glommio::spawn_local(consume_ring(Rc::clone(&shard), ring)).detach();
     }
@@ -148,14 +168,68 @@ pub async fn run(setup: ShardSetup) {
     // The broker waits for this; if it gave up, nobody listens any more.
     let _ = setup.ready.send(());
     let tick = Duration::from_millis(limits::TIMER_TICK_MS);
+    let mut snapshots = SnapshotSchedule::new(&shard);
     while !setup.stop.load(Ordering::Acquire) {
         glommio::timer::sleep(tick).await;
         shard.fire_due_timers();
+        snapshots.start_if_due(&shard);
     }
     shard.stopping.set(true);
     accepting.await;
     shard.disconnect_all().await;
+    snapshots.finish(&shard).await;
+    if let (Some(persistence), Some(flusher)) = (&shard.persistence, flusher) {
+        persistence.journal.close();
+        flusher.await;
+    }
     tracing::debug!(shard = shard.index, "shard stopped");
+}
+
+/// When a shard's next snapshot is due, and the one being written.
+struct SnapshotSchedule {
+    next_at: Option<Instant>,
+    running: Option<glommio::Task<()>>,
+    busy: Rc<Cell<bool>>,
+}
+
+impl SnapshotSchedule {
+    fn new(shard: &Shard) -> SnapshotSchedule {
+        SnapshotSchedule {
+            next_at: shard
+                .persistence
+                .as_ref()
+                .map(|persistence| Instant::now() + persistence.snapshot_interval()),
+            running: None,
+            busy: Rc::new(Cell::new(false)),
+        }
+    }
+
+    /// Starts a snapshot when one is due and none is being written.
+    fn start_if_due(&mut self, shard: &Rc<Shard>) {
+        let (Some(next_at), Some(persistence)) = (self.next_at, &shard.persistence) else {
+            return;
+        };
+        if self.busy.get() || Instant::now() < next_at {
+            return;
+        }
+        self.next_at = Some(Instant::now() + persistence.snapshot_interval());
+        let task_shard = Rc::clone(shard);
+        let busy = Rc::clone(&self.busy);
+        busy.set(true);
+        self.running = Some(glommio::spawn_local(async move {
+            task_shard.take_snapshot().await;
+            busy.set(false);
+        }));
+    }
+
+    /// On stop, after the clients were disconnected: waits for a snapshot under
+    /// way, then writes the final one.
+    async fn finish(&mut self, shard: &Rc<Shard>) {
+        if let Some(running) = self.running.take() {
+            running.await;
+        }
+        shard.take_snapshot().await;
+    }
 }
 
 /// Accept errors (e.g. out of file descriptors) repeat every turn; one log line

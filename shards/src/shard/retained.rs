@@ -36,6 +36,11 @@ impl RetainedStore {
             .insert(message.topic_name.clone(), SharedMessage::clone(message));
     }
 
+    /// Every retained message, in no particular order.
+    pub fn messages(&self) -> impl Iterator<Item = &SharedMessage> + '_ {
+        self.by_topic.values()
+    }
+
     /// The unexpired retained messages matching `topic_filter`; none for a shared
     /// subscription, which gets no retained messages.
     pub fn matching(&self, topic_filter: &str, now_ms: u64) -> Vec<SharedMessage> {

@@ -13,6 +13,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use bytestring::ByteString;
+use shardmq::persist::InboundQos2Record;
 use shardmq::session::{SharedMessage, SubscriptionMatch};
 use shardmq::topic::{MatchVisitor, ShardSet, SharedGroupMatch, SharedMembers};
 
@@ -54,7 +55,15 @@ pub enum ShardMessage {
         /// Its barrier number.
         token: u64,
     },
-    /// The answer to [`ShardMessage::Barrier`].
+    /// Like [`ShardMessage::Barrier`], answered once what shard `from` sent before
+    /// is also durable in this shard's journal.
+    DurableBarrier {
+        /// The shard waiting.
+        from: usize,
+        /// Its barrier number.
+        token: u64,
+    },
+    /// The answer to [`ShardMessage::Barrier`] and [`ShardMessage::DurableBarrier`].
     BarrierPassed {
         /// The barrier number.
         token: u64,
@@ -162,8 +171,10 @@ fn pick_member(
 impl Shard {
     /// Routes a message a local session published (or a will).
     pub(super) fn publish(&self, message: SharedMessage) {
+        let inbound_qos2 = self.take_inbound_qos2();
         if message.retain {
             self.retained.borrow_mut().update(&message);
+            self.journal_retained(&message);
             self.mesh
                 .broadcast_with(|| ShardMessage::Retained(SharedMessage::clone(&message)));
             self.note_retained_changed();
@@ -181,7 +192,7 @@ impl Shard {
                 .match_topic(&message.topic_name, &mut visitor)
         };
         self.forward(&message, remote_plain, &mut scratch.remote_groups);
-        self.deliver_local(&message, &mut scratch);
+        self.deliver_local(&message, &mut scratch, inbound_qos2);
         *self.routing_scratch.borrow_mut() = scratch;
     }
 
@@ -201,6 +212,7 @@ impl Shard {
             if shard == self.index {
                 continue;
             }
+            self.note_forwarded(shard, message);
             let share_groups: Vec<SharedTarget> = remote_groups
                 .iter()
                 .filter(|(target, _)| *target == shard)
@@ -219,13 +231,20 @@ impl Shard {
     }
 
     /// Delivers to local sessions, once per session with all its matching subscriptions.
-    fn deliver_local(&self, message: &SharedMessage, scratch: &mut Scratch) {
+    /// `inbound_qos2`: the flow the publisher's session opened, for the journal.
+    fn deliver_local(
+        &self,
+        message: &SharedMessage,
+        scratch: &mut Scratch,
+        inbound_qos2: Option<InboundQos2Record>,
+    ) {
         let Scratch { local, matched, .. } = scratch;
+        local.sort_unstable_by_key(|(key, _)| *key);
+        self.journal_accepted(message, local, inbound_qos2);
         if local.is_empty() {
             return;
         }
         let now_ms = self.now_ms();
-        local.sort_unstable_by_key(|(key, _)| *key);
         let mut start = 0;
         while start < local.len() {
             let key = local[start].0;
@@ -261,11 +280,15 @@ impl Shard {
                     tracing::warn!(%topic_filter, from, ?error, "bad subscription transition");
                 }
             }
-            ShardMessage::Retained(message) => self.retained.borrow_mut().update(&message),
+            ShardMessage::Retained(message) => {
+                self.retained.borrow_mut().update(&message);
+                self.journal_retained(&message);
+            }
             ShardMessage::HandOff(handoff) => self.start_connection(*handoff),
             ShardMessage::Barrier { from, token } => {
                 self.mesh.push(from, ShardMessage::BarrierPassed { token })
             }
+            ShardMessage::DurableBarrier { from, token } => self.on_durable_barrier(from, token),
             ShardMessage::BarrierPassed { token } => self.barrier_passed(token),
         }
     }
@@ -283,7 +306,7 @@ impl Shard {
                 .borrow()
                 .match_topic(&message.topic_name, &mut visitor);
         }
-        self.deliver_local(message, &mut scratch);
+        self.deliver_local(message, &mut scratch, None);
         *self.routing_scratch.borrow_mut() = scratch;
     }
 

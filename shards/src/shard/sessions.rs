@@ -14,6 +14,7 @@ use shardmq::protocol::{Disconnect, DisconnectProperties, Packet, ProtocolError,
 use shardmq::session::{Action, SubscriptionMatch, TimerKind};
 
 use super::connection::Connection;
+use super::journaling::PacketSummary;
 use super::Shard;
 
 /// A session's number on its home shard.
@@ -45,10 +46,14 @@ impl Shard {
             connection.close();
             return;
         };
+        let summary = PacketSummary::of(&packet);
+        let mark = self.journal_mark();
         if let Some(entry) = self.entries.borrow_mut().get_mut(&key) {
             entry.session.handle_packet(packet, now_ms, &mut actions);
         }
+        self.journal_packet(key, &summary);
         self.run_actions(key, Some(connection), &mut actions);
+        self.hold_until_durable(connection, mark);
         self.return_action_buffer(actions);
     }
 
@@ -87,6 +92,7 @@ impl Shard {
             entry.session.connection_lost(now_ms, &mut actions);
         }
         self.run_actions(key, None, &mut actions);
+        self.journal_disconnected(key);
     }
 
     /// Fires the session timers that are due, at most
@@ -105,7 +111,14 @@ impl Shard {
                 entry.session.handle_timer(timer, now_ms, &mut actions);
                 entry.connection.clone()
             };
+            let will_published = timer == TimerKind::WillDelay
+                && actions
+                    .iter()
+                    .any(|action| matches!(action, Action::Publish(_)));
             self.run_actions(key, connection.as_ref(), &mut actions);
+            if will_published {
+                self.journal_will_published(key);
+            }
         }
     }
 
@@ -149,7 +162,10 @@ impl Shard {
         // the outermost call, the one whose client caused the changes, raises
         // the replication barrier.
         self.action_depth.set(self.action_depth.get() + 1);
+        self.journal_before_actions(key, actions);
+        let mut closed = false;
         for action in actions.drain(..) {
+            self.journal_action(key, &action);
             match action {
                 Action::Send(packet) => {
                     if let Some(connection) = connection {
@@ -179,6 +195,7 @@ impl Shard {
                     self.timers.borrow_mut().cancel(&(key, timer));
                 }
                 Action::Close { reason_code } => {
+                    closed = true;
                     if let Some(connection) = connection {
                         tracing::debug!(
                             client_id = %connection.client_id,
@@ -201,6 +218,9 @@ impl Shard {
                 }
                 Action::EndSession => self.end_session(key),
             }
+        }
+        if closed {
+            self.journal_disconnected(key);
         }
         self.action_depth.set(self.action_depth.get() - 1);
         if self.action_depth.get() == 0 {

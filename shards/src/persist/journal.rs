@@ -1,0 +1,321 @@
+//! A shard's journal at runtime: records gathered into batches, one write and
+//! one fdatasync per batch (group commit), on the executor's blocking thread so
+//! the shard goes on serving while the disk works.
+//!
+//! Records are numbered as they are appended. While a batch is being written,
+//! new records gather in the next one; the flusher task takes the oldest batch,
+//! writes it (to the journal file of the snapshot sequence it belongs to) and,
+//! under `fsync = "always"`, fdatasyncs it before it calls the waiters whose
+//! records it covered: the acknowledgements held for durability go out then.
+//! Under `"interval"` the flusher fdatasyncs at most every `fsync_interval_ms`
+//! (and once the journal is idle that long); under `"never"` it only writes.
+//!
+//! A snapshot switches the journal to the next sequence at the instant the
+//! state is captured ([`ShardJournal::rotate`]); the batch gathered so far still
+//! goes to the old file, and batches are written in order, so a file is complete
+//! before the next one is started.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shardmq::limits;
+use shardmq::persist::{JournalRecord, JournalWriter};
+
+use super::layout::{sync_dir, FileKind, FileName};
+use crate::config::FsyncMode;
+use crate::wake::{Notify, WaitList};
+
+/// Called once the records before it are durable.
+type Waiter = Box<dyn FnOnce()>;
+
+/// Records bound for one journal file, written with one write.
+struct Batch {
+    sequence: u64,
+    bytes: Vec<u8>,
+    last_record: u64,
+}
+
+/// A shard's journal (see the module doc).
+pub struct ShardJournal {
+    gen_dir: PathBuf,
+    shard: usize,
+    mode: FsyncMode,
+    fsync_interval: Duration,
+    writer: RefCell<JournalWriter>,
+    batches: RefCell<VecDeque<Batch>>,
+    spare: RefCell<Vec<u8>>,
+    sequence: Cell<u64>,
+    appended: Cell<u64>,
+    written: Cell<u64>,
+    durable: Cell<u64>,
+    waiters: RefCell<VecDeque<(u64, Waiter)>>,
+    flusher_wake: Notify,
+    written_wake: WaitList,
+    closed: Cell<bool>,
+}
+
+impl ShardJournal {
+    /// The journal of `shard` in `gen_dir`, starting at snapshot sequence `sequence`.
+    pub fn new(
+        gen_dir: &Path,
+        shard: usize,
+        sequence: u64,
+        mode: FsyncMode,
+        fsync_interval_ms: u64,
+    ) -> ShardJournal {
+        ShardJournal {
+            gen_dir: gen_dir.to_path_buf(),
+            shard,
+            mode,
+            fsync_interval: Duration::from_millis(fsync_interval_ms),
+            writer: RefCell::new(JournalWriter::new()),
+            batches: RefCell::new(VecDeque::new()),
+            spare: RefCell::new(Vec::new()),
+            sequence: Cell::new(sequence),
+            appended: Cell::new(0),
+            written: Cell::new(0),
+            durable: Cell::new(0),
+            waiters: RefCell::new(VecDeque::new()),
+            flusher_wake: Notify::default(),
+            written_wake: WaitList::default(),
+            closed: Cell::new(false),
+        }
+    }
+
+    /// When records become durable.
+    pub fn mode(&self) -> FsyncMode {
+        self.mode
+    }
+
+    /// The shard's current snapshot sequence.
+    pub fn sequence(&self) -> u64 {
+        self.sequence.get()
+    }
+
+    /// Records appended so far; [`ShardJournal::when_durable`] takes such a count.
+    pub fn appended(&self) -> u64 {
+        self.appended.get()
+    }
+
+    /// Appends `record` to the batch being gathered.
+    pub fn append(&self, record: &JournalRecord) {
+        let mut batches = self.batches.borrow_mut();
+        let sequence = self.sequence.get();
+        let open = batches.back().is_some_and(|batch| {
+            batch.sequence == sequence && batch.bytes.len() < limits::JOURNAL_BATCH_BYTES_MAX
+        });
+        if !open {
+            let bytes = std::mem::take(&mut *self.spare.borrow_mut());
+            batches.push_back(Batch {
+                sequence,
+                bytes,
+                last_record: self.appended.get(),
+            });
+        }
+        let Some(batch) = batches.back_mut() else {
+            unreachable!("a batch was pushed above");
+        };
+        match self.writer.borrow_mut().append(record, &mut batch.bytes) {
+            Ok(_) => {
+                self.appended.set(self.appended.get() + 1);
+                batch.last_record = self.appended.get();
+                self.flusher_wake.notify();
+            }
+            Err(error) => {
+                tracing::error!(shard = self.shard, %error, kind = record.kind(), "record not journaled")
+            }
+        }
+    }
+
+    /// Runs `waiter` once the first `appended` records are durable: at once when
+    /// they are, or when the mode never holds anything.
+    pub fn when_durable(&self, appended: u64, waiter: Waiter) {
+        if self.mode != FsyncMode::Always || self.durable.get() >= appended {
+            waiter();
+            return;
+        }
+        self.waiters.borrow_mut().push_back((appended, waiter));
+    }
+
+    /// True when some appended record is not durable yet.
+    pub fn has_pending(&self) -> bool {
+        self.durable.get() < self.appended.get()
+    }
+
+    /// Starts the next snapshot sequence; returns it. Records appended from now
+    /// on go to its journal.
+    pub fn rotate(&self) -> u64 {
+        let next = self.sequence.get() + 1;
+        self.sequence.set(next);
+        next
+    }
+
+    /// Waits until every record appended before the call is written.
+    pub async fn written_through(&self, appended: u64) {
+        self.flusher_wake.notify();
+        self.written_wake
+            .wait_until(|| self.written.get() >= appended)
+            .await;
+    }
+
+    /// Lets the flusher end once everything appended is written.
+    pub fn close(&self) {
+        self.closed.set(true);
+        self.flusher_wake.notify();
+    }
+
+    /// The flusher task: writes batches in order until [`ShardJournal::close`].
+    pub async fn run_flusher(self: std::rc::Rc<Self>) {
+        let mut file: Option<(u64, Arc<File>)> = None;
+        let mut last_sync = Instant::now();
+        let mut unsynced = false;
+        loop {
+            let batch = self.batches.borrow_mut().pop_front();
+            let Some(batch) = batch else {
+                if self.closed.get() {
+                    break;
+                }
+                if unsynced {
+                    let timeout = glommio::timer::sleep(self.fsync_interval);
+                    futures_lite::future::or(self.flusher_wake.wait(), timeout).await;
+                    if last_sync.elapsed() >= self.fsync_interval {
+                        if let Some((_, open)) = &file {
+                            self.sync(Arc::clone(open)).await;
+                        }
+                        unsynced = false;
+                        last_sync = Instant::now();
+                    }
+                } else {
+                    self.flusher_wake.wait().await;
+                }
+                continue;
+            };
+            let open = match &file {
+                Some((sequence, open)) if *sequence == batch.sequence => Arc::clone(open),
+                _ => match self.open_file(batch.sequence).await {
+                    Some(open) => {
+                        file = Some((batch.sequence, Arc::clone(&open)));
+                        open
+                    }
+                    None => {
+                        self.written.set(batch.last_record);
+                        self.written_wake.wake_all();
+                        continue;
+                    }
+                },
+            };
+            let sync_now = match self.mode {
+                FsyncMode::Always => true,
+                FsyncMode::Interval => last_sync.elapsed() >= self.fsync_interval,
+                FsyncMode::Never => false,
+            };
+            let last_record = batch.last_record;
+            let (bytes, outcome) = glommio::executor()
+                .spawn_blocking(move || {
+                    let mut bytes = batch.bytes;
+                    let mut writing: &File = &open;
+                    let outcome = writing.write_all(&bytes).and_then(|()| {
+                        if sync_now {
+                            open.sync_data()
+                        } else {
+                            Ok(())
+                        }
+                    });
+                    bytes.clear();
+                    (bytes, outcome)
+                })
+                .await;
+            self.recycle(bytes);
+            match outcome {
+                Ok(()) => {
+                    if sync_now {
+                        last_sync = Instant::now();
+                        unsynced = false;
+                    } else {
+                        unsynced = self.mode == FsyncMode::Interval;
+                    }
+                    self.written.set(last_record);
+                    self.durable.set(last_record);
+                    self.written_wake.wake_all();
+                    self.release_waiters();
+                }
+                Err(error) => {
+                    // The records may not be on disk: nothing waiting on them is
+                    // released, so no client is told they are safe.
+                    tracing::error!(shard = self.shard, %error, "journal write failed");
+                    self.written.set(last_record);
+                    self.written_wake.wake_all();
+                }
+            }
+        }
+        if let Some((_, open)) = file {
+            self.sync(open).await;
+        }
+    }
+
+    fn recycle(&self, bytes: Vec<u8>) {
+        let mut spare = self.spare.borrow_mut();
+        if spare.capacity() < bytes.capacity()
+            && bytes.capacity() <= limits::JOURNAL_BATCH_BYTES_MAX
+        {
+            *spare = bytes;
+        }
+    }
+
+    fn release_waiters(&self) {
+        let durable = self.durable.get();
+        loop {
+            let due = {
+                let mut waiters = self.waiters.borrow_mut();
+                match waiters.front() {
+                    Some((appended, _)) if *appended <= durable => waiters.pop_front(),
+                    _ => None,
+                }
+            };
+            let Some((_, waiter)) = due else { break };
+            waiter();
+        }
+    }
+
+    /// Opens (creating) the journal file of `sequence` for appending; the new
+    /// directory entry is made durable before any record relies on it.
+    async fn open_file(&self, sequence: u64) -> Option<Arc<File>> {
+        let path = self.gen_dir.join(
+            FileName {
+                shard: self.shard,
+                sequence,
+                kind: FileKind::Journal,
+            }
+            .to_file_name(),
+        );
+        let gen_dir = self.gen_dir.clone();
+        let opened = glommio::executor()
+            .spawn_blocking(move || {
+                let file = OpenOptions::new().create(true).append(true).open(&path)?;
+                sync_dir(&gen_dir)?;
+                Ok::<_, std::io::Error>(file)
+            })
+            .await;
+        match opened {
+            Ok(file) => Some(Arc::new(file)),
+            Err(error) => {
+                tracing::error!(shard = self.shard, sequence, %error, "cannot open journal");
+                None
+            }
+        }
+    }
+
+    async fn sync(&self, file: Arc<File>) {
+        let synced = glommio::executor()
+            .spawn_blocking(move || file.sync_data())
+            .await;
+        if let Err(error) = synced {
+            tracing::error!(shard = self.shard, %error, "journal fsync failed");
+        }
+    }
+}

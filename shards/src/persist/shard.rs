@@ -1,0 +1,139 @@
+//! What a running shard keeps of persistence: its journal, where its snapshots
+//! go, and the little state that links a packet to the records it caused.
+
+use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use shardmq::persist::schema::{MessageRecord, SessionSnapshot};
+use shardmq::persist::InboundQos2Record;
+use shardmq::topic::ShardSet;
+
+use super::error::PersistError;
+use super::journal::ShardJournal;
+use super::snapshot::{remove_older, write_pair};
+use super::startup::ShardRestore;
+use crate::config::{FsyncMode, PersistenceConfig};
+
+/// What a shard is given to persist with; built by `Broker::start`.
+#[derive(Debug)]
+pub struct PersistSetup {
+    /// The generation directory the shard writes into.
+    pub gen_dir: PathBuf,
+    /// The state it starts from.
+    pub restore: ShardRestore,
+    /// The `[persistence]` settings.
+    pub config: PersistenceConfig,
+}
+
+/// A shard's persistence state.
+pub struct ShardPersistence {
+    /// The shard's journal.
+    pub journal: Rc<ShardJournal>,
+    gen_dir: PathBuf,
+    index: usize,
+    snapshot_interval: Duration,
+    inbound_qos2: RefCell<Option<InboundQos2Record>>,
+    durable_shards: Cell<ShardSet>,
+}
+
+impl ShardPersistence {
+    /// The persistence of shard `index`, its journal at snapshot sequence 0.
+    pub fn new(index: usize, setup: &PersistSetup) -> ShardPersistence {
+        let config = &setup.config;
+        ShardPersistence {
+            journal: Rc::new(ShardJournal::new(
+                &setup.gen_dir,
+                index,
+                0,
+                config.fsync,
+                config.fsync_interval_ms,
+            )),
+            gen_dir: setup.gen_dir.clone(),
+            index,
+            snapshot_interval: Duration::from_secs(config.snapshot_interval_s),
+            inbound_qos2: RefCell::new(None),
+            durable_shards: Cell::new(ShardSet::default()),
+        }
+    }
+
+    /// Time between two snapshots.
+    pub fn snapshot_interval(&self) -> Duration {
+        self.snapshot_interval
+    }
+
+    /// True when acknowledgements wait for durability.
+    pub fn holds_acknowledgements(&self) -> bool {
+        self.journal.mode() == FsyncMode::Always
+    }
+
+    /// Notes the inbound QoS 2 flow the message about to be routed opens.
+    pub fn set_inbound_qos2(&self, flow: Option<InboundQos2Record>) {
+        *self.inbound_qos2.borrow_mut() = flow;
+    }
+
+    /// The inbound QoS 2 flow noted for the message being routed, once.
+    pub fn take_inbound_qos2(&self) -> Option<InboundQos2Record> {
+        self.inbound_qos2.borrow_mut().take()
+    }
+
+    /// Notes that `shard` stored records for the packet being handled.
+    pub fn note_remote_records(&self, shard: usize) {
+        if shard != self.index && self.holds_acknowledgements() {
+            let mut shards = self.durable_shards.get();
+            shards.insert(shard);
+            self.durable_shards.set(shards);
+        }
+    }
+
+    /// The shards noted since the last call.
+    pub fn take_remote_records(&self) -> ShardSet {
+        self.durable_shards.replace(ShardSet::default())
+    }
+
+    /// Writes a snapshot of `sessions` and `retained`, captured at the instant
+    /// the journal switched to sequence `sequence`, then removes what it replaces
+    /// once the old journal is written out (`appended_before`: records before
+    /// the switch). A failure keeps the older files, which still load.
+    pub async fn write_snapshot(
+        &self,
+        sequence: u64,
+        appended_before: u64,
+        sessions: Vec<SessionSnapshot>,
+        retained: Vec<MessageRecord>,
+    ) {
+        let (gen_dir, index) = (self.gen_dir.clone(), self.index);
+        let session_count = sessions.len();
+        let written = glommio::executor()
+            .spawn_blocking(move || write_pair(&gen_dir, index, sequence, sessions, retained))
+            .await;
+        if let Err(error) = written {
+            tracing::error!(shard = index, %error, "snapshot not written; the journal keeps the state");
+            return;
+        }
+        self.journal.written_through(appended_before).await;
+        let gen_dir = self.gen_dir.clone();
+        let removed: Result<(), PersistError> = glommio::executor()
+            .spawn_blocking(move || remove_older(&gen_dir, index, sequence))
+            .await;
+        if let Err(error) = removed {
+            tracing::warn!(shard = index, %error, "old snapshot files not removed");
+        }
+        tracing::debug!(
+            shard = index,
+            sequence,
+            sessions = session_count,
+            "snapshot written"
+        );
+    }
+}
+
+/// Milliseconds since the Unix epoch: the wall clock persisted deadlines use.
+pub fn wall_clock_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}

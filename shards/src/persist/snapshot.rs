@@ -1,0 +1,58 @@
+//! Writing a shard's snapshot pair and removing the files it replaces.
+//!
+//! The retained file is written first and the sessions file last: the pair is
+//! complete, and replaces everything of lower sequence, once the sessions file
+//! is in place. Only then are the older snapshots and journals removed.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use shardmq::persist::schema::{MessageRecord, SessionSnapshot};
+use shardmq::persist::{encode_snapshot, SnapshotContents};
+
+use super::error::PersistError;
+use super::layout::{generation_files, write_atomically, FileKind, FileName};
+
+/// Writes snapshot pair `sequence` of `shard` into `gen_dir`.
+pub fn write_pair(
+    gen_dir: &Path,
+    shard: usize,
+    sequence: u64,
+    sessions: Vec<SessionSnapshot>,
+    retained: Vec<MessageRecord>,
+) -> Result<(), PersistError> {
+    for (kind, contents) in [
+        (FileKind::Retained, SnapshotContents::Retained(retained)),
+        (FileKind::Sessions, SnapshotContents::Sessions(sessions)),
+    ] {
+        let path = gen_dir.join(
+            FileName {
+                shard,
+                sequence,
+                kind,
+            }
+            .to_file_name(),
+        );
+        let bytes = encode_snapshot(&contents)
+            .map_err(|error| PersistError::new(format!("{}: {error}", path.display())))?;
+        write_atomically(&path, &bytes)
+            .map_err(|error| PersistError::io(&path, "cannot write", error))?;
+    }
+    Ok(())
+}
+
+/// Removes the snapshots and journals of `shard` older than `sequence`.
+pub fn remove_older(gen_dir: &Path, shard: usize, sequence: u64) -> Result<(), PersistError> {
+    for file in generation_files(gen_dir)? {
+        if file.shard == shard && file.sequence < sequence {
+            let path = gen_dir.join(file.to_file_name());
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => return Err(PersistError::io(&path, "cannot remove", error)),
+            }
+        }
+    }
+    Ok(())
+}

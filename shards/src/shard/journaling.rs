@@ -1,0 +1,471 @@
+//! The shard's calls into persistence: which journal record each event makes,
+//! acknowledgements held until their records are durable, restoring the state
+//! a shard starts from, and taking its snapshots.
+//!
+//! Only persisted sessions journal: those with a Session Expiry Interval above
+//! 0, and a clean one that replaced a persisted one (so the old state is dropped
+//! on disk too). QoS 0 deliveries journal nothing.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use shardmq::persist::schema::{MessageRecord, SessionSnapshot, SubscriptionRecord};
+use shardmq::persist::{InboundQos2Record, JournalRecord, TargetRecord};
+use shardmq::protocol::{Packet, PacketId, SubscriptionOptions};
+use shardmq::session::{Action, Message, Session, SharedMessage, SubscriptionMatch};
+
+use super::sessions::SessionKey;
+use super::{Connection, SessionEntry, Shard, ShardMessage};
+use crate::home::home_shard;
+use crate::persist::{wall_clock_ms, ShardPersistence, ShardRestore};
+
+impl Shard {
+    /// The shard's persistence, when the broker has a data directory.
+    fn persistence(&self) -> Option<&ShardPersistence> {
+        self.persistence.as_deref()
+    }
+
+    /// Appends the record `make` builds from session `key`, if it is persisted.
+    fn journal_session(
+        &self,
+        key: SessionKey,
+        make: impl FnOnce(&Session) -> Option<JournalRecord>,
+    ) {
+        let Some(persistence) = self.persistence() else {
+            return;
+        };
+        let record = {
+            let entries = self.entries.borrow();
+            match entries.get(&key) {
+                Some(entry) if entry.persisted => make(&entry.session),
+                _ => None,
+            }
+        };
+        if let Some(record) = record {
+            persistence.journal.append(&record);
+        }
+    }
+
+    /// A CONNECT was accepted; returns whether the session is persisted from now on.
+    pub(super) fn journal_connected(
+        &self,
+        session: &Session,
+        actions: &[Action],
+        replaced_persisted: bool,
+    ) -> bool {
+        let Some(persistence) = self.persistence() else {
+            return false;
+        };
+        let session_present = actions.iter().any(|action| {
+            matches!(action, Action::Send(Packet::ConnAck(connack)) if connack.session_present)
+        });
+        let record = session.connected_record(session_present);
+        let persistent = matches!(
+            record,
+            JournalRecord::SessionConnected { session_expiry_interval_s, .. }
+                if session_expiry_interval_s > 0
+        );
+        if persistent || replaced_persisted {
+            persistence.journal.append(&record);
+        }
+        persistent || replaced_persisted
+    }
+
+    /// Before `actions` of session `key` run: notes the inbound QoS 2 flow a
+    /// routed PUBLISH opens, for its `MessageAccepted`.
+    pub(super) fn journal_before_actions(&self, key: SessionKey, actions: &[Action]) {
+        let Some(persistence) = self.persistence() else {
+            return;
+        };
+        let publishes = actions
+            .iter()
+            .any(|action| matches!(action, Action::Publish(_)));
+        let pubrec = actions.iter().find_map(|action| match action {
+            Action::Send(Packet::PubRec(pubrec)) => Some(pubrec.packet_id),
+            _ => None,
+        });
+        let flow = match (publishes, pubrec) {
+            (true, Some(packet_id)) => {
+                self.persisted_client_id(key)
+                    .map(|client_id| InboundQos2Record {
+                        client_id,
+                        packet_id,
+                    })
+            }
+            _ => None,
+        };
+        persistence.set_inbound_qos2(flow);
+    }
+
+    fn persisted_client_id(&self, key: SessionKey) -> Option<String> {
+        let entries = self.entries.borrow();
+        let entry = entries.get(&key).filter(|entry| entry.persisted)?;
+        Some(entry.client_id.to_string())
+    }
+
+    /// One action of session `key` about to run.
+    pub(super) fn journal_action(&self, key: SessionKey, action: &Action) {
+        if self.persistence.is_none() {
+            return;
+        }
+        match action {
+            Action::Send(Packet::Publish(publish)) if !publish.dup => {
+                if let Some(packet_id) = publish.packet_id {
+                    self.journal_session(key, |session| session.delivered_record(packet_id));
+                }
+            }
+            Action::Send(Packet::PubRel(pubrel)) => {
+                self.journal_flow(key, pubrel.packet_id, FlowRecord::PubRecReceived)
+            }
+            Action::Subscribe {
+                topic_filter,
+                options,
+                subscription_identifier,
+                ..
+            } => self.journal_subscription(key, topic_filter, *options, *subscription_identifier),
+            Action::Unsubscribe { topic_filter } => self.journal_session(key, |session| {
+                Some(JournalRecord::SubscriptionRemoved {
+                    client_id: session.client_id().to_string(),
+                    topic_filter: topic_filter.to_string(),
+                })
+            }),
+            Action::EndSession => self.journal_session(key, |session| {
+                Some(JournalRecord::SessionEnded {
+                    client_id: session.client_id().to_string(),
+                })
+            }),
+            _ => {}
+        }
+    }
+
+    fn journal_subscription(
+        &self,
+        key: SessionKey,
+        topic_filter: &str,
+        options: SubscriptionOptions,
+        subscription_identifier: Option<u32>,
+    ) {
+        self.journal_session(key, |session| {
+            Some(JournalRecord::SubscriptionAdded {
+                client_id: session.client_id().to_string(),
+                subscription: SubscriptionRecord::new(
+                    topic_filter,
+                    options,
+                    subscription_identifier,
+                ),
+            })
+        });
+    }
+
+    fn journal_flow(&self, key: SessionKey, packet_id: PacketId, kind: FlowRecord) {
+        self.journal_session(key, |session| {
+            let client_id = session.client_id().to_string();
+            Some(match kind {
+                FlowRecord::PubRecReceived => JournalRecord::PubRecReceived {
+                    client_id,
+                    packet_id,
+                },
+                FlowRecord::Acknowledged => JournalRecord::Acknowledged {
+                    client_id,
+                    packet_id,
+                },
+                FlowRecord::PubRelReceived => JournalRecord::PubRelReceived {
+                    client_id,
+                    packet_id,
+                },
+            })
+        });
+    }
+
+    /// A packet from the client of session `key`, after the session handled it.
+    pub(super) fn journal_packet(&self, key: SessionKey, packet: &PacketSummary) {
+        match *packet {
+            PacketSummary::Acknowledgement(packet_id) => {
+                self.journal_flow(key, packet_id, FlowRecord::Acknowledged)
+            }
+            PacketSummary::PubRel(packet_id) => {
+                self.journal_flow(key, packet_id, FlowRecord::PubRelReceived)
+            }
+            PacketSummary::Other => {}
+        }
+    }
+
+    /// The connection of session `key` ended and the session stays.
+    pub(super) fn journal_disconnected(&self, key: SessionKey) {
+        let now_ms = self.now_ms();
+        self.journal_session(key, |session| {
+            session.disconnected_record(now_ms, wall_clock_ms())
+        });
+    }
+
+    /// The will of session `key` was published by its delay timer.
+    pub(super) fn journal_will_published(&self, key: SessionKey) {
+        self.journal_session(key, |session| {
+            Some(JournalRecord::WillPublished {
+                client_id: session.client_id().to_string(),
+            })
+        });
+    }
+
+    /// `message` is about to be delivered to the local sessions `local`: one
+    /// `MessageAccepted` for the persisted ones that queue it at QoS 1 or 2.
+    pub(super) fn journal_accepted(
+        &self,
+        message: &SharedMessage,
+        local: &[(SessionKey, SubscriptionMatch)],
+        inbound_qos2: Option<InboundQos2Record>,
+    ) {
+        let Some(persistence) = self.persistence() else {
+            return;
+        };
+        let mut targets: Vec<TargetRecord> = Vec::new();
+        if message.qos != shardmq::protocol::QoS::AtMostOnce {
+            let entries = self.entries.borrow();
+            let mut start = 0;
+            while start < local.len() {
+                let key = local[start].0;
+                let end = start + local[start..].iter().take_while(|(k, _)| *k == key).count();
+                if let Some(entry) = entries.get(&key).filter(|entry| entry.persisted) {
+                    let matched: Vec<SubscriptionMatch> =
+                        local[start..end].iter().map(|(_, value)| *value).collect();
+                    targets.extend(entry.session.delivery_target(message, &matched));
+                }
+                start = end;
+            }
+        }
+        if targets.is_empty() && inbound_qos2.is_none() {
+            return;
+        }
+        let record = JournalRecord::MessageAccepted {
+            inbound_qos2,
+            message: message.to_record(self.now_ms(), wall_clock_ms()),
+            targets,
+        };
+        persistence.journal.append(&record);
+    }
+
+    /// The inbound QoS 2 flow noted for the message being routed.
+    pub(super) fn take_inbound_qos2(&self) -> Option<InboundQos2Record> {
+        self.persistence()
+            .and_then(ShardPersistence::take_inbound_qos2)
+    }
+
+    /// A QoS 1/2 message was forwarded to `shard`, which may journal it.
+    pub(super) fn note_forwarded(&self, shard: usize, message: &Message) {
+        if message.qos == shardmq::protocol::QoS::AtMostOnce {
+            return;
+        }
+        if let Some(persistence) = self.persistence() {
+            persistence.note_remote_records(shard);
+        }
+    }
+
+    /// The retained message of a topic changed; its owner shard journals it.
+    pub(super) fn journal_retained(&self, message: &SharedMessage) {
+        let Some(persistence) = self.persistence() else {
+            return;
+        };
+        let owner = home_shard(&message.topic_name, self.shard_count);
+        if owner != self.index {
+            persistence.note_remote_records(owner);
+            return;
+        }
+        let record = if message.payload.is_empty() {
+            JournalRecord::RetainedCleared {
+                topic_name: message.topic_name.to_string(),
+            }
+        } else {
+            JournalRecord::RetainedSet {
+                message: message.to_record(self.now_ms(), wall_clock_ms()),
+            }
+        };
+        persistence.journal.append(&record);
+    }
+
+    /// Records appended so far (0 without persistence), to tell later what a
+    /// packet caused.
+    pub(super) fn journal_mark(&self) -> u64 {
+        self.persistence()
+            .map_or(0, |persistence| persistence.journal.appended())
+    }
+
+    /// Under `fsync = "always"`: holds `connection`'s output (the acknowledgement
+    /// just queued) until the records appended since `mark`, here and on the
+    /// shards the packet's message went to, are durable.
+    pub(super) fn hold_until_durable(&self, connection: &Rc<Connection>, mark: u64) {
+        let Some(persistence) = self.persistence() else {
+            return;
+        };
+        let remote = persistence.take_remote_records();
+        if !persistence.holds_acknowledgements() {
+            return;
+        }
+        let journal = &persistence.journal;
+        if journal.appended() > mark && journal.has_pending() {
+            connection.hold();
+            let held = Rc::clone(connection);
+            journal.when_durable(journal.appended(), Box::new(move || held.release()));
+        }
+        if !remote.is_empty() {
+            self.raise_durable_barrier(connection, remote);
+        }
+    }
+
+    /// Shard `from` asks to hear once everything it sent before is durable here.
+    pub(super) fn on_durable_barrier(&self, from: usize, token: u64) {
+        let answer = ShardMessage::BarrierPassed { token };
+        match self.persistence() {
+            Some(persistence) if persistence.journal.has_pending() => {
+                let mesh = Rc::clone(&self.mesh);
+                let journal = &persistence.journal;
+                journal.when_durable(
+                    journal.appended(),
+                    Box::new(move || mesh.push(from, answer)),
+                );
+            }
+            _ => self.mesh.push(from, answer),
+        }
+    }
+
+    /// Loads the state the shard starts from: sessions, its trie replica (local
+    /// and remote) and the retained replica; then runs what the restored
+    /// sessions ask for (timers, wills of sessions whose connection was lost).
+    pub(super) fn restore(&self, restore: ShardRestore) {
+        let now_ms = self.now_ms();
+        let wall_ms = wall_clock_ms();
+        let mut pending: Vec<(SessionKey, Vec<Action>)> = Vec::new();
+        for snapshot in restore.sessions {
+            let client_id = bytestring::ByteString::from(snapshot.client_id.as_str());
+            let mut actions = Vec::new();
+            let session = match Session::from_snapshot(
+                snapshot,
+                &self.session_config,
+                now_ms,
+                wall_ms,
+                &mut actions,
+            ) {
+                Ok(session) => session,
+                Err(error) => {
+                    tracing::warn!(%error, "stored session not restored");
+                    continue;
+                }
+            };
+            let key = self.next_session_key.get();
+            self.next_session_key.set(key + 1);
+            {
+                let mut trie = self.trie.borrow_mut();
+                for (topic_filter, options, subscription_identifier) in session.subscriptions() {
+                    let value = SubscriptionMatch::new(options, subscription_identifier);
+                    if let Err(error) = trie.insert(topic_filter, key, value) {
+                        tracing::warn!(%topic_filter, ?error, "stored subscription not restored");
+                    }
+                }
+            }
+            self.client_keys.borrow_mut().insert(client_id.clone(), key);
+            self.entries.borrow_mut().insert(
+                key,
+                SessionEntry {
+                    client_id,
+                    session,
+                    connection: None,
+                    persisted: true,
+                },
+            );
+            pending.push((key, actions));
+        }
+        {
+            let mut trie = self.trie.borrow_mut();
+            for (topic_filter, shard) in &restore.remote_filters {
+                if let Err(error) = trie.add_remote(topic_filter, *shard) {
+                    tracing::warn!(%topic_filter, ?error, "stored remote subscription not restored");
+                }
+            }
+        }
+        {
+            let mut retained = self.retained.borrow_mut();
+            for record in restore.retained.iter() {
+                let message = Message::from_record(record.clone(), now_ms, wall_ms);
+                retained.update(&Arc::new(message));
+            }
+        }
+        tracing::info!(
+            shard = self.index,
+            sessions = pending.len(),
+            remote_filters = restore.remote_filters.len(),
+            retained = restore.retained.len(),
+            "shard state restored"
+        );
+        for (key, mut actions) in pending {
+            self.run_actions(key, None, &mut actions);
+        }
+    }
+
+    /// Captures the shard's persisted state and switches its journal at the same
+    /// instant, then writes the snapshot.
+    pub(super) async fn take_snapshot(&self) {
+        let Some(persistence) = self.persistence() else {
+            return;
+        };
+        let (sessions, retained) = self.capture();
+        let appended_before = persistence.journal.appended();
+        let sequence = persistence.journal.rotate();
+        persistence
+            .write_snapshot(sequence, appended_before, sessions, retained)
+            .await;
+    }
+
+    fn capture(&self) -> (Vec<SessionSnapshot>, Vec<MessageRecord>) {
+        let now_ms = self.now_ms();
+        let wall_ms = wall_clock_ms();
+        let sessions = self
+            .entries
+            .borrow()
+            .values()
+            .filter(|entry| entry.persisted)
+            .map(|entry| entry.session.to_snapshot(now_ms, wall_ms))
+            .collect();
+        let retained = self
+            .retained
+            .borrow()
+            .messages()
+            .filter(|message| home_shard(&message.topic_name, self.shard_count) == self.index)
+            .map(|message| message.to_record(now_ms, wall_ms))
+            .collect();
+        (sessions, retained)
+    }
+}
+
+/// Which flow record an acknowledgement makes.
+#[derive(Clone, Copy)]
+enum FlowRecord {
+    PubRecReceived,
+    Acknowledged,
+    PubRelReceived,
+}
+
+/// What of a client's packet the journal needs after the session handled it.
+#[derive(Clone, Copy)]
+pub(super) enum PacketSummary {
+    /// PUBACK, PUBCOMP, or a PUBREC with a failure code: the flow is complete.
+    Acknowledgement(PacketId),
+    /// PUBREL: the inbound flow is complete.
+    PubRel(PacketId),
+    /// Anything else.
+    Other,
+}
+
+impl PacketSummary {
+    /// The summary of `packet`.
+    pub(super) fn of(packet: &Packet) -> PacketSummary {
+        match packet {
+            Packet::PubAck(response) | Packet::PubComp(response) => {
+                PacketSummary::Acknowledgement(response.packet_id)
+            }
+            Packet::PubRec(response) if response.reason_code.is_error() => {
+                PacketSummary::Acknowledgement(response.packet_id)
+            }
+            Packet::PubRel(response) => PacketSummary::PubRel(response.packet_id),
+            _ => PacketSummary::Other,
+        }
+    }
+}
