@@ -1,5 +1,5 @@
-//! The `shardmq` binary on a data directory: a SIGKILL under QoS 1 load loses
-//! no acknowledged message with `fsync = "always"`, and damaged files give the
+//! The `shardmq` binary on a data directory: a SIGKILL under QoS 1 load, after a
+//! periodic snapshot, loses no acknowledged message with `fsync = "always"`, and damaged files give the
 //! documented outcome (a warning and the records before the damage, or exit
 //! code 2 naming the file; `--recover` moves it aside). Every wait is bounded
 //! by [`TEST_TIMEOUT`].
@@ -77,14 +77,18 @@ impl BrokerProcess {
 
     /// The first log line containing `needle`; panics on timeout.
     fn wait_for_line(&self, needle: &str) -> String {
+        let mut seen = Vec::new();
         loop {
-            let line = self
-                .lines
-                .recv_timeout(TEST_TIMEOUT)
-                .unwrap_or_else(|_| panic!("no log line with {needle:?} in time"));
+            let line = self.lines.recv_timeout(TEST_TIMEOUT).unwrap_or_else(|_| {
+                panic!(
+                    "no log line with {needle:?} in time; seen:\n{}",
+                    seen.join("\n")
+                )
+            });
             if line.contains(needle) {
                 return line;
             }
+            seen.push(line);
         }
     }
 
@@ -273,12 +277,12 @@ fn publish_until_killed(
 }
 
 #[test]
-fn sigkill_under_qos1_load_loses_no_acknowledged_message() {
+fn sigkill_under_qos1_load_after_a_snapshot_loses_no_acknowledged_message() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("shardmq.toml");
     std::fs::write(
         &config,
-        "max_queued_messages = 1000000\n[persistence]\nfsync = \"always\"\n",
+        "max_queued_messages = 1000000\n[persistence]\nfsync = \"always\"\nsnapshot_interval_s = 1\n",
     )
     .unwrap();
     let data_dir = dir.path().join("data");
@@ -306,6 +310,8 @@ fn sigkill_under_qos1_load_loses_no_acknowledged_message() {
     midway
         .recv_timeout(TEST_TIMEOUT)
         .expect("the load got under way");
+    // A periodic snapshot under load: the journal switches files mid-stream.
+    broker.wait_for_line("snapshot written");
     broker.kill();
     publisher.join().unwrap();
     let acked = acked.lock().unwrap().clone();

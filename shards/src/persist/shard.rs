@@ -120,7 +120,7 @@ impl ShardPersistence {
         if let Err(error) = removed {
             tracing::warn!(shard = index, %error, "old snapshot files not removed");
         }
-        tracing::debug!(
+        tracing::info!(
             shard = index,
             sequence,
             sessions = session_count,
