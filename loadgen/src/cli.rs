@@ -122,6 +122,10 @@ struct Common {
     /// Keep Alive, seconds (0: off).
     #[arg(short = 'k', long, default_value_t = 60)]
     keep_alive: u16,
+    /// Persistent sessions: Clean Start 0, and under 5.0 this Session Expiry
+    /// Interval, seconds (0: clean sessions).
+    #[arg(long, default_value_t = 0)]
+    session_expiry: u32,
     /// Messages per second per publisher (0: flat out).
     #[arg(short = 'r', long, default_value_t = 0.0)]
     rate: f64,
@@ -232,6 +236,7 @@ fn apply_common(scenario: &mut Scenario, common: &Common) -> Result<(), String> 
     scenario.bind = common.bind.clone();
     scenario.connect_rate_per_s = common.connect_rate;
     scenario.keep_alive_s = common.keep_alive;
+    scenario.session_expiry_interval_s = common.session_expiry;
     scenario.rate_per_s = common.rate;
     scenario.total_rate_per_s = common.total_rate;
     scenario.inflight = common.inflight;

@@ -68,6 +68,8 @@ pub struct Scenario {
     pub connect_rate_per_s: f64,
     /// Keep Alive sent in CONNECT; PINGREQ is sent when idle that long.
     pub keep_alive_s: u16,
+    /// Above 0: persistent sessions (Clean Start 0, this Session Expiry Interval under 5.0).
+    pub session_expiry_interval_s: u32,
     /// Messages per second per publisher; 0 (with `total_rate_per_s` 0) is flat out.
     pub rate_per_s: f64,
     /// Messages per second over all publishers; overrides `rate_per_s` when set.
@@ -116,6 +118,7 @@ impl Scenario {
             bind: Vec::new(),
             connect_rate_per_s: 0.0,
             keep_alive_s: 60,
+            session_expiry_interval_s: 0,
             rate_per_s: 0.0,
             total_rate_per_s: 0.0,
             inflight: crate::limits::INFLIGHT_DEFAULT,

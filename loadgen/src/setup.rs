@@ -111,7 +111,7 @@ fn connect_packet(ctx: &ShardContext, plan: &ClientPlan) -> Connect {
     let scenario = &ctx.scenario;
     Connect {
         protocol_version: scenario.protocol_version,
-        clean_start: true,
+        clean_start: scenario.session_expiry_interval_s == 0,
         keep_alive_s: scenario.keep_alive_s,
         client_id: ByteString::from(plan.client_id.as_str()),
         will: None,
@@ -123,6 +123,8 @@ fn connect_packet(ctx: &ShardContext, plan: &ClientPlan) -> Connect {
         properties: ConnectProperties {
             receive_maximum: Some(INFLIGHT_MAX),
             maximum_packet_size: Some(MAXIMUM_PACKET_SIZE),
+            session_expiry_interval_s: (scenario.session_expiry_interval_s > 0)
+                .then_some(scenario.session_expiry_interval_s),
             ..ConnectProperties::default()
         },
     }
