@@ -8,23 +8,41 @@ use std::path::Path;
 use shardmq::protocol::{
     ConnectProperties, Packet, ProtocolVersion, Publish, PublishResponse, QoS, ReasonCode,
 };
-use shardmq_shards::{home_shard, Broker, BrokerHandle, Config, PersistenceConfig};
+use shardmq_shards::{home_shard, Broker, BrokerHandle, Config, FsyncMode, PersistenceConfig};
 
 use crate::common::{client_id_on, connect_packet, publish_packet, RawClient};
 
 /// A broker of `shards` unpinned shards on 127.0.0.1:0, persisting into `dir`.
 fn start_persistent(dir: &Path, shards: usize) -> BrokerHandle {
+    start_persistent_with(dir, shards, FsyncMode::Always)
+}
+
+/// [`start_persistent`] with journal fsync mode `fsync`.
+fn start_persistent_with(dir: &Path, shards: usize, fsync: FsyncMode) -> BrokerHandle {
     Broker::start(Config {
         listen: vec!["127.0.0.1:0".parse().unwrap()],
         shards,
         pin_shards: false,
         persistence: PersistenceConfig {
             dir: Some(dir.to_path_buf()),
+            fsync,
             ..PersistenceConfig::default()
         },
         ..Config::default()
     })
     .expect("the persistent test broker starts")
+}
+
+/// Bytes in the journals of the generation in use.
+fn journal_bytes(dir: &Path) -> u64 {
+    let current = std::fs::read_to_string(dir.join("CURRENT")).unwrap();
+    let gen_dir = dir.join(format!("gen-{}", current.trim()));
+    std::fs::read_dir(gen_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap())
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".journal"))
+        .map(|entry| entry.metadata().unwrap().len())
+        .sum()
 }
 
 /// Connects a 5.0 client with a session that outlives its connection by an hour.
@@ -209,5 +227,57 @@ fn a_second_broker_on_the_same_data_directory_is_refused() {
         .expect("the second broker is refused")
         .to_string();
     assert!(error.contains("in use"), "{error}");
+    broker.shutdown();
+}
+
+#[test]
+fn clean_sessions_journal_nothing_but_retained_messages_are_journaled() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_persistent(dir.path(), 2);
+    let address = broker.local_addr();
+    let mut subscriber = RawClient::clean(address, ProtocolVersion::V5, &client_id_on(1, "clean"));
+    subscriber.subscribe("clean/#", QoS::ExactlyOnce);
+    let mut publisher = RawClient::clean(address, ProtocolVersion::V5, &client_id_on(0, "clean"));
+    // Under fsync = "always" each record is on disk before the PUBACK.
+    publisher.publish("clean/retained", &b"r"[..], QoS::AtLeastOnce, true);
+    let retained_only = journal_bytes(dir.path());
+    assert!(retained_only > 0, "the retained message is journaled");
+    publisher.publish("clean/1", &b"c1"[..], QoS::AtLeastOnce, false);
+    publisher.publish("clean/2", &b"c2"[..], QoS::ExactlyOnce, false);
+    let received: Vec<Vec<u8>> = (0..3)
+        .map(|_| payload_of(&subscriber.recv_publish_acked()).to_vec())
+        .collect();
+    assert_eq!(
+        received,
+        vec![b"r".to_vec(), b"c1".to_vec(), b"c2".to_vec()]
+    );
+    expect_nothing_queued(&mut subscriber);
+    assert_eq!(journal_bytes(dir.path()), retained_only);
+    broker.shutdown();
+}
+
+#[test]
+fn queued_messages_survive_a_clean_restart_without_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let subscriber_id = client_id_on(0, "unsynced-subscriber");
+    {
+        let broker = start_persistent_with(dir.path(), 2, FsyncMode::Never);
+        let (mut subscriber, _) = persistent(broker.local_addr(), &subscriber_id, true);
+        subscriber.subscribe("unsynced/#", QoS::AtLeastOnce);
+        subscriber.disconnect();
+        let mut publisher = RawClient::clean(
+            broker.local_addr(),
+            ProtocolVersion::V5,
+            &client_id_on(1, "unsynced-pub"),
+        );
+        publisher.publish("unsynced/1", &b"u1"[..], QoS::AtLeastOnce, false);
+        publisher.disconnect();
+        broker.shutdown();
+    }
+    let broker = start_persistent_with(dir.path(), 2, FsyncMode::Interval);
+    let (mut subscriber, present) = persistent(broker.local_addr(), &subscriber_id, false);
+    assert!(present);
+    assert_eq!(payload_of(&subscriber.recv_publish_acked()), b"u1");
+    expect_nothing_queued(&mut subscriber);
     broker.shutdown();
 }
