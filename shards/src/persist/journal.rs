@@ -319,3 +319,60 @@ impl ShardJournal {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use glommio::LocalExecutorBuilder;
+    use shardmq::persist::{JournalReader, JournalRecord};
+
+    use super::*;
+
+    fn ended(client_id: &str) -> JournalRecord {
+        JournalRecord::SessionEnded {
+            client_id: client_id.to_owned(),
+        }
+    }
+
+    fn records_in(path: &Path) -> Vec<JournalRecord> {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        JournalReader::new(&bytes).map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn records_reach_the_file_of_their_sequence_before_their_waiters_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let gen_dir = dir.path().to_path_buf();
+        LocalExecutorBuilder::default()
+            .spawn(move || async move {
+                let journal = Rc::new(ShardJournal::new(&gen_dir, 0, 0, FsyncMode::Always, 1000));
+                let flusher = glommio::spawn_local(Rc::clone(&journal).run_flusher());
+                let seen: Rc<RefCell<Vec<Vec<JournalRecord>>>> = Rc::default();
+                let file_0 = gen_dir.join("shard-0-0.journal");
+                let file_1 = gen_dir.join("shard-0-1.journal");
+                journal.append(&ended("a"));
+                journal.append(&ended("b"));
+                let waiter_seen = Rc::clone(&seen);
+                let path = file_0.clone();
+                journal.when_durable(
+                    journal.appended(),
+                    Box::new(move || waiter_seen.borrow_mut().push(records_in(&path))),
+                );
+                let before_rotation = journal.appended();
+                assert_eq!(journal.rotate(), 1);
+                journal.append(&ended("c"));
+                journal.written_through(before_rotation).await;
+                journal.close();
+                flusher.await;
+                assert_eq!(seen.borrow()[0], vec![ended("a"), ended("b")]);
+                assert_eq!(records_in(&file_0), vec![ended("a"), ended("b")]);
+                assert_eq!(records_in(&file_1), vec![ended("c")]);
+                assert!(!journal.has_pending());
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+}

@@ -285,8 +285,11 @@ impl Shard {
     /// Records appended so far (0 without persistence), to tell later what a
     /// packet caused.
     pub(super) fn journal_mark(&self) -> u64 {
-        self.persistence()
-            .map_or(0, |persistence| persistence.journal.appended())
+        self.persistence().map_or(0, |persistence| {
+            // Forwards made outside a client's packet (wills, timers) hold nobody.
+            persistence.take_remote_records();
+            persistence.journal.appended()
+        })
     }
 
     /// Under `fsync = "always"`: holds `connection`'s output (the acknowledgement
