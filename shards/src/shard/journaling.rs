@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use shardmq::persist::schema::{MessageRecord, SessionSnapshot, SubscriptionRecord};
 use shardmq::persist::{InboundQos2Record, JournalRecord, TargetRecord};
-use shardmq::protocol::{Packet, PacketId, SubscriptionOptions};
+use shardmq::protocol::{Packet, PacketId, QoS, SubscriptionOptions};
 use shardmq::session::{Action, Message, Session, SharedMessage, SubscriptionMatch};
 
 use super::sessions::SessionKey;
@@ -186,7 +186,7 @@ impl Shard {
             PacketSummary::PubRel(packet_id) => {
                 self.journal_flow(key, packet_id, FlowRecord::PubRelReceived)
             }
-            PacketSummary::Other => {}
+            PacketSummary::Request | PacketSummary::Other => {}
         }
     }
 
@@ -219,7 +219,7 @@ impl Shard {
             return;
         };
         let mut targets: Vec<TargetRecord> = Vec::new();
-        if message.qos != shardmq::protocol::QoS::AtMostOnce {
+        if message.qos != QoS::AtMostOnce {
             let entries = self.entries.borrow();
             let mut start = 0;
             while start < local.len() {
@@ -252,7 +252,7 @@ impl Shard {
 
     /// A QoS 1/2 message was forwarded to `shard`, which may journal it.
     pub(super) fn note_forwarded(&self, shard: usize, message: &Message) {
-        if message.qos == shardmq::protocol::QoS::AtMostOnce {
+        if message.qos == QoS::AtMostOnce {
             return;
         }
         if let Some(persistence) = self.persistence() {
@@ -292,15 +292,22 @@ impl Shard {
         })
     }
 
-    /// Under `fsync = "always"`: holds `connection`'s output (the acknowledgement
-    /// just queued) until the records appended since `mark`, here and on the
-    /// shards the packet's message went to, are durable.
-    pub(super) fn hold_until_durable(&self, connection: &Rc<Connection>, mark: u64) {
+    /// Under `fsync = "always"`, after a packet whose answer promises durability
+    /// (`summary`): holds `connection`'s output (the answer just queued) until
+    /// the records appended since `mark`, here and on the shards the packet's
+    /// message went to, are durable. Acknowledgements from the client promise
+    /// nothing, so the deliveries they let out are not held.
+    pub(super) fn hold_until_durable(
+        &self,
+        connection: &Rc<Connection>,
+        mark: u64,
+        summary: PacketSummary,
+    ) {
         let Some(persistence) = self.persistence() else {
             return;
         };
         let remote = persistence.take_remote_records();
-        if !persistence.holds_acknowledgements() {
+        if !persistence.holds_acknowledgements() || !summary.answer_promises_durability() {
             return;
         }
         let journal = &persistence.journal;
@@ -451,8 +458,10 @@ enum FlowRecord {
 pub(super) enum PacketSummary {
     /// PUBACK, PUBCOMP, or a PUBREC with a failure code: the flow is complete.
     Acknowledgement(PacketId),
-    /// PUBREL: the inbound flow is complete.
+    /// PUBREL: the inbound flow is complete; its PUBCOMP waits for durability.
     PubRel(PacketId),
+    /// PUBLISH at QoS 1 or 2, SUBSCRIBE, UNSUBSCRIBE: the answer waits for durability.
+    Request,
     /// Anything else.
     Other,
 }
@@ -468,7 +477,15 @@ impl PacketSummary {
                 PacketSummary::Acknowledgement(response.packet_id)
             }
             Packet::PubRel(response) => PacketSummary::PubRel(response.packet_id),
+            Packet::Publish(publish) if publish.qos != QoS::AtMostOnce => PacketSummary::Request,
+            Packet::Subscribe(_) | Packet::Unsubscribe(_) => PacketSummary::Request,
             _ => PacketSummary::Other,
         }
+    }
+
+    /// True when the server's answer to the packet tells the client its effect
+    /// is stored, so it must wait until it is.
+    fn answer_promises_durability(self) -> bool {
+        matches!(self, PacketSummary::PubRel(_) | PacketSummary::Request)
     }
 }

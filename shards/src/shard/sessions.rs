@@ -53,7 +53,7 @@ impl Shard {
         }
         self.journal_packet(key, &summary);
         self.run_actions(key, Some(connection), &mut actions);
-        self.hold_until_durable(connection, mark);
+        self.hold_until_durable(connection, mark, summary);
         self.return_action_buffer(actions);
     }
 
