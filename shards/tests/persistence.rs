@@ -457,3 +457,21 @@ fn current_naming_a_missing_generation_exits_with_2() {
     assert_eq!(code, Some(2), "{log}");
     assert!(log.contains("CURRENT names generation 1"), "{log}");
 }
+
+#[test]
+fn missing_current_beside_generations_exits_with_2_unless_recover_moves_them_aside() {
+    let (dir, _) = prepared_dir(false);
+    std::fs::remove_file(dir.path().join("CURRENT")).unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let (code, log) = run_to_exit(&["--data-dir", data_dir, "--shards", "1"]);
+    assert_eq!(code, Some(2), "{log}");
+    assert!(log.contains("no CURRENT file"), "{log}");
+
+    let broker = BrokerProcess::serving(&["--data-dir", data_dir, "--shards", "1", "--recover"]);
+    let kept_aside = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .any(|name| name.starts_with("gen-1.damaged-"));
+    assert!(kept_aside, "the unreferenced generation is kept aside");
+    assert_eq!(sessions_present(broker), (false, false));
+}

@@ -97,6 +97,7 @@ fn load_current(dir: &Path, options: LoadOptions) -> Result<(u64, Loaded), Persi
             return Err(PersistError::new(message));
         }
         tracing::warn!("{message}; --recover: starting from an empty state");
+        set_generations_aside(dir, &present)?;
         let last = present.last().copied().unwrap_or(0);
         return Ok((last, Loaded::default()));
     };
@@ -113,6 +114,7 @@ fn load_current(dir: &Path, options: LoadOptions) -> Result<(u64, Loaded), Persi
             )));
         }
         tracing::warn!("{message}; --recover: starting from an empty state");
+        set_generations_aside(dir, &present)?;
         return Ok((
             generation.max(present.last().copied().unwrap_or(0)),
             Loaded::default(),
@@ -120,6 +122,22 @@ fn load_current(dir: &Path, options: LoadOptions) -> Result<(u64, Loaded), Persi
     }
     let loaded = load_generation(&gen_dir, dir, options)?;
     Ok((generation.max(present.last().copied().unwrap_or(0)), loaded))
+}
+
+/// Under `--recover`, with no usable `CURRENT`: keeps the generation directories
+/// found as `gen-N.damaged-<unix time>` instead of removing them with the rest.
+fn set_generations_aside(dir: &Path, present: &[u64]) -> Result<(), PersistError> {
+    let unix_time_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    for generation in present {
+        let gen_dir = generation_dir(dir, *generation);
+        let aside = dir.join(format!("gen-{generation}.damaged-{unix_time_s}"));
+        fs::rename(&gen_dir, &aside)
+            .map_err(|error| PersistError::io(&gen_dir, "cannot move aside", error))?;
+        tracing::warn!(from = %gen_dir.display(), to = %aside.display(), "generation moved aside");
+    }
+    Ok(())
 }
 
 /// Writes a complete generation into `gen_dir` (replacing a partial one a crash
