@@ -460,7 +460,8 @@ pub(super) enum PacketSummary {
     Acknowledgement(PacketId),
     /// PUBREL: the inbound flow is complete; its PUBCOMP waits for durability.
     PubRel(PacketId),
-    /// PUBLISH at QoS 1 or 2, SUBSCRIBE, UNSUBSCRIBE: the answer waits for durability.
+    /// PUBLISH at QoS 1 or 2, PUBREC, SUBSCRIBE, UNSUBSCRIBE: the answer waits
+    /// for durability.
     Request,
     /// Anything else.
     Other,
@@ -477,6 +478,9 @@ impl PacketSummary {
                 PacketSummary::Acknowledgement(response.packet_id)
             }
             Packet::PubRel(response) => PacketSummary::PubRel(response.packet_id),
+            // PUBREL tells the client the server dropped the message: its
+            // PUBREC must be on disk first, or a restart would send it again.
+            Packet::PubRec(_) => PacketSummary::Request,
             Packet::Publish(publish) if publish.qos != QoS::AtMostOnce => PacketSummary::Request,
             Packet::Subscribe(_) | Packet::Unsubscribe(_) => PacketSummary::Request,
             _ => PacketSummary::Other,
