@@ -72,9 +72,8 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    for address in broker.local_addrs() {
-        tracing::info!(%address, shards = broker.shard_count(), "listening for MQTT over TCP");
-    }
+    // Handlers first: a SIGTERM right after "listening" must stop the broker
+    // cleanly (final snapshot), not kill it.
     let mut signals = match Signals::new([SIGINT, SIGTERM]) {
         Ok(signals) => signals,
         Err(error) => {
@@ -83,6 +82,9 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    for address in broker.local_addrs() {
+        tracing::info!(%address, shards = broker.shard_count(), "listening for MQTT over TCP");
+    }
     if let Some(signal) = signals.forever().next() {
         tracing::info!(
             signal,
