@@ -106,7 +106,9 @@ impl ShardPersistence {
         let (gen_dir, index) = (self.gen_dir.clone(), self.index);
         let session_count = sessions.len();
         let written = glommio::executor()
-            .spawn_blocking(move || write_pair(&gen_dir, index, sequence, sessions, retained))
+            .spawn_blocking(move || {
+                write_pair(&gen_dir, index, sequence, sessions, retained).map(|_| ())
+            })
             .await;
         if let Err(error) = written {
             tracing::error!(shard = index, %error, "snapshot not written; the journal keeps the state");

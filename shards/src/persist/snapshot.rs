@@ -14,32 +14,52 @@ use shardmq::persist::{encode_snapshot, SnapshotContents};
 use super::error::PersistError;
 use super::layout::{generation_files, write_atomically, FileKind, FileName};
 
-/// Writes snapshot pair `sequence` of `shard` into `gen_dir`.
+/// Writes snapshot pair `sequence` of `shard` into `gen_dir`; hands the records back.
 pub fn write_pair(
     gen_dir: &Path,
     shard: usize,
     sequence: u64,
     sessions: Vec<SessionSnapshot>,
     retained: Vec<MessageRecord>,
-) -> Result<(), PersistError> {
-    for (kind, contents) in [
-        (FileKind::Retained, SnapshotContents::Retained(retained)),
-        (FileKind::Sessions, SnapshotContents::Sessions(sessions)),
-    ] {
-        let path = gen_dir.join(
-            FileName {
-                shard,
-                sequence,
-                kind,
-            }
-            .to_file_name(),
-        );
-        let bytes = encode_snapshot(&contents)
-            .map_err(|error| PersistError::new(format!("{}: {error}", path.display())))?;
-        write_atomically(&path, &bytes)
-            .map_err(|error| PersistError::io(&path, "cannot write", error))?;
+) -> Result<(Vec<SessionSnapshot>, Vec<MessageRecord>), PersistError> {
+    let retained = write_file(
+        gen_dir,
+        FileName {
+            shard,
+            sequence,
+            kind: FileKind::Retained,
+        },
+        SnapshotContents::Retained(retained),
+    )?;
+    let sessions = write_file(
+        gen_dir,
+        FileName {
+            shard,
+            sequence,
+            kind: FileKind::Sessions,
+        },
+        SnapshotContents::Sessions(sessions),
+    )?;
+    match (sessions, retained) {
+        (SnapshotContents::Sessions(sessions), SnapshotContents::Retained(retained)) => {
+            Ok((sessions, retained))
+        }
+        _ => unreachable!("write_file hands back what it was given"),
     }
-    Ok(())
+}
+
+/// Writes one snapshot file atomically; hands `contents` back.
+fn write_file(
+    gen_dir: &Path,
+    name: FileName,
+    contents: SnapshotContents,
+) -> Result<SnapshotContents, PersistError> {
+    let path = gen_dir.join(name.to_file_name());
+    let bytes = encode_snapshot(&contents)
+        .map_err(|error| PersistError::new(format!("{}: {error}", path.display())))?;
+    write_atomically(&path, &bytes)
+        .map_err(|error| PersistError::io(&path, "cannot write", error))?;
+    Ok(contents)
 }
 
 /// Removes the snapshots and journals of `shard` older than `sequence`.

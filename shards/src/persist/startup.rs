@@ -170,7 +170,7 @@ pub fn write_generation(
     let retained = Arc::new(retained);
     let mut shards = Vec::with_capacity(shard_count);
     for (index, (sessions, owned)) in per_shard.into_iter().zip(owned).enumerate() {
-        write_pair(gen_dir, index, 0, sessions.clone(), owned)?;
+        let (sessions, _) = write_pair(gen_dir, index, 0, sessions, owned)?;
         shards.push(ShardRestore {
             sessions,
             remote_filters: filters
