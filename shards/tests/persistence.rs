@@ -475,3 +475,42 @@ fn missing_current_beside_generations_exits_with_2_unless_recover_moves_them_asi
     assert!(kept_aside, "the unreferenced generation is kept aside");
     assert_eq!(sessions_present(broker), (false, false));
 }
+
+#[test]
+fn retained_message_in_flight_at_a_sigkill_is_sent_again_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let args = ["--data-dir", data_dir, "--shards", "2"];
+    let broker = BrokerProcess::serving(&args);
+    let (mut publisher, _) = Client::persistent(broker.port, "retained-publisher", true);
+    publisher.send(&Packet::Publish(Publish {
+        dup: false,
+        qos: QoS::AtLeastOnce,
+        retain: true,
+        topic_name: ByteString::from("cfg/a"),
+        packet_id: Some(1),
+        properties: PublishProperties::default(),
+        payload: Bytes::from_static(b"setting"),
+    }));
+    assert!(matches!(publisher.recv(), Some(Packet::PubAck(_))));
+    let (mut subscriber, _) = Client::persistent(broker.port, "retained-reader", true);
+    // The SUBACK comes once the subscription and the retained delivery are on disk.
+    subscriber.subscribe("cfg/#");
+    match subscriber.recv() {
+        Some(Packet::Publish(publish)) => assert_eq!(&publish.payload[..], b"setting"),
+        other => panic!("expected the retained PUBLISH, got {other:?}"),
+    }
+    broker.kill();
+
+    let broker = BrokerProcess::serving(&args);
+    let (mut subscriber, present) = Client::persistent(broker.port, "retained-reader", false);
+    assert!(present);
+    match subscriber.recv() {
+        Some(Packet::Publish(publish)) => {
+            assert_eq!(&publish.payload[..], b"setting");
+            assert!(publish.retain);
+        }
+        other => panic!("expected the unacknowledged retained PUBLISH again, got {other:?}"),
+    }
+    assert_eq!(broker.stop(), Some(0));
+}

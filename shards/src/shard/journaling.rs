@@ -4,7 +4,8 @@
 //!
 //! Only persisted sessions journal: those with a Session Expiry Interval above
 //! 0, and a clean one that replaced a persisted one (so the old state is dropped
-//! on disk too). QoS 0 deliveries journal nothing.
+//! on disk too). QoS 0 deliveries journal nothing. Retained messages are
+//! journaled by the shard that owns their topic (`home_shard` of the topic).
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -242,6 +243,37 @@ impl Shard {
             targets,
         };
         persistence.journal.append(&record);
+    }
+
+    /// The retained `message` is about to be sent to session `key` for its new
+    /// `subscription`: a `MessageAccepted` when the session is persisted and the
+    /// delivery is QoS 1 or 2, so a restart sends it again until acknowledged.
+    pub(super) fn journal_retained_delivery(
+        &self,
+        key: SessionKey,
+        message: &SharedMessage,
+        subscription: &SubscriptionMatch,
+    ) {
+        let qos = message.qos.min(subscription.qos);
+        if qos == QoS::AtMostOnce {
+            return;
+        }
+        let now_ms = self.now_ms();
+        self.journal_session(key, |session| {
+            Some(JournalRecord::MessageAccepted {
+                inbound_qos2: None,
+                message: message.to_record(now_ms, wall_clock_ms()),
+                targets: vec![TargetRecord {
+                    client_id: session.client_id().to_string(),
+                    qos: qos.into(),
+                    retain: true,
+                    subscription_identifiers: subscription
+                        .subscription_identifier
+                        .into_iter()
+                        .collect(),
+                }],
+            })
+        });
     }
 
     /// The inbound QoS 2 flow noted for the message being routed.

@@ -260,6 +260,7 @@ impl Shard {
         let messages = self.retained.borrow().matching(topic_filter, now_ms);
         let mut actions = Vec::new();
         for message in &messages {
+            self.journal_retained_delivery(key, message, subscription);
             if let Some(entry) = self.entries.borrow_mut().get_mut(&key) {
                 entry
                     .session
