@@ -277,7 +277,8 @@ fn publish_until_killed(
 }
 
 #[test]
-fn sigkill_under_qos1_load_after_a_snapshot_loses_no_acknowledged_message() {
+fn sigkill_under_qos1_load_after_a_snapshot_loses_no_acknowledged_message_on_restart_with_3_shards()
+{
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("shardmq.toml");
     std::fs::write(
@@ -316,7 +317,11 @@ fn sigkill_under_qos1_load_after_a_snapshot_loses_no_acknowledged_message() {
     publisher.join().unwrap();
     let acked = acked.lock().unwrap().clone();
 
-    let broker = BrokerProcess::serving(&args);
+    // Restarted with another shard count: the journals are replayed and the
+    // sessions moved to their new home shards.
+    let mut restart_args = args;
+    restart_args[5] = "3";
+    let broker = BrokerProcess::serving(&restart_args);
     let (mut subscriber, present) = Client::persistent(broker.port, &subscriber_id, false);
     assert!(present, "the subscriber's session was lost");
     let mut received = BTreeSet::new();
