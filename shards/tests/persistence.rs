@@ -519,3 +519,59 @@ fn retained_message_in_flight_at_a_sigkill_is_sent_again_after_restart() {
     }
     assert_eq!(broker.stop(), Some(0));
 }
+
+#[test]
+fn inbound_qos2_flow_open_at_a_sigkill_completes_once_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let args = ["--data-dir", data_dir, "--shards", "2"];
+    let qos2_publish = |dup: bool| {
+        Packet::Publish(Publish {
+            dup,
+            qos: QoS::ExactlyOnce,
+            retain: false,
+            topic_name: ByteString::from("q2/x"),
+            packet_id: Some(9),
+            properties: PublishProperties::default(),
+            payload: Bytes::from_static(b"once"),
+        })
+    };
+    let broker = BrokerProcess::serving(&args);
+    let subscriber_id = client_id_on(1, "q2-subscriber");
+    let publisher_id = client_id_on(0, "q2-publisher");
+    let (mut subscriber, _) = Client::persistent(broker.port, &subscriber_id, true);
+    subscriber.subscribe("q2/#");
+    subscriber.disconnect();
+    let (mut publisher, _) = Client::persistent(broker.port, &publisher_id, true);
+    publisher.send(&qos2_publish(false));
+    assert!(matches!(publisher.recv(), Some(Packet::PubRec(r)) if r.packet_id == 9));
+    broker.kill();
+
+    let broker = BrokerProcess::serving(&args);
+    let (mut publisher, present) = Client::persistent(broker.port, &publisher_id, false);
+    assert!(present);
+    publisher.send(&qos2_publish(true));
+    assert!(matches!(publisher.recv(), Some(Packet::PubRec(r)) if r.packet_id == 9));
+    publisher.send(&Packet::PubRel(PublishResponse::success(9)));
+    match publisher.recv() {
+        Some(Packet::PubComp(response)) => {
+            assert_eq!(response.packet_id, 9);
+            assert!(!response.reason_code.is_error(), "{response:?}");
+        }
+        other => panic!("expected PUBCOMP, got {other:?}"),
+    }
+    let (mut subscriber, present) = Client::persistent(broker.port, &subscriber_id, false);
+    assert!(present);
+    match subscriber.recv() {
+        Some(Packet::Publish(publish)) => {
+            assert_eq!(&publish.payload[..], b"once");
+            subscriber.send(&Packet::PubAck(PublishResponse::success(
+                publish.packet_id.unwrap(),
+            )));
+        }
+        other => panic!("expected the message, got {other:?}"),
+    }
+    subscriber.send(&Packet::PingReq);
+    assert_eq!(subscriber.recv(), Some(Packet::PingResp), "delivered once");
+    assert_eq!(broker.stop(), Some(0));
+}
