@@ -14,15 +14,22 @@
 //!
 //! ## What each `fsync` mode guarantees
 //!
-//! - `always`: a PUBACK/PUBREC (and a persistent session's SUBACK) is sent only
+//! - `always`: an answer that tells the client its packet's effect is kept
+//!   (PUBACK/PUBREC to a publisher, PUBCOMP, SUBACK/UNSUBACK of a persistent
+//!   session, and the PUBREL that follows a subscriber's PUBREC) is sent only
 //!   after every record the packet caused is fdatasynced, on every shard that
-//!   stored it. Acknowledged state survives a process crash and a power loss.
-//! - `interval`: records are written as soon as the previous write returned,
-//!   fdatasynced every `fsync_interval_ms`; nothing is held. A process crash
-//!   loses the records of the batch not yet written (milliseconds); a power
-//!   loss loses up to `fsync_interval_ms` more.
+//!   stored it. Nothing acknowledged is lost to a process crash or a power
+//!   loss; QoS 2 stays exactly once. Deliveries are not held: after a crash a
+//!   subscriber may get a QoS 1 message again whose PUBACK was not yet on disk.
+//! - `interval`: records are written as soon as the previous write returned
+//!   and fdatasynced every `fsync_interval_ms`; nothing is held. A process
+//!   crash loses the records not yet written (the last milliseconds, which may
+//!   include acknowledged messages); a power loss up to `fsync_interval_ms` more.
 //! - `never`: like `interval` without the fdatasync: a power loss loses what
-//!   the kernel had not written back (up to its dirty-page expiry, ~30 s).
+//!   the kernel had not written back yet (its dirty-page expiry, 30 s by default).
+//!
+//! Snapshots are always written with fsync (file, then directory), whatever
+//! the mode; a clean stop writes one per shard after the clients are gone.
 
 mod error;
 mod journal;
