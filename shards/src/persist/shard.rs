@@ -96,13 +96,16 @@ impl ShardPersistence {
     /// the journal switched to sequence `sequence`, then removes what it replaces
     /// once the old journal is written out (`appended_before`: records before
     /// the switch). A failure keeps the older files, which still load.
+    /// `capture_ms`: how long the capture held the shard, for the log.
     pub async fn write_snapshot(
         &self,
         sequence: u64,
         appended_before: u64,
         sessions: Vec<SessionSnapshot>,
         retained: Vec<MessageRecord>,
+        capture_ms: u64,
     ) {
+        let started = std::time::Instant::now();
         let (gen_dir, index) = (self.gen_dir.clone(), self.index);
         let session_count = sessions.len();
         let written = glommio::executor()
@@ -126,6 +129,8 @@ impl ShardPersistence {
             shard = index,
             sequence,
             sessions = session_count,
+            capture_ms,
+            write_ms = started.elapsed().as_millis() as u64,
             "snapshot written"
         );
     }

@@ -448,11 +448,13 @@ impl Shard {
         let Some(persistence) = self.persistence() else {
             return;
         };
+        let started = std::time::Instant::now();
         let (sessions, retained) = self.capture();
         let appended_before = persistence.journal.appended();
         let sequence = persistence.journal.rotate();
+        let capture_ms = started.elapsed().as_millis() as u64;
         persistence
-            .write_snapshot(sequence, appended_before, sessions, retained)
+            .write_snapshot(sequence, appended_before, sessions, retained, capture_ms)
             .await;
     }
 
