@@ -10,8 +10,8 @@
 //! - `attach`: CONNECT accepted: hand-off to the home shard, takeover, resume.
 //! - `barrier`: holding a client's acknowledgement until every shard applied its change.
 //! - `connection`: the outbound buffer and the writer task.
-//! - `journaling`: the calls into persistence: journal records, durable acks,
-//!   restore and snapshots.
+//! - `journaling`: the calls into persistence: journal records, durable acks.
+//! - `recovery`: restoring the state start-up hands the shard; its snapshots.
 //! - `reader`: CONNECT, the hand-off to the home shard and the packet loop.
 //! - `sessions`: packets, timers and deliveries into sessions; their actions out.
 //! - `routing`: the ring message enum, publish routing, subscription transitions.
@@ -22,6 +22,7 @@ mod barrier;
 mod connection;
 mod journaling;
 mod reader;
+mod recovery;
 mod retained;
 mod routing;
 mod sessions;

@@ -1,0 +1,124 @@
+//! What a shard starts from and what it leaves: restoring the state
+//! start-up hands it (sessions, trie replica, retained replica) and taking its
+//! snapshots (capture, journal switch, write).
+
+use std::sync::Arc;
+
+use shardmq::persist::schema::{MessageRecord, SessionSnapshot};
+use shardmq::session::{Action, Message, Session, SubscriptionMatch};
+
+use super::sessions::SessionKey;
+use super::{SessionEntry, Shard};
+use crate::home::home_shard;
+use crate::persist::{wall_clock_ms, ShardRestore};
+
+impl Shard {
+    /// Loads the state the shard starts from: sessions, its trie replica (local
+    /// and remote) and the retained replica; then runs what the restored
+    /// sessions ask for (timers, wills of sessions whose connection was lost).
+    pub(super) fn restore(&self, restore: ShardRestore) {
+        let now_ms = self.now_ms();
+        let wall_ms = wall_clock_ms();
+        let mut pending: Vec<(SessionKey, Vec<Action>)> = Vec::new();
+        for snapshot in restore.sessions {
+            let client_id = bytestring::ByteString::from(snapshot.client_id.as_str());
+            let mut actions = Vec::new();
+            let session = match Session::from_snapshot(
+                snapshot,
+                &self.session_config,
+                now_ms,
+                wall_ms,
+                &mut actions,
+            ) {
+                Ok(session) => session,
+                Err(error) => {
+                    tracing::warn!(%error, "stored session not restored");
+                    continue;
+                }
+            };
+            let key = self.next_session_key.get();
+            self.next_session_key.set(key + 1);
+            {
+                let mut trie = self.trie.borrow_mut();
+                for (topic_filter, options, subscription_identifier) in session.subscriptions() {
+                    let value = SubscriptionMatch::new(options, subscription_identifier);
+                    if let Err(error) = trie.insert(topic_filter, key, value) {
+                        tracing::warn!(%topic_filter, ?error, "stored subscription not restored");
+                    }
+                }
+            }
+            self.client_keys.borrow_mut().insert(client_id.clone(), key);
+            self.entries.borrow_mut().insert(
+                key,
+                SessionEntry {
+                    client_id,
+                    session,
+                    connection: None,
+                    persisted: true,
+                },
+            );
+            pending.push((key, actions));
+        }
+        {
+            let mut trie = self.trie.borrow_mut();
+            for (topic_filter, shard) in &restore.remote_filters {
+                if let Err(error) = trie.add_remote(topic_filter, *shard) {
+                    tracing::warn!(%topic_filter, ?error, "stored remote subscription not restored");
+                }
+            }
+        }
+        {
+            let mut retained = self.retained.borrow_mut();
+            for record in restore.retained.iter() {
+                let message = Message::from_record(record.clone(), now_ms, wall_ms);
+                retained.update(&Arc::new(message));
+            }
+        }
+        tracing::info!(
+            shard = self.index,
+            sessions = pending.len(),
+            remote_filters = restore.remote_filters.len(),
+            retained = restore.retained.len(),
+            "shard state restored"
+        );
+        for (key, mut actions) in pending {
+            self.run_actions(key, None, &mut actions);
+        }
+    }
+
+    /// Captures the shard's persisted state and switches its journal at the same
+    /// instant, then writes the snapshot.
+    pub(super) async fn take_snapshot(&self) {
+        let Some(persistence) = self.persistence() else {
+            return;
+        };
+        let started = std::time::Instant::now();
+        let (sessions, retained) = self.capture();
+        let appended_before = persistence.journal.appended();
+        let sequence = persistence.journal.rotate();
+        let capture_ms = started.elapsed().as_millis() as u64;
+        persistence
+            .write_snapshot(sequence, appended_before, sessions, retained, capture_ms)
+            .await;
+    }
+
+    fn capture(&self) -> (Vec<SessionSnapshot>, Vec<MessageRecord>) {
+        let now_ms = self.now_ms();
+        let wall_ms = wall_clock_ms();
+        let sessions = self
+            .entries
+            .borrow()
+            .values()
+            .filter(|entry| entry.persisted)
+            .map(|entry| entry.session.to_snapshot(now_ms, wall_ms))
+            .collect();
+        let retained = self
+            .retained
+            .borrow()
+            .messages()
+            .filter(|message| home_shard(&message.topic_name, self.shard_count) == self.index)
+            .map(|message| message.to_record(now_ms, wall_ms))
+            .collect();
+        (sessions, retained)
+    }
+}
