@@ -43,5 +43,5 @@ pub use error::PersistError;
 pub use journal::ShardJournal;
 pub use layout::{DirLock, CURRENT_FILE, LOCK_FILE};
 pub use load::LoadOptions;
-pub use shard::{wall_clock_ms, PersistSetup, ShardPersistence};
+pub use shard::{wall_clock_ms, Captured, PersistSetup, ShardPersistence};
 pub use startup::{open, write_data_dir, Opened, ShardRestore};

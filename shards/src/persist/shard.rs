@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use shardmq::persist::schema::{MessageRecord, SessionSnapshot};
 use shardmq::persist::InboundQos2Record;
+use shardmq::session::{Session, SharedMessage};
 use shardmq::topic::ShardSet;
 
 use super::error::PersistError;
@@ -92,7 +93,7 @@ impl ShardPersistence {
         self.durable_shards.replace(ShardSet::default())
     }
 
-    /// Writes a snapshot of `sessions` and `retained`, captured at the instant
+    /// Writes a snapshot of `captured`, taken at the instant
     /// the journal switched to sequence `sequence`, then removes what it replaces
     /// once the old journal is written out (`appended_before`: records before
     /// the switch). A failure keeps the older files, which still load.
@@ -101,15 +102,15 @@ impl ShardPersistence {
         &self,
         sequence: u64,
         appended_before: u64,
-        sessions: Vec<SessionSnapshot>,
-        retained: Vec<MessageRecord>,
+        captured: Captured,
         capture_ms: u64,
     ) {
         let started = std::time::Instant::now();
         let (gen_dir, index) = (self.gen_dir.clone(), self.index);
-        let session_count = sessions.len();
+        let session_count = captured.sessions.len();
         let written = glommio::executor()
             .spawn_blocking(move || {
+                let (sessions, retained) = captured.into_records();
                 write_pair(&gen_dir, index, sequence, sessions, retained).map(|_| ())
             })
             .await;
@@ -133,6 +134,37 @@ impl ShardPersistence {
             write_ms = started.elapsed().as_millis() as u64,
             "snapshot written"
         );
+    }
+}
+
+/// A shard's persisted state at one instant, as copies of the live values
+/// (messages are shared, not copied); turned into records on a blocking thread.
+pub struct Captured {
+    /// The persisted sessions.
+    pub sessions: Vec<Session>,
+    /// The retained messages the shard owns.
+    pub retained: Vec<SharedMessage>,
+    /// The shard's clock at the capture.
+    pub now_ms: u64,
+    /// The wall clock at the capture.
+    pub wall_clock_ms: u64,
+}
+
+impl Captured {
+    /// The records of the snapshot files.
+    pub fn into_records(self) -> (Vec<SessionSnapshot>, Vec<MessageRecord>) {
+        let (now_ms, wall_clock_ms) = (self.now_ms, self.wall_clock_ms);
+        let sessions = self
+            .sessions
+            .iter()
+            .map(|session| session.to_snapshot(now_ms, wall_clock_ms))
+            .collect();
+        let retained = self
+            .retained
+            .iter()
+            .map(|message| message.to_record(now_ms, wall_clock_ms))
+            .collect();
+        (sessions, retained)
     }
 }
 

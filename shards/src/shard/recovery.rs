@@ -4,13 +4,12 @@
 
 use std::sync::Arc;
 
-use shardmq::persist::schema::{MessageRecord, SessionSnapshot};
 use shardmq::session::{Action, Message, Session, SubscriptionMatch};
 
 use super::sessions::SessionKey;
 use super::{SessionEntry, Shard};
 use crate::home::home_shard;
-use crate::persist::{wall_clock_ms, ShardRestore};
+use crate::persist::{wall_clock_ms, Captured, ShardRestore};
 
 impl Shard {
     /// Loads the state the shard starts from: sessions, its trie replica (local
@@ -93,32 +92,37 @@ impl Shard {
             return;
         };
         let started = std::time::Instant::now();
-        let (sessions, retained) = self.capture();
+        let captured = self.capture();
         let appended_before = persistence.journal.appended();
         let sequence = persistence.journal.rotate();
         let capture_ms = started.elapsed().as_millis() as u64;
         persistence
-            .write_snapshot(sequence, appended_before, sessions, retained, capture_ms)
+            .write_snapshot(sequence, appended_before, captured, capture_ms)
             .await;
     }
 
-    fn capture(&self) -> (Vec<SessionSnapshot>, Vec<MessageRecord>) {
-        let now_ms = self.now_ms();
-        let wall_ms = wall_clock_ms();
+    /// Copies of the persisted sessions and of the retained messages this shard
+    /// owns; their conversion to records happens off the shard thread.
+    fn capture(&self) -> Captured {
         let sessions = self
             .entries
             .borrow()
             .values()
             .filter(|entry| entry.persisted)
-            .map(|entry| entry.session.to_snapshot(now_ms, wall_ms))
+            .map(|entry| entry.session.clone())
             .collect();
         let retained = self
             .retained
             .borrow()
             .messages()
             .filter(|message| home_shard(&message.topic_name, self.shard_count) == self.index)
-            .map(|message| message.to_record(now_ms, wall_ms))
+            .cloned()
             .collect();
-        (sessions, retained)
+        Captured {
+            sessions,
+            retained,
+            now_ms: self.now_ms(),
+            wall_clock_ms: wall_clock_ms(),
+        }
     }
 }
