@@ -169,7 +169,7 @@ pub async fn run(setup: ShardSetup) {
     // The broker waits for this; if it gave up, nobody listens any more.
     let _ = setup.ready.send(());
     let tick = Duration::from_millis(limits::TIMER_TICK_MS);
-    let mut snapshots = SnapshotSchedule::new(&shard);
+    let mut snapshots = recovery::SnapshotSchedule::new(&shard);
     while !setup.stop.load(Ordering::Acquire) {
         glommio::timer::sleep(tick).await;
         shard.fire_due_timers();
@@ -184,53 +184,6 @@ pub async fn run(setup: ShardSetup) {
         flusher.await;
     }
     tracing::debug!(shard = shard.index, "shard stopped");
-}
-
-/// When a shard's next snapshot is due, and the one being written.
-struct SnapshotSchedule {
-    next_at: Option<Instant>,
-    running: Option<glommio::Task<()>>,
-    busy: Rc<Cell<bool>>,
-}
-
-impl SnapshotSchedule {
-    fn new(shard: &Shard) -> SnapshotSchedule {
-        SnapshotSchedule {
-            next_at: shard
-                .persistence
-                .as_ref()
-                .map(|persistence| Instant::now() + persistence.snapshot_interval()),
-            running: None,
-            busy: Rc::new(Cell::new(false)),
-        }
-    }
-
-    /// Starts a snapshot when one is due and none is being written.
-    fn start_if_due(&mut self, shard: &Rc<Shard>) {
-        let (Some(next_at), Some(persistence)) = (self.next_at, &shard.persistence) else {
-            return;
-        };
-        if self.busy.get() || Instant::now() < next_at {
-            return;
-        }
-        self.next_at = Some(Instant::now() + persistence.snapshot_interval());
-        let task_shard = Rc::clone(shard);
-        let busy = Rc::clone(&self.busy);
-        busy.set(true);
-        self.running = Some(glommio::spawn_local(async move {
-            task_shard.take_snapshot().await;
-            busy.set(false);
-        }));
-    }
-
-    /// On stop, after the clients were disconnected: waits for a snapshot under
-    /// way, then writes the final one.
-    async fn finish(&mut self, shard: &Rc<Shard>) {
-        if let Some(running) = self.running.take() {
-            running.await;
-        }
-        shard.take_snapshot().await;
-    }
 }
 
 /// Accept errors (e.g. out of file descriptors) repeat every turn; one log line

@@ -1,8 +1,12 @@
 //! What a shard starts from and what it leaves: restoring the state
 //! start-up hands it (sessions, trie replica, retained replica) and taking its
-//! snapshots (capture, journal switch, write).
+//! snapshots (capture, journal switch, write), every `snapshot_interval_s` and
+//! once more on stop.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Instant;
 
 use shardmq::session::{Action, Message, Session, SubscriptionMatch};
 
@@ -124,5 +128,52 @@ impl Shard {
             now_ms: self.now_ms(),
             wall_clock_ms: wall_clock_ms(),
         }
+    }
+}
+
+/// When a shard's next snapshot is due, and the one being written.
+pub(super) struct SnapshotSchedule {
+    next_at: Option<Instant>,
+    running: Option<glommio::Task<()>>,
+    busy: Rc<Cell<bool>>,
+}
+
+impl SnapshotSchedule {
+    pub(super) fn new(shard: &Shard) -> SnapshotSchedule {
+        SnapshotSchedule {
+            next_at: shard
+                .persistence
+                .as_ref()
+                .map(|persistence| Instant::now() + persistence.snapshot_interval()),
+            running: None,
+            busy: Rc::new(Cell::new(false)),
+        }
+    }
+
+    /// Starts a snapshot when one is due and none is being written.
+    pub(super) fn start_if_due(&mut self, shard: &Rc<Shard>) {
+        let (Some(next_at), Some(persistence)) = (self.next_at, &shard.persistence) else {
+            return;
+        };
+        if self.busy.get() || Instant::now() < next_at {
+            return;
+        }
+        self.next_at = Some(Instant::now() + persistence.snapshot_interval());
+        let task_shard = Rc::clone(shard);
+        let busy = Rc::clone(&self.busy);
+        busy.set(true);
+        self.running = Some(glommio::spawn_local(async move {
+            task_shard.take_snapshot().await;
+            busy.set(false);
+        }));
+    }
+
+    /// On stop, after the clients were disconnected: waits for a snapshot under
+    /// way, then writes the final one.
+    pub(super) async fn finish(&mut self, shard: &Rc<Shard>) {
+        if let Some(running) = self.running.take() {
+            running.await;
+        }
+        shard.take_snapshot().await;
     }
 }
