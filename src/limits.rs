@@ -32,6 +32,19 @@ pub const OUTBOUND_TOPIC_ALIAS_MAX_DEFAULT: u16 = 64;
 /// Messages queued for one session beyond its inflight window (or while offline).
 pub const QUEUED_MESSAGES_MAX_DEFAULT: usize = 1000;
 
+/// Bytes queued for one session (payload, topic name and variable-length
+/// properties of each message; see `session::queue`), beyond its inflight window or
+/// while offline. At least one message of the default maximum packet size fits.
+pub const QUEUED_BYTES_MAX_DEFAULT: usize = 16 * 1024 * 1024;
+
+/// Slots an emptied (or mostly expired) session queue keeps allocated; a larger
+/// allocation left by a burst or an absence is released.
+pub const QUEUE_CAPACITY_KEEP_MAX: usize = 16;
+
+/// Period at which each shard removes expired messages from the queues of its
+/// sessions, ms. Queues also drop expired messages whenever they are touched.
+pub const QUEUE_PURGE_INTERVAL_MS: u64 = 1_000;
+
 /// Subscriptions one session may hold.
 pub const SUBSCRIPTIONS_PER_SESSION_MAX_DEFAULT: usize = 1024;
 
@@ -49,6 +62,9 @@ pub const CLIENT_ID_V3_1_MAX_CHARS: usize = 23;
 const _: () = assert!(RECEIVE_MAXIMUM_DEFAULT > 0);
 const _: () = assert!(OUTBOUND_INFLIGHT_MAX_DEFAULT > 0);
 const _: () = assert!(QUEUED_MESSAGES_MAX_DEFAULT > 0);
+const _: () = assert!(QUEUED_BYTES_MAX_DEFAULT >= MAXIMUM_PACKET_SIZE_DEFAULT as usize);
+const _: () = assert!(QUEUE_CAPACITY_KEEP_MAX > 0);
+const _: () = assert!(QUEUE_PURGE_INTERVAL_MS > 0);
 
 /// Longest topic name or topic filter accepted, bytes. The wire allows 65,535
 /// [MQTT-4.7.3-3]; accepting all of it keeps every conforming client working,

@@ -2,12 +2,11 @@
 //! session expiry, windows, aliases), resuming or replacing the stored session, and
 //! the CONNACK that says so.
 
-use std::collections::VecDeque;
-
 use bytestring::ByteString;
 
 use super::alias::{InboundTopicAliases, OutboundTopicAliases};
 use super::inflight::OutboundInflight;
+use super::queue::OutboundQueue;
 use super::state::{ConnectionState, FastMap, FastSet, SessionState, SessionStats};
 use super::{Action, Session, SessionConfig, TimerKind};
 use crate::limits;
@@ -145,7 +144,7 @@ impl Session {
         }
 
         let mut session = Session {
-            config: *config,
+            config: config.clone(),
             state,
             connection: Some(connection),
         };
@@ -220,7 +219,7 @@ impl SessionState {
             session_expiry_interval_s: 0,
             subscriptions: FastMap::default(),
             inflight: OutboundInflight::default(),
-            queue: VecDeque::new(),
+            queue: OutboundQueue::new(),
             awaiting_pubrel: FastSet::default(),
             will: None,
             will_at_ms: None,
