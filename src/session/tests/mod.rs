@@ -10,6 +10,7 @@ mod inbound;
 mod keep_alive;
 mod never_panics;
 mod outbound;
+mod queue;
 mod subscribe;
 mod support;
 mod will;
