@@ -128,6 +128,9 @@ impl Session {
         };
         if protocol_version.is_v5() {
             connack.properties = connack_properties(config, assigned_client_id);
+            if connect.properties.request_response_information == Some(true) {
+                connack.properties.response_information = config.response_information.clone();
+            }
             if session_expiry_interval_s != requested_expiry_s {
                 connack.properties.session_expiry_interval_s = Some(session_expiry_interval_s);
             }
@@ -260,6 +263,13 @@ fn check_connect(
         });
     }
     if connect.protocol_version.is_v5() {
+        let will_claims_utf8 = will.properties.payload_format_indicator == Some(true);
+        if config.validate_payload_format
+            && will_claims_utf8
+            && std::str::from_utf8(&will.payload).is_err()
+        {
+            return Err(Refusal::with_connack(ReasonCode::PayloadFormatInvalid));
+        }
         if will.qos > config.maximum_qos {
             return Err(Refusal::with_connack(ReasonCode::QosNotSupported));
         }
@@ -308,6 +318,8 @@ fn granted_keep_alive_s(client_keep_alive_s: u16, config: &SessionConfig) -> u16
 }
 
 /// The v5 CONNACK properties that describe our limits; defaults are left out.
+/// Wildcard subscriptions, Subscription Identifiers and shared subscriptions are
+/// always available, which is what their absence says (3.2.2.3.11 to 3.2.2.3.13).
 fn connack_properties(
     config: &SessionConfig,
     assigned_client_identifier: Option<ByteString>,

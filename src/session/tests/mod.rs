@@ -13,4 +13,5 @@ mod outbound;
 mod queue;
 mod subscribe;
 mod support;
+mod v5_rules;
 mod will;
