@@ -8,5 +8,6 @@ mod retained;
 mod robustness;
 mod routing;
 mod rumqtt;
+mod session_limits;
 mod sessions;
 mod shared;
