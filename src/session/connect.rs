@@ -112,7 +112,7 @@ impl Session {
         };
         state.protocol_version = protocol_version;
         state.session_expiry_interval_s = session_expiry_interval_s;
-        state.will = connect.will;
+        state.will = connect.will.map(Box::new);
         let connection = ConnectionState::new(
             &connect.properties,
             protocol_version,
@@ -149,7 +149,7 @@ impl Session {
         let mut session = Session {
             config: config.clone(),
             state,
-            connection: Some(connection),
+            connection: Some(Box::new(connection)),
         };
         if session_present {
             session.resend_inflight(now_ms, actions);

@@ -77,7 +77,8 @@ use state::{ConnectionState, SessionState};
 pub struct Session {
     config: SessionConfig,
     state: SessionState,
-    connection: Option<ConnectionState>,
+    /// Boxed: an offline session, often the most common kind, holds none.
+    connection: Option<Box<ConnectionState>>,
 }
 
 impl Session {

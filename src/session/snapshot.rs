@@ -103,7 +103,7 @@ impl Session {
                 .map(|publish| delivery_record(publish, now_ms, wall_clock_ms))
                 .collect(),
             awaiting_pubrel,
-            will: state.will.as_ref().map(will_record),
+            will: state.will.as_deref().map(will_record),
             will_due: state
                 .will_at_ms
                 .map(|at_ms| will_due_record(at_ms, now_ms, wall_clock_ms)),
@@ -131,7 +131,7 @@ impl Session {
         };
         if was_connected {
             // The connection the snapshot saw is gone; it ends the way a lost one does.
-            session.connection = Some(ConnectionState {
+            session.connection = Some(Box::new(ConnectionState {
                 keep_alive_timeout_ms: 0,
                 last_packet_ms: now_ms,
                 client_receive_maximum: 1,
@@ -139,7 +139,7 @@ impl Session {
                 inbound_aliases: InboundTopicAliases::new(0),
                 outbound_aliases: OutboundTopicAliases::new(0),
                 congested: true,
-            });
+            }));
             session.connection_lost(now_ms, actions);
         } else {
             session.pending_timers(actions);
@@ -175,7 +175,7 @@ impl Session {
             session_present,
             protocol_version: self.state.protocol_version.into(),
             session_expiry_interval_s: self.state.session_expiry_interval_s,
-            will: self.state.will.as_ref().map(will_record),
+            will: self.state.will.as_deref().map(will_record),
         }
     }
 
@@ -342,7 +342,7 @@ fn session_state(
         inflight,
         queue,
         awaiting_pubrel: snapshot.awaiting_pubrel.into_iter().collect(),
-        will: snapshot.will.map(last_will),
+        will: snapshot.will.map(|will| Box::new(last_will(will))),
         will_at_ms: snapshot.will_due.map(|will_due| match will_due {
             WillDueRecord::At(at_wall_ms) => from_wall(at_wall_ms),
             WillDueRecord::WithSessionEnd => u64::MAX,

@@ -64,8 +64,9 @@ pub(crate) struct SessionState {
     pub(crate) queue: OutboundQueue,
     /// Inbound QoS 2 packet ids answered with PUBREC and awaiting PUBREL.
     pub(crate) awaiting_pubrel: FastSet<PacketId>,
-    /// The will of the latest connection, until published or discarded.
-    pub(crate) will: Option<LastWill>,
+    /// The will of the latest connection, until published or discarded. Boxed: most
+    /// sessions have none, and it is the largest part of the state.
+    pub(crate) will: Option<Box<LastWill>>,
     /// When the will is due, once its connection ended abnormally.
     pub(crate) will_at_ms: Option<u64>,
     /// When the session ends, while no connection is attached.

@@ -8,6 +8,7 @@ mod errors;
 mod expiry;
 mod inbound;
 mod keep_alive;
+mod memory;
 mod never_panics;
 mod outbound;
 mod queue;
