@@ -36,10 +36,7 @@ fn leave_subscribed(address: std::net::SocketAddr, subscriber: &str) {
 /// completed before the next starts.
 fn publish_all(address: std::net::SocketAddr, payloads: &[(&'static str, QoS)]) -> RawClient {
     let publisher = client_id_on(0, "publisher");
-    let (mut client, _) = RawClient::connected(
-        address,
-        connect_packet(ProtocolVersion::V5, &publisher, true, 0),
-    );
+    let mut client = RawClient::clean(address, ProtocolVersion::V5, &publisher);
     for (payload, qos) in payloads {
         client.publish(TOPIC, Bytes::from_static(payload.as_bytes()), *qos, false);
     }
@@ -144,10 +141,7 @@ fn offline_session_queues_qos0_when_queue_qos0_is_on() {
 #[test]
 fn publish_with_a_subscription_identifier_is_disconnected_with_protocol_error() {
     let broker = start_broker();
-    let (mut client, _) = RawClient::connected(
-        broker.local_addr(),
-        connect_packet(ProtocolVersion::V5, "sub-id", true, 0),
-    );
+    let mut client = RawClient::clean(broker.local_addr(), ProtocolVersion::V5, "sub-id");
     let Packet::Publish(mut publish) = publish_packet(TOPIC, "x", QoS::AtLeastOnce, false, Some(1))
     else {
         unreachable!("publish_packet builds a PUBLISH");
@@ -177,15 +171,9 @@ fn claims_utf8(payload: &'static [u8], qos: QoS, packet_id: Option<u16>) -> Pack
 fn qos1_publish_claiming_utf8_over_invalid_bytes_gets_puback_0x99_and_is_not_delivered() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let (mut subscriber, _) = RawClient::connected(
-        address,
-        connect_packet(ProtocolVersion::V5, &client_id_on(0, "reader"), true, 0),
-    );
+    let mut subscriber = RawClient::clean(address, ProtocolVersion::V5, &client_id_on(0, "reader"));
     subscriber.subscribe(TOPIC, QoS::AtLeastOnce);
-    let (mut publisher, _) = RawClient::connected(
-        address,
-        connect_packet(ProtocolVersion::V5, &client_id_on(0, "writer"), true, 0),
-    );
+    let mut publisher = RawClient::clean(address, ProtocolVersion::V5, &client_id_on(0, "writer"));
     publisher.send(&claims_utf8(&[0xC3, 0x28], QoS::AtLeastOnce, Some(7)));
     let answer = PublishResponse {
         reason_code: ReasonCode::PayloadFormatInvalid,
@@ -200,10 +188,7 @@ fn qos1_publish_claiming_utf8_over_invalid_bytes_gets_puback_0x99_and_is_not_del
 #[test]
 fn qos0_publish_claiming_utf8_over_invalid_bytes_is_disconnected_with_0x99() {
     let broker = start_broker();
-    let (mut client, _) = RawClient::connected(
-        broker.local_addr(),
-        connect_packet(ProtocolVersion::V5, "bad-text", true, 0),
-    );
+    let mut client = RawClient::clean(broker.local_addr(), ProtocolVersion::V5, "bad-text");
     client.send(&claims_utf8(&[0xFF], QoS::AtMostOnce, None));
     assert_eq!(
         client.expect_closed(),
