@@ -28,6 +28,9 @@
 //!    its timers) until [`Action::EndSession`].
 //! 5. When the connection's outbound buffer fills up, call
 //!    [`Session::set_congested`] with `true`, and with `false` once it drains.
+//! 6. Every [`QUEUE_PURGE_INTERVAL_MS`](crate::limits::QUEUE_PURGE_INTERVAL_MS),
+//!    call [`Session::purge_expired`] on every stored session, connected or not, so
+//!    expired messages queued for clients that stay away are freed.
 //!
 //! ## Files
 //!

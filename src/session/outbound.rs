@@ -39,7 +39,9 @@ impl Session {
     /// all their Subscription Identifiers. No Local subscriptions skip the client's
     /// own messages; RETAIN is kept only through a Retain As Published subscription.
     /// Expired messages are dropped. Works on a disconnected session too: the
-    /// message is queued for the client's return.
+    /// message is queued for the client's return (QoS 0 only with
+    /// [`SessionConfig::queue_qos0`](super::SessionConfig::queue_qos0)), within the
+    /// queue's bounds and by its [`QueueFullPolicy`](super::QueueFullPolicy).
     pub fn deliver(
         &mut self,
         message: &SharedMessage,
