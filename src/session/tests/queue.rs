@@ -363,6 +363,8 @@ enum Step {
     Purge,
     /// Time passes.
     Wait(u64),
+    /// The broker restarts: the session is snapshotted and restored.
+    Restart,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -382,8 +384,13 @@ fn step() -> impl Strategy<Value = Step> {
         1 => any::<bool>().prop_map(Step::Congested),
         1 => Just(Step::Purge),
         1 => (0..1_000u64).prop_map(Step::Wait),
+        1 => Just(Step::Restart),
     ]
 }
+
+/// The wall clock while the property test runs; it never moves, as only queue
+/// contents matter there.
+const WALL_CLOCK_MS: u64 = 1_700_000_000_000;
 
 fn policy() -> impl Strategy<Value = QueueFullPolicy> {
     prop::sample::select(vec![
@@ -425,6 +432,12 @@ fn run_step(session: Session, step: &Step, config: &SessionConfig, now_ms: &mut 
             session.purge_expired(*now_ms);
         }
         Step::Wait(elapsed_ms) => *now_ms += elapsed_ms,
+        Step::Restart => {
+            let snapshot = session.to_snapshot(*now_ms, WALL_CLOCK_MS);
+            session =
+                Session::from_snapshot(snapshot, config, *now_ms, WALL_CLOCK_MS, &mut actions)
+                    .expect("a snapshot of a live session restores");
+        }
     }
     session
 }
