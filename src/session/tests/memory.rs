@@ -85,15 +85,35 @@ fn offline_session_with_ten_queued_64_byte_messages_stays_within_its_memory_budg
         .iter()
         .all(|session| session.queued_len() == QUEUED_PER_SESSION));
 
+    // Fan-out: the same ten messages queued for every session of a second set.
+    let shared: Vec<Arc<Message>> = (0..QUEUED_PER_SESSION)
+        .map(|sequence| telemetry(0, sequence))
+        .collect();
+    let mut fanned_out: Vec<Session> = (SESSIONS..2 * SESSIONS)
+        .map(|index| offline_subscribed_session(index, &config))
+        .collect();
+    let with_second_set = resident_bytes();
+    for session in &mut fanned_out {
+        for message in &shared {
+            deliver(session, message, QoS::AtLeastOnce, 3);
+        }
+    }
+    let with_shared_queues = resident_bytes();
+
     let session_bytes = (with_sessions - before) / SESSIONS;
     let queue_bytes = (with_queues - with_sessions) / SESSIONS;
+    let shared_queue_bytes = (with_shared_queues - with_second_set) / SESSIONS;
     println!(
         "size_of Session {} B; per offline session with one subscription: {session_bytes} B; \
          its {QUEUED_PER_SESSION} queued {PAYLOAD_LEN} B messages: {queue_bytes} B \
-         ({} B each); total {} B",
+         ({} B each); total {} B; the same ten messages shared by every session: \
+         {shared_queue_bytes} B per session",
         std::mem::size_of::<Session>(),
         queue_bytes / QUEUED_PER_SESSION,
         session_bytes + queue_bytes,
     );
+    assert!(fanned_out
+        .iter()
+        .all(|session| session.queued_len() == QUEUED_PER_SESSION));
     assert!(session_bytes + queue_bytes <= BYTES_PER_SESSION_BUDGET);
 }
