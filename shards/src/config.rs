@@ -188,6 +188,16 @@ impl Config {
                 return Err(ConfigError::new(format!("key `{key}`: must be at least 1")));
             }
         }
+        if let Some(response_information) = &self.response_information {
+            // An MQTT UTF-8 string: at most 65,535 bytes, no U+0000 [MQTT-1.5.4-2].
+            if response_information.len() > usize::from(u16::MAX)
+                || response_information.contains('\0')
+            {
+                return Err(ConfigError::new(
+                    "key `response_information`: must be at most 65535 bytes without NUL characters",
+                ));
+            }
+        }
         if self.connect_timeout_ms == 0 {
             return Err(ConfigError::new(
                 "key `connect_timeout_ms`: must be at least 1",
@@ -288,6 +298,15 @@ mod tests {
     fn unknown_queue_full_policy_is_refused_and_named() {
         let error = Config::from_toml("queue_full_policy = \"drop_random\"", "test").unwrap_err();
         assert!(error.to_string().contains("queue_full_policy"), "{error}");
+    }
+
+    #[test]
+    fn response_information_that_is_no_mqtt_string_is_refused_and_named() {
+        let error = Config::from_toml("response_information = \"a\\u0000b\"", "test").unwrap_err();
+        assert!(
+            error.to_string().contains("response_information"),
+            "{error}"
+        );
     }
 
     #[test]
