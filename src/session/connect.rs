@@ -5,6 +5,7 @@
 use bytestring::ByteString;
 
 use super::alias::{InboundTopicAliases, OutboundTopicAliases};
+use super::inbound::response_topic_is_valid;
 use super::inflight::OutboundInflight;
 use super::queue::OutboundQueue;
 use super::state::{ConnectionState, FastMap, FastSet, SessionState, SessionStats};
@@ -269,6 +270,11 @@ fn check_connect(
             && std::str::from_utf8(&will.payload).is_err()
         {
             return Err(Refusal::with_connack(ReasonCode::PayloadFormatInvalid));
+        }
+        // Subscribers would receive the will with that Response Topic, which must
+        // be a topic name [MQTT-3.3.2-14].
+        if !response_topic_is_valid(will.properties.response_topic.as_deref()) {
+            return Err(Refusal::with_connack(ReasonCode::ProtocolError));
         }
         if will.qos > config.maximum_qos {
             return Err(Refusal::with_connack(ReasonCode::QosNotSupported));

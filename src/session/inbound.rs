@@ -3,7 +3,8 @@
 //! our Receive Maximum.
 //!
 //! The checks, in order: QoS and RETAIN against what we support, no Subscription
-//! Identifier [MQTT-3.3.4-6], the topic alias and name, the packet id, then (when
+//! Identifier [MQTT-3.3.4-6], a Response Topic that is a valid topic name, without
+//! wildcards [MQTT-3.3.2-14], the topic alias and name, the packet id, then (when
 //! [`SessionConfig::validate_payload_format`](super::SessionConfig) is on) a payload
 //! that says it is UTF-8 must be (3.3.2.3.2). The alias is resolved before the
 //! payload check, so a PUBLISH refused for its payload still defines its alias.
@@ -35,7 +36,9 @@ impl Session {
         if publish.retain && !self.config.retain_available {
             return self.protocol_violation(ReasonCode::RetainNotSupported, now_ms, actions);
         }
-        if !publish.properties.subscription_identifiers.is_empty() {
+        if !publish.properties.subscription_identifiers.is_empty()
+            || !response_topic_is_valid(publish.properties.response_topic.as_deref())
+        {
             return self.protocol_violation(ReasonCode::ProtocolError, now_ms, actions);
         }
         let Some(connection) = self.connection.as_mut() else {
@@ -148,6 +151,12 @@ impl Session {
         }
         actions.push(Action::Send(Packet::PubComp(pubcomp)));
     }
+}
+
+/// False when a Response Topic is present and not a valid topic name: it is the
+/// topic the response is published to, so it holds no wildcard [MQTT-3.3.2-14].
+pub(crate) fn response_topic_is_valid(response_topic: Option<&str>) -> bool {
+    response_topic.map_or(true, |topic_name| validate_topic_name(topic_name).is_ok())
 }
 
 /// False when the PUBLISH says its payload is UTF-8 (Payload Format Indicator 1) and

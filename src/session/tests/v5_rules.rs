@@ -38,6 +38,51 @@ fn publish_from_a_client_with_a_subscription_identifier_is_a_protocol_error() {
     assert!(!session.is_connected());
 }
 
+#[test]
+fn publish_with_a_response_topic_that_is_no_topic_name_is_a_protocol_error() {
+    for response_topic in ["replies/+", "replies/#", ""] {
+        let (mut session, _) = accept(v5_connect("c"), None, 0);
+        let mut packet = publish("requests", QoS::AtMostOnce, None);
+        packet.properties.response_topic = Some(ByteString::from(response_topic));
+        let actions = feed(&mut session, Packet::Publish(packet), 1);
+        assert!(routed(&actions).is_empty(), "{response_topic:?}");
+        assert_eq!(
+            disconnect_reason(&actions),
+            Some(ReasonCode::ProtocolError),
+            "{response_topic:?}"
+        );
+    }
+}
+
+#[test]
+fn publish_with_a_plain_response_topic_is_routed_with_it() {
+    let (mut session, _) = accept(v5_connect("c"), None, 0);
+    let mut packet = publish("requests", QoS::AtMostOnce, None);
+    packet.properties.response_topic = Some(ByteString::from_static("replies/c"));
+    let actions = feed(&mut session, Packet::Publish(packet), 1);
+    let response_topic = routed(&actions)[0].properties.response_topic.clone();
+    assert_eq!(response_topic.as_deref(), Some("replies/c"));
+}
+
+#[test]
+fn will_with_a_wildcard_response_topic_is_refused_with_protocol_error() {
+    let mut connect = v5_connect("c");
+    let mut last_will = will("w", None);
+    last_will.properties.response_topic = Some(ByteString::from_static("replies/#"));
+    connect.will = Some(last_will);
+    let mut actions = Vec::new();
+    let outcome = Session::connect(
+        connect,
+        None,
+        None,
+        &SessionConfig::default(),
+        0,
+        &mut actions,
+    );
+    assert!(matches!(outcome, ConnectOutcome::Refused { .. }));
+    assert_eq!(connack(&actions).reason_code, ReasonCode::ProtocolError);
+}
+
 /// What the session answers to a PUBLISH claiming UTF-8 over an invalid payload,
 /// per QoS: the packet sent, whether the connection stays.
 #[test]
