@@ -50,7 +50,8 @@ pub struct SessionConfig {
     /// Whether QoS 0 messages are queued for a client that is offline. Off by
     /// default, like Mosquitto's `queue_qos0_messages`: QoS 0 promises no delivery,
     /// and holding it for absent clients is what fills queues. QoS 0 is still queued
-    /// for a connected client whose connection is congested.
+    /// for a connected client whose connection is congested, and dropped from the
+    /// queue when that connection ends.
     pub queue_qos0: bool,
     /// What a message that finds the queue full does.
     pub queue_full_policy: QueueFullPolicy,

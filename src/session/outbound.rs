@@ -5,7 +5,8 @@
 //! bounds, the full-queue policy and the expiry purge). QoS 0 goes straight to a
 //! connected client (it takes no inflight slot), and is queued like the others while
 //! its connection is congested ([`Session::set_congested`]); for a client that is
-//! offline it is queued only when [`SessionConfig::queue_qos0`] is on.
+//! offline it is queued (and kept when the connection ends) only when
+//! [`SessionConfig::queue_qos0`] is on.
 //!
 //! [`SessionConfig::queue_qos0`]: super::SessionConfig::queue_qos0
 

@@ -207,6 +207,25 @@ impl OutboundQueue {
         removed
     }
 
+    /// Removes every queued QoS 0 message and frees its memory; returns how many.
+    pub(crate) fn remove_qos0(&mut self) -> usize {
+        let before = self.entries.len();
+        let mut removed_bytes = 0;
+        self.entries.retain(|publish| {
+            let keep = publish.qos != QoS::AtMostOnce;
+            if !keep {
+                removed_bytes += queued_bytes(publish);
+            }
+            keep
+        });
+        self.bytes -= removed_bytes;
+        let removed = before - self.entries.len();
+        if removed > 0 {
+            self.shrink_when_empty_or_sparse();
+        }
+        removed
+    }
+
     fn fits(&self, size: usize, config: &SessionConfig) -> bool {
         self.entries.len() < config.max_queued_messages
             && self.bytes.saturating_add(size) <= config.max_queued_bytes

@@ -33,7 +33,8 @@ pub struct SessionStats {
     /// Messages dropped because they expired before delivery started: on arrival,
     /// in the queue, or in flight while the client was away.
     pub dropped_expired: u64,
-    /// QoS 0 messages not queued because the client was offline and
+    /// QoS 0 messages not queued because the client was offline, or dropped from
+    /// the queue when its connection ended, while
     /// [`SessionConfig::queue_qos0`](super::SessionConfig::queue_qos0) is off.
     pub dropped_qos0_offline: u64,
 }

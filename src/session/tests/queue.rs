@@ -102,6 +102,34 @@ fn congested_connection_queues_qos0_even_when_queue_qos0_is_off() {
 }
 
 #[test]
+fn qos0_queued_while_congested_is_dropped_when_the_client_goes_offline() {
+    for queue_qos0 in [false, true] {
+        let config = SessionConfig {
+            queue_qos0,
+            ..SessionConfig::default()
+        };
+        let (mut session, _) = accept_with(v5_persistent_connect("c", 600), None, &config, 0);
+        session.set_congested(true, 1, &mut Vec::new());
+        deliver_all(&mut session, &["zero"], QoS::AtMostOnce, 2);
+        deliver_all(&mut session, &["one"], QoS::AtLeastOnce, 2);
+        session.connection_lost(3, &mut Vec::new());
+        let dropped = u64::from(!queue_qos0);
+        assert_eq!(session.stats().dropped_qos0_offline, dropped);
+        assert_eq!(session.queued_bytes(), queue_sum(&session));
+        let expected = if queue_qos0 {
+            vec!["zero", "one"]
+        } else {
+            vec!["one"]
+        };
+        assert_eq!(
+            resume(session, &config, 4),
+            expected,
+            "queue_qos0 {queue_qos0}"
+        );
+    }
+}
+
+#[test]
 fn drop_newest_keeps_the_first_messages_and_counts_the_rest() {
     let config = SessionConfig {
         max_queued_messages: 3,
