@@ -11,7 +11,8 @@ use bytestring::ByteString;
 use super::error::ProtocolError;
 use super::framing::{peek_frame, FrameHeader, PacketType};
 use super::packet::*;
-use super::properties_codec::{decode_properties, WILL_PROPERTIES};
+use super::properties::PublishProperties;
+use super::properties_codec::{decode_boxed_properties, decode_properties, WILL_PROPERTIES};
 use super::reader::Reader;
 use super::reason::ReasonCode;
 use super::reason_codes;
@@ -54,7 +55,7 @@ fn decode_body(
     let v5 = version.is_v5();
     Ok(match header.packet_type {
         PacketType::Connect => Packet::Connect(Box::new(decode_connect(reader)?)),
-        PacketType::ConnAck => Packet::ConnAck(decode_connack(reader, v5)?),
+        PacketType::ConnAck => Packet::ConnAck(Box::new(decode_connack(reader, v5)?)),
         PacketType::Publish => Packet::Publish(decode_publish(header.flags, reader, v5)?),
         PacketType::PubAck => {
             Packet::PubAck(decode_publish_response(PacketType::PubAck, reader, v5)?)
@@ -75,7 +76,7 @@ fn decode_body(
         PacketType::PingReq => Packet::PingReq,
         PacketType::PingResp => Packet::PingResp,
         PacketType::Disconnect => Packet::Disconnect(decode_disconnect(reader, v5)?),
-        PacketType::Auth if v5 => Packet::Auth(decode_auth(reader)?),
+        PacketType::Auth if v5 => Packet::Auth(Box::new(decode_auth(reader)?)),
         PacketType::Auth => {
             return Err(ProtocolError::ReservedPacketType {
                 packet_type: PacketType::Auth as u8,
@@ -271,12 +272,13 @@ fn decode_publish(flags: u8, reader: &mut Reader, v5: bool) -> Result<Publish, P
     } else {
         Some(packet_id(reader)?)
     };
-    let properties: super::properties::PublishProperties = if v5 {
-        decode_properties(reader, PacketType::Publish as u8)?
+    let properties: Option<Box<PublishProperties>> = if v5 {
+        decode_boxed_properties(reader, PacketType::Publish as u8)?
     } else {
-        Default::default()
+        None
     };
-    if topic_name.is_empty() && properties.topic_alias.is_none() {
+    let topic_alias = properties.as_ref().and_then(|set| set.topic_alias);
+    if topic_name.is_empty() && topic_alias.is_none() {
         return Err(ProtocolError::TopicNameEmpty);
     }
     Ok(Publish {

@@ -253,16 +253,17 @@ fn publish_remaining_length(publish: &Publish, v5: bool) -> Result<usize, Encode
         (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(_)) => return Err(EncodeError::ZeroPacketId),
         _ => return Err(EncodeError::PacketIdMismatch),
     };
-    let properties_len = if !v5 {
-        0
-    } else if publish.properties.is_empty() {
-        1
-    } else {
-        let len = properties_len(&publish.properties)?;
-        if len > REMAINING_LENGTH_MAX {
-            return Err(EncodeError::PacketTooLarge);
+    let properties_len = match publish.properties.as_deref() {
+        _ if !v5 => 0,
+        None => 1,
+        Some(properties) if properties.is_empty() => 1,
+        Some(properties) => {
+            let len = properties_len(properties)?;
+            if len > REMAINING_LENGTH_MAX {
+                return Err(EncodeError::PacketTooLarge);
+            }
+            variable_byte_integer_len(len) + len as usize
         }
-        variable_byte_integer_len(len) + len as usize
     };
     Ok(2 + topic_len + packet_id_len + properties_len + publish.payload.len())
 }
@@ -280,7 +281,7 @@ fn write_publish_head<S: Sink>(
         (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(packet_id)) => write_packet_id(sink, packet_id)?,
         _ => return Err(EncodeError::PacketIdMismatch),
     }
-    write_v5_properties(&publish.properties, v5, sink)
+    write_v5_properties(publish.properties(), v5, sink)
 }
 
 fn write_publish_response<S: Sink>(
