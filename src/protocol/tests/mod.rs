@@ -7,6 +7,7 @@ use crate::protocol::{decode, Packet, ProtocolError, ProtocolVersion};
 
 mod malformed;
 mod roundtrip;
+mod scan;
 mod strategies;
 mod vectors;
 
