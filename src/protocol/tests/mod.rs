@@ -5,6 +5,7 @@ use bytes::BytesMut;
 
 use crate::protocol::{decode, Packet, ProtocolError, ProtocolVersion};
 
+mod encode_publish;
 mod malformed;
 mod roundtrip;
 mod scan;
