@@ -154,16 +154,18 @@ pub(crate) fn find_null_and_wildcard(bytes: &[u8]) -> (bool, bool) {
         scan(u64::from_le_bytes(word.try_into().expect("chunks of 8")));
     }
     let rest = words.remainder();
-    if !rest.is_empty() {
-        // The last eight bytes again (scanning a byte twice changes nothing),
-        // or, shorter than a word, the bytes padded with a neutral one.
-        let mut last = [NEUTRAL_BYTE; 8];
-        if bytes.len() >= 8 {
-            last.copy_from_slice(&bytes[bytes.len() - 8..]);
-        } else {
-            last[..rest.len()].copy_from_slice(rest);
+    if let Some(last) = bytes.len().checked_sub(8).filter(|_| !rest.is_empty()) {
+        // The last eight bytes again: scanning a byte twice changes nothing.
+        scan(u64::from_le_bytes(
+            bytes[last..].try_into().expect("eight bytes"),
+        ));
+    } else if !rest.is_empty() {
+        // Shorter than a word: the bytes, padded with a neutral one.
+        let mut padded = [NEUTRAL_BYTE; 8];
+        for (slot, &byte) in padded.iter_mut().zip(rest) {
+            *slot = byte;
         }
-        scan(u64::from_le_bytes(last));
+        scan(u64::from_le_bytes(padded));
     }
     (null & HIGH_BITS != 0, wildcard & HIGH_BITS != 0)
 }
