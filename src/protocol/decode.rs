@@ -6,7 +6,6 @@
 //! payload of the result is a slice of that frame.
 
 use bytes::BytesMut;
-use bytestring::ByteString;
 
 use super::error::ProtocolError;
 use super::framing::{peek_frame, FrameHeader, PacketType};
@@ -115,17 +114,6 @@ fn reason_code(
     ReasonCode::from_u8(value).ok_or(invalid)
 }
 
-/// Reads a topic name and checks its bytes: no wildcard [MQTT-3.3.2-2], and
-/// not empty [MQTT-4.7.3-1] unless a v5 Topic Alias stands for it (which the
-/// caller checks, as the properties come after the topic name).
-fn read_topic_name(reader: &mut Reader) -> Result<ByteString, ProtocolError> {
-    let (topic_name, has_wildcard) = reader.topic_name()?;
-    if has_wildcard {
-        return Err(ProtocolError::TopicNameWildcard);
-    }
-    Ok(topic_name)
-}
-
 fn decode_connect(reader: &mut Reader) -> Result<Connect, ProtocolError> {
     let protocol_name = reader.binary()?;
     let level = reader.u8()?;
@@ -226,7 +214,7 @@ fn decode_will(
     } else {
         Default::default()
     };
-    let topic_name = read_topic_name(reader)?;
+    let topic_name = reader.topic_name()?;
     if topic_name.is_empty() {
         return Err(ProtocolError::TopicNameEmpty);
     }
@@ -274,7 +262,7 @@ fn decode_publish(flags: u8, reader: &mut Reader, v5: bool) -> Result<Publish, P
     if dup && qos == QoS::AtMostOnce {
         return Err(ProtocolError::DupOnQos0);
     }
-    let topic_name = read_topic_name(reader)?;
+    let topic_name = reader.topic_name()?;
     let packet_id = if qos == QoS::AtMostOnce {
         None
     } else {

@@ -88,26 +88,31 @@ impl Reader {
     /// A UTF-8 Encoded String: well-formed UTF-8 [MQTT-1.5.4-1] without U+0000
     /// [MQTT-1.5.4-2].
     pub(crate) fn string(&mut self) -> Result<ByteString, ProtocolError> {
-        self.checked_string().map(|(string, _)| string)
+        let bytes = self.binary()?;
+        let (null, _) = find_null_and_wildcard(&bytes);
+        if null {
+            return Err(ProtocolError::NullCharacter);
+        }
+        ByteString::try_from(bytes).map_err(|_| ProtocolError::InvalidUtf8)
     }
 
-    /// A topic name: a UTF-8 Encoded String, and whether it holds a wildcard
-    /// character (`+` or `#`), found in the same pass as U+0000.
-    pub(crate) fn topic_name(&mut self) -> Result<(ByteString, bool), ProtocolError> {
-        self.checked_string()
-    }
-
-    /// A string, and whether it holds a wildcard character. UTF-8 validation
-    /// (which has its own ASCII fast path) comes after the scan for U+0000.
+    /// A topic name: a UTF-8 Encoded String without a wildcard character
+    /// [MQTT-3.3.2-2], the wildcards found in the same pass as U+0000. UTF-8
+    /// validation (which has its own ASCII fast path) comes between the two
+    /// checks, so a string breaking several rules is refused for the same
+    /// rule as by [`Reader::string`].
     #[inline]
-    fn checked_string(&mut self) -> Result<(ByteString, bool), ProtocolError> {
+    pub(crate) fn topic_name(&mut self) -> Result<ByteString, ProtocolError> {
         let bytes = self.binary()?;
         let (null, wildcard) = find_null_and_wildcard(&bytes);
         if null {
             return Err(ProtocolError::NullCharacter);
         }
-        let string = ByteString::try_from(bytes).map_err(|_| ProtocolError::InvalidUtf8)?;
-        Ok((string, wildcard))
+        let topic_name = ByteString::try_from(bytes).map_err(|_| ProtocolError::InvalidUtf8)?;
+        if wildcard {
+            return Err(ProtocolError::TopicNameWildcard);
+        }
+        Ok(topic_name)
     }
 
     /// Splits off a reader over the next `len` bytes (a property block).
