@@ -4,6 +4,12 @@
 //! [`super::writer`]): once counting, to get the remaining length, then into
 //! the output reserved to the exact frame size. Under 3.1/3.1.1 properties are
 //! left out and reason codes become the return codes of that level.
+//!
+//! PUBLISH, most of what a broker writes, has a path of its own: its length is
+//! a sum of its few fields, and without properties it is appended in four
+//! pieces (fixed header with the topic length, topic, packet id and property
+//! length, payload). `bench/examples/codec_ops.rs` counts its instructions
+//! beside the mqttbytes crate's.
 
 use bytes::BytesMut;
 
