@@ -132,11 +132,14 @@ fn encode_publish(publish: &Publish, v5: bool, out: &mut BytesMut) -> Result<(),
         _ => out.extend_from_slice(&head[..7]),
     }
     out.extend_from_slice(topic_name);
-    if let Some(packet_id) = packet_id {
-        out.extend_from_slice(&packet_id.to_be_bytes());
-    }
-    if v5 {
-        out.extend_from_slice(&[0]);
+    match (packet_id, v5) {
+        (Some(packet_id), true) => {
+            let [high, low] = packet_id.to_be_bytes();
+            out.extend_from_slice(&[high, low, 0]);
+        }
+        (Some(packet_id), false) => out.extend_from_slice(&packet_id.to_be_bytes()),
+        (None, true) => out.extend_from_slice(&[0]),
+        (None, false) => {}
     }
     out.extend_from_slice(&publish.payload);
     Ok(())
