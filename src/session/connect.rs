@@ -139,7 +139,7 @@ impl Session {
                 connack.properties.server_keep_alive_s = Some(keep_alive_s);
             }
         }
-        actions.push(Action::Send(Packet::ConnAck(connack)));
+        actions.push(Action::Send(Packet::ConnAck(Box::new(connack))));
         if connection.keep_alive_timeout_ms > 0 {
             actions.push(Action::ArmTimer {
                 timer: TimerKind::KeepAlive,
@@ -288,11 +288,11 @@ fn check_connect(
 
 fn refuse(refusal: Refusal, actions: &mut Vec<Action>) {
     if refusal.send_connack {
-        actions.push(Action::Send(Packet::ConnAck(ConnAck {
+        actions.push(Action::Send(Packet::ConnAck(Box::new(ConnAck {
             session_present: false,
             reason_code: refusal.reason_code,
             properties: ConnAckProperties::default(),
-        })));
+        }))));
     }
     actions.push(Action::Close {
         reason_code: refusal.reason_code,

@@ -46,7 +46,7 @@ impl Session {
         };
         let resolved = connection
             .inbound_aliases
-            .resolve(publish.topic_name.clone(), publish.properties.topic_alias);
+            .resolve(publish.topic_name.clone(), publish.topic_alias());
         let topic_name = match resolved {
             Ok(topic_name) => topic_name,
             Err(reason_code) => return self.protocol_violation(reason_code, now_ms, actions),

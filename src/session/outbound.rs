@@ -240,7 +240,7 @@ impl Session {
             retain: publish.retain,
             topic_name,
             packet_id,
-            properties,
+            properties: properties.boxed(),
             payload: message.payload.clone(),
         });
         // A packet the codec cannot encode is as undeliverable as one too large.
