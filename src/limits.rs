@@ -76,6 +76,10 @@ pub const RING_CAPACITY: usize = 1024;
 /// at this depth the shard's publishers stop reading their sockets.
 pub const RING_OUTBOX_MAX: usize = 4096;
 
+/// Messages a shard takes from one inbound ring before it lets its other tasks
+/// (the writers of the subscribers it delivered to) run.
+pub const RING_RECEIVE_BATCH_MAX: usize = 16;
+
 /// Connections one shard accepts per listener before yielding to other work.
 pub const ACCEPT_BATCH_MAX: usize = 64;
 
@@ -122,6 +126,7 @@ pub const RETAINED_MESSAGES_MAX: usize = 100_000;
 pub const SHUTDOWN_FLUSH_MS: u64 = 2_000;
 
 const _: () = assert!(RING_CAPACITY > 0 && RING_OUTBOX_MAX >= RING_CAPACITY);
+const _: () = assert!(RING_RECEIVE_BATCH_MAX > 0 && RING_RECEIVE_BATCH_MAX <= RING_CAPACITY);
 const _: () = assert!(IDLE_BUFFER_KEEP_MAX <= READ_CHUNK_SIZE);
 const _: () = assert!(MAXIMUM_PACKET_SIZE_DEFAULT as usize <= OUTBOUND_BYTES_MAX);
 

@@ -2,6 +2,7 @@
 //! shards, driven by rumqttc and by raw clients that control every byte.
 
 mod common;
+mod fan_out;
 mod features;
 mod qos;
 mod retained;

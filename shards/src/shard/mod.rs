@@ -199,9 +199,19 @@ async fn accept_loop(shard: Rc<Shard>, listeners: Vec<TcpListener>) {
 }
 
 /// Applies one inbound ring's messages; never waits on another shard.
+///
+/// A ring that holds messages is read without waiting, so the consumer takes
+/// a turn after every `limits::RING_RECEIVE_BATCH_MAX` of them: the writers of
+/// the subscribers it delivered to run before it reads on.
 async fn consume_ring(shard: Rc<Shard>, ring: Inbound<ShardMessage>) {
+    let mut batch = 0;
     while let Some(message) = ring.receiver.recv().await {
         shard.on_ring_message(ring.from, message);
+        batch += 1;
+        if batch == limits::RING_RECEIVE_BATCH_MAX {
+            batch = 0;
+            glommio::executor().yield_now().await;
+        }
     }
 }
 

@@ -209,6 +209,12 @@ pub async fn read_loop(
         }
         if shard.mesh.is_congested() {
             shard.mesh.wait_uncongested().await;
+        } else {
+            // A socket read completes at once while the client keeps data
+            // waiting, so without this turn a busy publisher's loop never
+            // returns to the executor and the writers of the subscribers it
+            // delivers to never run: their queues fill and deliveries stall.
+            glommio::executor().yield_now().await;
         }
         match read_some(&shard, &mut reader, &mut buffered).await {
             Ok(0) => break,
