@@ -5,6 +5,7 @@ mod common;
 mod fan_out;
 mod features;
 mod qos;
+mod refused_connect;
 mod retained;
 mod robustness;
 mod routing;
