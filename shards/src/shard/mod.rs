@@ -32,6 +32,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytestring::ByteString;
+use futures_lite::future;
 use shardmq::limits;
 use shardmq::session::{Action, Session, SessionConfig, SubscriptionMatch, TimerKind};
 use shardmq::topic::SubscriptionTrie;
@@ -108,7 +109,17 @@ pub struct Shard {
 
 /// Runs one shard until the broker is asked to stop.
 pub async fn run(setup: ShardSetup) {
-    let (mesh, inbound) = setup.rings.connect().await;
+    // A shard that failed to start never connects its ends of the rings; the
+    // broker then asks the others to stop instead of leaving them waiting.
+    let connected = future::or(async { Some(setup.rings.connect().await) }, async {
+        wait_for_stop(&setup.stop).await;
+        None
+    })
+    .await;
+    let Some((mesh, inbound)) = connected else {
+        tracing::debug!(shard = setup.index, "stopped before the rings connected");
+        return;
+    };
     let session_config = setup.config.session_config();
     let shard = Rc::new(Shard {
         index: setup.index,
@@ -156,6 +167,13 @@ pub async fn run(setup: ShardSetup) {
     accepting.await;
     shard.disconnect_all().await;
     tracing::debug!(shard = shard.index, "shard stopped");
+}
+
+/// Returns once `stop` is set, checking every timer tick.
+async fn wait_for_stop(stop: &AtomicBool) {
+    while !stop.load(Ordering::Acquire) {
+        glommio::timer::sleep(Duration::from_millis(limits::TIMER_TICK_MS)).await;
+    }
 }
 
 /// Accept errors (e.g. out of file descriptors) repeat every turn; one log line
