@@ -122,6 +122,10 @@ pub const TIMERS_PER_SHARD_MAX: usize = 4 * CONNECTIONS_PER_SHARD_MAX;
 /// Retained messages the broker keeps; a new topic beyond it is not retained.
 pub const RETAINED_MESSAGES_MAX: usize = 100_000;
 
+/// Expired retained messages one shard removes per timer tick, at most; the
+/// rest go on the next ticks.
+pub const RETAINED_EXPIRIES_PER_TICK_MAX: usize = 1_000;
+
 /// Time shutdown waits for connections to flush their last packets, ms.
 pub const SHUTDOWN_FLUSH_MS: u64 = 2_000;
 

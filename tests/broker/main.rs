@@ -7,6 +7,7 @@ mod features;
 mod qos;
 mod refused_connect;
 mod retained;
+mod retained_expiry;
 mod robustness;
 mod routing;
 mod rumqtt;

@@ -162,6 +162,7 @@ pub async fn run(setup: ShardSetup) {
     while !setup.stop.load(Ordering::Acquire) {
         glommio::timer::sleep(tick).await;
         shard.fire_due_timers();
+        shard.retained.borrow_mut().sweep_expired(shard.now_ms());
     }
     shard.stopping.set(true);
     accepting.await;
