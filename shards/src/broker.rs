@@ -13,6 +13,7 @@ use shardmq::limits;
 use crate::config::{Config, ConfigError};
 use crate::listener::{bind_all, BindError};
 use crate::ring::mesh_ends;
+use crate::seeds::random_label_seeds;
 use crate::shard::{self, ShardSetup};
 use crate::stats::{BrokerStats, StatsSnapshot};
 
@@ -93,6 +94,7 @@ fn start_placed(
     let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(BrokerStats::default());
     let epoch = Instant::now();
+    let label_seeds = random_label_seeds();
     let mut threads = Vec::with_capacity(shard_count);
     let rings = mesh_ends(shard_count);
     let mut ready = Vec::with_capacity(shard_count);
@@ -110,6 +112,7 @@ fn start_placed(
             stop: Arc::clone(&stop),
             stats: Arc::clone(&stats),
             epoch,
+            label_seeds,
         };
         let spawned = LocalExecutorBuilder::new(placement)
             .name(&format!("shardmq-{index}"))

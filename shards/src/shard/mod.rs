@@ -66,6 +66,8 @@ pub struct ShardSetup {
     pub epoch: Instant,
     /// Told once the rings are connected and the shard is serving.
     pub ready: std::sync::mpsc::SyncSender<()>,
+    /// Seeds of the trie replica's label hashing, random per broker start.
+    pub label_seeds: [u64; 4],
 }
 
 /// A session stored on its home shard, with its current connection if any.
@@ -141,7 +143,7 @@ pub async fn run(setup: ShardSetup) {
         barriers: RefCell::new(HashMap::new()),
         filters_in_flight: RefCell::new(HashMap::new()),
         connections: RefCell::new(HashMap::new()),
-        trie: RefCell::new(SubscriptionTrie::new()),
+        trie: RefCell::new(SubscriptionTrie::with_label_seeds(setup.label_seeds)),
         retained: RefCell::new(retained::RetainedStore::default()),
         timers: RefCell::new(TimerQueue::new(limits::TIMERS_PER_SHARD_MAX)),
         read_scratch: RefCell::new(vec![0; limits::READ_CHUNK_SIZE]),
