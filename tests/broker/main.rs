@@ -4,6 +4,7 @@
 mod common;
 mod fan_out;
 mod features;
+mod loadgen_p2p;
 mod qos;
 mod refused_connect;
 mod retained;
