@@ -4,7 +4,7 @@
 mod common;
 mod fan_out;
 mod features;
-mod loadgen_p2p;
+mod loadgen_runs;
 mod qos;
 mod refused_connect;
 mod retained;
