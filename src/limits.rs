@@ -72,9 +72,15 @@ const _: () = assert!(SHARDS_MAX > 0 && SHARDS_MAX % 64 == 0);
 /// Capacity of one cross-shard SPSC ring, messages.
 pub const RING_CAPACITY: usize = 1024;
 
-/// Messages a shard queues locally per destination shard once that ring is full;
-/// at this depth the shard's publishers stop reading their sockets.
+/// Messages a shard queues locally per destination shard once that ring is full.
+/// Publishes take at most [`RING_OUTBOX_PUBLISH_MAX`] of it; the rest is kept
+/// for replication messages (subscription changes, barriers, hand-offs).
 pub const RING_OUTBOX_MAX: usize = 4096;
+
+/// Outbox depth at which a shard is congested: its publishers stop before
+/// their next packet, its timers and hand-offs wait, and no publish is queued
+/// past it.
+pub const RING_OUTBOX_PUBLISH_MAX: usize = RING_OUTBOX_MAX / 2;
 
 /// Messages a shard takes from one inbound ring before it lets its other tasks
 /// (the writers of the subscribers it delivered to) run.
@@ -130,6 +136,7 @@ pub const RETAINED_EXPIRIES_PER_TICK_MAX: usize = 1_000;
 pub const SHUTDOWN_FLUSH_MS: u64 = 2_000;
 
 const _: () = assert!(RING_CAPACITY > 0 && RING_OUTBOX_MAX >= RING_CAPACITY);
+const _: () = assert!(RING_OUTBOX_PUBLISH_MAX > 0 && RING_OUTBOX_PUBLISH_MAX < RING_OUTBOX_MAX);
 const _: () = assert!(RING_RECEIVE_BATCH_MAX > 0 && RING_RECEIVE_BATCH_MAX <= RING_CAPACITY);
 const _: () = assert!(IDLE_BUFFER_KEEP_MAX <= READ_CHUNK_SIZE);
 const _: () = assert!(MAXIMUM_PACKET_SIZE_DEFAULT as usize <= OUTBOUND_BYTES_MAX);

@@ -39,6 +39,22 @@ impl Shard {
         }
     }
 
+    /// A connection handed over by another shard. Attaching it may take over
+    /// a session and publish its will, which must wait while an outbox is
+    /// congested; the ring consumer itself never waits, so a task does.
+    pub(super) fn receive_handoff(self: &Rc<Self>, handoff: HandOff) {
+        if !self.mesh.is_congested() {
+            self.start_connection(handoff);
+            return;
+        }
+        let shard = Rc::clone(self);
+        glommio::spawn_local(async move {
+            shard.mesh.wait_uncongested().await;
+            shard.start_connection(handoff);
+        })
+        .detach();
+    }
+
     /// A client id unique to this broker run; it picks the home shard like any other.
     fn assign_client_id(&self) -> ByteString {
         let counter = self.next_assigned_id.get();

@@ -255,6 +255,8 @@ impl Shard {
         tracing::debug!(
             shard = self.index,
             ring_items_dropped = self.mesh.dropped_closed(),
+            publishes_dropped_at_full_outbox = self.mesh.dropped_full(),
+            replication_past_outbox_bound = self.mesh.over_capacity(),
             "disconnecting all clients"
         );
         let deadline = Instant::now() + Duration::from_millis(self.config.shutdown_flush_ms);
