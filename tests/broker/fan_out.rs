@@ -15,7 +15,7 @@ use bytes::{BufMut, BytesMut};
 use shardmq::limits::OUTBOUND_BYTES_MAX;
 use shardmq::protocol::{Packet, ProtocolVersion, QoS};
 
-use crate::common::{client_id_on, connect_packet, publish_packet, start_broker, RawClient};
+use crate::common::{client_id_on, publish_packet, start_broker, RawClient};
 
 /// Subscribers, all homed on shard 1.
 const SUBSCRIBERS: usize = 200;
@@ -61,10 +61,7 @@ fn ring_full_of_publishes_does_not_starve_the_subscribers_writers() {
     let readers: Vec<thread::JoinHandle<Vec<usize>>> = (0..SUBSCRIBERS)
         .map(|index| {
             let client_id = client_id_on(1, &format!("fan-{index}"));
-            let (mut subscriber, _) = RawClient::connected(
-                address,
-                connect_packet(ProtocolVersion::V3_1_1, &client_id, true, 0),
-            );
+            let mut subscriber = RawClient::clean(address, ProtocolVersion::V3_1_1, &client_id);
             socket2::SockRef::from(subscriber.stream())
                 .set_recv_buffer_size(SUBSCRIBER_RECEIVE_BUFFER_BYTES)
                 .unwrap();
@@ -74,14 +71,10 @@ fn ring_full_of_publishes_does_not_starve_the_subscribers_writers() {
             thread::spawn(move || read_until_end(subscriber))
         })
         .collect();
-    let (mut publisher, _) = RawClient::connected(
+    let mut publisher = RawClient::clean(
         address,
-        connect_packet(
-            ProtocolVersion::V3_1_1,
-            &client_id_on(0, "fan-pub"),
-            true,
-            0,
-        ),
+        ProtocolVersion::V3_1_1,
+        &client_id_on(0, "fan-pub"),
     );
     let mut flood = BytesMut::new();
     for sequence in 0..MESSAGES {

@@ -39,10 +39,8 @@ fn refused_connect_does_not_take_over_the_connected_session() {
     // The incumbent's connection is still open and its session still routes.
     incumbent.send(&Packet::PingReq);
     assert_eq!(incumbent.recv(), Packet::PingResp);
-    let (mut publisher, _) = RawClient::connected(
-        address,
-        connect_packet(ProtocolVersion::V5, &client_id_on(0, "newsroom"), true, 0),
-    );
+    let mut publisher =
+        RawClient::clean(address, ProtocolVersion::V5, &client_id_on(0, "newsroom"));
     publisher.publish("news/today", "still here", QoS::AtLeastOnce, false);
     let delivered = incumbent.recv_publish_acked();
     assert_eq!(&delivered.payload[..], b"still here");

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use shardmq::protocol::{Packet, ProtocolVersion, Publish, PublishProperties, QoS};
 
-use crate::common::{client_id_on, connect_packet, start_broker, RawClient};
+use crate::common::{client_id_on, start_broker, RawClient};
 
 /// The Message Expiry Interval of the expiring retained message, seconds.
 const EXPIRY_INTERVAL_S: u32 = 1;
@@ -30,10 +30,8 @@ fn retained_publish(topic_name: &str, payload: &'static str, expiry_s: Option<u3
 /// Subscribes a new client on `shard` to `status/#` and returns the topics
 /// of the retained messages it gets before its PINGRESP.
 fn retained_topics_for_new_subscriber(address: std::net::SocketAddr, shard: usize) -> Vec<String> {
-    let (mut subscriber, _) = RawClient::connected(
-        address,
-        connect_packet(ProtocolVersion::V5, &client_id_on(shard, "late"), true, 0),
-    );
+    let mut subscriber =
+        RawClient::clean(address, ProtocolVersion::V5, &client_id_on(shard, "late"));
     subscriber.subscribe("status/#", QoS::AtMostOnce);
     subscriber.send(&Packet::PingReq);
     let mut topics = Vec::new();
@@ -50,10 +48,7 @@ fn retained_topics_for_new_subscriber(address: std::net::SocketAddr, shard: usiz
 fn expired_retained_message_is_not_sent_to_new_subscribers_on_any_shard() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let (mut publisher, _) = RawClient::connected(
-        address,
-        connect_packet(ProtocolVersion::V5, &client_id_on(0, "status"), true, 0),
-    );
+    let mut publisher = RawClient::clean(address, ProtocolVersion::V5, &client_id_on(0, "status"));
     publisher.send(&retained_publish(
         "status/a",
         "fleeting",
