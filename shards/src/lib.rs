@@ -11,6 +11,7 @@
 //! - `ring`: the full mesh of bounded SPSC rings between shards, with local outboxes.
 //! - `shard`: one shard's state and tasks: connections, sessions, the trie replica,
 //!   retained messages, routing and the timer tick.
+//! - `seeds`: the per-process random seeds of the trie replicas' label hashing.
 //! - `timers`: the per-shard timer queue.
 //! - `transport`: transport layers over byte buffers (TCP now).
 //! - `stats`: broker-wide counters.
@@ -23,6 +24,7 @@ pub mod config;
 mod home;
 mod listener;
 mod ring;
+mod seeds;
 mod shard;
 mod stats;
 mod timers;

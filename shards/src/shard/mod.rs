@@ -33,6 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytestring::ByteString;
+use futures_lite::future;
 use shardmq::limits;
 use shardmq::session::{Action, Session, SessionConfig, SubscriptionMatch, TimerKind};
 use shardmq::topic::SubscriptionTrie;
@@ -66,6 +67,8 @@ pub struct ShardSetup {
     pub epoch: Instant,
     /// Told once the rings are connected and the shard is serving.
     pub ready: std::sync::mpsc::SyncSender<()>,
+    /// Seeds of the trie replica's label hashing, random per broker start.
+    pub label_seeds: [u64; 4],
 }
 
 /// A session stored on its home shard, with its current connection if any.
@@ -109,7 +112,17 @@ pub struct Shard {
 
 /// Runs one shard until the broker is asked to stop.
 pub async fn run(setup: ShardSetup) {
-    let (mesh, inbound) = setup.rings.connect().await;
+    // A shard that failed to start never connects its ends of the rings; the
+    // broker then asks the others to stop instead of leaving them waiting.
+    let connected = future::or(async { Some(setup.rings.connect().await) }, async {
+        wait_for_stop(&setup.stop).await;
+        None
+    })
+    .await;
+    let Some((mesh, inbound)) = connected else {
+        tracing::debug!(shard = setup.index, "stopped before the rings connected");
+        return;
+    };
     let session_config = setup.config.session_config();
     let shard = Rc::new(Shard {
         index: setup.index,
@@ -131,7 +144,7 @@ pub async fn run(setup: ShardSetup) {
         barriers: RefCell::new(HashMap::new()),
         filters_in_flight: RefCell::new(HashMap::new()),
         connections: RefCell::new(HashMap::new()),
-        trie: RefCell::new(SubscriptionTrie::new()),
+        trie: RefCell::new(SubscriptionTrie::with_label_seeds(setup.label_seeds)),
         retained: RefCell::new(retained::RetainedStore::default()),
         timers: RefCell::new(TimerQueue::new(limits::TIMERS_PER_SHARD_MAX)),
         read_scratch: RefCell::new(vec![0; limits::READ_CHUNK_SIZE]),
@@ -158,11 +171,19 @@ pub async fn run(setup: ShardSetup) {
             shard.purge_expired_messages(now_ms);
             next_purge_ms = now_ms + limits::QUEUE_PURGE_INTERVAL_MS;
         }
+        shard.retained.borrow_mut().sweep_expired(now_ms);
     }
     shard.stopping.set(true);
     accepting.await;
     shard.disconnect_all().await;
     tracing::debug!(shard = shard.index, "shard stopped");
+}
+
+/// Returns once `stop` is set, checking every timer tick.
+async fn wait_for_stop(stop: &AtomicBool) {
+    while !stop.load(Ordering::Acquire) {
+        glommio::timer::sleep(Duration::from_millis(limits::TIMER_TICK_MS)).await;
+    }
 }
 
 /// Accept errors (e.g. out of file descriptors) repeat every turn; one log line
@@ -206,9 +227,19 @@ async fn accept_loop(shard: Rc<Shard>, listeners: Vec<TcpListener>) {
 }
 
 /// Applies one inbound ring's messages; never waits on another shard.
+///
+/// A ring that holds messages is read without waiting, so the consumer takes
+/// a turn after every `limits::RING_RECEIVE_BATCH_MAX` of them: the writers of
+/// the subscribers it delivered to run before it reads on.
 async fn consume_ring(shard: Rc<Shard>, ring: Inbound<ShardMessage>) {
+    let mut batch = 0;
     while let Some(message) = ring.receiver.recv().await {
         shard.on_ring_message(ring.from, message);
+        batch += 1;
+        if batch == limits::RING_RECEIVE_BATCH_MAX {
+            batch = 0;
+            glommio::executor().yield_now().await;
+        }
     }
 }
 
@@ -239,6 +270,8 @@ impl Shard {
         tracing::debug!(
             shard = self.index,
             ring_items_dropped = self.mesh.dropped_closed(),
+            publishes_dropped_at_full_outbox = self.mesh.dropped_full(),
+            replication_past_outbox_bound = self.mesh.over_capacity(),
             "disconnecting all clients"
         );
         let deadline = Instant::now() + Duration::from_millis(self.config.shutdown_flush_ms);

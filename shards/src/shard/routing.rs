@@ -61,6 +61,15 @@ pub enum ShardMessage {
     },
 }
 
+impl crate::ring::RingItem for ShardMessage {
+    fn may_wait(&self) -> bool {
+        matches!(
+            self,
+            ShardMessage::Publish { .. } | ShardMessage::Retained(_)
+        )
+    }
+}
+
 /// A share group on one filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SharedTarget {
@@ -262,7 +271,7 @@ impl Shard {
                 }
             }
             ShardMessage::Retained(message) => self.retained.borrow_mut().update(&message),
-            ShardMessage::HandOff(handoff) => self.start_connection(*handoff),
+            ShardMessage::HandOff(handoff) => self.receive_handoff(*handoff),
             ShardMessage::Barrier { from, token } => {
                 self.mesh.push(from, ShardMessage::BarrierPassed { token })
             }
