@@ -81,6 +81,27 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# name | loadgen arguments
+scenarios=(
+    "p2p-qos0|p2p -c 100 -q 0 -s 64"
+    "p2p-qos1|p2p -c 100 -q 1 -s 64"
+    "fan-out-100x100-qos0|fan-out -p 100 -c 100 -q 0 -s 64 --total-rate 10000"
+    "fan-out-100x100-qos1|fan-out -p 100 -c 100 -q 1 -s 64"
+    "fan-out-1x1000-qos0|fan-out -p 1 -c 1000 -q 0 -s 64 --rate 1000"
+    "latency-20k-qos1|p2p -c 100 -q 1 -s 64 --total-rate 20000"
+    "idle-connections|conn -c $idle_connections --bind 127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5 --connect-rate 5000"
+)
+
+selected=()
+for entry in "${scenarios[@]}"; do
+    [[ "${entry%%|*}" == *"$only"* ]] && selected+=("$entry")
+done
+if [ "${#selected[@]}" -eq 0 ]; then
+    echo "compare.sh: no scenario name contains '$only'; the scenarios are:" >&2
+    for entry in "${scenarios[@]}"; do echo "  ${entry%%|*}" >&2; done
+    exit 2
+fi
+
 echo "compare.sh: building release binaries" >&2
 (cd "$root" && cargo build --release -q -p shardmq-loadgen)
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
@@ -180,22 +201,6 @@ stop_broker() {
     wait "$broker_pid" 2>/dev/null || true
     broker_pid=""
 }
-
-# name | loadgen arguments
-scenarios=(
-    "p2p-qos0|p2p -c 100 -q 0 -s 64"
-    "p2p-qos1|p2p -c 100 -q 1 -s 64"
-    "fan-out-100x100-qos0|fan-out -p 100 -c 100 -q 0 -s 64 --total-rate 10000"
-    "fan-out-100x100-qos1|fan-out -p 100 -c 100 -q 1 -s 64"
-    "fan-out-1x1000-qos0|fan-out -p 1 -c 1000 -q 0 -s 64 --rate 1000"
-    "latency-20k-qos1|p2p -c 100 -q 1 -s 64 --total-rate 20000"
-    "idle-connections|conn -c $idle_connections --bind 127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5 --connect-rate 5000"
-)
-
-selected=()
-for entry in "${scenarios[@]}"; do
-    [[ "${entry%%|*}" == *"$only"* ]] && selected+=("$entry")
-done
 
 failures=()
 for entry in "${selected[@]}"; do

@@ -32,6 +32,19 @@ pub const OUTBOUND_TOPIC_ALIAS_MAX_DEFAULT: u16 = 64;
 /// Messages queued for one session beyond its inflight window (or while offline).
 pub const QUEUED_MESSAGES_MAX_DEFAULT: usize = 1000;
 
+/// Bytes queued for one session (payload, topic name and variable-length
+/// properties of each message; see `session::queue`), beyond its inflight window or
+/// while offline. At least one message of the default maximum packet size fits.
+pub const QUEUED_BYTES_MAX_DEFAULT: usize = 16 * 1024 * 1024;
+
+/// Slots an emptied (or mostly expired) session queue keeps allocated; a larger
+/// allocation left by a burst or an absence is released.
+pub const QUEUE_CAPACITY_KEEP_MAX: usize = 16;
+
+/// Period at which each shard removes expired messages from the queues of its
+/// sessions, ms. Queues also drop expired messages whenever they are touched.
+pub const QUEUE_PURGE_INTERVAL_MS: u64 = 1_000;
+
 /// Subscriptions one session may hold.
 pub const SUBSCRIPTIONS_PER_SESSION_MAX_DEFAULT: usize = 1024;
 
@@ -49,6 +62,9 @@ pub const CLIENT_ID_V3_1_MAX_CHARS: usize = 23;
 const _: () = assert!(RECEIVE_MAXIMUM_DEFAULT > 0);
 const _: () = assert!(OUTBOUND_INFLIGHT_MAX_DEFAULT > 0);
 const _: () = assert!(QUEUED_MESSAGES_MAX_DEFAULT > 0);
+const _: () = assert!(QUEUED_BYTES_MAX_DEFAULT >= MAXIMUM_PACKET_SIZE_DEFAULT as usize);
+const _: () = assert!(QUEUE_CAPACITY_KEEP_MAX > 0);
+const _: () = assert!(QUEUE_PURGE_INTERVAL_MS > 0);
 
 /// Longest topic name or topic filter accepted, bytes. The wire allows 65,535
 /// [MQTT-4.7.3-3]; accepting all of it keeps every conforming client working,
@@ -72,9 +88,19 @@ const _: () = assert!(SHARDS_MAX > 0 && SHARDS_MAX % 64 == 0);
 /// Capacity of one cross-shard SPSC ring, messages.
 pub const RING_CAPACITY: usize = 1024;
 
-/// Messages a shard queues locally per destination shard once that ring is full;
-/// at this depth the shard's publishers stop reading their sockets.
+/// Messages a shard queues locally per destination shard once that ring is full.
+/// Publishes take at most [`RING_OUTBOX_PUBLISH_MAX`] of it; the rest is kept
+/// for replication messages (subscription changes, barriers, hand-offs).
 pub const RING_OUTBOX_MAX: usize = 4096;
+
+/// Outbox depth at which a shard is congested: its publishers stop before
+/// their next packet, its timers and hand-offs wait, and no publish is queued
+/// past it.
+pub const RING_OUTBOX_PUBLISH_MAX: usize = RING_OUTBOX_MAX / 2;
+
+/// Messages a shard takes from one inbound ring before it lets its other tasks
+/// (the writers of the subscribers it delivered to) run.
+pub const RING_RECEIVE_BATCH_MAX: usize = 16;
 
 /// Connections one shard accepts per listener before yielding to other work.
 pub const ACCEPT_BATCH_MAX: usize = 64;
@@ -118,10 +144,16 @@ pub const TIMERS_PER_SHARD_MAX: usize = 4 * CONNECTIONS_PER_SHARD_MAX;
 /// Retained messages the broker keeps; a new topic beyond it is not retained.
 pub const RETAINED_MESSAGES_MAX: usize = 100_000;
 
+/// Expired retained messages one shard removes per timer tick, at most; the
+/// rest go on the next ticks.
+pub const RETAINED_EXPIRIES_PER_TICK_MAX: usize = 1_000;
+
 /// Time shutdown waits for connections to flush their last packets, ms.
 pub const SHUTDOWN_FLUSH_MS: u64 = 2_000;
 
 const _: () = assert!(RING_CAPACITY > 0 && RING_OUTBOX_MAX >= RING_CAPACITY);
+const _: () = assert!(RING_OUTBOX_PUBLISH_MAX > 0 && RING_OUTBOX_PUBLISH_MAX < RING_OUTBOX_MAX);
+const _: () = assert!(RING_RECEIVE_BATCH_MAX > 0 && RING_RECEIVE_BATCH_MAX <= RING_CAPACITY);
 const _: () = assert!(IDLE_BUFFER_KEEP_MAX <= READ_CHUNK_SIZE);
 const _: () = assert!(MAXIMUM_PACKET_SIZE_DEFAULT as usize <= OUTBOUND_BYTES_MAX);
 

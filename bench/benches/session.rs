@@ -82,7 +82,7 @@ fn client_publish(qos: QoS) -> Publish {
         retain: false,
         topic_name: ByteString::from_static(TOPIC_NAME),
         packet_id: (qos != QoS::AtMostOnce).then_some(PACKET_ID),
-        properties: PublishProperties::default(),
+        properties: None,
         payload: payload(),
     }
 }

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::group::GroupTracker;
 use crate::procstat::Process;
 
 /// CPU and memory readings at one moment.
@@ -51,6 +52,8 @@ pub struct RunControl {
     sending_stopped_ns: AtomicU64,
     expected_deliveries: AtomicU64,
     distinct_deliveries: AtomicU64,
+    /// The share group's trackers, in a shared-subscription run.
+    pub share_group: Option<GroupTracker>,
     /// Readings when setup ended and the measured phase began.
     pub start_sample: OnceLock<ProcessSample>,
     /// Readings when the first shard saw the run end.
@@ -78,8 +81,18 @@ impl RunControl {
             sending_stopped_ns: AtomicU64::new(0),
             expected_deliveries: AtomicU64::new(0),
             distinct_deliveries: AtomicU64::new(0),
+            share_group: None,
             start_sample: OnceLock::new(),
             end_sample: OnceLock::new(),
+        }
+    }
+
+    /// The same control, for a run whose subscribers share one group
+    /// receiving from `publishers` publishers.
+    pub fn with_share_group(self, publishers: u32) -> RunControl {
+        RunControl {
+            share_group: Some(GroupTracker::new(publishers)),
+            ..self
         }
     }
 

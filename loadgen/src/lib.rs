@@ -21,8 +21,8 @@
 //! - [`shard`]: one executor's part of a run; [`control`]: what shards share.
 //! - [`client`]: the task behind one connection; [`setup`], [`publisher`],
 //!   [`subscriber`] its phases and roles; [`connection`]: socket and codec.
-//! - [`schedule`], [`payload`], [`inflight`], [`tracker`], [`latency`]: the
-//!   measuring parts, each testable on its own.
+//! - [`schedule`], [`payload`], [`inflight`], [`tracker`], [`group`],
+//!   [`latency`]: the measuring parts, each testable on its own.
 //! - [`plan`], [`template`]: which connections exist and what they are called.
 //! - [`progress`], [`procstat`], [`stats`]: progress lines, `/proc` readings, counters.
 //! - [`limits`]: every bound of loadgen.
@@ -34,6 +34,7 @@ pub mod connection;
 pub mod context;
 pub mod control;
 pub mod error;
+pub mod group;
 pub mod inflight;
 pub mod latency;
 pub mod limits;

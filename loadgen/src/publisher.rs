@@ -3,7 +3,7 @@
 
 use bytes::BytesMut;
 use bytestring::ByteString;
-use shardmq::protocol::{Packet, Publish, PublishProperties, PublishResponse, QoS};
+use shardmq::protocol::{Packet, Publish, PublishResponse, QoS};
 
 use crate::connection::Connection;
 use crate::context::ShardContext;
@@ -126,7 +126,7 @@ impl Publisher {
                 retain: false,
                 topic_name: self.topic_name.clone(),
                 packet_id,
-                properties: PublishProperties::default(),
+                properties: None,
                 payload: header.write_payload(ctx.scenario.payload_size, &mut self.arena),
             }));
             self.next_sequence += 1;

@@ -10,7 +10,7 @@ use crate::latency::{Latencies, LatencySummary};
 use crate::scenario::{Scenario, ScenarioKind};
 use crate::shard::ShardResult;
 use crate::stats::{ErrorCounts, ShardStats};
-use crate::tracker::lost;
+use crate::tracker::{lost, SequenceCounts};
 
 /// Everything a run measured.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -47,8 +47,12 @@ pub struct Report {
     pub expected_deliveries: u64,
     /// Expected deliveries that never arrived (after the drain).
     pub lost: u64,
-    /// Deliveries of a message the subscriber already had.
+    /// Deliveries of a message the subscriber already had; in a
+    /// shared-subscription run, of a message any member of the group had.
     pub duplicates: u64,
+    /// Of those, deliveries of a message another member of the share group
+    /// had received (a message the broker gave to two members).
+    pub shared_group_duplicates: u64,
     /// Deliveries that arrived after a later message of the same publisher.
     pub reordered: u64,
     /// Intended send time to delivery.
@@ -111,6 +115,12 @@ impl Report {
             "lost / duplicates / reordered",
             format!("{} / {} / {}", self.lost, self.duplicates, self.reordered),
         );
+        if self.shared_group_duplicates > 0 {
+            row(
+                "duplicates across group members",
+                self.shared_group_duplicates.to_string(),
+            );
+        }
         for (name, latency) in [
             ("delivery latency", &self.latency_delivery),
             ("ack latency", &self.latency_acknowledgement),
@@ -212,14 +222,27 @@ pub struct Samples {
 }
 
 /// Merges the shards' results into the report.
-pub fn build(scenario: &Scenario, shards: &[ShardResult], samples: Samples) -> Report {
+/// `group` is what the share group received per publisher, in a
+/// shared-subscription run.
+pub fn build(
+    scenario: &Scenario,
+    shards: &[ShardResult],
+    group: Option<&[SequenceCounts]>,
+    samples: Samples,
+) -> Report {
     let mut stats = ShardStats::default();
     let mut latencies = Latencies::default();
     for shard in shards {
         merge_stats(&mut stats, &shard.stats);
         latencies.merge(&shard.stats.latencies);
     }
-    let (expected_deliveries, lost, duplicates, reordered) = delivery_accounting(scenario, shards);
+    let Accounting {
+        expected: expected_deliveries,
+        lost,
+        duplicates,
+        shared_group_duplicates,
+        reordered,
+    } = delivery_accounting(scenario, shards, group);
     let start_ns = shards.iter().map(|s| s.start_ns).max().unwrap_or(0);
     let warmup_end_ns = start_ns + scenario.warmup.as_nanos() as u64;
     let rate = |count: u64, until_ns: u64| {
@@ -257,6 +280,7 @@ pub fn build(scenario: &Scenario, shards: &[ShardResult], samples: Samples) -> R
         expected_deliveries,
         lost,
         duplicates,
+        shared_group_duplicates,
         reordered,
         latency_delivery: latencies.delivery.summary(),
         latency_acknowledgement: latencies.acknowledgement.summary(),
@@ -290,49 +314,64 @@ fn merge_stats(total: &mut ShardStats, shard: &ShardStats) {
     total.errors.merge(&shard.errors);
 }
 
+/// What the subscribers received, against what they should have.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Accounting {
+    expected: u64,
+    lost: u64,
+    duplicates: u64,
+    shared_group_duplicates: u64,
+    reordered: u64,
+}
+
 /// Expected deliveries, lost, duplicates and reordered over every subscriber.
 /// Members of a shared subscription split each publisher's messages between
-/// them, so loss is counted per publisher over the whole group there.
-fn delivery_accounting(scenario: &Scenario, shards: &[ShardResult]) -> (u64, u64, u64, u64) {
+/// them, so loss and duplicates are counted per publisher over the whole
+/// group there, from `group` (what the group received per publisher).
+fn delivery_accounting(
+    scenario: &Scenario,
+    shards: &[ShardResult],
+    group: Option<&[SequenceCounts]>,
+) -> Accounting {
     let mut sent = vec![0u64; scenario.publisher_count() as usize];
     for (index, count) in shards.iter().flat_map(|s| s.published_by.iter()) {
         sent[*index as usize] = *count;
     }
-    let shared = matches!(
-        scenario.kind,
-        ScenarioKind::FanIn {
-            shared_group: Some(_)
-        }
-    );
-    let mut group_distinct = vec![0u64; sent.len()];
-    let (mut expected, mut lost_total, mut duplicates, mut reordered) = (0, 0, 0, 0);
+    let mut accounting = Accounting::default();
+    let mut member_duplicates = 0;
     for subscriber in shards.iter().flat_map(|s| s.subscribers.iter()) {
         for (k, counts) in subscriber.counts.iter().enumerate() {
             let publisher = subscriber.first_publisher as usize + k;
-            duplicates += counts.duplicates;
-            reordered += counts.reordered;
-            if shared {
-                group_distinct[publisher] += counts.distinct;
-            } else {
-                expected += sent[publisher];
-                lost_total += lost(sent[publisher], counts.distinct);
+            member_duplicates += counts.duplicates;
+            accounting.reordered += counts.reordered;
+            if group.is_none() {
+                accounting.expected += sent[publisher];
+                accounting.lost += lost(sent[publisher], counts.distinct);
             }
         }
     }
-    if shared && scenario.subscriber_count() > 0 {
+    let Some(group) = group else {
+        accounting.duplicates = member_duplicates;
+        return accounting;
+    };
+    if scenario.subscriber_count() > 0 {
         for (publisher, &count) in sent.iter().enumerate() {
-            expected += count;
-            lost_total += lost(count, group_distinct[publisher]);
+            let received = group.get(publisher).copied().unwrap_or_default();
+            accounting.expected += count;
+            accounting.lost += lost(count, received.distinct);
+            accounting.duplicates += received.duplicates;
         }
     }
-    (expected, lost_total, duplicates, reordered)
+    // A member's own duplicate is also one of the group; the rest went to
+    // two members.
+    accounting.shared_group_duplicates = accounting.duplicates.saturating_sub(member_duplicates);
+    accounting
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::shard::SubscriberResult;
-    use crate::tracker::SequenceCounts;
 
     fn result(published_by: Vec<(u32, u64)>, subscribers: Vec<SubscriberResult>) -> ShardResult {
         ShardResult {
@@ -366,13 +405,13 @@ mod tests {
             result(vec![(0, 100)], vec![received(0, 0, &[100, 90])]),
             result(vec![(1, 100)], vec![received(1, 0, &[100, 100])]),
         ];
-        let (expected, lost, _, _) = delivery_accounting(&scenario, &shards);
-        assert_eq!(expected, 400);
-        assert_eq!(lost, 10);
+        let accounting = delivery_accounting(&scenario, &shards, None);
+        assert_eq!(accounting.expected, 400);
+        assert_eq!(accounting.lost, 10);
     }
 
     #[test]
-    fn shared_subscription_loss_is_counted_over_the_group() {
+    fn message_given_to_two_members_of_a_share_group_is_a_duplicate_not_a_delivery() {
         let mut scenario = Scenario::new(
             ScenarioKind::FanIn {
                 shared_group: Some("g".into()),
@@ -381,13 +420,21 @@ mod tests {
         );
         scenario.publishers = 1;
         scenario.subscribers = 2;
+        // 100 sent: one went to both members, one to neither.
         let shards = [result(
             vec![(0, 100)],
-            vec![received(0, 0, &[60]), received(1, 0, &[39])],
+            vec![received(0, 0, &[60]), received(1, 0, &[40])],
         )];
-        let (expected, lost, _, _) = delivery_accounting(&scenario, &shards);
-        assert_eq!(expected, 100);
-        assert_eq!(lost, 1);
+        let group = [SequenceCounts {
+            distinct: 99,
+            duplicates: 1,
+            reordered: 0,
+        }];
+        let accounting = delivery_accounting(&scenario, &shards, Some(&group));
+        assert_eq!(accounting.expected, 100);
+        assert_eq!(accounting.lost, 1);
+        assert_eq!(accounting.duplicates, 1);
+        assert_eq!(accounting.shared_group_duplicates, 1);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::limits::PROGRESS_QUEUE_MAX;
 use crate::progress::print_until_done;
 use crate::report::{self, Report, Samples};
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, ScenarioKind};
 use crate::shard::run_shard;
 
 /// glommio's registered-buffer arena per shard; loadgen does no direct file
@@ -23,12 +23,19 @@ const IO_MEMORY_BYTES: usize = 64 * 1024;
 pub fn run(scenario: &Scenario) -> Result<Report, Error> {
     scenario.validate()?;
     let before_setup = ProcessSample::take(scenario.broker_pid);
-    let control = Arc::new(RunControl::new(
+    let mut control = RunControl::new(
         scenario.shards,
         scenario.publisher_count(),
         scenario.broker_pid,
         scenario.settle,
-    ));
+    );
+    if let ScenarioKind::FanIn {
+        shared_group: Some(_),
+    } = scenario.kind
+    {
+        control = control.with_share_group(scenario.publisher_count());
+    }
+    let control = Arc::new(control);
     let (progress_tx, progress_rx) =
         crossbeam_channel::bounded(PROGRESS_QUEUE_MAX * scenario.shards);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -65,5 +72,11 @@ pub fn run(scenario: &Scenario) -> Result<Report, Error> {
         start: control.start_sample.get().copied(),
         end: control.end_sample.get().copied(),
     };
-    Ok(report::build(scenario, &results, samples))
+    let group_counts = control.share_group.as_ref().map(|group| group.counts());
+    Ok(report::build(
+        scenario,
+        &results,
+        group_counts.as_deref(),
+        samples,
+    ))
 }

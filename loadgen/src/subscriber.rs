@@ -1,5 +1,6 @@
 //! The receiving side of a connection: acknowledges per QoS, reads each
-//! payload's header, times the delivery and feeds the sequence trackers.
+//! payload's header, times the delivery and feeds the sequence trackers (its
+//! own, and its share group's in a shared-subscription run).
 
 use std::ops::Range;
 
@@ -152,7 +153,15 @@ impl Subscriber {
             return;
         }
         let tracker = &mut self.trackers[(header.publisher_index - self.publishers.start) as usize];
-        if tracker.record(header.sequence) != Arrival::Duplicate {
+        let mut arrival = tracker.record(header.sequence);
+        // A message another member of the share group already had is no new
+        // delivery, however new it is to this member.
+        if let Some(group) = &ctx.control.share_group {
+            arrival = group
+                .record(header.publisher_index, header.sequence)
+                .unwrap_or(arrival);
+        }
+        if arrival != Arrival::Duplicate {
             stats.distinct_unreported += 1;
         }
     }

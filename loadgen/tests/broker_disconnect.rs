@@ -30,11 +30,11 @@ fn disconnect_after_first_publish(listener: TcpListener) {
             input.extend_from_slice(&chunk[..read]);
         };
         let reply = match packet {
-            Packet::Connect(_) => Packet::ConnAck(ConnAck {
+            Packet::Connect(_) => Packet::ConnAck(Box::new(ConnAck {
                 session_present: false,
                 reason_code: ReasonCode::Success,
                 properties: ConnAckProperties::default(),
-            }),
+            })),
             Packet::Publish(_) => Packet::Disconnect(Disconnect {
                 reason_code: ReasonCode::ServerShuttingDown,
                 properties: DisconnectProperties::default(),

@@ -14,6 +14,7 @@ use crate::config::{Config, ConfigError};
 use crate::listener::{bind_all, BindError};
 use crate::persist::{self, DirLock, LoadOptions, PersistError, PersistSetup};
 use crate::ring::mesh_ends;
+use crate::seeds::random_label_seeds;
 use crate::shard::{self, ShardSetup};
 use crate::stats::{BrokerStats, StatsSnapshot};
 
@@ -82,52 +83,11 @@ impl Broker {
     /// broker.shutdown();
     /// ```
     pub fn start(config: Config) -> Result<BrokerHandle, StartError> {
-        config.validate().map_err(StartError::Config)?;
-        let shard_count = config.shard_count();
-        let bound = bind_all(&config.listen, shard_count).map_err(StartError::Bind)?;
-        let (data_dir_lock, mut persist_setups) = open_data_dir(&config, shard_count)?;
         let cpus = online_cpus();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stats = Arc::new(BrokerStats::default());
-        let epoch = Instant::now();
-        let mut threads = Vec::with_capacity(shard_count);
-        let rings = mesh_ends(shard_count);
-        let mut ready = Vec::with_capacity(shard_count);
-        for (index, (listeners, rings)) in bound.per_shard.into_iter().zip(rings).enumerate() {
-            let placement = match (&cpus, config.pin_shards) {
-                (Some(cpus), true) => Placement::Fixed(cpus[index % cpus.len()]),
-                _ => Placement::Unbound,
-            };
-            let (ready_sender, ready_receiver) = mpsc::sync_channel(1);
-            ready.push(ready_receiver);
-            let setup = ShardSetup {
-                ready: ready_sender,
-                index,
-                shard_count,
-                config: config.clone(),
-                listeners,
-                rings,
-                stop: Arc::clone(&stop),
-                stats: Arc::clone(&stats),
-                epoch,
-                persistence: persist_setups.next(),
-            };
-            let thread = LocalExecutorBuilder::new(placement)
-                .name(&format!("shardmq-{index}"))
-                .io_memory(SHARD_IO_MEMORY_BYTES)
-                .blocking_thread_pool_placement(PoolPlacement::Unbound(SHARD_BLOCKING_THREADS))
-                .spawn(move || shard::run(setup))
-                .map_err(|error| StartError::Executor(error.to_string()))?;
-            threads.push(thread);
-        }
-        wait_until_ready(&ready, &mut threads, &stop)?;
-        Ok(BrokerHandle {
-            local_addrs: bound.local_addrs,
-            shard_count,
-            stop,
-            stats,
-            threads,
-            _data_dir_lock: data_dir_lock,
+        let pin_shards = config.pin_shards;
+        start_placed(config, |index| match (&cpus, pin_shards) {
+            (Some(cpus), true) => Placement::Fixed(cpus[index % cpus.len()]),
+            _ => Placement::Unbound,
         })
     }
 }
@@ -166,14 +126,86 @@ fn open_data_dir(
     Ok((Some(opened.lock), setups.into_iter()))
 }
 
+/// [`Broker::start`] with the placement of each shard chosen by `placement_of`.
+/// When a shard cannot start, the shards already started are stopped and
+/// joined before the error is returned, so nothing is left running.
+fn start_placed(
+    config: Config,
+    placement_of: impl Fn(usize) -> Placement,
+) -> Result<BrokerHandle, StartError> {
+    config.validate().map_err(StartError::Config)?;
+    let shard_count = config.shard_count();
+    let bound = bind_all(&config.listen, shard_count).map_err(StartError::Bind)?;
+    let (data_dir_lock, mut persist_setups) = open_data_dir(&config, shard_count)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stats = Arc::new(BrokerStats::default());
+    let epoch = Instant::now();
+    let label_seeds = random_label_seeds();
+    let mut threads = Vec::with_capacity(shard_count);
+    let rings = mesh_ends(shard_count);
+    let mut ready = Vec::with_capacity(shard_count);
+    for (index, (listeners, rings)) in bound.per_shard.into_iter().zip(rings).enumerate() {
+        let placement = placement_of(index);
+        let (ready_sender, ready_receiver) = mpsc::sync_channel(1);
+        ready.push(ready_receiver);
+        let setup = ShardSetup {
+            ready: ready_sender,
+            index,
+            shard_count,
+            config: config.clone(),
+            listeners,
+            rings,
+            stop: Arc::clone(&stop),
+            stats: Arc::clone(&stats),
+            epoch,
+            label_seeds,
+            persistence: persist_setups.next(),
+        };
+        let spawned = LocalExecutorBuilder::new(placement)
+            .name(&format!("shardmq-{index}"))
+            .io_memory(SHARD_IO_MEMORY_BYTES)
+            .blocking_thread_pool_placement(PoolPlacement::Unbound(SHARD_BLOCKING_THREADS))
+            .spawn(move || shard::run(setup));
+        match spawned {
+            Ok(thread) => threads.push(thread),
+            Err(error) => {
+                stop_started(&stop, threads);
+                return Err(StartError::Executor(format!("shard {index}: {error}")));
+            }
+        }
+    }
+    if let Err(error) = wait_until_ready(&ready, &mut threads) {
+        stop_started(&stop, threads);
+        return Err(error);
+    }
+    Ok(BrokerHandle {
+        local_addrs: bound.local_addrs,
+        shard_count,
+        stop,
+        stats,
+        threads,
+        _data_dir_lock: data_dir_lock,
+    })
+}
+
+/// Stops the shards started so far and waits for their threads: a shard
+/// still connecting its rings gives up once it sees the stop.
+fn stop_started(stop: &AtomicBool, threads: Vec<ExecutorJoinHandle<()>>) {
+    stop.store(true, Ordering::Release);
+    for thread in threads {
+        if let Err(error) = thread.join() {
+            tracing::debug!(%error, "shard thread ended abnormally while the broker did not start");
+        }
+    }
+}
+
 /// Waits for every shard to report its rings connected. A shard whose executor
 /// could not be built (io_uring unavailable, CPU not allowed) ends its thread
 /// without reporting, and its error is returned instead of a broker whose other
-/// shards wait for it forever.
+/// shards wait for it forever; the caller then stops the others.
 fn wait_until_ready(
     ready: &[mpsc::Receiver<()>],
     threads: &mut Vec<ExecutorJoinHandle<()>>,
-    stop: &AtomicBool,
 ) -> Result<(), StartError> {
     let deadline = Instant::now() + Duration::from_millis(limits::SHARD_START_TIMEOUT_MS);
     let mut pending: Vec<usize> = (0..ready.len()).collect();
@@ -188,7 +220,6 @@ fn wait_until_ready(
             }
         });
         if let Some(index) = failed {
-            stop.store(true, Ordering::Release);
             let reason = match threads.remove(index).join() {
                 Err(error) => error.to_string(),
                 Ok(()) => "it stopped before it was ready".to_owned(),
@@ -196,7 +227,6 @@ fn wait_until_ready(
             return Err(StartError::Executor(format!("shard {index}: {reason}")));
         }
         if Instant::now() >= deadline {
-            stop.store(true, Ordering::Release);
             return Err(StartError::Executor(format!(
                 "shards {pending:?} not ready within {} ms",
                 limits::SHARD_START_TIMEOUT_MS
@@ -274,5 +304,38 @@ impl Drop for BrokerHandle {
     fn drop(&mut self) {
         self.request_stop();
         self.join_threads();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A CPU number no machine has: glommio refuses to pin to it.
+    const NO_SUCH_CPU: usize = 1 << 20;
+
+    #[test]
+    fn shard_that_cannot_be_pinned_fails_the_start_and_stops_the_started_shards() {
+        let address = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap()
+        };
+        let config = Config {
+            listen: vec![address],
+            shards: 2,
+            ..Config::default()
+        };
+        let started = start_placed(config, |index| match index {
+            0 => Placement::Unbound,
+            _ => Placement::Fixed(NO_SUCH_CPU),
+        });
+        let Err(StartError::Executor(message)) = started else {
+            panic!("a shard that cannot be pinned must fail the start");
+        };
+        assert!(message.starts_with("shard 1:"), "{message}");
+        // Shard 0 bound its listener before shard 1 failed; it is closed only
+        // once shard 0's thread has ended.
+        let refused = std::net::TcpStream::connect(address).unwrap_err();
+        assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
     }
 }

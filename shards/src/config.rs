@@ -8,9 +8,10 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use bytestring::ByteString;
 use serde::Deserialize;
 use shardmq::limits;
-use shardmq::session::SessionConfig;
+use shardmq::session::{QueueFullPolicy, SessionConfig};
 
 /// Where the broker listens when neither the file nor `--listen` says otherwise.
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:1883";
@@ -39,6 +40,17 @@ pub struct Config {
     pub outbound_inflight_maximum: u16,
     /// Messages queued per session beyond the inflight window or while it is offline.
     pub max_queued_messages: usize,
+    /// Bytes queued per session (payload, topic and variable-length properties).
+    pub max_queued_bytes: usize,
+    /// Whether QoS 0 messages are queued for offline clients.
+    pub queue_qos0: bool,
+    /// What a message that finds a session's queue full does.
+    #[serde(with = "QueueFullPolicyKey")]
+    pub queue_full_policy: QueueFullPolicy,
+    /// Whether payloads flagged as UTF-8 (Payload Format Indicator 1) are checked.
+    pub validate_payload_format: bool,
+    /// Response Information for 5.0 clients that request it; unset sends none.
+    pub response_information: Option<String>,
     /// Subscriptions one session may hold.
     pub max_subscriptions: usize,
     /// Topic aliases a client may define per connection (sent as Topic Alias Maximum).
@@ -109,6 +121,11 @@ impl Default for Config {
             receive_maximum: session.receive_maximum,
             outbound_inflight_maximum: session.outbound_inflight_maximum,
             max_queued_messages: session.max_queued_messages,
+            max_queued_bytes: session.max_queued_bytes,
+            queue_qos0: session.queue_qos0,
+            queue_full_policy: session.queue_full_policy,
+            validate_payload_format: session.validate_payload_format,
+            response_information: session.response_information.as_deref().map(str::to_owned),
             max_subscriptions: session.max_subscriptions,
             topic_alias_maximum: session.topic_alias_maximum,
             session_expiry_interval_max_s: session.session_expiry_interval_max_s,
@@ -117,6 +134,14 @@ impl Default for Config {
             persistence: PersistenceConfig::default(),
         }
     }
+}
+
+/// The TOML spelling of [`QueueFullPolicy`]: `"drop_newest"` or `"drop_oldest"`.
+#[derive(Deserialize)]
+#[serde(remote = "QueueFullPolicy", rename_all = "snake_case")]
+enum QueueFullPolicyKey {
+    DropNewest,
+    DropOldest,
 }
 
 /// Why a configuration was refused; the message names the file, key or value.
@@ -201,10 +226,21 @@ impl Config {
                 usize::from(self.outbound_inflight_maximum),
             ),
             ("max_queued_messages", self.max_queued_messages),
+            ("max_queued_bytes", self.max_queued_bytes),
             ("keep_alive_max_s", usize::from(self.keep_alive_max_s)),
         ] {
             if value == 0 {
                 return Err(ConfigError::new(format!("key `{key}`: must be at least 1")));
+            }
+        }
+        if let Some(response_information) = &self.response_information {
+            // An MQTT UTF-8 string: at most 65,535 bytes, no U+0000 [MQTT-1.5.4-2].
+            if response_information.len() > usize::from(u16::MAX)
+                || response_information.contains('\0')
+            {
+                return Err(ConfigError::new(
+                    "key `response_information`: must be at most 65535 bytes without NUL characters",
+                ));
             }
         }
         if self.connect_timeout_ms == 0 {
@@ -254,6 +290,11 @@ impl Config {
             topic_alias_maximum: self.topic_alias_maximum,
             outbound_inflight_maximum: self.outbound_inflight_maximum,
             max_queued_messages: self.max_queued_messages,
+            max_queued_bytes: self.max_queued_bytes,
+            queue_qos0: self.queue_qos0,
+            queue_full_policy: self.queue_full_policy,
+            validate_payload_format: self.validate_payload_format,
+            response_information: self.response_information.as_deref().map(ByteString::from),
             max_subscriptions: self.max_subscriptions,
             session_expiry_interval_max_s: self.session_expiry_interval_max_s,
             keep_alive_max_s: self.keep_alive_max_s,
@@ -325,6 +366,34 @@ mod tests {
         let error =
             Config::from_toml("[persistence]\nfsync = \"sometimes\"\n", "test").unwrap_err();
         assert!(error.to_string().contains("sometimes"), "{error}");
+    }
+
+    #[test]
+    fn queue_options_reach_the_session_config() {
+        let text =
+            "max_queued_bytes = 4096\nqueue_qos0 = true\nqueue_full_policy = \"drop_oldest\"\n\
+                    validate_payload_format = false\nresponse_information = \"replies/\"";
+        let session = Config::from_toml(text, "test").unwrap().session_config();
+        assert_eq!(session.max_queued_bytes, 4096);
+        assert!(session.queue_qos0);
+        assert_eq!(session.queue_full_policy, QueueFullPolicy::DropOldest);
+        assert!(!session.validate_payload_format);
+        assert_eq!(session.response_information.as_deref(), Some("replies/"));
+    }
+
+    #[test]
+    fn unknown_queue_full_policy_is_refused_and_named() {
+        let error = Config::from_toml("queue_full_policy = \"drop_random\"", "test").unwrap_err();
+        assert!(error.to_string().contains("queue_full_policy"), "{error}");
+    }
+
+    #[test]
+    fn response_information_that_is_no_mqtt_string_is_refused_and_named() {
+        let error = Config::from_toml("response_information = \"a\\u0000b\"", "test").unwrap_err();
+        assert!(
+            error.to_string().contains("response_information"),
+            "{error}"
+        );
     }
 
     #[test]

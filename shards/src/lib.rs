@@ -12,6 +12,7 @@
 //! - `ring`: the full mesh of bounded SPSC rings between shards, with local outboxes.
 //! - `shard`: one shard's state and tasks: connections, sessions, the trie replica,
 //!   retained messages, routing and the timer tick.
+//! - `seeds`: the per-process random seeds of the trie replicas' label hashing.
 //! - `timers`: the per-shard timer queue.
 //! - `transport`: transport layers over byte buffers (TCP now).
 //! - `stats`: broker-wide counters.
@@ -25,6 +26,7 @@ mod home;
 mod listener;
 pub mod persist;
 mod ring;
+mod seeds;
 mod shard;
 mod stats;
 mod timers;

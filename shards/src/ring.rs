@@ -4,9 +4,21 @@
 //! [`Mesh::push`] tries the ring and, when it is full, keeps the item in a local
 //! outbox that a pump task drains in order. A consumer only reads its rings and
 //! works locally, it never awaits another shard, which is what keeps a full mesh
-//! free of deadlocks. When any outbox reaches `limits::RING_OUTBOX_MAX` the mesh
-//! is congested and the shard's publishers stop reading their sockets until it
-//! drains (see [`Mesh::wait_uncongested`]).
+//! free of deadlocks.
+//!
+//! Each outbox is bounded by `limits::RING_OUTBOX_MAX`. When one reaches
+//! `limits::RING_OUTBOX_PUBLISH_MAX` the mesh is congested: the shard's
+//! publishers stop before their next packet (see [`Mesh::wait_uncongested`]),
+//! and its timers, hand-offs and lost connections wait too, so publishes wait
+//! upstream. What still arrives past that depth comes from the packet being
+//! handled (its publish, retained update, subscription changes and barrier) or
+//! from the ring consumer (barrier answers, which must not wait), and uses the
+//! reserve up to `limits::RING_OUTBOX_MAX`. An item that may wait
+//! ([`RingItem::may_wait`]: a publish or retained update) is never queued past
+//! the bound: should a path still bring one, it is dropped and counted. A
+//! replication message (subscription change, barrier, hand-off) past the bound
+//! is still queued, since dropping it would split the replicas or lose a
+//! client, and counted ([`Mesh::over_capacity`]).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -19,6 +31,13 @@ use glommio::{GlommioError, ResourceType};
 use shardmq::limits;
 
 use crate::wake::{Notify, WaitList};
+
+/// What the mesh needs to know of an item to bound its outboxes.
+pub trait RingItem {
+    /// True for an item its producer can hold back while the mesh is
+    /// congested (a publish); false for one that must go through.
+    fn may_wait(&self) -> bool;
+}
 
 /// The unconnected ring ends of one shard, moved to its thread at start-up.
 pub struct RingEnds<T: Send + 'static> {
@@ -62,6 +81,8 @@ pub struct Mesh<T: Send + 'static> {
     outboxes: Vec<Option<Rc<Outbox<T>>>>,
     congested_waiters: WaitList,
     dropped_closed: Cell<u64>,
+    dropped_full: Cell<u64>,
+    over_capacity: Cell<u64>,
 }
 
 /// A connected ring to read from, with the shard it comes from.
@@ -72,7 +93,7 @@ pub struct Inbound<T: Send + 'static> {
     pub receiver: ConnectedReceiver<T>,
 }
 
-impl<T: Send + 'static> RingEnds<T> {
+impl<T: RingItem + Send + 'static> RingEnds<T> {
     /// Connects every ring of this shard concurrently (each connect waits for the
     /// peer, so connecting one after another would deadlock the mesh).
     pub async fn connect(self) -> (Rc<Mesh<T>>, Vec<Inbound<T>>) {
@@ -116,6 +137,8 @@ impl<T: Send + 'static> RingEnds<T> {
             outboxes,
             congested_waiters: WaitList::default(),
             dropped_closed: Cell::new(0),
+            dropped_full: Cell::new(0),
+            over_capacity: Cell::new(0),
         });
         for outbox in mesh.outboxes.iter().flatten() {
             glommio::spawn_local(pump(Rc::clone(&mesh), Rc::clone(outbox))).detach();
@@ -125,7 +148,7 @@ impl<T: Send + 'static> RingEnds<T> {
 }
 
 /// Drains one outbox into its ring, in order, waiting for ring space as needed.
-async fn pump<T: Send + 'static>(mesh: Rc<Mesh<T>>, outbox: Rc<Outbox<T>>) {
+async fn pump<T: RingItem + Send + 'static>(mesh: Rc<Mesh<T>>, outbox: Rc<Outbox<T>>) {
     loop {
         outbox.pump_wake.wait().await;
         loop {
@@ -147,13 +170,27 @@ async fn pump<T: Send + 'static>(mesh: Rc<Mesh<T>>, outbox: Rc<Outbox<T>>) {
     }
 }
 
-impl<T: Send + 'static> Mesh<T> {
+impl<T: RingItem + Send + 'static> Mesh<T> {
     /// Sends `item` to shard `to` without waiting; order per destination is kept.
     pub fn push(&self, to: usize, item: T) {
         let outbox = self.outboxes[to]
             .as_ref()
             .expect("a shard pushes only to other shards");
-        if !outbox.pump_busy.get() && outbox.queue.borrow().is_empty() {
+        let queued = outbox.queue.borrow().len();
+        if queued >= limits::RING_OUTBOX_MAX {
+            if item.may_wait() {
+                self.dropped_full.set(self.dropped_full.get() + 1);
+                tracing::debug!(to, queued, "outbox full; publish dropped");
+                return;
+            }
+            self.over_capacity.set(self.over_capacity.get() + 1);
+            tracing::debug!(
+                to,
+                queued,
+                "outbox full; replication message queued past it"
+            );
+        }
+        if !outbox.pump_busy.get() && queued == 0 {
             match outbox.sender.try_send(item) {
                 Ok(()) => return,
                 Err(GlommioError::WouldBlock(ResourceType::Channel(item))) => {
@@ -180,12 +217,13 @@ impl<T: Send + 'static> Mesh<T> {
         }
     }
 
-    /// True when some outbox is at `limits::RING_OUTBOX_MAX`.
+    /// True when some outbox is at `limits::RING_OUTBOX_PUBLISH_MAX`: no
+    /// publish may be made until it drains.
     pub fn is_congested(&self) -> bool {
         self.outboxes
             .iter()
             .flatten()
-            .any(|outbox| outbox.queue.borrow().len() >= limits::RING_OUTBOX_MAX)
+            .any(|outbox| outbox.queue.borrow().len() >= limits::RING_OUTBOX_PUBLISH_MAX)
     }
 
     /// Waits until no outbox is congested.
@@ -199,12 +237,41 @@ impl<T: Send + 'static> Mesh<T> {
     pub fn dropped_closed(&self) -> u64 {
         self.dropped_closed.get()
     }
+
+    /// Publishes dropped at a full outbox (a path that should have waited for
+    /// congestion to clear did not).
+    pub fn dropped_full(&self) -> u64 {
+        self.dropped_full.get()
+    }
+
+    /// Replication messages queued past `limits::RING_OUTBOX_MAX`.
+    pub fn over_capacity(&self) -> u64 {
+        self.over_capacity.get()
+    }
+
+    /// The longest outbox now, items.
+    #[cfg(test)]
+    fn deepest_outbox(&self) -> usize {
+        self.outboxes
+            .iter()
+            .flatten()
+            .map(|outbox| outbox.queue.borrow().len())
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use glommio::LocalExecutorBuilder;
+
+    /// Test items: even numbers are publishes, odd ones replication messages.
+    impl RingItem for usize {
+        fn may_wait(&self) -> bool {
+            self % 2 == 0
+        }
+    }
 
     #[test]
     fn items_past_ring_capacity_wait_in_the_outbox_and_arrive_in_order() {
@@ -240,5 +307,78 @@ mod tests {
         let received = consumer.join().unwrap();
         producer.join().unwrap();
         assert_eq!(received, (0..total).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn outbox_never_queues_a_publish_past_its_bound_but_keeps_replication_messages() {
+        let publishes = limits::RING_CAPACITY + limits::RING_OUTBOX_MAX + 10;
+        let mut ends = mesh_ends::<usize>(2).into_iter();
+        let (producer_ends, consumer_ends) = (ends.next().unwrap(), ends.next().unwrap());
+        let (filled_sender, filled_receiver) = shared_channel::new_bounded::<()>(1);
+        let (done_sender, done_receiver) = shared_channel::new_bounded::<()>(1);
+        let producer = LocalExecutorBuilder::default()
+            .spawn(move || async move {
+                let filled = filled_sender.connect().await;
+                let done = done_receiver.connect().await;
+                let (mesh, _inbound) = producer_ends.connect().await;
+                let mut congested_at = None;
+                for index in 0..publishes {
+                    if congested_at.is_none() && mesh.is_congested() {
+                        congested_at = Some(index);
+                    }
+                    mesh.push(1, 2 * index);
+                    // The pump moves what fits into the ring while this yields.
+                    glommio::executor().yield_now().await;
+                }
+                let outbox_after_publishes = mesh.deepest_outbox();
+                mesh.push(1, 1);
+                let counts = (
+                    congested_at,
+                    outbox_after_publishes,
+                    mesh.deepest_outbox(),
+                    mesh.dropped_full(),
+                    mesh.over_capacity(),
+                );
+                filled.send(()).await.unwrap();
+                // The pump drains the outbox while this task waits.
+                done.recv().await;
+                counts
+            })
+            .unwrap();
+        let consumer = LocalExecutorBuilder::default()
+            .spawn(move || async move {
+                let filled = filled_receiver.connect().await;
+                let done = done_sender.connect().await;
+                let (_mesh, inbound) = consumer_ends.connect().await;
+                filled.recv().await.unwrap();
+                let ring = inbound.into_iter().next().unwrap();
+                let mut received = Vec::new();
+                while let Some(item) = ring.receiver.recv().await {
+                    received.push(item);
+                    if item == 1 {
+                        break;
+                    }
+                }
+                done.send(()).await.unwrap();
+                received
+            })
+            .unwrap();
+        let (congested_at, after_publishes, after_control, dropped, over) =
+            producer.join().unwrap();
+        let received = consumer.join().unwrap();
+        // Past the full ring, the pump holds one item while it waits for space.
+        let ahead_of_the_outbox = limits::RING_CAPACITY + 1;
+        assert_eq!(
+            congested_at,
+            Some(ahead_of_the_outbox + limits::RING_OUTBOX_PUBLISH_MAX)
+        );
+        assert_eq!(after_publishes, limits::RING_OUTBOX_MAX);
+        assert_eq!(dropped, 9);
+        assert_eq!(after_control, limits::RING_OUTBOX_MAX + 1);
+        assert_eq!(over, 1);
+        let kept = ahead_of_the_outbox + limits::RING_OUTBOX_MAX;
+        let mut expected: Vec<usize> = (0..kept).map(|index| 2 * index).collect();
+        expected.push(1);
+        assert_eq!(received, expected);
     }
 }

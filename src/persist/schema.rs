@@ -282,6 +282,8 @@ pub struct SessionStatsRecord {
     pub dropped_too_large: u64,
     /// Messages dropped because they expired before delivery started.
     pub dropped_expired: u64,
+    /// QoS 0 messages not queued because the client was offline.
+    pub dropped_qos0_offline: u64,
 }
 
 /// Everything of one session that outlives its connections.

@@ -4,11 +4,17 @@
 //! [`super::writer`]): once counting, to get the remaining length, then into
 //! the output reserved to the exact frame size. Under 3.1/3.1.1 properties are
 //! left out and reason codes become the return codes of that level.
+//!
+//! PUBLISH, most of what a broker writes, has a path of its own: its length is
+//! a sum of its few fields, and without properties it is appended in four
+//! pieces (fixed header with the topic length, topic, packet id and property
+//! length, payload). `bench/examples/codec_ops.rs` counts its instructions
+//! beside the mqttbytes crate's.
 
 use bytes::BytesMut;
 
 use super::error::EncodeError;
-use super::framing::{variable_byte_integer_len, PacketType};
+use super::framing::{variable_byte_integer_len, PacketType, FIXED_HEADER_LEN_MAX};
 use super::packet::*;
 use super::properties_codec::{encode_properties, properties_len, PropertySet};
 use super::reason::ReasonCode;
@@ -42,23 +48,32 @@ impl Packet {
 /// Appends the encoding of `packet` for `version` to `out`, reserving the
 /// exact frame size once. CONNECT is encoded at its own `protocol_version`.
 /// On error nothing is written.
+///
+/// The frame is `out.len()` after minus before; [`encoded_len`] gives it
+/// without encoding (for PUBLISH, a few additions when it has no properties).
 pub fn encode(
+    packet: &Packet,
+    version: ProtocolVersion,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    match packet {
+        Packet::Publish(publish) => encode_publish(publish, version.is_v5(), out),
+        _ => encode_other(packet, version, out),
+    }
+}
+
+/// Every packet but PUBLISH: counted, then written into the frame grown once.
+/// Kept out of line so [`encode`] stays small for PUBLISH.
+#[inline(never)]
+fn encode_other(
     packet: &Packet,
     version: ProtocolVersion,
     out: &mut BytesMut,
 ) -> Result<(), EncodeError> {
     let remaining_length = remaining_length(packet, version)?;
     let frame_len = 1 + variable_byte_integer_len(remaining_length) + remaining_length as usize;
-    // A PUBLISH payload is appended as it is; every other byte of the frame is
-    // filled in place, after a single reservation.
-    let payload: &[u8] = match packet {
-        Packet::Publish(publish) => &publish.payload,
-        _ => &[],
-    };
-    let head_len = frame_len - payload.len();
     let start = out.len();
-    out.reserve(frame_len);
-    out.resize(start + head_len, 0);
+    out.resize(start + frame_len, 0);
     let mut writer = SliceWriter::new(&mut out[start..]);
     writer.u8(first_byte(packet));
     let written = writer
@@ -66,10 +81,90 @@ pub fn encode(
         .and_then(|()| write_body(packet, version, &mut writer));
     // The counting pass checked every field, so writing cannot fail or differ.
     assert!(
-        written.is_ok() && writer.position == head_len,
+        written.is_ok() && writer.position == frame_len,
         "counted and written frames differ"
     );
-    out.extend_from_slice(payload);
+    Ok(())
+}
+
+/// PUBLISH, the packet on the hot path. Its remaining length is computed once,
+/// field by field (which checks every field). A head without properties (the
+/// fixed header, topic name, packet id and an empty property length) is built
+/// on the stack and appended whole; then topic and payload are appended as they are.
+#[inline]
+fn encode_publish(publish: &Publish, v5: bool, out: &mut BytesMut) -> Result<(), EncodeError> {
+    if v5
+        && publish
+            .properties
+            .as_deref()
+            .is_some_and(|set| !set.is_empty())
+    {
+        return encode_publish_with_properties(publish, out);
+    }
+    let topic_name = publish.topic_name.as_bytes();
+    let topic_len = u16::try_from(topic_name.len()).map_err(|_| EncodeError::FieldTooLong {
+        length: topic_name.len(),
+    })?;
+    let packet_id = match (publish.qos, publish.packet_id) {
+        (QoS::AtMostOnce, None) => None,
+        (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(0)) => return Err(EncodeError::ZeroPacketId),
+        (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(packet_id)) => Some(packet_id),
+        _ => return Err(EncodeError::PacketIdMismatch),
+    };
+    // After the topic name: the packet id, then under v5 a Property Length of 0.
+    let tail_len = if packet_id.is_some() { 2 } else { 0 } + usize::from(v5);
+    let remaining_length =
+        checked_remaining_length(2 + topic_name.len() + tail_len + publish.payload.len())?;
+    // The fixed header and the topic name's length prefix.
+    let mut head = [0u8; FIXED_HEADER_LEN_MAX + 2];
+    let mut head_writer = SliceWriter::new(&mut head);
+    head_writer.u8(publish_first_byte(publish));
+    head_writer.variable_byte_integer(remaining_length)?;
+    head_writer.u16(topic_len);
+    let head_len = head_writer.position;
+    out.reserve(head_len + remaining_length as usize - 2);
+    // Appends of a length known at compile time are inlined stores; any other
+    // length is a call to `memcpy`, which costs more than the bytes it moves here.
+    match head_len {
+        4 => out.extend_from_slice(&head[..4]),
+        5 => out.extend_from_slice(&head[..5]),
+        6 => out.extend_from_slice(&head[..6]),
+        _ => out.extend_from_slice(&head[..7]),
+    }
+    out.extend_from_slice(topic_name);
+    match (packet_id, v5) {
+        (Some(packet_id), true) => {
+            let [high, low] = packet_id.to_be_bytes();
+            out.extend_from_slice(&[high, low, 0]);
+        }
+        (Some(packet_id), false) => out.extend_from_slice(&packet_id.to_be_bytes()),
+        (None, true) => out.extend_from_slice(&[0]),
+        (None, false) => {}
+    }
+    out.extend_from_slice(&publish.payload);
+    Ok(())
+}
+
+/// A v5 PUBLISH with properties: appended field by field after one reservation.
+#[inline(never)]
+fn encode_publish_with_properties(
+    publish: &Publish,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    let remaining_length = checked_remaining_length(publish_remaining_length(publish, true)?)?;
+    let frame_len = 1 + variable_byte_integer_len(remaining_length) + remaining_length as usize;
+    let start = out.len();
+    out.reserve(frame_len);
+    out.u8(publish_first_byte(publish));
+    let written = out
+        .variable_byte_integer(remaining_length)
+        .and_then(|()| write_publish_head(publish, true, out));
+    out.raw(&publish.payload);
+    // The length pass checked every field, so writing cannot fail or differ.
+    assert!(
+        written.is_ok() && out.len() - start == frame_len,
+        "counted and written frames differ"
+    );
     Ok(())
 }
 
@@ -90,26 +185,40 @@ fn remaining_length(packet: &Packet, version: ProtocolVersion) -> Result<u32, En
             counter.len
         }
     };
+    checked_remaining_length(len)
+}
+
+/// `len` as a Remaining Length, if it fits in one.
+#[inline]
+fn checked_remaining_length(len: usize) -> Result<u32, EncodeError> {
     match u32::try_from(len) {
         Ok(len) if len <= REMAINING_LENGTH_MAX => Ok(len),
         _ => Err(EncodeError::PacketTooLarge),
     }
 }
 
+/// DUP, QoS and RETAIN under the PUBLISH type nibble.
 #[inline]
-fn first_byte(packet: &Packet) -> u8 {
-    let packet_type = packet.packet_type();
-    let flags = match packet {
-        Packet::Publish(publish) => {
-            u8::from(publish.dup) << 3 | (publish.qos as u8) << 1 | u8::from(publish.retain)
-        }
-        _ => packet_type.fixed_flags(),
-    };
-    (packet_type as u8) << 4 | flags
+fn publish_first_byte(publish: &Publish) -> u8 {
+    (PacketType::Publish as u8) << 4
+        | u8::from(publish.dup) << 3
+        | (publish.qos as u8) << 1
+        | u8::from(publish.retain)
 }
 
-/// Writes the body after the fixed header. For PUBLISH that stops before the
-/// payload, and its length is computed by `publish_remaining_length` instead.
+#[inline]
+fn first_byte(packet: &Packet) -> u8 {
+    match packet {
+        Packet::Publish(publish) => publish_first_byte(publish),
+        _ => {
+            let packet_type = packet.packet_type();
+            (packet_type as u8) << 4 | packet_type.fixed_flags()
+        }
+    }
+}
+
+/// Writes the body after the fixed header; for PUBLISH (which
+/// `encode_publish` writes), everything up to the payload.
 fn write_body<S: Sink>(
     packet: &Packet,
     version: ProtocolVersion,
@@ -253,16 +362,17 @@ fn publish_remaining_length(publish: &Publish, v5: bool) -> Result<usize, Encode
         (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(_)) => return Err(EncodeError::ZeroPacketId),
         _ => return Err(EncodeError::PacketIdMismatch),
     };
-    let properties_len = if !v5 {
-        0
-    } else if publish.properties.is_empty() {
-        1
-    } else {
-        let len = properties_len(&publish.properties)?;
-        if len > REMAINING_LENGTH_MAX {
-            return Err(EncodeError::PacketTooLarge);
+    let properties_len = match publish.properties.as_deref() {
+        _ if !v5 => 0,
+        None => 1,
+        Some(properties) if properties.is_empty() => 1,
+        Some(properties) => {
+            let len = properties_len(properties)?;
+            if len > REMAINING_LENGTH_MAX {
+                return Err(EncodeError::PacketTooLarge);
+            }
+            variable_byte_integer_len(len) + len as usize
         }
-        variable_byte_integer_len(len) + len as usize
     };
     Ok(2 + topic_len + packet_id_len + properties_len + publish.payload.len())
 }
@@ -280,7 +390,7 @@ fn write_publish_head<S: Sink>(
         (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(packet_id)) => write_packet_id(sink, packet_id)?,
         _ => return Err(EncodeError::PacketIdMismatch),
     }
-    write_v5_properties(&publish.properties, v5, sink)
+    write_v5_properties(publish.properties(), v5, sink)
 }
 
 fn write_publish_response<S: Sink>(

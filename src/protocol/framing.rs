@@ -109,6 +109,7 @@ impl FrameHeader {
 /// defined and its flags right; the frame length must not exceed
 /// `maximum_packet_size`, checked here so the caller never buffers an
 /// oversized body. The frame itself may still be incomplete.
+#[inline]
 pub fn peek_frame(
     buf: &[u8],
     maximum_packet_size: u32,
@@ -150,6 +151,7 @@ pub fn peek_frame(
 
 /// Reads a Variable Byte Integer from the front of `buf`: its value and length
 /// in bytes, or `None` if `buf` ends before its last byte.
+#[inline]
 pub fn read_variable_byte_integer(buf: &[u8]) -> Result<Option<(u32, usize)>, ProtocolError> {
     let mut value: u32 = 0;
     for (index, &byte) in buf.iter().enumerate() {

@@ -4,6 +4,11 @@
 //! reason codes) are simply empty or `Success` under the older levels. Payloads,
 //! topics and strings are `Bytes`-backed, so a decoded packet borrows the read
 //! buffer instead of copying it.
+//!
+//! [`Packet`] is moved on every decode and through the session's actions, so it
+//! is kept small: the large, rare variants (CONNECT, CONNACK, AUTH) are boxed,
+//! and PUBLISH keeps its property set behind an `Option<Box<_>>` that is `None`
+//! when there are no properties (always below v5, and usually at v5).
 
 use bytes::Bytes;
 use bytestring::ByteString;
@@ -64,7 +69,7 @@ pub enum Packet {
     /// CONNECT (1).
     Connect(Box<Connect>),
     /// CONNACK (2).
-    ConnAck(ConnAck),
+    ConnAck(Box<ConnAck>),
     /// PUBLISH (3).
     Publish(Publish),
     /// PUBACK (4).
@@ -90,7 +95,7 @@ pub enum Packet {
     /// DISCONNECT (14).
     Disconnect(Disconnect),
     /// AUTH (15); 5.0 only.
-    Auth(Auth),
+    Auth(Box<Auth>),
 }
 
 /// CONNECT.
@@ -143,7 +148,10 @@ pub struct ConnAck {
 }
 
 /// PUBLISH.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Two packets are equal when their fields are, taking absent properties
+/// (`None`) and an empty property set as the same.
+#[derive(Clone, Debug)]
 pub struct Publish {
     /// DUP flag.
     pub dup: bool,
@@ -155,11 +163,46 @@ pub struct Publish {
     pub topic_name: ByteString,
     /// Packet Identifier: `Some` exactly when `qos` is 1 or 2.
     pub packet_id: Option<PacketId>,
-    /// v5 properties.
-    pub properties: PublishProperties,
+    /// v5 properties; `None` when there are none, which the decoder always
+    /// gives for an empty set. Read them with [`Publish::properties`], build
+    /// the field with [`PublishProperties::boxed`].
+    pub properties: Option<Box<PublishProperties>>,
     /// Application message.
     pub payload: Bytes,
 }
+
+impl Publish {
+    /// The v5 properties; the empty set when there are none.
+    pub fn properties(&self) -> &PublishProperties {
+        self.properties
+            .as_deref()
+            .unwrap_or(&super::properties::EMPTY_PUBLISH_PROPERTIES)
+    }
+
+    /// The v5 properties to change, allocating the set on first use.
+    pub fn properties_mut(&mut self) -> &mut PublishProperties {
+        self.properties.get_or_insert_with(Default::default)
+    }
+
+    /// The Topic Alias property, if present.
+    pub fn topic_alias(&self) -> Option<u16> {
+        self.properties.as_ref()?.topic_alias
+    }
+}
+
+impl PartialEq for Publish {
+    fn eq(&self, other: &Publish) -> bool {
+        self.dup == other.dup
+            && self.qos == other.qos
+            && self.retain == other.retain
+            && self.topic_name == other.topic_name
+            && self.packet_id == other.packet_id
+            && self.properties() == other.properties()
+            && self.payload == other.payload
+    }
+}
+
+impl Eq for Publish {}
 
 /// PUBACK, PUBREC, PUBREL and PUBCOMP, which share one layout.
 #[derive(Clone, Debug, PartialEq, Eq)]

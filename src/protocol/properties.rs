@@ -113,6 +113,43 @@ pub struct PublishProperties {
     pub content_type: Option<ByteString>,
 }
 
+/// What a PUBLISH without properties reads as, so reading them needs no
+/// allocation.
+pub(crate) static EMPTY_PUBLISH_PROPERTIES: PublishProperties = PublishProperties {
+    payload_format_indicator: None,
+    message_expiry_interval_s: None,
+    topic_alias: None,
+    response_topic: None,
+    correlation_data: None,
+    user_properties: Vec::new(),
+    subscription_identifiers: smallvec::SmallVec::new_const(),
+    content_type: None,
+};
+
+impl PublishProperties {
+    /// True when no property is present.
+    pub fn is_empty(&self) -> bool {
+        self.payload_format_indicator.is_none()
+            && self.message_expiry_interval_s.is_none()
+            && self.topic_alias.is_none()
+            && self.response_topic.is_none()
+            && self.correlation_data.is_none()
+            && self.user_properties.is_empty()
+            && self.subscription_identifiers.is_empty()
+            && self.content_type.is_none()
+    }
+
+    /// The value of [`Publish::properties`](crate::protocol::Publish): `None`
+    /// for the empty set, so a PUBLISH without properties never allocates.
+    pub fn boxed(self) -> Option<Box<PublishProperties>> {
+        if self.is_empty() {
+            None
+        } else {
+            Some(Box::new(self))
+        }
+    }
+}
+
 /// Properties of PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK and UNSUBACK.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AckProperties {

@@ -257,9 +257,35 @@ pub(crate) fn decode_properties<P: PropertySet>(
 ) -> Result<P, ProtocolError> {
     let len = reader.variable_byte_integer()? as usize;
     let mut set = P::default();
-    if len == 0 {
-        return Ok(set);
+    if len > 0 {
+        read_property_block(reader, len, packet_type, &mut set)?;
     }
+    Ok(set)
+}
+
+/// [`decode_properties`] for a set kept boxed, `None` when the Property Length
+/// is 0: every property read fills a field, so a non-empty block never
+/// decodes to an empty set.
+pub(crate) fn decode_boxed_properties<P: PropertySet>(
+    reader: &mut Reader,
+    packet_type: u8,
+) -> Result<Option<Box<P>>, ProtocolError> {
+    let len = reader.variable_byte_integer()? as usize;
+    if len == 0 {
+        return Ok(None);
+    }
+    let mut set = Box::<P>::default();
+    read_property_block(reader, len, packet_type, &mut *set)?;
+    Ok(Some(set))
+}
+
+/// Reads the `len` bytes of properties after a Property Length into `set`.
+fn read_property_block<P: PropertySet>(
+    reader: &mut Reader,
+    len: usize,
+    packet_type: u8,
+    set: &mut P,
+) -> Result<(), ProtocolError> {
     let mut block = reader.sub_reader(len)?;
     while !block.is_empty() {
         let property = read_property(&mut block)?;
@@ -270,8 +296,7 @@ pub(crate) fn decode_properties<P: PropertySet>(
                 packet_type,
             })??;
     }
-    set.validate()?;
-    Ok(set)
+    set.validate()
 }
 
 /// Length of the properties alone, without the Property Length field.
@@ -652,14 +677,7 @@ impl PropertySet for PublishProperties {
     }
 
     fn is_empty(&self) -> bool {
-        self.payload_format_indicator.is_none()
-            && self.message_expiry_interval_s.is_none()
-            && self.topic_alias.is_none()
-            && self.response_topic.is_none()
-            && self.correlation_data.is_none()
-            && self.user_properties.is_empty()
-            && self.subscription_identifiers.is_empty()
-            && self.content_type.is_none()
+        PublishProperties::is_empty(self)
     }
 }
 

@@ -88,35 +88,31 @@ impl Reader {
     /// A UTF-8 Encoded String: well-formed UTF-8 [MQTT-1.5.4-1] without U+0000
     /// [MQTT-1.5.4-2].
     pub(crate) fn string(&mut self) -> Result<ByteString, ProtocolError> {
-        self.checked_string(|_| false).map(|(string, _)| string)
-    }
-
-    /// A topic name: a UTF-8 Encoded String, and whether it holds a wildcard
-    /// character (`+` or `#`), found in the same pass as U+0000.
-    pub(crate) fn topic_name(&mut self) -> Result<(ByteString, bool), ProtocolError> {
-        self.checked_string(|byte| byte == b'+' || byte == b'#')
-    }
-
-    /// A string, and whether any byte satisfies `flagged`. The scan is a
-    /// branch-free fold so it vectorises; UTF-8 validation (which has its own
-    /// ASCII fast path) comes after.
-    #[inline]
-    fn checked_string(
-        &mut self,
-        flagged: impl Fn(u8) -> bool,
-    ) -> Result<(ByteString, bool), ProtocolError> {
         let bytes = self.binary()?;
-        // U+0000 is the byte 0 in UTF-8, and no other character contains that byte.
-        let (mut null, mut flag) = (0u8, 0u8);
-        for &byte in bytes.iter() {
-            null |= u8::from(byte == 0);
-            flag |= u8::from(flagged(byte));
-        }
-        if null != 0 {
+        let (null, _) = find_null_and_wildcard(&bytes);
+        if null {
             return Err(ProtocolError::NullCharacter);
         }
-        let string = ByteString::try_from(bytes).map_err(|_| ProtocolError::InvalidUtf8)?;
-        Ok((string, flag != 0))
+        ByteString::try_from(bytes).map_err(|_| ProtocolError::InvalidUtf8)
+    }
+
+    /// A topic name: a UTF-8 Encoded String without a wildcard character
+    /// [MQTT-3.3.2-2], the wildcards found in the same pass as U+0000. UTF-8
+    /// validation (which has its own ASCII fast path) comes between the two
+    /// checks, so a string breaking several rules is refused for the same
+    /// rule as by [`Reader::string`].
+    #[inline]
+    pub(crate) fn topic_name(&mut self) -> Result<ByteString, ProtocolError> {
+        let bytes = self.binary()?;
+        let (null, wildcard) = find_null_and_wildcard(&bytes);
+        if null {
+            return Err(ProtocolError::NullCharacter);
+        }
+        let topic_name = ByteString::try_from(bytes).map_err(|_| ProtocolError::InvalidUtf8)?;
+        if wildcard {
+            return Err(ProtocolError::TopicNameWildcard);
+        }
+        Ok(topic_name)
     }
 
     /// Splits off a reader over the next `len` bytes (a property block).
@@ -125,4 +121,61 @@ impl Reader {
             unread: self.bytes(len)?,
         })
     }
+}
+
+/// A byte of value 1 in every lane of a word.
+const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+/// The high bit of every lane of a word.
+const HIGH_BITS: u64 = u64::from_ne_bytes([0x80; 8]);
+/// Set in every lane: turns `#` (0x23) into `+` (0x2B) and no other byte into
+/// either, so one comparison finds both wildcard characters.
+const WILDCARD_FOLD: u64 = u64::from_ne_bytes([0x08; 8]);
+/// `+` in every lane.
+const PLUS: u64 = u64::from_ne_bytes([b'+'; 8]);
+/// A byte that is neither 0 nor a wildcard, to pad the last word of a short string.
+const NEUTRAL_BYTE: u8 = b'a';
+
+/// Non-zero in the high bit of some lane when a lane of `word` is 0. Lanes
+/// above a zero lane may be flagged too, which is harmless as only "any" is
+/// asked. The caller masks with [`HIGH_BITS`] once, after folding words together.
+#[inline]
+fn zero_lanes(word: u64) -> u64 {
+    word.wrapping_sub(ONES) & !word
+}
+
+/// Whether `bytes` holds U+0000 (the byte 0 in UTF-8, which no other
+/// character contains) and whether it holds `+` or `#`. One pass, eight bytes
+/// a word and without branches per byte, looking for either at once: it runs
+/// over every topic name and string a client sends, and finds neither in
+/// almost all of them. Which of the two is there is settled byte by byte.
+#[inline]
+pub(crate) fn find_null_and_wildcard(bytes: &[u8]) -> (bool, bool) {
+    let mut found = 0u64;
+    let mut scan =
+        |word: u64| found |= zero_lanes(word) | zero_lanes((word | WILDCARD_FOLD) ^ PLUS);
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        scan(u64::from_le_bytes(word.try_into().expect("chunks of 8")));
+    }
+    let rest = words.remainder();
+    if let Some(last) = bytes.len().checked_sub(8).filter(|_| !rest.is_empty()) {
+        // The last eight bytes again: scanning a byte twice changes nothing.
+        scan(u64::from_le_bytes(
+            bytes[last..].try_into().expect("eight bytes"),
+        ));
+    } else if !rest.is_empty() {
+        // Shorter than a word: the bytes, padded with a neutral one.
+        let mut padded = [NEUTRAL_BYTE; 8];
+        for (slot, &byte) in padded.iter_mut().zip(rest) {
+            *slot = byte;
+        }
+        scan(u64::from_le_bytes(padded));
+    }
+    if found & HIGH_BITS == 0 {
+        return (false, false);
+    }
+    (
+        bytes.contains(&0),
+        bytes.iter().any(|&byte| byte == b'+' || byte == b'#'),
+    )
 }

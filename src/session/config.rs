@@ -1,12 +1,28 @@
 //! The server-side settings one session obeys, with defaults from [`crate::limits`].
 
+use bytestring::ByteString;
+
 use crate::limits;
 use crate::protocol::QoS;
+
+/// What a session does with a message that finds its queue full (by count or by
+/// bytes). Either way the message dropped is counted in
+/// [`SessionStats`](super::SessionStats).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum QueueFullPolicy {
+    /// Drop the arriving message: what was queued first goes out first, and the
+    /// client never sees a hole inside what it receives. Mosquitto's behaviour.
+    #[default]
+    DropNewest,
+    /// Evict the oldest queued messages until the arriving one fits: the client gets
+    /// the latest state when it returns. A message already in flight is never evicted.
+    DropOldest,
+}
 
 /// Server-side settings of a session. The runtime builds one from its configuration
 /// and passes it to [`Session::connect`](super::Session::connect); the session keeps a
 /// copy, so a changed configuration applies from the next CONNECT on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionConfig {
     /// Our Receive Maximum: inbound QoS 2 PUBLISHes awaiting PUBREL, at most. One more
     /// ends the connection with 0x93 (Receive Maximum exceeded). Sent in CONNACK (v5).
@@ -28,6 +44,26 @@ pub struct SessionConfig {
     pub retain_available: bool,
     /// Messages queued per session beyond the inflight window or while offline.
     pub max_queued_messages: usize,
+    /// Bytes queued per session, as `session::queue::queued_bytes` estimates them
+    /// (payload, topic name and variable-length properties of each message).
+    pub max_queued_bytes: usize,
+    /// Whether QoS 0 messages are queued for a client that is offline. Off by
+    /// default, like Mosquitto's `queue_qos0_messages`: QoS 0 promises no delivery,
+    /// and holding it for absent clients is what fills queues. QoS 0 is still queued
+    /// for a connected client whose connection is congested, and dropped from the
+    /// queue when that connection ends.
+    pub queue_qos0: bool,
+    /// What a message that finds the queue full does.
+    pub queue_full_policy: QueueFullPolicy,
+    /// Whether a PUBLISH (or will) with Payload Format Indicator 1 must carry valid
+    /// UTF-8 (3.3.2.3.2): if not, a QoS 1/2 PUBLISH is answered with 0x99 (Payload
+    /// format invalid) and not routed, a QoS 0 one ends the connection with 0x99,
+    /// and a CONNECT with such a will is refused with 0x99.
+    pub validate_payload_format: bool,
+    /// Response Information sent in CONNACK to a v5 client asking for it (Request
+    /// Response Information 1), as the basis of its response topics; `None` never
+    /// sends any, which the specification allows.
+    pub response_information: Option<ByteString>,
     /// Subscriptions per session, at most; more are refused with 0x97 (Quota exceeded).
     pub max_subscriptions: usize,
     /// Longest Session Expiry Interval granted, seconds. A longer request (or a 3.1.1
@@ -52,6 +88,11 @@ impl Default for SessionConfig {
             maximum_qos: QoS::ExactlyOnce,
             retain_available: true,
             max_queued_messages: limits::QUEUED_MESSAGES_MAX_DEFAULT,
+            max_queued_bytes: limits::QUEUED_BYTES_MAX_DEFAULT,
+            queue_qos0: false,
+            queue_full_policy: QueueFullPolicy::DropNewest,
+            validate_payload_format: true,
+            response_information: None,
             max_subscriptions: limits::SUBSCRIPTIONS_PER_SESSION_MAX_DEFAULT,
             session_expiry_interval_max_s: limits::SESSION_EXPIRY_INTERVAL_MAX_S_DEFAULT,
             server_keep_alive_s: None,

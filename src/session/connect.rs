@@ -2,12 +2,12 @@
 //! session expiry, windows, aliases), resuming or replacing the stored session, and
 //! the CONNACK that says so.
 
-use std::collections::VecDeque;
-
 use bytestring::ByteString;
 
 use super::alias::{InboundTopicAliases, OutboundTopicAliases};
+use super::inbound::response_topic_is_valid;
 use super::inflight::OutboundInflight;
+use super::queue::OutboundQueue;
 use super::state::{ConnectionState, FastMap, FastSet, SessionState, SessionStats};
 use super::{Action, Session, SessionConfig, TimerKind};
 use crate::limits;
@@ -113,7 +113,7 @@ impl Session {
         };
         state.protocol_version = protocol_version;
         state.session_expiry_interval_s = session_expiry_interval_s;
-        state.will = connect.will;
+        state.will = connect.will.map(Box::new);
         let connection = ConnectionState::new(
             &connect.properties,
             protocol_version,
@@ -129,6 +129,9 @@ impl Session {
         };
         if protocol_version.is_v5() {
             connack.properties = connack_properties(config, assigned_client_id);
+            if connect.properties.request_response_information == Some(true) {
+                connack.properties.response_information = config.response_information.clone();
+            }
             if session_expiry_interval_s != requested_expiry_s {
                 connack.properties.session_expiry_interval_s = Some(session_expiry_interval_s);
             }
@@ -136,7 +139,7 @@ impl Session {
                 connack.properties.server_keep_alive_s = Some(keep_alive_s);
             }
         }
-        actions.push(Action::Send(Packet::ConnAck(connack)));
+        actions.push(Action::Send(Packet::ConnAck(Box::new(connack))));
         if connection.keep_alive_timeout_ms > 0 {
             actions.push(Action::ArmTimer {
                 timer: TimerKind::KeepAlive,
@@ -145,9 +148,9 @@ impl Session {
         }
 
         let mut session = Session {
-            config: *config,
+            config: config.clone(),
             state,
-            connection: Some(connection),
+            connection: Some(Box::new(connection)),
         };
         if session_present {
             session.resend_inflight(now_ms, actions);
@@ -220,7 +223,7 @@ impl SessionState {
             session_expiry_interval_s: 0,
             subscriptions: FastMap::default(),
             inflight: OutboundInflight::default(),
-            queue: VecDeque::new(),
+            queue: OutboundQueue::new(),
             awaiting_pubrel: FastSet::default(),
             will: None,
             will_at_ms: None,
@@ -261,6 +264,18 @@ fn check_connect(
         });
     }
     if connect.protocol_version.is_v5() {
+        let will_claims_utf8 = will.properties.payload_format_indicator == Some(true);
+        if config.validate_payload_format
+            && will_claims_utf8
+            && std::str::from_utf8(&will.payload).is_err()
+        {
+            return Err(Refusal::with_connack(ReasonCode::PayloadFormatInvalid));
+        }
+        // Subscribers would receive the will with that Response Topic, which must
+        // be a topic name [MQTT-3.3.2-14].
+        if !response_topic_is_valid(will.properties.response_topic.as_deref()) {
+            return Err(Refusal::with_connack(ReasonCode::ProtocolError));
+        }
         if will.qos > config.maximum_qos {
             return Err(Refusal::with_connack(ReasonCode::QosNotSupported));
         }
@@ -273,11 +288,11 @@ fn check_connect(
 
 fn refuse(refusal: Refusal, actions: &mut Vec<Action>) {
     if refusal.send_connack {
-        actions.push(Action::Send(Packet::ConnAck(ConnAck {
+        actions.push(Action::Send(Packet::ConnAck(Box::new(ConnAck {
             session_present: false,
             reason_code: refusal.reason_code,
             properties: ConnAckProperties::default(),
-        })));
+        }))));
     }
     actions.push(Action::Close {
         reason_code: refusal.reason_code,
@@ -309,6 +324,8 @@ fn granted_keep_alive_s(client_keep_alive_s: u16, config: &SessionConfig) -> u16
 }
 
 /// The v5 CONNACK properties that describe our limits; defaults are left out.
+/// Wildcard subscriptions, Subscription Identifiers and shared subscriptions are
+/// always available, which is what their absence says (3.2.2.3.11 to 3.2.2.3.13).
 fn connack_properties(
     config: &SessionConfig,
     assigned_client_identifier: Option<ByteString>,

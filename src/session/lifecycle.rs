@@ -149,9 +149,14 @@ impl Session {
         }
     }
 
-    /// Detaches the connection, then handles the will and the session expiry.
+    /// Detaches the connection, then handles the will and the session expiry. QoS 0
+    /// messages queued while the connection was congested are dropped (and counted)
+    /// unless QoS 0 is queued for offline clients.
     fn end_connection(&mut self, publish_will: bool, now_ms: u64, actions: &mut Vec<Action>) {
         self.connection = None;
+        if !self.config.queue_qos0 {
+            self.state.stats.dropped_qos0_offline += self.state.queue.remove_qos0() as u64;
+        }
         actions.push(Action::CancelTimer(TimerKind::KeepAlive));
         if !publish_will {
             self.state.will = None;
@@ -208,7 +213,7 @@ impl Session {
     pub(crate) fn publish_will(&mut self, now_ms: u64, actions: &mut Vec<Action>) {
         self.state.will_at_ms = None;
         if let Some(will) = self.state.will.take() {
-            let message = Message::from_will(will, self.state.client_id.clone(), now_ms);
+            let message = Message::from_will(*will, self.state.client_id.clone(), now_ms);
             actions.push(Action::Publish(Arc::new(message)));
         }
     }

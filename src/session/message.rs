@@ -42,7 +42,7 @@ impl Message {
         publisher: ByteString,
         now_ms: u64,
     ) -> Message {
-        let mut properties = publish.properties;
+        let mut properties = publish.properties.map(|set| *set).unwrap_or_default();
         let expires_at_ms = expiry_deadline_ms(properties.message_expiry_interval_s, now_ms);
         properties.topic_alias = None;
         properties.message_expiry_interval_s = None;

@@ -28,6 +28,9 @@
 //!    its timers) until [`Action::EndSession`].
 //! 5. When the connection's outbound buffer fills up, call
 //!    [`Session::set_congested`] with `true`, and with `false` once it drains.
+//! 6. Every [`QUEUE_PURGE_INTERVAL_MS`](crate::limits::QUEUE_PURGE_INTERVAL_MS),
+//!    call [`Session::purge_expired`] on every stored session, connected or not, so
+//!    expired messages queued for clients that stay away are freed.
 //!
 //! ## Files
 //!
@@ -37,7 +40,8 @@
 //! - `connect`: CONNECT, CONNACK, resume and clean start.
 //! - `lifecycle`: DISCONNECT, keep-alive, will, session expiry, protocol errors.
 //! - `inbound`: PUBLISH from the client, QoS 1/2 acknowledgements, Receive Maximum.
-//! - `outbound`, `inflight`: messages to the client, the window, the queue.
+//! - `outbound`, `inflight`: messages to the client, the inflight window.
+//! - `queue`: the bounded queue behind the window, its policies and expiry purge.
 //! - `alias`: topic aliases both ways. `subscriptions`: SUBSCRIBE and UNSUBSCRIBE.
 //! - `snapshot`: to and from the persisted schema, and the timers a restore arms.
 
@@ -50,6 +54,7 @@ mod inflight;
 mod lifecycle;
 mod message;
 mod outbound;
+mod queue;
 mod snapshot;
 mod state;
 mod subscriptions;
@@ -57,7 +62,7 @@ mod subscriptions;
 mod tests;
 
 pub use action::{Action, TimerKind};
-pub use config::SessionConfig;
+pub use config::{QueueFullPolicy, SessionConfig};
 pub use connect::{needs_assigned_client_id, ConnectOutcome};
 pub use message::{Message, SharedMessage, SubscriptionMatch};
 pub use snapshot::RestoreError;
@@ -75,7 +80,8 @@ use state::{ConnectionState, SessionState};
 pub struct Session {
     config: SessionConfig,
     state: SessionState,
-    connection: Option<ConnectionState>,
+    /// Boxed: an offline session, often the most common kind, holds none.
+    connection: Option<Box<ConnectionState>>,
 }
 
 impl Session {
@@ -149,6 +155,27 @@ impl Session {
     /// Messages queued behind the inflight window or for the client's return.
     pub fn queued_len(&self) -> usize {
         self.state.queue.len()
+    }
+
+    /// Bytes queued, counted as against [`SessionConfig::max_queued_bytes`]: payload,
+    /// topic name and variable-length properties of each queued message.
+    pub fn queued_bytes(&self) -> usize {
+        self.state.queue.bytes()
+    }
+
+    /// Removes the queued messages expired at `now_ms`, frees them and counts them
+    /// in [`SessionStats::dropped_expired`]; returns how many.
+    ///
+    /// Queues already drop expired messages whenever a message is queued or sent;
+    /// this is for the sessions nothing touches, offline ones above all. The runtime
+    /// calls it on every session of a shard every
+    /// [`QUEUE_PURGE_INTERVAL_MS`](crate::limits::QUEUE_PURGE_INTERVAL_MS): it costs
+    /// one comparison on a queue where nothing can have expired. It emits no action
+    /// and never touches a message in flight.
+    pub fn purge_expired(&mut self, now_ms: u64) -> usize {
+        let purged = self.state.queue.purge_expired(now_ms);
+        self.state.stats.dropped_expired += purged as u64;
+        purged
     }
 
     /// The subscriptions with their granted options and Subscription Identifier,

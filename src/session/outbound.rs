@@ -1,12 +1,14 @@
-//! Messages to the client: delivery QoS and flags, the inflight window, the bounded
-//! queue, the acknowledgement flows and the resend on resume.
+//! Messages to the client: delivery QoS and flags, the inflight window, the
+//! acknowledgement flows and the resend on resume.
 //!
-//! Queue policy: a message that finds the queue full is dropped and counted (tail
-//! drop). The messages already queued were accepted first and go out first; dropping
-//! the newest never leaves a hole inside what the client will receive. QoS 0 goes
-//! straight to a connected client (it takes no inflight slot), and is queued like the
-//! others while the client is away or its connection is congested
-//! ([`Session::set_congested`]).
+//! What cannot go out at once waits in the bounded queue (`queue`, which owns the
+//! bounds, the full-queue policy and the expiry purge). QoS 0 goes straight to a
+//! connected client (it takes no inflight slot), and is queued like the others while
+//! its connection is congested ([`Session::set_congested`]); for a client that is
+//! offline it is queued (and kept when the connection ends) only when
+//! [`SessionConfig::queue_qos0`] is on.
+//!
+//! [`SessionConfig::queue_qos0`]: super::SessionConfig::queue_qos0
 
 use bytestring::ByteString;
 use smallvec::SmallVec;
@@ -38,7 +40,9 @@ impl Session {
     /// all their Subscription Identifiers. No Local subscriptions skip the client's
     /// own messages; RETAIN is kept only through a Retain As Published subscription.
     /// Expired messages are dropped. Works on a disconnected session too: the
-    /// message is queued for the client's return.
+    /// message is queued for the client's return (QoS 0 only with
+    /// [`SessionConfig::queue_qos0`](super::SessionConfig::queue_qos0)), within the
+    /// queue's bounds and by its [`QueueFullPolicy`](super::QueueFullPolicy).
     pub fn deliver(
         &mut self,
         message: &SharedMessage,
@@ -105,7 +109,7 @@ impl Session {
             return;
         }
         if !self.can_send() {
-            self.enqueue(publish);
+            self.enqueue(publish, now_ms);
             return;
         }
         if publish.qos == QoS::AtMostOnce {
@@ -113,18 +117,18 @@ impl Session {
         } else if self.state.queue.is_empty() && self.has_window_room() {
             self.start_flight(publish, now_ms, actions);
         } else {
-            self.enqueue(publish);
+            self.enqueue(publish, now_ms);
         }
     }
 
-    fn enqueue(&mut self, publish: OutboundPublish) {
-        if self.state.queue.len() < self.config.max_queued_messages {
-            self.state.queue.push_back(publish);
-        } else if publish.qos == QoS::AtMostOnce {
-            self.state.stats.dropped_qos0 += 1;
-        } else {
-            self.state.stats.dropped_queue_full += 1;
+    fn enqueue(&mut self, publish: OutboundPublish, now_ms: u64) {
+        if publish.qos == QoS::AtMostOnce && self.connection.is_none() && !self.config.queue_qos0 {
+            self.state.stats.dropped_qos0_offline += 1;
+            return;
         }
+        self.state
+            .queue
+            .push(publish, &self.config, now_ms, &mut self.state.stats);
     }
 
     /// The inflight window: the client's Receive Maximum, capped by ours.
@@ -236,7 +240,7 @@ impl Session {
             retain: publish.retain,
             topic_name,
             packet_id,
-            properties,
+            properties: properties.boxed(),
             payload: message.payload.clone(),
         });
         // A packet the codec cannot encode is as undeliverable as one too large.

@@ -31,6 +31,7 @@ use super::alias::{InboundTopicAliases, OutboundTopicAliases};
 use super::inflight::{Flight, FlightStage, OutboundInflight};
 use super::message::{Message, SharedMessage, SubscriptionMatch};
 use super::outbound::OutboundPublish;
+use super::queue::OutboundQueue;
 use super::state::{ConnectionState, SessionState, SessionStats, SubscriptionRecord};
 use super::{Action, Session, SessionConfig, TimerKind};
 use crate::persist::schema::{
@@ -102,7 +103,7 @@ impl Session {
                 .map(|publish| delivery_record(publish, now_ms, wall_clock_ms))
                 .collect(),
             awaiting_pubrel,
-            will: state.will.as_ref().map(will_record),
+            will: state.will.as_deref().map(will_record),
             will_due: state
                 .will_at_ms
                 .map(|at_ms| will_due_record(at_ms, now_ms, wall_clock_ms)),
@@ -122,15 +123,15 @@ impl Session {
     ) -> Result<Session, RestoreError> {
         check_flights(&snapshot)?;
         let was_connected = snapshot.connected;
-        let state = session_state(snapshot, now_ms, wall_clock_ms);
+        let state = session_state(snapshot, config, now_ms, wall_clock_ms);
         let mut session = Session {
-            config: *config,
+            config: config.clone(),
             state,
             connection: None,
         };
         if was_connected {
             // The connection the snapshot saw is gone; it ends the way a lost one does.
-            session.connection = Some(ConnectionState {
+            session.connection = Some(Box::new(ConnectionState {
                 keep_alive_timeout_ms: 0,
                 last_packet_ms: now_ms,
                 client_receive_maximum: 1,
@@ -138,7 +139,7 @@ impl Session {
                 inbound_aliases: InboundTopicAliases::new(0),
                 outbound_aliases: OutboundTopicAliases::new(0),
                 congested: true,
-            });
+            }));
             session.connection_lost(now_ms, actions);
         } else {
             session.pending_timers(actions);
@@ -174,7 +175,7 @@ impl Session {
             session_present,
             protocol_version: self.state.protocol_version.into(),
             session_expiry_interval_s: self.state.session_expiry_interval_s,
-            will: self.state.will.as_ref().map(will_record),
+            will: self.state.will.as_deref().map(will_record),
         }
     }
 
@@ -294,7 +295,14 @@ impl Message {
 }
 
 /// The in-memory state a snapshot describes, its deadlines on the session's clock.
-fn session_state(snapshot: SessionSnapshot, now_ms: u64, wall_clock_ms: u64) -> SessionState {
+/// The queue is refilled under `config`, so a lowered bound applies at once (what
+/// no longer fits is dropped by its policy and counted).
+fn session_state(
+    snapshot: SessionSnapshot,
+    config: &SessionConfig,
+    now_ms: u64,
+    wall_clock_ms: u64,
+) -> SessionState {
     let from_wall = |at_wall_ms: u64| from_wall_clock_ms(at_wall_ms, now_ms, wall_clock_ms);
     let to_publish = |delivery: DeliveryRecord| outbound_publish(delivery, now_ms, wall_clock_ms);
     let flights = snapshot.inflight.into_iter().map(|flight| {
@@ -310,6 +318,12 @@ fn session_state(snapshot: SessionSnapshot, now_ms: u64, wall_clock_ms: u64) -> 
         (flight.packet_id, stage)
     });
     let inflight = OutboundInflight::restore(flights, snapshot.last_packet_id);
+    let mut stats = session_stats(snapshot.stats);
+    let queue = OutboundQueue::restore(
+        snapshot.queue.into_iter().map(to_publish),
+        config,
+        &mut stats,
+    );
     SessionState {
         client_id: ByteString::from(snapshot.client_id),
         protocol_version: snapshot.protocol_version.into(),
@@ -326,15 +340,15 @@ fn session_state(snapshot: SessionSnapshot, now_ms: u64, wall_clock_ms: u64) -> 
             })
             .collect(),
         inflight,
-        queue: snapshot.queue.into_iter().map(to_publish).collect(),
+        queue,
         awaiting_pubrel: snapshot.awaiting_pubrel.into_iter().collect(),
-        will: snapshot.will.map(last_will),
+        will: snapshot.will.map(|will| Box::new(last_will(will))),
         will_at_ms: snapshot.will_due.map(|will_due| match will_due {
             WillDueRecord::At(at_wall_ms) => from_wall(at_wall_ms),
             WillDueRecord::WithSessionEnd => u64::MAX,
         }),
         expires_at_ms: snapshot.expires_at_wall_ms.map(from_wall),
-        stats: session_stats(snapshot.stats),
+        stats,
     }
 }
 
@@ -474,6 +488,7 @@ fn stats_record(stats: SessionStats) -> SessionStatsRecord {
         dropped_queue_full: stats.dropped_queue_full,
         dropped_too_large: stats.dropped_too_large,
         dropped_expired: stats.dropped_expired,
+        dropped_qos0_offline: stats.dropped_qos0_offline,
     }
 }
 
@@ -483,5 +498,6 @@ fn session_stats(stats: SessionStatsRecord) -> SessionStats {
         dropped_queue_full: stats.dropped_queue_full,
         dropped_too_large: stats.dropped_too_large,
         dropped_expired: stats.dropped_expired,
+        dropped_qos0_offline: stats.dropped_qos0_offline,
     }
 }

@@ -4,13 +4,13 @@
 //! No `Rc`, `RefCell` or handles in here: a session is moved between connections
 //! (resume, takeover) and written to snapshots as it is.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 
 use bytestring::ByteString;
 
 use super::alias::{InboundTopicAliases, OutboundTopicAliases};
 use super::inflight::OutboundInflight;
-use super::outbound::OutboundPublish;
+use super::queue::OutboundQueue;
 use crate::protocol::{LastWill, PacketId, ProtocolVersion, SubscriptionOptions};
 
 /// A map with the fast (non-cryptographic) hasher; plain `std` types so snapshot
@@ -23,14 +23,20 @@ pub(crate) type FastSet<T> = HashSet<T, ahash::RandomState>;
 /// Counters of messages a session dropped instead of delivering.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SessionStats {
-    /// QoS 0 messages dropped because the queue was full.
+    /// QoS 0 messages dropped because the queue was full (the arriving one, or a
+    /// queued one evicted under [`QueueFullPolicy::DropOldest`](super::QueueFullPolicy)).
     pub dropped_qos0: u64,
-    /// QoS 1/2 messages dropped because the queue was full.
+    /// QoS 1/2 messages dropped because the queue was full, counted as `dropped_qos0`.
     pub dropped_queue_full: u64,
     /// Messages dropped because they exceeded the client's Maximum Packet Size.
     pub dropped_too_large: u64,
-    /// Messages dropped because they expired before delivery started.
+    /// Messages dropped because they expired before delivery started: on arrival,
+    /// in the queue, or in flight while the client was away.
     pub dropped_expired: u64,
+    /// QoS 0 messages not queued because the client was offline, or dropped from
+    /// the queue when its connection ended, while
+    /// [`SessionConfig::queue_qos0`](super::SessionConfig::queue_qos0) is off.
+    pub dropped_qos0_offline: u64,
 }
 
 /// One subscription of the session, keyed by its filter in [`SessionState`].
@@ -56,11 +62,12 @@ pub(crate) struct SessionState {
     /// Outbound QoS 1/2 flows not yet complete.
     pub(crate) inflight: OutboundInflight,
     /// Messages waiting for room in the inflight window, or for the client to return.
-    pub(crate) queue: VecDeque<OutboundPublish>,
+    pub(crate) queue: OutboundQueue,
     /// Inbound QoS 2 packet ids answered with PUBREC and awaiting PUBREL.
     pub(crate) awaiting_pubrel: FastSet<PacketId>,
-    /// The will of the latest connection, until published or discarded.
-    pub(crate) will: Option<LastWill>,
+    /// The will of the latest connection, until published or discarded. Boxed: most
+    /// sessions have none, and it is the largest part of the state.
+    pub(crate) will: Option<Box<LastWill>>,
     /// When the will is due, once its connection ended abnormally.
     pub(crate) will_at_ms: Option<u64>,
     /// When the session ends, while no connection is attached.

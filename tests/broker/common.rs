@@ -13,8 +13,7 @@ use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 use shardmq::protocol::{
     decode, encode, ConnAck, Connect, ConnectProperties, LastWill, Packet, ProtocolVersion,
-    Publish, PublishProperties, PublishResponse, QoS, Subscribe, SubscribeProperties,
-    SubscriptionOptions,
+    Publish, PublishResponse, QoS, Subscribe, SubscribeProperties, SubscriptionOptions,
 };
 use shardmq_shards::{home_shard, Broker, BrokerHandle, Config};
 
@@ -92,7 +91,7 @@ pub fn publish_packet(
         retain,
         topic_name: ByteString::from(topic_name),
         packet_id,
-        properties: PublishProperties::default(),
+        properties: None,
         payload: payload.into(),
     })
 }
@@ -123,7 +122,7 @@ impl RawClient {
         let mut client = RawClient::open(address, connect.protocol_version);
         client.send(&Packet::Connect(Box::new(connect)));
         match client.recv() {
-            Packet::ConnAck(connack) => (client, connack),
+            Packet::ConnAck(connack) => (client, *connack),
             other => panic!("expected CONNACK, got {other:?}"),
         }
     }

@@ -35,7 +35,8 @@ fn inbound_topic_alias_stands_for_its_topic_name() {
             properties: PublishProperties {
                 topic_alias: Some(1),
                 ..PublishProperties::default()
-            },
+            }
+            .boxed(),
             payload: Bytes::from(payload),
         }));
     }

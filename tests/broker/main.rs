@@ -2,12 +2,17 @@
 //! shards, driven by rumqttc and by raw clients that control every byte.
 
 mod common;
+mod fan_out;
 mod features;
+mod loadgen_runs;
 mod persistence;
 mod qos;
+mod refused_connect;
 mod retained;
+mod retained_expiry;
 mod robustness;
 mod routing;
 mod rumqtt;
+mod session_limits;
 mod sessions;
 mod shared;

@@ -51,12 +51,15 @@ fn overlapping_v5_subscriptions_deliver_once_with_every_identifier() {
     let first = subscriber.recv_publish_acked();
     assert_eq!(first.topic_name, "metrics/host/cpu");
     assert_eq!(first.qos, QoS::AtLeastOnce);
-    let mut identifiers = first.properties.subscription_identifiers.to_vec();
+    let mut identifiers = first.properties().subscription_identifiers.to_vec();
     identifiers.sort_unstable();
     assert_eq!(identifiers, vec![7, 9]);
     let second = subscriber.recv_publish_acked();
     assert_eq!(second.topic_name, "metrics/host/memory");
-    assert_eq!(second.properties.subscription_identifiers.to_vec(), vec![7]);
+    assert_eq!(
+        second.properties().subscription_identifiers.to_vec(),
+        vec![7]
+    );
     broker.shutdown();
 }
 

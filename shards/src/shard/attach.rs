@@ -1,11 +1,14 @@
 //! Attaching a connection to its session once CONNECT is read: the hand-off to
 //! the home shard, client id assignment, takeover, resume or a new session.
+//! A CONNECT the session core refuses is answered and closed without touching
+//! the session of its client id, even one whose connection is still open.
 
 use std::rc::Rc;
 
 use bytestring::ByteString;
 use glommio::net::TcpStream;
-use shardmq::session::{needs_assigned_client_id, ConnectOutcome, Session};
+use shardmq::protocol::Connect;
+use shardmq::session::{needs_assigned_client_id, Action, ConnectOutcome, Session};
 
 use super::connection::{write_loop, Connection};
 use super::reader::{read_loop, HandOff};
@@ -34,6 +37,22 @@ impl Shard {
             self.mesh
                 .push(home, super::ShardMessage::HandOff(Box::new(handoff)));
         }
+    }
+
+    /// A connection handed over by another shard. Attaching it may take over
+    /// a session and publish its will, which must wait while an outbox is
+    /// congested; the ring consumer itself never waits, so a task does.
+    pub(super) fn receive_handoff(self: &Rc<Self>, handoff: HandOff) {
+        if !self.mesh.is_congested() {
+            self.start_connection(handoff);
+            return;
+        }
+        let shard = Rc::clone(self);
+        glommio::spawn_local(async move {
+            shard.mesh.wait_uncongested().await;
+            shard.start_connection(handoff);
+        })
+        .detach();
     }
 
     /// A client id unique to this broker run; it picks the home shard like any other.
@@ -70,7 +89,15 @@ impl Shard {
             .clone()
             .unwrap_or_else(|| connect.client_id.clone());
         let now_ms = self.now_ms();
-        let (key, existing, replaced_persisted) = self.take_over(&client_id, now_ms);
+        let refusal = self.connected_key(&client_id).and_then(|key| {
+            self.refusal(&connect, &assigned_client_id, now_ms)
+                .map(|actions| (key, actions))
+        });
+        let (key, existing, replaced_persisted) = match &refusal {
+            // The session and its connection stay as they are.
+            Some((key, _)) => (*key, None, false),
+            None => self.take_over(&client_id, now_ms),
+        };
         let connection_id = self.next_connection_id.get();
         self.next_connection_id.set(connection_id + 1);
         let connection = Rc::new(Connection::new(
@@ -86,6 +113,16 @@ impl Shard {
             transport.writer_half(),
         ))
         .detach();
+        if let Some((_, actions)) = refusal {
+            tracing::debug!(%client_id, %peer, "connection refused; the connected session stays");
+            for action in actions {
+                if let Action::Send(packet) = action {
+                    connection.send(packet);
+                }
+            }
+            connection.close();
+            return;
+        }
 
         let mut actions = Vec::new();
         let outcome = Session::connect(
@@ -149,6 +186,41 @@ impl Shard {
                 self.run_actions(key, Some(&connection), &mut actions);
                 connection.close();
             }
+        }
+    }
+
+    /// The key of the session of `client_id` when it has a connection attached.
+    fn connected_key(&self, client_id: &ByteString) -> Option<SessionKey> {
+        let key = self.client_keys.borrow().get(client_id).copied()?;
+        self.entries
+            .borrow()
+            .get(&key)
+            .is_some_and(|entry| entry.session.is_connected())
+            .then_some(key)
+    }
+
+    /// The refusal actions (CONNACK, close) when the session core refuses
+    /// `connect`, else `None`. Refusal never depends on the stored session, so
+    /// asking without it leaves that session and its connection untouched: a
+    /// refused CONNECT must not take over.
+    fn refusal(
+        &self,
+        connect: &Connect,
+        assigned_client_id: &Option<ByteString>,
+        now_ms: u64,
+    ) -> Option<Vec<Action>> {
+        let mut actions = Vec::new();
+        let outcome = Session::connect(
+            connect.clone(),
+            assigned_client_id.clone(),
+            None,
+            &self.session_config,
+            now_ms,
+            &mut actions,
+        );
+        match outcome {
+            ConnectOutcome::Refused { .. } => Some(actions),
+            ConnectOutcome::Accepted(_) => None,
         }
     }
 

@@ -5,7 +5,8 @@
 //! its timer queue, all in `RefCell`s on one thread: no locks, no atomics on the
 //! message path. Its tasks are the accept loop, one reader and one writer per
 //! connection, one consumer per inbound ring, one pump per outbound ring and the
-//! timer tick, which also notices a stop request.
+//! timer tick, which also notices a stop request and, every
+//! `limits::QUEUE_PURGE_INTERVAL_MS`, purges expired messages from session queues.
 //!
 //! - `attach`: CONNECT accepted: hand-off to the home shard, takeover, resume.
 //! - `barrier`: holding a client's acknowledgement until every shard applied its change.
@@ -36,6 +37,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytestring::ByteString;
+use futures_lite::future;
 use shardmq::limits;
 use shardmq::session::{Action, Session, SessionConfig, SubscriptionMatch, TimerKind};
 use shardmq::topic::SubscriptionTrie;
@@ -72,6 +74,8 @@ pub struct ShardSetup {
     pub ready: std::sync::mpsc::SyncSender<()>,
     /// The data directory and the state to start from, when persistence is on.
     pub persistence: Option<PersistSetup>,
+    /// Seeds of the trie replica's label hashing, random per broker start.
+    pub label_seeds: [u64; 4],
 }
 
 /// A session stored on its home shard, with its current connection if any.
@@ -118,7 +122,17 @@ pub struct Shard {
 
 /// Runs one shard until the broker is asked to stop.
 pub async fn run(setup: ShardSetup) {
-    let (mesh, inbound) = setup.rings.connect().await;
+    // A shard that failed to start never connects its ends of the rings; the
+    // broker then asks the others to stop instead of leaving them waiting.
+    let connected = future::or(async { Some(setup.rings.connect().await) }, async {
+        wait_for_stop(&setup.stop).await;
+        None
+    })
+    .await;
+    let Some((mesh, inbound)) = connected else {
+        tracing::debug!(shard = setup.index, "stopped before the rings connected");
+        return;
+    };
     let session_config = setup.config.session_config();
     let shard = Rc::new(Shard {
         index: setup.index,
@@ -140,7 +154,7 @@ pub async fn run(setup: ShardSetup) {
         barriers: RefCell::new(HashMap::new()),
         filters_in_flight: RefCell::new(HashMap::new()),
         connections: RefCell::new(HashMap::new()),
-        trie: RefCell::new(SubscriptionTrie::new()),
+        trie: RefCell::new(SubscriptionTrie::with_label_seeds(setup.label_seeds)),
         retained: RefCell::new(retained::RetainedStore::default()),
         timers: RefCell::new(TimerQueue::new(limits::TIMERS_PER_SHARD_MAX)),
         read_scratch: RefCell::new(vec![0; limits::READ_CHUNK_SIZE]),
@@ -170,10 +184,17 @@ pub async fn run(setup: ShardSetup) {
     let _ = setup.ready.send(());
     let tick = Duration::from_millis(limits::TIMER_TICK_MS);
     let mut snapshots = recovery::SnapshotSchedule::new(&shard);
+    let mut next_purge_ms = limits::QUEUE_PURGE_INTERVAL_MS;
     while !setup.stop.load(Ordering::Acquire) {
         glommio::timer::sleep(tick).await;
         shard.fire_due_timers();
         snapshots.start_if_due(&shard);
+        let now_ms = shard.now_ms();
+        if now_ms >= next_purge_ms {
+            shard.purge_expired_messages(now_ms);
+            next_purge_ms = now_ms + limits::QUEUE_PURGE_INTERVAL_MS;
+        }
+        shard.retained.borrow_mut().sweep_expired(now_ms);
     }
     shard.stopping.set(true);
     accepting.await;
@@ -184,6 +205,13 @@ pub async fn run(setup: ShardSetup) {
         flusher.await;
     }
     tracing::debug!(shard = shard.index, "shard stopped");
+}
+
+/// Returns once `stop` is set, checking every timer tick.
+async fn wait_for_stop(stop: &AtomicBool) {
+    while !stop.load(Ordering::Acquire) {
+        glommio::timer::sleep(Duration::from_millis(limits::TIMER_TICK_MS)).await;
+    }
 }
 
 /// Accept errors (e.g. out of file descriptors) repeat every turn; one log line
@@ -227,9 +255,19 @@ async fn accept_loop(shard: Rc<Shard>, listeners: Vec<TcpListener>) {
 }
 
 /// Applies one inbound ring's messages; never waits on another shard.
+///
+/// A ring that holds messages is read without waiting, so the consumer takes
+/// a turn after every `limits::RING_RECEIVE_BATCH_MAX` of them: the writers of
+/// the subscribers it delivered to run before it reads on.
 async fn consume_ring(shard: Rc<Shard>, ring: Inbound<ShardMessage>) {
+    let mut batch = 0;
     while let Some(message) = ring.receiver.recv().await {
         shard.on_ring_message(ring.from, message);
+        batch += 1;
+        if batch == limits::RING_RECEIVE_BATCH_MAX {
+            batch = 0;
+            glommio::executor().yield_now().await;
+        }
     }
 }
 
@@ -237,6 +275,14 @@ impl Shard {
     /// Milliseconds since the broker started: the clock every session sees.
     fn now_ms(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Frees the expired messages queued in this shard's sessions; offline ones are
+    /// touched by nothing else. Costs one comparison per session with nothing due.
+    fn purge_expired_messages(&self, now_ms: u64) {
+        for entry in self.entries.borrow_mut().values_mut() {
+            entry.session.purge_expired(now_ms);
+        }
     }
 
     /// Stops every connection: DISCONNECT 0x8B to 5.0 clients, then a flush
@@ -252,6 +298,8 @@ impl Shard {
         tracing::debug!(
             shard = self.index,
             ring_items_dropped = self.mesh.dropped_closed(),
+            publishes_dropped_at_full_outbox = self.mesh.dropped_full(),
+            replication_past_outbox_bound = self.mesh.over_capacity(),
             "disconnecting all clients"
         );
         let deadline = Instant::now() + Duration::from_millis(self.config.shutdown_flush_ms);

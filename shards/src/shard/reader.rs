@@ -102,6 +102,8 @@ pub async fn serve_accepted(shard: Rc<Shard>, socket: std::net::TcpStream, peer:
         }
     };
     drop(reader);
+    // Attaching may take over a session and publish its will.
+    shard.mesh.wait_uncongested().await;
     shard.route_connection(HandOff {
         socket,
         peer,
@@ -190,6 +192,11 @@ pub async fn read_loop(
             if connection.is_closing() {
                 return;
             }
+            // Any packet may publish or change subscriptions: while an outbox
+            // is congested the next one waits, so no client grows it further.
+            if shard.mesh.is_congested() {
+                shard.mesh.wait_uncongested().await;
+            }
             match decode(
                 inbound,
                 connection.protocol_version,
@@ -199,6 +206,8 @@ pub async fn read_loop(
                 Ok(None) => break,
                 Err(error) => {
                     shard.stats.malformed_packet();
+                    // Ending the session may publish its will.
+                    shard.mesh.wait_uncongested().await;
                     shard.on_protocol_error(&connection, error);
                     return;
                 }
@@ -209,6 +218,12 @@ pub async fn read_loop(
         }
         if shard.mesh.is_congested() {
             shard.mesh.wait_uncongested().await;
+        } else {
+            // A socket read completes at once while the client keeps data
+            // waiting, so without this turn a busy publisher's loop never
+            // returns to the executor and the writers of the subscribers it
+            // delivers to never run: their queues fill and deliveries stall.
+            glommio::executor().yield_now().await;
         }
         match read_some(&shard, &mut reader, &mut buffered).await {
             Ok(0) => break,
@@ -220,6 +235,8 @@ pub async fn read_loop(
         }
     }
     if !connection.is_closing() {
+        // Losing the connection may publish its will.
+        shard.mesh.wait_uncongested().await;
         shard.on_connection_lost(&connection);
     }
 }

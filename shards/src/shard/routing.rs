@@ -70,6 +70,15 @@ pub enum ShardMessage {
     },
 }
 
+impl crate::ring::RingItem for ShardMessage {
+    fn may_wait(&self) -> bool {
+        matches!(
+            self,
+            ShardMessage::Publish { .. } | ShardMessage::Retained(_)
+        )
+    }
+}
+
 /// A share group on one filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SharedTarget {
@@ -284,7 +293,7 @@ impl Shard {
                 self.retained.borrow_mut().update(&message);
                 self.journal_retained(&message);
             }
-            ShardMessage::HandOff(handoff) => self.start_connection(*handoff),
+            ShardMessage::HandOff(handoff) => self.receive_handoff(*handoff),
             ShardMessage::Barrier { from, token } => {
                 self.mesh.push(from, ShardMessage::BarrierPassed { token })
             }

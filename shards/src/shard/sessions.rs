@@ -96,10 +96,14 @@ impl Shard {
     }
 
     /// Fires the session timers that are due, at most
-    /// `limits::TIMER_FIRES_PER_TICK_MAX` of them.
+    /// `limits::TIMER_FIRES_PER_TICK_MAX` of them. A timer may publish a
+    /// will, so none fires while an outbox is congested: they fire late.
     pub(super) fn fire_due_timers(&self) {
         let now_ms = self.now_ms();
         for _ in 0..limits::TIMER_FIRES_PER_TICK_MAX {
+            if self.mesh.is_congested() {
+                break;
+            }
             let due = self.timers.borrow_mut().pop_due(now_ms);
             let Some((key, timer)) = due else { break };
             let mut actions = Vec::new();

@@ -5,7 +5,7 @@ use super::live::*;
 use super::strategies::WALL_CLOCK_MS;
 use crate::persist::schema::{SessionSnapshot, SubscriptionRecord};
 use crate::persist::*;
-use crate::protocol::{Packet, Publish, PublishProperties, PublishResponse, QoS};
+use crate::protocol::{Packet, Publish, PublishResponse, QoS};
 use crate::session::{Action, Session, SharedMessage};
 use rkyv::util::AlignedVec;
 
@@ -166,7 +166,7 @@ fn snapshot_and_journal_replay_to_the_live_session() {
         retain: true,
         topic_name: "status/meter".into(),
         packet_id: Some(9),
-        properties: PublishProperties::default(),
+        properties: None,
         payload: bytes::Bytes::from_static(b"up"),
     };
     let published = feed(&mut live.session, Packet::Publish(inbound), 700);

@@ -217,11 +217,14 @@ fn will_due() -> impl Strategy<Value = WillDueRecord> {
 }
 
 fn stats() -> impl Strategy<Value = SessionStatsRecord> {
-    any::<(u64, u64, u64, u64)>().prop_map(|(qos0, full, large, expired)| SessionStatsRecord {
-        dropped_qos0: qos0,
-        dropped_queue_full: full,
-        dropped_too_large: large,
-        dropped_expired: expired,
+    any::<(u64, u64, u64, u64, u64)>().prop_map(|(qos0, full, large, expired, offline)| {
+        SessionStatsRecord {
+            dropped_qos0: qos0,
+            dropped_queue_full: full,
+            dropped_too_large: large,
+            dropped_expired: expired,
+            dropped_qos0_offline: offline,
+        }
     })
 }
 

@@ -445,7 +445,7 @@ fn user_property_may_repeat() {
     let Ok(Packet::Publish(publish)) = decode_all(&bytes, V5) else {
         panic!("PUBLISH refused");
     };
-    assert_eq!(publish.properties.user_properties.len(), 2);
+    assert_eq!(publish.properties().user_properties.len(), 2);
 }
 
 #[test]

@@ -5,8 +5,10 @@ use bytes::BytesMut;
 
 use crate::protocol::{decode, Packet, ProtocolError, ProtocolVersion};
 
+mod encode_publish;
 mod malformed;
 mod roundtrip;
+mod scan;
 mod strategies;
 mod vectors;
 

@@ -233,11 +233,11 @@ fn connack(v5: bool) -> impl Strategy<Value = Packet> {
         v5_only(v5, connack_properties()),
     )
         .prop_map(|(session_present, reason_code, properties)| {
-            Packet::ConnAck(ConnAck {
+            Packet::ConnAck(Box::new(ConnAck {
                 session_present,
                 reason_code,
                 properties,
-            })
+            }))
         })
 }
 
@@ -294,7 +294,7 @@ fn publish(v5: bool) -> impl Strategy<Value = Packet> {
                     retain,
                     topic_name,
                     packet_id: (!at_most_once).then_some(packet_id),
-                    properties,
+                    properties: properties.boxed(),
                     payload,
                 })
             },
@@ -476,10 +476,10 @@ fn auth() -> impl Strategy<Value = Packet> {
     );
     (reason_code(crate::protocol::reason_codes::AUTH), properties).prop_map(
         |(reason_code, properties)| {
-            Packet::Auth(Auth {
+            Packet::Auth(Box::new(Auth {
                 reason_code,
                 properties,
-            })
+            }))
         },
     )
 }

@@ -113,11 +113,11 @@ fn connack_3_1_1_return_codes_map_to_reason_codes() {
         (5, ReasonCode::NotAuthorized),
     ];
     for (return_code, reason_code) in cases {
-        let expected = Packet::ConnAck(ConnAck {
+        let expected = Packet::ConnAck(Box::new(ConnAck {
             session_present: return_code == 0,
             reason_code,
             properties: Default::default(),
-        });
+        }));
         assert_vector(
             V4,
             &[0x20, 2, u8::from(return_code == 0), return_code],
@@ -134,11 +134,11 @@ fn connack_3_1_1_maps_v5_only_refusals_to_the_nearest_return_code() {
         (ReasonCode::ServerBusy, 3),
     ];
     for (reason_code, return_code) in cases {
-        let packet = Packet::ConnAck(ConnAck {
+        let packet = Packet::ConnAck(Box::new(ConnAck {
             session_present: false,
             reason_code,
             properties: Default::default(),
-        });
+        }));
         let mut out = BytesMut::new();
         encode(&packet, V4, &mut out).unwrap();
         assert_eq!(&out[..], &[0x20, 2, 0, return_code]);
@@ -148,7 +148,7 @@ fn connack_3_1_1_maps_v5_only_refusals_to_the_nearest_return_code() {
 #[test]
 fn connack_5_carries_reason_code_and_properties() {
     let bytes = [0x20, 7, 1, 0x00, 4, 0x24, 1, 0x25, 0];
-    let expected = Packet::ConnAck(ConnAck {
+    let expected = Packet::ConnAck(Box::new(ConnAck {
         session_present: true,
         reason_code: ReasonCode::Success,
         properties: ConnAckProperties {
@@ -156,7 +156,7 @@ fn connack_5_carries_reason_code_and_properties() {
             retain_available: Some(false),
             ..Default::default()
         },
-    });
+    }));
     assert_vector(V5, &bytes, expected);
 }
 
@@ -193,7 +193,7 @@ fn publish_5_with_topic_alias_may_have_an_empty_topic_name() {
     let bytes = [0x34, 10, 0, 0, 0, 9, 3, 0x23, 0, 5, b'h', b'i'];
     let mut expected = publish(QoS::ExactlyOnce, Some(9));
     expected.topic_name = ByteString::new();
-    expected.properties.topic_alias = Some(5);
+    expected.properties_mut().topic_alias = Some(5);
     assert_vector(V5, &bytes, Packet::Publish(expected));
 }
 
@@ -203,7 +203,7 @@ fn publish_5_may_carry_several_subscription_identifiers() {
         0x30, 13, 0, 3, b'a', b'/', b'b', 5, 0x0B, 1, 0x0B, 0x80, 0x01, b'h', b'i',
     ];
     let mut expected = publish(QoS::AtMostOnce, None);
-    expected.properties.subscription_identifiers = smallvec::smallvec![1, 128];
+    expected.properties_mut().subscription_identifiers = smallvec::smallvec![1, 128];
     assert_vector(V5, &bytes, Packet::Publish(expected));
 }
 
@@ -450,18 +450,18 @@ fn disconnect_5_with_session_expiry() {
 
 #[test]
 fn auth_5_short_form_and_continue() {
-    let success = Packet::Auth(Auth {
+    let success = Packet::Auth(Box::new(Auth {
         reason_code: ReasonCode::Success,
         properties: Default::default(),
-    });
+    }));
     assert_vector(V5, &[0xF0, 0], success);
-    let continue_authentication = Packet::Auth(Auth {
+    let continue_authentication = Packet::Auth(Box::new(Auth {
         reason_code: ReasonCode::ContinueAuthentication,
         properties: AuthProperties {
             authentication_method: Some(string("m")),
             ..Default::default()
         },
-    });
+    }));
     assert_vector(
         V5,
         &[0xF0, 6, 0x18, 4, 0x15, 0, 1, b'm'],
@@ -471,10 +471,10 @@ fn auth_5_short_form_and_continue() {
 
 #[test]
 fn auth_cannot_be_encoded_below_5() {
-    let packet = Packet::Auth(Auth {
+    let packet = Packet::Auth(Box::new(Auth {
         reason_code: ReasonCode::Success,
         properties: Default::default(),
-    });
+    }));
     let mut out = BytesMut::new();
     assert_eq!(
         encode(&packet, V4, &mut out),
@@ -486,7 +486,7 @@ fn auth_cannot_be_encoded_below_5() {
 #[test]
 fn properties_are_left_out_below_5() {
     let mut publish = publish(QoS::AtMostOnce, None);
-    publish.properties.message_expiry_interval_s = Some(3);
+    publish.properties_mut().message_expiry_interval_s = Some(3);
     let mut out = BytesMut::new();
     encode(&Packet::Publish(publish), V4, &mut out).unwrap();
     assert_eq!(&out[..], &[0x30, 7, 0, 3, b'a', b'/', b'b', b'h', b'i']);

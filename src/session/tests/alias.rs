@@ -7,7 +7,7 @@ use crate::protocol::*;
 
 fn aliased(topic_name: &str, topic_alias: u16) -> Packet {
     let mut packet = publish(topic_name, QoS::AtMostOnce, None);
-    packet.properties.topic_alias = Some(topic_alias);
+    packet.properties_mut().topic_alias = Some(topic_alias);
     Packet::Publish(packet)
 }
 
@@ -73,11 +73,11 @@ fn outbound_alias_is_assigned_on_first_use_and_sent_alone_afterwards() {
     let actions = deliver(&mut session, &message, QoS::AtMostOnce, 1);
     let first = sent_publishes(&actions)[0];
     assert_eq!(first.topic_name, "sensors/1");
-    assert_eq!(first.properties.topic_alias, Some(1));
+    assert_eq!(first.topic_alias(), Some(1));
     let actions = deliver(&mut session, &message, QoS::AtMostOnce, 2);
     let second = sent_publishes(&actions)[0];
     assert_eq!(second.topic_name, ByteString::new());
-    assert_eq!(second.properties.topic_alias, Some(1));
+    assert_eq!(second.topic_alias(), Some(1));
 }
 
 #[test]
@@ -97,7 +97,7 @@ fn outbound_aliases_stop_at_the_client_maximum() {
     );
     let publish = sent_publishes(&actions)[0];
     assert_eq!(publish.topic_name, "b");
-    assert_eq!(publish.properties.topic_alias, None);
+    assert_eq!(publish.topic_alias(), None);
 }
 
 #[test]
@@ -109,5 +109,5 @@ fn no_outbound_alias_without_a_client_topic_alias_maximum() {
         QoS::AtMostOnce,
         1,
     );
-    assert_eq!(sent_publishes(&actions)[0].properties.topic_alias, None);
+    assert_eq!(sent_publishes(&actions)[0].topic_alias(), None);
 }

@@ -273,7 +273,7 @@ fn refusal_connacks_encode_at_their_protocol_level() {
         let version = connect.protocol_version;
         let actions = refused(connect);
         let mut out = bytes::BytesMut::new();
-        let packet = Packet::ConnAck(connack(&actions).clone());
+        let packet = Packet::ConnAck(Box::new(connack(&actions).clone()));
         assert_eq!(encode(&packet, version, &mut out), Ok(()), "{version:?}");
     }
 }

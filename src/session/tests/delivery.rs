@@ -55,7 +55,7 @@ fn overlapping_subscriptions_deliver_once_at_the_highest_qos_with_all_identifier
     assert_eq!(publishes.len(), 1);
     assert_eq!(publishes[0].qos, QoS::ExactlyOnce);
     assert_eq!(
-        &publishes[0].properties.subscription_identifiers[..],
+        &publishes[0].properties().subscription_identifiers[..],
         &[3, 8]
     );
 }
@@ -116,7 +116,7 @@ fn retained_message_sent_for_a_new_subscription_keeps_retain() {
     let publish = sent_publishes(&actions)[0];
     assert!(publish.retain);
     assert_eq!(publish.qos, QoS::AtMostOnce);
-    assert_eq!(&publish.properties.subscription_identifiers[..], &[4]);
+    assert_eq!(&publish.properties().subscription_identifiers[..], &[4]);
 }
 
 fn expiring(expires_at_ms: u64) -> Arc<Message> {
@@ -149,7 +149,7 @@ fn forwarded_message_expiry_interval_is_the_remaining_time() {
     let actions = deliver(&mut session, &expiring(20_000), QoS::AtLeastOnce, 12_500);
     assert_eq!(
         sent_publishes(&actions)[0]
-            .properties
+            .properties()
             .message_expiry_interval_s,
         Some(8)
     );
@@ -189,7 +189,7 @@ fn request_response_and_user_properties_reach_the_subscriber_unchanged() {
     };
     let expected = request.properties.clone();
     let actions = deliver(&mut session, &Arc::new(request), QoS::AtMostOnce, 1);
-    assert_eq!(sent_publishes(&actions)[0].properties, expected);
+    assert_eq!(*sent_publishes(&actions)[0].properties(), expected);
 }
 
 #[test]

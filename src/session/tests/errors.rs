@@ -15,11 +15,11 @@ fn second_connect_is_a_protocol_error() {
 #[test]
 fn packets_only_a_server_sends_are_protocol_errors() {
     let packets = [
-        Packet::ConnAck(ConnAck {
+        Packet::ConnAck(Box::new(ConnAck {
             session_present: false,
             reason_code: ReasonCode::Success,
             properties: ConnAckProperties::default(),
-        }),
+        })),
         Packet::SubAck(SubAck {
             packet_id: 1,
             properties: AckProperties::default(),

@@ -182,7 +182,8 @@ fn routed_message_keeps_request_response_and_user_properties() {
         user_properties: vec![("k".into(), "v".into())],
         content_type: Some(ByteString::from("application/json")),
         ..PublishProperties::default()
-    };
+    }
+    .boxed();
     let actions = feed(&mut session, Packet::Publish(request), 1_000);
     let message = routed(&actions)[0];
     assert_eq!(message.topic_name, "svc/req");

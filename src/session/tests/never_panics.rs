@@ -65,8 +65,8 @@ fn publish_packet() -> impl Strategy<Value = Packet> {
         .prop_map(|(qos, packet_id, topic_name, topic_alias, retain)| {
             let mut packet = publish(&topic_name, qos, packet_id);
             packet.retain = retain;
-            packet.properties.topic_alias = topic_alias;
-            packet.properties.message_expiry_interval_s = topic_alias.map(u32::from);
+            packet.properties_mut().topic_alias = topic_alias;
+            packet.properties_mut().message_expiry_interval_s = topic_alias.map(u32::from);
             Packet::Publish(packet)
         })
 }

@@ -194,7 +194,11 @@ fn v3_1_1_resume_resends_unacknowledged_publish_with_dup() {
 
 #[test]
 fn disconnected_persistent_session_queues_messages_and_sends_them_on_resume() {
-    let (mut session, _) = accept(v5_persistent_connect("c", 600), None, 0);
+    let config = SessionConfig {
+        queue_qos0: true,
+        ..SessionConfig::default()
+    };
+    let (mut session, _) = accept_with(v5_persistent_connect("c", 600), None, &config, 0);
     session.connection_lost(1, &mut Vec::new());
     let actions = deliver(
         &mut session,
@@ -210,7 +214,8 @@ fn disconnected_persistent_session_queues_messages_and_sends_them_on_resume() {
         2,
     );
     assert_eq!(session.queued_len(), 2);
-    let (session, actions) = accept(v5_persistent_connect("c", 600), Some(session), 3);
+    let (session, actions) =
+        accept_with(v5_persistent_connect("c", 600), Some(session), &config, 3);
     let publishes = sent_publishes(&actions);
     assert_eq!(publishes.len(), 2);
     assert_eq!(publishes[0].topic_name, "a");
@@ -223,6 +228,7 @@ fn disconnected_persistent_session_queues_messages_and_sends_them_on_resume() {
 fn full_queue_drops_new_messages_and_counts_them() {
     let config = SessionConfig {
         max_queued_messages: 2,
+        queue_qos0: true,
         ..SessionConfig::default()
     };
     let (mut session, _) = accept_with(v5_persistent_connect("c", 600), None, &config, 0);

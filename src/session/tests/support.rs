@@ -156,7 +156,7 @@ pub fn publish(topic_name: &str, qos: QoS, packet_id: Option<PacketId>) -> Publi
         retain: false,
         topic_name: ByteString::from(topic_name),
         packet_id,
-        properties: PublishProperties::default(),
+        properties: None,
         payload: Bytes::from_static(b"payload"),
     }
 }
