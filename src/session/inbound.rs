@@ -36,8 +36,8 @@ impl Session {
         if publish.retain && !self.config.retain_available {
             return self.protocol_violation(ReasonCode::RetainNotSupported, now_ms, actions);
         }
-        if !publish.properties.subscription_identifiers.is_empty()
-            || !response_topic_is_valid(publish.properties.response_topic.as_deref())
+        if !publish.properties().subscription_identifiers.is_empty()
+            || !response_topic_is_valid(publish.properties().response_topic.as_deref())
         {
             return self.protocol_violation(ReasonCode::ProtocolError, now_ms, actions);
         }
@@ -162,6 +162,6 @@ pub(crate) fn response_topic_is_valid(response_topic: Option<&str>) -> bool {
 /// False when the PUBLISH says its payload is UTF-8 (Payload Format Indicator 1) and
 /// it is not. Only 5.0 carries the indicator.
 pub(crate) fn payload_matches_format(publish: &Publish) -> bool {
-    publish.properties.payload_format_indicator != Some(true)
+    publish.properties().payload_format_indicator != Some(true)
         || std::str::from_utf8(&publish.payload).is_ok()
 }

@@ -22,7 +22,8 @@ fn retained_publish(topic_name: &str, payload: &'static str, expiry_s: Option<u3
         properties: PublishProperties {
             message_expiry_interval_s: expiry_s,
             ..PublishProperties::default()
-        },
+        }
+        .boxed(),
         payload: Bytes::from_static(payload.as_bytes()),
     })
 }

@@ -146,7 +146,7 @@ fn publish_with_a_subscription_identifier_is_disconnected_with_protocol_error() 
     else {
         unreachable!("publish_packet builds a PUBLISH");
     };
-    publish.properties.subscription_identifiers.push(3);
+    publish.properties_mut().subscription_identifiers.push(3);
     client.send(&Packet::Publish(publish));
     let packets = client.expect_closed();
     assert_eq!(
@@ -163,7 +163,7 @@ fn claims_utf8(payload: &'static [u8], qos: QoS, packet_id: Option<u16>) -> Pack
     let Packet::Publish(mut publish) = publish_packet(TOPIC, payload, qos, false, packet_id) else {
         unreachable!("publish_packet builds a PUBLISH");
     };
-    publish.properties.payload_format_indicator = Some(true);
+    publish.properties_mut().payload_format_indicator = Some(true);
     Packet::Publish(publish)
 }
 

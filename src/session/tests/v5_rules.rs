@@ -14,7 +14,7 @@ const INVALID_UTF8: &[u8] = &[b'o', b'k', 0x80];
 
 fn claims_utf8(qos: QoS, packet_id: Option<PacketId>, payload: &'static [u8]) -> Packet {
     let mut packet = publish("sensors/text", qos, packet_id);
-    packet.properties.payload_format_indicator = Some(true);
+    packet.properties_mut().payload_format_indicator = Some(true);
     packet.payload = Bytes::from_static(payload);
     Packet::Publish(packet)
 }
@@ -30,7 +30,7 @@ fn not_validating() -> SessionConfig {
 fn publish_from_a_client_with_a_subscription_identifier_is_a_protocol_error() {
     let (mut session, _) = accept(v5_connect("c"), None, 0);
     let mut packet = publish("a", QoS::AtLeastOnce, Some(1));
-    packet.properties.subscription_identifiers.push(5);
+    packet.properties_mut().subscription_identifiers.push(5);
     let actions = feed(&mut session, Packet::Publish(packet), 1);
     assert!(routed(&actions).is_empty());
     assert_eq!(disconnect_reason(&actions), Some(ReasonCode::ProtocolError));
@@ -43,7 +43,7 @@ fn publish_with_a_response_topic_that_is_no_topic_name_is_a_protocol_error() {
     for response_topic in ["replies/+", "replies/#", ""] {
         let (mut session, _) = accept(v5_connect("c"), None, 0);
         let mut packet = publish("requests", QoS::AtMostOnce, None);
-        packet.properties.response_topic = Some(ByteString::from(response_topic));
+        packet.properties_mut().response_topic = Some(ByteString::from(response_topic));
         let actions = feed(&mut session, Packet::Publish(packet), 1);
         assert!(routed(&actions).is_empty(), "{response_topic:?}");
         assert_eq!(
@@ -58,7 +58,7 @@ fn publish_with_a_response_topic_that_is_no_topic_name_is_a_protocol_error() {
 fn publish_with_a_plain_response_topic_is_routed_with_it() {
     let (mut session, _) = accept(v5_connect("c"), None, 0);
     let mut packet = publish("requests", QoS::AtMostOnce, None);
-    packet.properties.response_topic = Some(ByteString::from_static("replies/c"));
+    packet.properties_mut().response_topic = Some(ByteString::from_static("replies/c"));
     let actions = feed(&mut session, Packet::Publish(packet), 1);
     let response_topic = routed(&actions)[0].properties.response_topic.clone();
     assert_eq!(response_topic.as_deref(), Some("replies/c"));
@@ -185,10 +185,10 @@ fn refused_publish_still_defines_its_topic_alias() {
     let Packet::Publish(mut refused) = claims_utf8(QoS::AtLeastOnce, Some(1), INVALID_UTF8) else {
         unreachable!("claims_utf8 builds a PUBLISH");
     };
-    refused.properties.topic_alias = Some(1);
+    refused.properties_mut().topic_alias = Some(1);
     feed(&mut session, Packet::Publish(refused), 1);
     let mut aliased = publish("", QoS::AtMostOnce, None);
-    aliased.properties.topic_alias = Some(1);
+    aliased.properties_mut().topic_alias = Some(1);
     let actions = feed(&mut session, Packet::Publish(aliased), 2);
     assert_eq!(routed(&actions)[0].topic_name, "sensors/text");
 }
