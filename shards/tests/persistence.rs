@@ -17,8 +17,8 @@ use bytestring::ByteString;
 use shardmq::persist::schema::ProtocolVersionRecord;
 use shardmq::persist::{JournalRecord, JournalWriter, Replay, SNAPSHOT_HEADER_LEN};
 use shardmq::protocol::{
-    decode, encode, Connect, ConnectProperties, Packet, ProtocolVersion, Publish,
-    PublishProperties, PublishResponse, QoS, Subscribe, SubscribeProperties, SubscriptionOptions,
+    decode, encode, Connect, ConnectProperties, Packet, ProtocolVersion, Publish, PublishResponse,
+    QoS, Subscribe, SubscribeProperties, SubscriptionOptions,
 };
 use shardmq_shards::home_shard;
 use shardmq_shards::persist::write_data_dir;
@@ -234,7 +234,7 @@ fn publish(sequence: u32) -> Packet {
         retain: false,
         topic_name: ByteString::from("load/seq"),
         packet_id: Some((sequence % 60_000 + 1) as u16),
-        properties: PublishProperties::default(),
+        properties: None,
         payload: Bytes::from(sequence.to_be_bytes().to_vec()),
     })
 }
@@ -494,7 +494,7 @@ fn retained_message_in_flight_at_a_sigkill_is_sent_again_after_restart() {
         retain: true,
         topic_name: ByteString::from("cfg/a"),
         packet_id: Some(1),
-        properties: PublishProperties::default(),
+        properties: None,
         payload: Bytes::from_static(b"setting"),
     }));
     assert!(matches!(publisher.recv(), Some(Packet::PubAck(_))));
@@ -532,7 +532,7 @@ fn inbound_qos2_flow_open_at_a_sigkill_completes_once_after_restart() {
             retain: false,
             topic_name: ByteString::from("q2/x"),
             packet_id: Some(9),
-            properties: PublishProperties::default(),
+            properties: None,
             payload: Bytes::from_static(b"once"),
         })
     };
