@@ -100,7 +100,10 @@ fn open_data_dir(
 ) -> Result<(Option<DirLock>, impl Iterator<Item = PersistSetup>), StartError> {
     let persistence = &config.persistence;
     let Some(dir) = &persistence.dir else {
-        tracing::info!("no data directory: sessions and retained messages are not persisted");
+        tracing::info!(
+            "no data directory: sessions and retained messages are not persisted \
+             (set persistence.dir or --data-dir to keep them)"
+        );
         return Ok((None, Vec::new().into_iter()));
     };
     let options = LoadOptions {
