@@ -18,6 +18,7 @@ use shardmq::persist::schema::{
 };
 use shardmq::persist::{JournalRecord, Replay};
 use shardmq::protocol::{QoS, SubscriptionOptions};
+use shardmq::session::QueueBounds;
 use shardmq_shards::persist::{wall_clock_ms, write_data_dir};
 
 /// Session expiry of the generated sessions: a day.
@@ -46,7 +47,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let started = Instant::now();
     let expires_at_wall_ms = wall_clock_ms() + u64::from(SESSION_EXPIRY_INTERVAL_S) * 1000;
-    let mut replay = Replay::new(1);
+    let mut replay = Replay::new(QueueBounds::default());
     for index in 0..args.sessions {
         let client_id = format!("fixture-{index}");
         replay.apply(JournalRecord::SessionConnected {

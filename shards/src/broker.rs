@@ -108,7 +108,7 @@ fn open_data_dir(
     };
     let options = LoadOptions {
         recover: persistence.recover,
-        max_queued_messages: config.max_queued_messages,
+        queue: config.session_config().queue_bounds(),
     };
     let opened = persist::open(dir, shard_count, options).map_err(StartError::Persistence)?;
     let setups: Vec<PersistSetup> = opened

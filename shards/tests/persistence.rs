@@ -20,6 +20,7 @@ use shardmq::protocol::{
     decode, encode, Connect, ConnectProperties, Packet, ProtocolVersion, Publish, PublishResponse,
     QoS, Subscribe, SubscribeProperties, SubscriptionOptions,
 };
+use shardmq::session::QueueBounds;
 use shardmq_shards::home_shard;
 use shardmq_shards::persist::write_data_dir;
 
@@ -355,7 +356,7 @@ fn prepared_dir(in_journal: bool) -> (tempfile::TempDir, PathBuf) {
     };
     let mut sessions = Vec::new();
     if !in_journal {
-        let mut replay = Replay::new(1000);
+        let mut replay = Replay::new(QueueBounds::default());
         replay.apply(connected("keeper"));
         replay.apply(connected("dropped"));
         sessions = replay.into_parts().0;

@@ -8,10 +8,14 @@
 //! changes nothing and is counted in [`Replay::skipped`].
 //!
 //! The journal does not see everything a session does: messages it drops from its
-//! queue (expired, too large for the client) leave no record. Replay mirrors the
-//! session's queue discipline instead: deliveries are taken from the front of the
-//! queue, so when a [`JournalRecord::MessageDelivered`] names a message further
-//! back, the ones before it were dropped live and are dropped here too.
+//! queue (full, expired, too large for the client) leave no record. Replay mirrors
+//! the session's queue discipline instead. A queue is rebuilt in the live queue's
+//! own type, `BoundedQueue`, under the same [`QueueBounds`], so a message the live
+//! queue dropped or evicted when full (by count, by bytes, newest or oldest) is
+//! dropped here too, and QoS 0 leaves the queue when the connection ends unless
+//! `queue_qos0` keeps it. Deliveries are taken from the front of the queue, so when
+//! a [`JournalRecord::MessageDelivered`] names a message further back, the ones
+//! before it were dropped live (expired) and are dropped here too.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -21,23 +25,71 @@ use super::schema::{
     DeliveryRecord, FlightRecord, FlightStageRecord, MessageRecord, ProtocolVersionRecord,
     QosRecord, SessionSnapshot, SessionStatsRecord, SubscriptionRecord, WillRecord,
 };
+use crate::session::{count_dropped_full, BoundedQueue, QueueBounds};
 
 /// Sessions by client id and retained messages by topic, as snapshot and journal
 /// say they were.
 #[derive(Clone, Debug, Default)]
 pub struct Replay {
-    sessions: HashMap<String, SessionSnapshot>,
+    sessions: HashMap<String, ReplayedSession>,
     retained: BTreeMap<String, MessageRecord>,
-    max_queued_messages: usize,
+    bounds: QueueBounds,
     skipped: u64,
 }
 
+/// A session being replayed: its queue held apart, in the live queue's type.
+#[derive(Clone, Debug)]
+struct ReplayedSession {
+    /// Everything but the queue (its `queue` stays empty until the session is handed
+    /// out).
+    session: SessionSnapshot,
+    queue: BoundedQueue<DeliveryRecord>,
+}
+
+impl ReplayedSession {
+    /// A snapshot's session, its queue refilled under `bounds` (a lowered bound
+    /// applies at once, as it does to a restored live session).
+    fn new(mut session: SessionSnapshot, bounds: &QueueBounds) -> ReplayedSession {
+        let stored = std::mem::take(&mut session.queue);
+        let mut replayed = ReplayedSession {
+            session,
+            queue: BoundedQueue::default(),
+        };
+        for delivery in stored {
+            replayed.enqueue(delivery, bounds);
+        }
+        replayed
+    }
+
+    /// Queues `delivery` as the live queue would, counting what it drops.
+    fn enqueue(&mut self, delivery: DeliveryRecord, bounds: &QueueBounds) {
+        let stats = &mut self.session.stats;
+        self.queue.admit(delivery, bounds, |qos| {
+            count_dropped_full(qos, &mut stats.dropped_qos0, &mut stats.dropped_queue_full)
+        });
+    }
+
+    fn to_snapshot(&self) -> SessionSnapshot {
+        SessionSnapshot {
+            queue: self.queue.iter().cloned().collect(),
+            ..self.session.clone()
+        }
+    }
+
+    fn into_snapshot(self) -> SessionSnapshot {
+        SessionSnapshot {
+            queue: Vec::from(self.queue.into_entries()),
+            ..self.session
+        }
+    }
+}
+
 impl Replay {
-    /// Empty state; queues hold at most `max_queued_messages` (the sessions'
-    /// configured bound), the newest dropped beyond it as the live session does.
-    pub fn new(max_queued_messages: usize) -> Replay {
+    /// Empty state; queues are held within `bounds` (the sessions' configured
+    /// ones), by the rule the live queue follows.
+    pub fn new(bounds: QueueBounds) -> Replay {
         Replay {
-            max_queued_messages,
+            bounds,
             ..Replay::default()
         }
     }
@@ -45,7 +97,9 @@ impl Replay {
     /// Adds the sessions of a snapshot (a later one of the same client id wins).
     pub fn load_sessions(&mut self, sessions: impl IntoIterator<Item = SessionSnapshot>) {
         for session in sessions {
-            self.sessions.insert(session.client_id.clone(), session);
+            let replayed = ReplayedSession::new(session, &self.bounds);
+            self.sessions
+                .insert(replayed.session.client_id.clone(), replayed);
         }
     }
 
@@ -56,9 +110,11 @@ impl Replay {
         }
     }
 
-    /// The session of `client_id`, if there is one.
-    pub fn session(&self, client_id: &str) -> Option<&SessionSnapshot> {
-        self.sessions.get(client_id)
+    /// The session of `client_id` as it stands, if there is one.
+    pub fn session(&self, client_id: &str) -> Option<SessionSnapshot> {
+        self.sessions
+            .get(client_id)
+            .map(ReplayedSession::to_snapshot)
     }
 
     /// The retained message of `topic_name`, if there is one.
@@ -75,13 +131,17 @@ impl Replay {
     /// The sessions (in no particular order) and the retained messages (by topic).
     pub fn into_parts(self) -> (Vec<SessionSnapshot>, Vec<MessageRecord>) {
         (
-            self.sessions.into_values().collect(),
+            self.sessions
+                .into_values()
+                .map(ReplayedSession::into_snapshot)
+                .collect(),
             self.retained.into_values().collect(),
         )
     }
 
     /// Redoes one journal record.
     pub fn apply(&mut self, record: JournalRecord) {
+        let bounds = self.bounds;
         let applied = match record {
             JournalRecord::SessionConnected {
                 client_id,
@@ -104,7 +164,10 @@ impl Replay {
                 session_expiry_interval_s,
                 expires_at_wall_ms,
                 will_due,
-            } => self.with_session(&client_id, |session| {
+            } => self.with_session(&client_id, |ReplayedSession { session, queue }| {
+                if !bounds.queue_qos0 {
+                    session.stats.dropped_qos0_offline += queue.remove_qos0() as u64;
+                }
                 session.connected = false;
                 session.session_expiry_interval_s = session_expiry_interval_s;
                 session.expires_at_wall_ms = expires_at_wall_ms;
@@ -115,7 +178,7 @@ impl Replay {
                 true
             }),
             JournalRecord::WillPublished { client_id } => {
-                self.with_session(&client_id, |session| {
+                self.with_session(&client_id, |ReplayedSession { session, .. }| {
                     session.will = None;
                     session.will_due = None;
                     true
@@ -125,14 +188,14 @@ impl Replay {
             JournalRecord::SubscriptionAdded {
                 client_id,
                 subscription,
-            } => self.with_session(&client_id, |session| {
+            } => self.with_session(&client_id, |ReplayedSession { session, .. }| {
                 add_subscription(session, subscription);
                 true
             }),
             JournalRecord::SubscriptionRemoved {
                 client_id,
                 topic_filter,
-            } => self.with_session(&client_id, |session| {
+            } => self.with_session(&client_id, |ReplayedSession { session, .. }| {
                 let before = session.subscriptions.len();
                 session
                     .subscriptions
@@ -148,13 +211,13 @@ impl Replay {
                 client_id,
                 packet_id,
                 fingerprint,
-            } => self.with_session(&client_id, |session| {
-                start_flight(session, packet_id, fingerprint)
+            } => self.with_session(&client_id, |replayed| {
+                start_flight(replayed, packet_id, fingerprint)
             }),
             JournalRecord::PubRecReceived {
                 client_id,
                 packet_id,
-            } => self.with_session(&client_id, |session| {
+            } => self.with_session(&client_id, |ReplayedSession { session, .. }| {
                 let flight = session
                     .inflight
                     .iter_mut()
@@ -172,7 +235,7 @@ impl Replay {
             JournalRecord::Acknowledged {
                 client_id,
                 packet_id,
-            } => self.with_session(&client_id, |session| {
+            } => self.with_session(&client_id, |ReplayedSession { session, .. }| {
                 let before = session.inflight.len();
                 session
                     .inflight
@@ -182,7 +245,7 @@ impl Replay {
             JournalRecord::PubRelReceived {
                 client_id,
                 packet_id,
-            } => self.with_session(&client_id, |session| {
+            } => self.with_session(&client_id, |ReplayedSession { session, .. }| {
                 let before = session.awaiting_pubrel.len();
                 session.awaiting_pubrel.retain(|id| *id != packet_id);
                 session.awaiting_pubrel.len() != before
@@ -205,7 +268,7 @@ impl Replay {
     fn with_session(
         &mut self,
         client_id: &str,
-        change: impl FnOnce(&mut SessionSnapshot) -> bool,
+        change: impl FnOnce(&mut ReplayedSession) -> bool,
     ) -> bool {
         self.sessions.get_mut(client_id).is_some_and(change)
     }
@@ -219,10 +282,10 @@ impl Replay {
         will: Option<WillRecord>,
     ) {
         if !session_present || !self.sessions.contains_key(&client_id) {
-            self.sessions
-                .insert(client_id.clone(), empty_session(client_id.clone()));
+            let empty = ReplayedSession::new(empty_session(client_id.clone()), &self.bounds);
+            self.sessions.insert(client_id.clone(), empty);
         }
-        let Some(session) = self.sessions.get_mut(&client_id) else {
+        let Some(ReplayedSession { session, .. }) = self.sessions.get_mut(&client_id) else {
             unreachable!("the session was inserted above");
         };
         session.protocol_version = protocol_version;
@@ -245,14 +308,14 @@ impl Replay {
             packet_id,
         }) = inbound_qos2
         {
-            applied &= self.with_session(&client_id, |session| {
+            applied &= self.with_session(&client_id, |ReplayedSession { session, .. }| {
                 if let Err(index) = session.awaiting_pubrel.binary_search(&packet_id) {
                     session.awaiting_pubrel.insert(index, packet_id);
                 }
                 true
             });
         }
-        let max_queued_messages = self.max_queued_messages;
+        let bounds = self.bounds;
         for target in targets {
             let delivery = DeliveryRecord {
                 message: message.clone(),
@@ -260,12 +323,8 @@ impl Replay {
                 retain: target.retain,
                 subscription_identifiers: target.subscription_identifiers,
             };
-            applied &= self.with_session(&target.client_id, |session| {
-                if session.queue.len() < max_queued_messages {
-                    session.queue.push(delivery);
-                } else {
-                    session.stats.dropped_queue_full += 1;
-                }
+            applied &= self.with_session(&target.client_id, |replayed| {
+                replayed.enqueue(delivery, &bounds);
                 true
             });
         }
@@ -287,8 +346,9 @@ fn add_subscription(session: &mut SessionSnapshot, subscription: SubscriptionRec
 
 /// Moves the queued message with `fingerprint` into flight under `packet_id`,
 /// dropping the messages queued before it (the session dropped them live).
-fn start_flight(session: &mut SessionSnapshot, packet_id: u16, fingerprint: u64) -> bool {
-    let position = session.queue.iter().position(|delivery| {
+fn start_flight(replayed: &mut ReplayedSession, packet_id: u16, fingerprint: u64) -> bool {
+    let ReplayedSession { session, queue } = replayed;
+    let position = queue.iter().position(|delivery| {
         let message = &delivery.message;
         message_fingerprint(&message.topic_name, &message.publisher, &message.payload)
             == fingerprint
@@ -296,8 +356,10 @@ fn start_flight(session: &mut SessionSnapshot, packet_id: u16, fingerprint: u64)
     let Some(position) = position else {
         return false;
     };
-    let delivery = session.queue.drain(..=position).next_back();
-    let Some(delivery) = delivery else {
+    for _ in 0..position {
+        queue.pop_front();
+    }
+    let Some(delivery) = queue.pop_front() else {
         return false;
     };
     let stage = match delivery.qos {

@@ -65,6 +65,10 @@ pub use action::{Action, TimerKind};
 pub use config::{QueueFullPolicy, SessionConfig};
 pub use connect::{needs_assigned_client_id, ConnectOutcome};
 pub use message::{Message, SharedMessage, SubscriptionMatch};
+pub use queue::QueueBounds;
+#[cfg(test)]
+pub(crate) use queue::Queued;
+pub(crate) use queue::{count_dropped_full, BoundedQueue};
 pub use snapshot::RestoreError;
 pub use state::SessionStats;
 

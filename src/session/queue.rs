@@ -19,6 +19,11 @@
 //! periodically through [`Session::purge_expired`](super::Session::purge_expired).
 //! The queue keeps a lower bound of its earliest expiry, so a queue holding nothing
 //! due costs one comparison, not a scan.
+//!
+//! The bounds and the policy are one type, [`BoundedQueue`], generic over what it
+//! holds: the live [`OutboundQueue`] holds deliveries, and replay holds the stored
+//! deliveries of a journal in one too, so a queue rebuilt after a restart keeps
+//! exactly the messages the live session kept, under the same [`QueueBounds`].
 
 use std::collections::VecDeque;
 
@@ -26,6 +31,7 @@ use super::config::{QueueFullPolicy, SessionConfig};
 use super::outbound::OutboundPublish;
 use super::state::SessionStats;
 use crate::limits;
+use crate::persist::schema::DeliveryRecord;
 use crate::protocol::QoS;
 
 /// Bytes a queued delivery is accounted at, against `max_queued_bytes`: its payload,
@@ -40,48 +46,150 @@ use crate::protocol::QoS;
 pub(crate) fn queued_bytes(publish: &OutboundPublish) -> usize {
     let message = &publish.message;
     let properties = &message.properties;
-    let optional_len = |value: Option<usize>| value.unwrap_or(0);
     let user_properties_len: usize = properties
         .user_properties
         .iter()
         .map(|(name, value)| name.len() + value.len())
         .sum();
-    message.payload.len()
-        + message.topic_name.len()
-        + optional_len(properties.response_topic.as_ref().map(|topic| topic.len()))
-        + optional_len(properties.correlation_data.as_ref().map(|data| data.len()))
-        + optional_len(
-            properties
-                .content_type
-                .as_ref()
-                .map(|content| content.len()),
-        )
+    accounted_bytes(
+        message.payload.len() + message.topic_name.len(),
+        properties
+            .response_topic
+            .as_ref()
+            .map_or(0, |topic| topic.len()),
+        properties
+            .correlation_data
+            .as_ref()
+            .map_or(0, |data| data.len()),
+        properties
+            .content_type
+            .as_ref()
+            .map_or(0, |content| content.len()),
+        user_properties_len,
+        publish.subscription_identifiers.len(),
+    )
+}
+
+/// [`queued_bytes`] of a delivery as stored: the same count as of the delivery it
+/// restores to, so replay fills a queue exactly as the live session did.
+fn queued_bytes_of_record(delivery: &DeliveryRecord) -> usize {
+    let message = &delivery.message;
+    let properties = &message.properties;
+    let user_properties_len: usize = properties
+        .user_properties
+        .iter()
+        .map(|pair| pair.name.len() + pair.value.len())
+        .sum();
+    accounted_bytes(
+        message.payload.len() + message.topic_name.len(),
+        properties.response_topic.as_ref().map_or(0, String::len),
+        properties.correlation_data.as_ref().map_or(0, Vec::len),
+        properties.content_type.as_ref().map_or(0, String::len),
+        user_properties_len,
+        delivery.subscription_identifiers.len(),
+    )
+}
+
+/// The one formula of [`queued_bytes`], over the lengths both representations of a
+/// delivery have.
+fn accounted_bytes(
+    payload_and_topic_len: usize,
+    response_topic_len: usize,
+    correlation_data_len: usize,
+    content_type_len: usize,
+    user_properties_len: usize,
+    subscription_identifiers: usize,
+) -> usize {
+    payload_and_topic_len
+        + response_topic_len
+        + correlation_data_len
+        + content_type_len
         + user_properties_len
-        + 4 * publish.subscription_identifiers.len()
+        + 4 * subscription_identifiers
 }
 
-/// Messages waiting to go out to one client, oldest first.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct OutboundQueue {
-    entries: VecDeque<OutboundPublish>,
-    /// Sum of [`queued_bytes`] over `entries`.
-    bytes: usize,
-    /// No queued message expires before this, ms (`u64::MAX`: none ever does). A lower
-    /// bound: removals leave it as it is, a purge makes it exact again.
-    earliest_expiry_ms: u64,
+/// The bounds and the full-queue policy of one session's queue: the part of
+/// [`SessionConfig`] the queue obeys, which replay obeys too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueBounds {
+    /// Messages queued, at most.
+    pub max_queued_messages: usize,
+    /// Bytes queued, at most, as the queue accounts them (payload, topic name and
+    /// variable-length properties of each message).
+    pub max_queued_bytes: usize,
+    /// Whether QoS 0 messages stay queued once the client is offline.
+    pub queue_qos0: bool,
+    /// What a message that finds the queue full does.
+    pub queue_full_policy: QueueFullPolicy,
 }
 
-impl OutboundQueue {
-    /// An empty queue.
-    pub(crate) fn new() -> OutboundQueue {
-        OutboundQueue {
-            entries: VecDeque::new(),
-            bytes: 0,
-            earliest_expiry_ms: u64::MAX,
+impl Default for QueueBounds {
+    fn default() -> QueueBounds {
+        SessionConfig::default().queue_bounds()
+    }
+}
+
+impl SessionConfig {
+    /// The bounds and policy of this configuration's queues.
+    pub fn queue_bounds(&self) -> QueueBounds {
+        QueueBounds {
+            max_queued_messages: self.max_queued_messages,
+            max_queued_bytes: self.max_queued_bytes,
+            queue_qos0: self.queue_qos0,
+            queue_full_policy: self.queue_full_policy,
         }
     }
+}
 
-    /// Messages queued.
+/// What the bounds need to know of a queued entry.
+pub(crate) trait Queued {
+    /// Bytes the entry is accounted at, against `max_queued_bytes`.
+    fn queued_bytes(&self) -> usize;
+    /// Its delivery QoS.
+    fn qos(&self) -> QoS;
+}
+
+impl Queued for DeliveryRecord {
+    fn queued_bytes(&self) -> usize {
+        queued_bytes_of_record(self)
+    }
+
+    fn qos(&self) -> QoS {
+        self.qos.into()
+    }
+}
+
+impl Queued for OutboundPublish {
+    fn queued_bytes(&self) -> usize {
+        queued_bytes(self)
+    }
+
+    fn qos(&self) -> QoS {
+        self.qos
+    }
+}
+
+/// Entries oldest first, held within [`QueueBounds`] by its policy: the admission
+/// rule of every queue, the live one ([`OutboundQueue`]) and the one replay rebuilds
+/// from a journal, so both keep the same messages.
+#[derive(Clone, Debug)]
+pub(crate) struct BoundedQueue<T> {
+    entries: VecDeque<T>,
+    /// Sum of [`Queued::queued_bytes`] over `entries`.
+    bytes: usize,
+}
+
+impl<T> Default for BoundedQueue<T> {
+    fn default() -> BoundedQueue<T> {
+        BoundedQueue {
+            entries: VecDeque::new(),
+            bytes: 0,
+        }
+    }
+}
+
+impl<T: Queued> BoundedQueue<T> {
+    /// Entries queued.
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
@@ -91,115 +199,76 @@ impl OutboundQueue {
         self.entries.is_empty()
     }
 
-    /// Bytes queued, as [`queued_bytes`] counts them.
+    /// Bytes queued, as [`Queued::queued_bytes`] counts them.
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }
 
-    /// The queued messages, oldest first.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &OutboundPublish> + '_ {
+    /// The entries, oldest first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> + '_ {
         self.entries.iter()
     }
 
-    /// The oldest queued message.
-    pub(crate) fn front(&self) -> Option<&OutboundPublish> {
+    /// The oldest entry.
+    pub(crate) fn front(&self) -> Option<&T> {
         self.entries.front()
     }
 
-    /// Removes and returns the oldest queued message.
-    pub(crate) fn pop_front(&mut self) -> Option<OutboundPublish> {
-        let publish = self.entries.pop_front()?;
-        self.bytes -= queued_bytes(&publish);
+    /// Removes and returns the oldest entry.
+    pub(crate) fn pop_front(&mut self) -> Option<T> {
+        let entry = self.entries.pop_front()?;
+        self.bytes -= entry.queued_bytes();
         if self.entries.is_empty() {
             self.shrink_when_empty();
         }
-        Some(publish)
+        Some(entry)
     }
 
-    /// Queues `publish` at `now_ms` within the bounds of `config`, following its
-    /// [`QueueFullPolicy`]; every message dropped or evicted is counted in `stats`
-    /// (QoS 0 as `dropped_qos0`, QoS 1/2 as `dropped_queue_full`, expired ones as
-    /// `dropped_expired`). False when `publish` itself was dropped.
-    pub(crate) fn push(
+    /// Queues `entry` within `bounds`, following its [`QueueFullPolicy`]; calls
+    /// `dropped` with the QoS of every entry dropped or evicted because the queue was
+    /// full. False when `entry` itself was dropped.
+    pub(crate) fn admit(
         &mut self,
-        publish: OutboundPublish,
-        config: &SessionConfig,
-        now_ms: u64,
-        stats: &mut SessionStats,
+        entry: T,
+        bounds: &QueueBounds,
+        mut dropped: impl FnMut(QoS),
     ) -> bool {
-        stats.dropped_expired += self.purge_expired(now_ms) as u64;
-        self.admit(publish, config, stats)
-    }
-
-    /// A queue refilled from a snapshot, oldest first, within the bounds of `config`
-    /// (lowered bounds apply at once, by its policy, counted in `stats`). Expired
-    /// messages stay until the queue is next touched or purged, so a snapshot taken
-    /// of the restored session is the one it was restored from.
-    pub(crate) fn restore(
-        entries: impl IntoIterator<Item = OutboundPublish>,
-        config: &SessionConfig,
-        stats: &mut SessionStats,
-    ) -> OutboundQueue {
-        let mut queue = OutboundQueue::new();
-        for publish in entries {
-            queue.admit(publish, config, stats);
-        }
-        queue
-    }
-
-    fn admit(
-        &mut self,
-        publish: OutboundPublish,
-        config: &SessionConfig,
-        stats: &mut SessionStats,
-    ) -> bool {
-        let size = queued_bytes(&publish);
-        let admitted = match config.queue_full_policy {
-            _ if size > config.max_queued_bytes => false,
-            QueueFullPolicy::DropNewest => self.fits(size, config),
+        let size = entry.queued_bytes();
+        let admitted = match bounds.queue_full_policy {
+            _ if size > bounds.max_queued_bytes => false,
+            QueueFullPolicy::DropNewest => self.fits(size, bounds),
             QueueFullPolicy::DropOldest => {
-                while !self.fits(size, config) {
+                while !self.fits(size, bounds) {
                     let Some(evicted) = self.pop_front() else {
                         break;
                     };
-                    count_dropped_full(evicted.qos, stats);
+                    dropped(evicted.qos());
                 }
-                self.fits(size, config)
+                self.fits(size, bounds)
             }
         };
         if !admitted {
-            count_dropped_full(publish.qos, stats);
+            dropped(entry.qos());
             return false;
         }
-        if let Some(at_ms) = publish.message.expires_at_ms {
-            self.earliest_expiry_ms = self.earliest_expiry_ms.min(at_ms);
-        }
         self.bytes += size;
-        self.entries.push_back(publish);
+        self.entries.push_back(entry);
         true
     }
 
-    /// Removes every message expired at `now_ms` and frees its memory; returns how
-    /// many. Costs one comparison while no queued message can have expired.
-    pub(crate) fn purge_expired(&mut self, now_ms: u64) -> usize {
-        if now_ms < self.earliest_expiry_ms {
-            return 0;
-        }
+    /// Keeps the entries `keep` accepts and frees the memory of the others; returns
+    /// how many were removed.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) -> usize {
         let before = self.entries.len();
         let mut removed_bytes = 0;
-        let mut earliest_expiry_ms = u64::MAX;
-        self.entries.retain(|publish| {
-            if publish.message.is_expired(now_ms) {
-                removed_bytes += queued_bytes(publish);
-                return false;
+        self.entries.retain(|entry| {
+            let kept = keep(entry);
+            if !kept {
+                removed_bytes += entry.queued_bytes();
             }
-            if let Some(at_ms) = publish.message.expires_at_ms {
-                earliest_expiry_ms = earliest_expiry_ms.min(at_ms);
-            }
-            true
+            kept
         });
         self.bytes -= removed_bytes;
-        self.earliest_expiry_ms = earliest_expiry_ms;
         let removed = before - self.entries.len();
         if removed > 0 {
             self.shrink_when_empty_or_sparse();
@@ -207,34 +276,24 @@ impl OutboundQueue {
         removed
     }
 
-    /// Removes every queued QoS 0 message and frees its memory; returns how many.
+    /// Removes every queued QoS 0 entry and frees its memory; returns how many.
     pub(crate) fn remove_qos0(&mut self) -> usize {
-        let before = self.entries.len();
-        let mut removed_bytes = 0;
-        self.entries.retain(|publish| {
-            let keep = publish.qos != QoS::AtMostOnce;
-            if !keep {
-                removed_bytes += queued_bytes(publish);
-            }
-            keep
-        });
-        self.bytes -= removed_bytes;
-        let removed = before - self.entries.len();
-        if removed > 0 {
-            self.shrink_when_empty_or_sparse();
-        }
-        removed
+        self.retain(|entry| entry.qos() != QoS::AtMostOnce)
     }
 
-    fn fits(&self, size: usize, config: &SessionConfig) -> bool {
-        self.entries.len() < config.max_queued_messages
-            && self.bytes.saturating_add(size) <= config.max_queued_bytes
+    /// The entries, oldest first.
+    pub(crate) fn into_entries(self) -> VecDeque<T> {
+        self.entries
+    }
+
+    fn fits(&self, size: usize, bounds: &QueueBounds) -> bool {
+        self.entries.len() < bounds.max_queued_messages
+            && self.bytes.saturating_add(size) <= bounds.max_queued_bytes
     }
 
     /// A queue that filled up once (a client away for a while) would otherwise keep
     /// its largest capacity for the rest of the session's life.
     fn shrink_when_empty(&mut self) {
-        self.earliest_expiry_ms = u64::MAX;
         if self.entries.capacity() > limits::QUEUE_CAPACITY_KEEP_MAX {
             self.entries = VecDeque::new();
         }
@@ -251,10 +310,151 @@ impl OutboundQueue {
     }
 }
 
-fn count_dropped_full(qos: QoS, stats: &mut SessionStats) {
+/// Messages waiting to go out to one client, oldest first.
+#[derive(Clone, Debug)]
+pub(crate) struct OutboundQueue {
+    entries: BoundedQueue<OutboundPublish>,
+    /// No queued message expires before this, ms (`u64::MAX`: none ever does). A lower
+    /// bound: removals leave it as it is, a purge makes it exact again.
+    earliest_expiry_ms: u64,
+}
+
+impl Default for OutboundQueue {
+    fn default() -> OutboundQueue {
+        OutboundQueue::new()
+    }
+}
+
+impl OutboundQueue {
+    /// An empty queue.
+    pub(crate) fn new() -> OutboundQueue {
+        OutboundQueue {
+            entries: BoundedQueue::default(),
+            earliest_expiry_ms: u64::MAX,
+        }
+    }
+
+    /// Messages queued.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when nothing is queued.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Bytes queued, as [`queued_bytes`] counts them.
+    pub(crate) fn bytes(&self) -> usize {
+        self.entries.bytes()
+    }
+
+    /// The queued messages, oldest first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &OutboundPublish> + '_ {
+        self.entries.iter()
+    }
+
+    /// The oldest queued message.
+    pub(crate) fn front(&self) -> Option<&OutboundPublish> {
+        self.entries.front()
+    }
+
+    /// Removes and returns the oldest queued message.
+    pub(crate) fn pop_front(&mut self) -> Option<OutboundPublish> {
+        let publish = self.entries.pop_front()?;
+        self.forget_expiry_when_empty();
+        Some(publish)
+    }
+
+    /// Queues `publish` at `now_ms` within the bounds of `config`, following its
+    /// [`QueueFullPolicy`]; every message dropped or evicted is counted in `stats`
+    /// (QoS 0 as `dropped_qos0`, QoS 1/2 as `dropped_queue_full`, expired ones as
+    /// `dropped_expired`). False when `publish` itself was dropped.
+    pub(crate) fn push(
+        &mut self,
+        publish: OutboundPublish,
+        config: &SessionConfig,
+        now_ms: u64,
+        stats: &mut SessionStats,
+    ) -> bool {
+        stats.dropped_expired += self.purge_expired(now_ms) as u64;
+        self.admit(publish, &config.queue_bounds(), stats)
+    }
+
+    /// A queue refilled from a snapshot, oldest first, within the bounds of `config`
+    /// (lowered bounds apply at once, by its policy, counted in `stats`). Expired
+    /// messages stay until the queue is next touched or purged, so a snapshot taken
+    /// of the restored session is the one it was restored from.
+    pub(crate) fn restore(
+        entries: impl IntoIterator<Item = OutboundPublish>,
+        config: &SessionConfig,
+        stats: &mut SessionStats,
+    ) -> OutboundQueue {
+        let bounds = config.queue_bounds();
+        let mut queue = OutboundQueue::new();
+        for publish in entries {
+            queue.admit(publish, &bounds, stats);
+        }
+        queue
+    }
+
+    fn admit(
+        &mut self,
+        publish: OutboundPublish,
+        bounds: &QueueBounds,
+        stats: &mut SessionStats,
+    ) -> bool {
+        let expires_at_ms = publish.message.expires_at_ms;
+        let admitted = self.entries.admit(publish, bounds, |qos| {
+            count_dropped_full(qos, &mut stats.dropped_qos0, &mut stats.dropped_queue_full)
+        });
+        self.forget_expiry_when_empty();
+        if let (true, Some(at_ms)) = (admitted, expires_at_ms) {
+            self.earliest_expiry_ms = self.earliest_expiry_ms.min(at_ms);
+        }
+        admitted
+    }
+
+    /// Removes every message expired at `now_ms` and frees its memory; returns how
+    /// many. Costs one comparison while no queued message can have expired.
+    pub(crate) fn purge_expired(&mut self, now_ms: u64) -> usize {
+        if now_ms < self.earliest_expiry_ms {
+            return 0;
+        }
+        let mut earliest_expiry_ms = u64::MAX;
+        let removed = self.entries.retain(|publish| {
+            if publish.message.is_expired(now_ms) {
+                return false;
+            }
+            if let Some(at_ms) = publish.message.expires_at_ms {
+                earliest_expiry_ms = earliest_expiry_ms.min(at_ms);
+            }
+            true
+        });
+        self.earliest_expiry_ms = earliest_expiry_ms;
+        removed
+    }
+
+    /// Removes every queued QoS 0 message and frees its memory; returns how many.
+    pub(crate) fn remove_qos0(&mut self) -> usize {
+        let removed = self.entries.remove_qos0();
+        self.forget_expiry_when_empty();
+        removed
+    }
+
+    fn forget_expiry_when_empty(&mut self) {
+        if self.entries.is_empty() {
+            self.earliest_expiry_ms = u64::MAX;
+        }
+    }
+}
+
+/// Counts a message dropped because the queue was full: QoS 0 in `dropped_qos0`,
+/// QoS 1/2 in `dropped_queue_full`.
+pub(crate) fn count_dropped_full(qos: QoS, dropped_qos0: &mut u64, dropped_queue_full: &mut u64) {
     if qos == QoS::AtMostOnce {
-        stats.dropped_qos0 += 1;
+        *dropped_qos0 += 1;
     } else {
-        stats.dropped_queue_full += 1;
+        *dropped_queue_full += 1;
     }
 }

@@ -14,6 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use shardmq::persist::schema::{MessageRecord, SessionSnapshot};
 use shardmq::persist::{decode_snapshot, JournalReader, Replay, SnapshotContents};
+use shardmq::session::QueueBounds;
 
 use super::error::PersistError;
 use super::layout::{generation_files, FileKind, FileName};
@@ -38,8 +39,9 @@ pub struct Loaded {
 pub struct LoadOptions {
     /// Move unreadable snapshots aside instead of refusing to start.
     pub recover: bool,
-    /// Queue bound of the sessions, as replay needs it.
-    pub max_queued_messages: usize,
+    /// Queue bounds and policy of the sessions, which replay applies as the live
+    /// queue does.
+    pub queue: QueueBounds,
 }
 
 /// Loads generation directory `gen_dir`; damaged files are moved into `aside_dir`.
@@ -76,7 +78,7 @@ fn load_shard(
     options: LoadOptions,
     loaded: &mut Loaded,
 ) -> Result<Replay, PersistError> {
-    let mut replay = Replay::new(options.max_queued_messages);
+    let mut replay = Replay::new(options.queue);
     let mut complete: Vec<u64> = files
         .iter()
         .filter(|file| file.kind == FileKind::Sessions)

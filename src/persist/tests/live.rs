@@ -45,15 +45,18 @@ pub fn persistent_connect(
 
 /// Connects (resuming `existing`) and expects acceptance.
 pub fn connect(connect: Connect, existing: Option<Session>, now_ms: u64) -> (Session, Vec<Action>) {
+    connect_with(connect, existing, &SessionConfig::default(), now_ms)
+}
+
+/// Connects (resuming `existing`) under `config` and expects acceptance.
+pub fn connect_with(
+    connect: Connect,
+    existing: Option<Session>,
+    config: &SessionConfig,
+    now_ms: u64,
+) -> (Session, Vec<Action>) {
     let mut actions = Vec::new();
-    let outcome = Session::connect(
-        connect,
-        None,
-        existing,
-        &SessionConfig::default(),
-        now_ms,
-        &mut actions,
-    );
+    let outcome = Session::connect(connect, None, existing, config, now_ms, &mut actions);
     let ConnectOutcome::Accepted(session) = outcome else {
         panic!("CONNECT refused: {actions:?}");
     };

@@ -6,7 +6,7 @@ use super::strategies::WALL_CLOCK_MS;
 use crate::persist::schema::{SessionSnapshot, SubscriptionRecord};
 use crate::persist::*;
 use crate::protocol::{Packet, Publish, PublishResponse, QoS};
-use crate::session::{Action, Session, SharedMessage};
+use crate::session::{Action, QueueBounds, QueueFullPolicy, Session, SessionConfig, SharedMessage};
 use rkyv::util::AlignedVec;
 
 /// A live session next to the journal of what happened to it.
@@ -19,7 +19,13 @@ struct Journaled {
 impl Journaled {
     /// "meter" connects with a fresh persistent session, journaled.
     fn connect(now_ms: u64) -> Journaled {
-        let (session, _) = connect(persistent_connect("meter", 3_600, 30), None, now_ms);
+        Journaled::connect_with(&SessionConfig::default(), now_ms)
+    }
+
+    /// "meter" connects under `config` with a fresh persistent session, journaled.
+    fn connect_with(config: &SessionConfig, now_ms: u64) -> Journaled {
+        let connect = persistent_connect("meter", 3_600, 30);
+        let (session, _) = connect_with(connect, None, config, now_ms);
         let mut live = Journaled {
             session,
             journal: Vec::new(),
@@ -96,7 +102,11 @@ fn wall_ms(now_ms: u64) -> u64 {
 }
 
 fn replay(base: &[u8], journal: &[u8]) -> Replay {
-    let mut replay = Replay::new(crate::limits::QUEUED_MESSAGES_MAX_DEFAULT);
+    replay_with(QueueBounds::default(), base, journal)
+}
+
+fn replay_with(bounds: QueueBounds, base: &[u8], journal: &[u8]) -> Replay {
+    let mut replay = Replay::new(bounds);
     let Ok(SnapshotContents::Sessions(sessions)) = decode_snapshot(base) else {
         panic!("the base snapshot reads back");
     };
@@ -203,7 +213,7 @@ fn snapshot_and_journal_replay_to_the_live_session() {
     assert_eq!(expected.inflight.len(), 3);
     assert_eq!(expected.queue.len(), 1);
     assert_eq!(expected.awaiting_pubrel, vec![9]);
-    assert_eq!(replayed.session("meter"), Some(&expected));
+    assert_eq!(replayed.session("meter"), Some(expected));
     assert_eq!(
         replayed
             .retained("status/meter")
@@ -235,12 +245,12 @@ fn a_delivery_past_dropped_messages_drops_them_in_replay_too() {
     // was dropped, only that it was.
     expected.stats = Default::default();
     assert!(expected.queue.is_empty());
-    assert_eq!(replayed.session("meter"), Some(&expected));
+    assert_eq!(replayed.session("meter"), Some(expected));
 }
 
 #[test]
 fn records_about_unknown_sessions_change_nothing_and_are_counted() {
-    let mut replay = Replay::new(10);
+    let mut replay = Replay::new(QueueBounds::default());
     replay.apply(JournalRecord::Acknowledged {
         client_id: "ghost".to_owned(),
         packet_id: 1,
@@ -254,7 +264,7 @@ fn records_about_unknown_sessions_change_nothing_and_are_counted() {
 
 #[test]
 fn an_ended_session_and_a_cleared_retained_message_are_gone_after_replay() {
-    let mut replay = Replay::new(10);
+    let mut replay = Replay::new(QueueBounds::default());
     let (session, _) = connect(persistent_connect("meter", 600, 0), None, 0);
     replay.load_sessions([session.to_snapshot(0, WALL_CLOCK_MS)]);
     let retained = message("status/meter", b"up", QoS::AtMostOnce, "meter");
@@ -267,4 +277,112 @@ fn an_ended_session_and_a_cleared_retained_message_are_gone_after_replay() {
     });
     assert_eq!(replay.skipped(), 0);
     assert_eq!(replay.into_parts(), (Vec::new(), Vec::new()));
+}
+
+/// "meter" subscribed to "meters/#" at QoS 2, its connection congested, so whatever
+/// is delivered queues.
+fn congested_meter(config: &SessionConfig) -> Journaled {
+    let mut live = Journaled::connect_with(config, 100);
+    live.subscribe("meters/#", QoS::ExactlyOnce, 100);
+    live.session.set_congested(true, 100, &mut Vec::new());
+    live
+}
+
+/// Messages of growing payloads, "meters/0" with 1 byte up to "meters/{n-1}".
+fn growing_messages(count: usize) -> Vec<SharedMessage> {
+    let payload: &'static [u8] = b"0123456789abcdef";
+    (0..count)
+        .map(|index| {
+            let topic_name = format!("meters/{}", index % 10);
+            message(&topic_name, &payload[..=index], QoS::AtLeastOnce, "hub")
+        })
+        .collect()
+}
+
+/// The live session and its replay (from an empty snapshot) under `config` agree.
+fn assert_replay_matches_live(live: &Journaled, config: &SessionConfig, now_ms: u64) {
+    let empty = encode_snapshot(&SnapshotContents::Sessions(Vec::new())).expect("empty");
+    let replayed = replay_with(config.queue_bounds(), &empty, &live.journal);
+    assert_eq!(replayed.skipped(), 0);
+    assert_eq!(
+        replayed.session("meter"),
+        Some(snapshot_at(&live.session, now_ms))
+    );
+}
+
+#[test]
+fn replay_under_a_byte_limit_keeps_the_queue_the_live_session_kept() {
+    let config = SessionConfig {
+        max_queued_bytes: 40,
+        outbound_inflight_maximum: 1,
+        ..SessionConfig::default()
+    };
+    let mut live = congested_meter(&config);
+    for (index, message) in growing_messages(8).iter().enumerate() {
+        live.deliver(message, QoS::AtLeastOnce, 200 + index as u64);
+    }
+    // One more message after the front went out: it fits again, and replay must
+    // take the same one the live queue took.
+    let mut drained = Vec::new();
+    live.session.set_congested(false, 300, &mut drained);
+    live.journal_deliveries(&drained);
+    live.session.set_congested(true, 310, &mut Vec::new());
+    for (index, message) in growing_messages(3).iter().enumerate() {
+        live.deliver(message, QoS::AtLeastOnce, 320 + index as u64);
+    }
+
+    let stats = live.session.stats();
+    assert!(stats.dropped_queue_full > 0, "the byte limit was reached");
+    assert!(live.session.queued_bytes() <= 40);
+    assert_replay_matches_live(&live, &config, 400);
+}
+
+#[test]
+fn replay_with_drop_oldest_keeps_the_queue_the_live_session_kept() {
+    let config = SessionConfig {
+        max_queued_messages: 3,
+        max_queued_bytes: 20,
+        queue_full_policy: QueueFullPolicy::DropOldest,
+        ..SessionConfig::default()
+    };
+    let mut live = congested_meter(&config);
+    for (index, message) in growing_messages(9).iter().enumerate() {
+        live.deliver(message, QoS::ExactlyOnce, 200 + index as u64);
+    }
+    let mut drained = Vec::new();
+    live.session.set_congested(false, 300, &mut drained);
+    live.journal_deliveries(&drained);
+
+    assert!(live.session.stats().dropped_queue_full >= 6);
+    assert_replay_matches_live(&live, &config, 400);
+}
+
+#[test]
+fn replay_drops_queued_qos0_when_the_connection_ends_unless_queue_qos0() {
+    for queue_qos0 in [false, true] {
+        let config = SessionConfig {
+            queue_qos0,
+            ..SessionConfig::default()
+        };
+        let mut live = congested_meter(&config);
+        let qos0 = message("meters/0", b"0", QoS::AtMostOnce, "hub");
+        deliver(&mut live.session, &qos0, QoS::AtMostOnce, 200);
+        live.deliver(
+            &message("meters/1", b"1", QoS::AtLeastOnce, "hub"),
+            QoS::AtLeastOnce,
+            210,
+        );
+        let base = live.snapshot(300);
+        live.session.connection_lost(400, &mut Vec::new());
+        let disconnected = live
+            .session
+            .disconnected_record(400, wall_ms(400))
+            .expect("the session stays");
+        live.write(disconnected);
+
+        let replayed = replay_with(config.queue_bounds(), &base, &live.journal);
+        let expected = snapshot_at(&live.session, 500);
+        assert_eq!(expected.queue.len(), if queue_qos0 { 2 } else { 1 });
+        assert_eq!(replayed.session("meter"), Some(expected));
+    }
 }

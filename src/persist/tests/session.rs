@@ -8,7 +8,7 @@ use super::strategies::{disconnected_session, WALL_CLOCK_MS};
 use crate::persist::schema::{FlightRecord, FlightStageRecord, WillDueRecord};
 use crate::persist::*;
 use crate::protocol::{Packet, PublishResponse, QoS};
-use crate::session::{Action, Session, SessionConfig, TimerKind};
+use crate::session::{Action, Queued, Session, SessionConfig, TimerKind};
 
 /// The monotonic clock of the process that restores, far from the one that saved.
 const RESTORE_NOW_MS: u64 = 50_000_000;
@@ -29,6 +29,15 @@ fn restore(snapshot: SessionSnapshot, now_ms: u64, wall_clock_ms: u64) -> (Sessi
 use crate::persist::schema::SessionSnapshot;
 
 proptest! {
+    #[test]
+    fn a_stored_queue_is_accounted_the_bytes_of_the_queue_it_restores_to(
+        snapshot in disconnected_session(),
+    ) {
+        let stored_bytes: usize = snapshot.queue.iter().map(Queued::queued_bytes).sum();
+        let (session, _) = restore(snapshot, RESTORE_NOW_MS, WALL_CLOCK_MS);
+        prop_assert_eq!(session.queued_bytes(), stored_bytes);
+    }
+
     #[test]
     fn a_restored_session_snapshots_to_what_it_was_restored_from(
         snapshot in disconnected_session(),
