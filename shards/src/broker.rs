@@ -12,7 +12,7 @@ use shardmq::limits;
 
 use crate::config::{Config, ConfigError};
 use crate::listener::{bind_all, BindError};
-use crate::persist::{self, DirLock, LoadOptions, PersistError, PersistSetup};
+use crate::persist::{self, DirLock, FailStop, LoadOptions, PersistError, PersistSetup};
 use crate::ring::mesh_ends;
 use crate::seeds::random_label_seeds;
 use crate::shard::{self, ShardSetup};
@@ -61,6 +61,7 @@ pub struct BrokerHandle {
     local_addrs: Vec<SocketAddr>,
     shard_count: usize,
     stop: Arc<AtomicBool>,
+    fail_stop: Arc<FailStop>,
     stats: Arc<BrokerStats>,
     threads: Vec<ExecutorJoinHandle<()>>,
     /// Held until the shards stopped (dropped after them: fields drop in order).
@@ -97,6 +98,7 @@ impl Broker {
 fn open_data_dir(
     config: &Config,
     shard_count: usize,
+    fail_stop: &Arc<FailStop>,
 ) -> Result<(Option<DirLock>, impl Iterator<Item = PersistSetup>), StartError> {
     let persistence = &config.persistence;
     let Some(dir) = &persistence.dir else {
@@ -118,6 +120,7 @@ fn open_data_dir(
             gen_dir: opened.gen_dir.clone(),
             restore,
             config: persistence.clone(),
+            fail_stop: Arc::clone(fail_stop),
         })
         .collect();
     tracing::info!(
@@ -139,8 +142,9 @@ fn start_placed(
     config.validate().map_err(StartError::Config)?;
     let shard_count = config.shard_count();
     let bound = bind_all(&config.listen, shard_count).map_err(StartError::Bind)?;
-    let (data_dir_lock, mut persist_setups) = open_data_dir(&config, shard_count)?;
     let stop = Arc::new(AtomicBool::new(false));
+    let fail_stop = Arc::new(FailStop::new(Arc::clone(&stop)));
+    let (data_dir_lock, mut persist_setups) = open_data_dir(&config, shard_count, &fail_stop)?;
     let stats = Arc::new(BrokerStats::default());
     let epoch = Instant::now();
     let label_seeds = random_label_seeds();
@@ -185,6 +189,7 @@ fn start_placed(
         local_addrs: bound.local_addrs,
         shard_count,
         stop,
+        fail_stop,
         stats,
         threads,
         _data_dir_lock: data_dir_lock,
@@ -281,6 +286,24 @@ impl BrokerHandle {
         self.stop.store(true, Ordering::Release);
     }
 
+    /// A handle that asks the broker to stop from another thread (a signal handler).
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(Arc::clone(&self.stop))
+    }
+
+    /// Why the broker stopped itself: a journal write or fsync failed (see
+    /// `persist::FailStop`). `None` while it has not.
+    pub fn failure(&self) -> Option<String> {
+        self.fail_stop.reason()
+    }
+
+    /// Waits for every shard thread to end, after a stop was requested or the
+    /// broker stopped itself; `Err` with the reason in the latter case.
+    pub fn wait_stopped(mut self) -> Result<(), String> {
+        self.join_threads();
+        self.failure().map_or(Ok(()), Err)
+    }
+
     /// Requests a stop and waits for every shard thread to end.
     pub fn shutdown(mut self) {
         self.request_stop();
@@ -298,6 +321,17 @@ impl BrokerHandle {
                 tracing::error!(%error, "shard thread ended abnormally");
             }
         }
+    }
+}
+
+/// Asks a running broker to stop, from any thread ([`BrokerHandle::stop_handle`]).
+#[derive(Clone, Debug)]
+pub struct StopHandle(Arc<AtomicBool>);
+
+impl StopHandle {
+    /// As [`BrokerHandle::request_stop`].
+    pub fn request_stop(&self) {
+        self.0.store(true, Ordering::Release);
     }
 }
 

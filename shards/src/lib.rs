@@ -33,7 +33,7 @@ mod timers;
 mod transport;
 mod wake;
 
-pub use broker::{Broker, BrokerHandle, StartError};
+pub use broker::{Broker, BrokerHandle, StartError, StopHandle};
 pub use config::{Config, ConfigError, FsyncMode, PersistenceConfig};
 pub use home::home_shard;
 pub use listener::BindError;

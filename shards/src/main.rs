@@ -2,7 +2,8 @@
 //!
 //! Exit codes: 0 after a clean stop (SIGINT/SIGTERM), 2 for a configuration,
 //! listening or data-directory error (a damaged snapshot, a directory in use),
-//! 1 for anything else.
+//! 3 when a journal write or fsync failed while running (the broker stopped
+//! itself without acknowledging what was not durable), 1 for anything else.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use shardmq_shards::persist::EXIT_CODE_JOURNAL_FAILED;
 use shardmq_shards::{Broker, Config, StartError};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -85,21 +87,31 @@ fn main() -> ExitCode {
     for address in broker.local_addrs() {
         tracing::info!(%address, shards = broker.shard_count(), "listening for MQTT over TCP");
     }
-    if let Some(signal) = signals.forever().next() {
-        tracing::info!(
-            signal,
-            "stopping: no new connections, disconnecting clients"
-        );
-    }
+    // The broker stops on a signal, or by itself when its journal fails.
+    let stopper = broker.stop_handle();
     let watchdog_ms = config.shutdown_flush_ms + SHUTDOWN_WATCHDOG_SLACK_MS;
     std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(watchdog_ms));
-        eprintln!("shardmq: shards did not stop within {watchdog_ms} ms, exiting");
-        std::process::exit(0);
+        if let Some(signal) = signals.forever().next() {
+            tracing::info!(
+                signal,
+                "stopping: no new connections, disconnecting clients"
+            );
+            stopper.request_stop();
+            std::thread::sleep(Duration::from_millis(watchdog_ms));
+            eprintln!("shardmq: shards did not stop within {watchdog_ms} ms, exiting");
+            std::process::exit(0);
+        }
     });
-    broker.shutdown();
-    tracing::info!("stopped");
-    ExitCode::SUCCESS
+    match broker.wait_stopped() {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(reason) => {
+            eprintln!("shardmq: stopped: {reason}");
+            ExitCode::from(EXIT_CODE_JOURNAL_FAILED)
+        }
+    }
 }
 
 fn load_config(cli: &Cli) -> Result<Config, String> {

@@ -142,6 +142,17 @@ impl Client {
     /// Connects with a session that outlives the connection by an hour; returns
     /// the client and `session_present`.
     fn persistent(port: u16, client_id: &str, clean_start: bool) -> (Client, bool) {
+        Client::connect(port, client_id, clean_start, 3600)
+    }
+
+    /// Connects with a session that outlives the connection by
+    /// `session_expiry_interval_s`; returns the client and `session_present`.
+    fn connect(
+        port: u16,
+        client_id: &str,
+        clean_start: bool,
+        session_expiry_interval_s: u32,
+    ) -> (Client, bool) {
         let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
         stream.set_read_timeout(Some(TEST_TIMEOUT)).unwrap();
         stream.set_nodelay(true).unwrap();
@@ -158,7 +169,7 @@ impl Client {
             username: None,
             password: None,
             properties: ConnectProperties {
-                session_expiry_interval_s: Some(3600),
+                session_expiry_interval_s: Some(session_expiry_interval_s),
                 ..ConnectProperties::default()
             },
         })));
@@ -575,4 +586,70 @@ fn inbound_qos2_flow_open_at_a_sigkill_completes_once_after_restart() {
     subscriber.send(&Packet::PingReq);
     assert_eq!(subscriber.recv(), Some(Packet::PingResp), "delivered once");
     assert_eq!(broker.stop(), Some(0));
+}
+
+#[test]
+fn failed_journal_write_withholds_the_puback_disconnects_with_0x80_and_exits_with_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("shardmq.toml");
+    std::fs::write(
+        &config,
+        "[persistence]\nfsync = \"always\"\nsnapshot_interval_s = 3600\n",
+    )
+    .unwrap();
+    let data_dir = dir.path().join("data");
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--shards",
+        "1",
+    ];
+    let mut broker = BrokerProcess::serving(&args);
+    // Nothing was journaled yet: the first record opens this file, and every
+    // write to it fails with ENOSPC.
+    let journal = data_dir.join("gen-1").join("shard-0-0.journal");
+    assert!(!journal.exists());
+    std::os::unix::fs::symlink("/dev/full", &journal).unwrap();
+
+    // A retained QoS 1 message is journaled even from a clean session, and its
+    // PUBACK waits for the journal.
+    let (mut publisher, _) = Client::connect(broker.port, "doomed-publisher", true, 0);
+    publisher.send(&Packet::Publish(Publish {
+        dup: false,
+        qos: QoS::AtLeastOnce,
+        retain: true,
+        topic_name: ByteString::from("status/doomed"),
+        packet_id: Some(1),
+        properties: None,
+        payload: Bytes::from_static(b"never durable"),
+    }));
+    let mut received = Vec::new();
+    while let Some(packet) = publisher.recv() {
+        received.push(packet);
+    }
+    assert!(
+        !received
+            .iter()
+            .any(|packet| matches!(packet, Packet::PubAck(_))),
+        "a PUBACK for a message that is not durable: {received:?}"
+    );
+    assert!(
+        matches!(
+            received[..],
+            [Packet::Disconnect(ref disconnect)]
+                if disconnect.reason_code == shardmq::protocol::ReasonCode::UnspecifiedError
+        ),
+        "expected only DISCONNECT 0x80: {received:?}"
+    );
+
+    let failure = broker.wait_for_line("journal write failed");
+    assert!(
+        failure.contains(&journal.display().to_string()),
+        "{failure}"
+    );
+    assert!(failure.contains("No space left on device"), "{failure}");
+    assert_eq!(wait_exit(&mut broker.child), Some(3));
+    broker.wait_for_line("shardmq: stopped: journal write failed");
 }

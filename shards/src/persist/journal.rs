@@ -14,6 +14,11 @@
 //! state is captured ([`ShardJournal::rotate`]); the batch gathered so far still
 //! goes to the old file, and batches are written in order, so a file is complete
 //! before the next one is started.
+//!
+//! A journal file that cannot be opened, written or fdatasynced fails the journal
+//! for good ([`FailStop`]): the error is logged with the file and the OS error,
+//! the waiters are dropped without being called (what they would answer was not
+//! made durable), later records are not written, and the broker is stopped.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -26,6 +31,7 @@ use std::time::{Duration, Instant};
 use shardmq::limits;
 use shardmq::persist::{JournalRecord, JournalWriter};
 
+use super::failure::FailStop;
 use super::layout::{sync_dir, FileKind, FileName};
 use crate::config::FsyncMode;
 use crate::wake::{Notify, WaitList};
@@ -57,16 +63,27 @@ pub struct ShardJournal {
     flusher_wake: Notify,
     written_wake: WaitList,
     closed: Cell<bool>,
+    failed: Cell<bool>,
+    fail_stop: Arc<FailStop>,
+}
+
+/// The journal file batches are being written to.
+struct OpenFile {
+    sequence: u64,
+    path: PathBuf,
+    file: Arc<File>,
 }
 
 impl ShardJournal {
-    /// The journal of `shard` in `gen_dir`, starting at snapshot sequence `sequence`.
+    /// The journal of `shard` in `gen_dir`, starting at snapshot sequence `sequence`;
+    /// a failure of its file stops the broker through `fail_stop`.
     pub fn new(
         gen_dir: &Path,
         shard: usize,
         sequence: u64,
         mode: FsyncMode,
         fsync_interval_ms: u64,
+        fail_stop: Arc<FailStop>,
     ) -> ShardJournal {
         ShardJournal {
             gen_dir: gen_dir.to_path_buf(),
@@ -84,7 +101,14 @@ impl ShardJournal {
             flusher_wake: Notify::default(),
             written_wake: WaitList::default(),
             closed: Cell::new(false),
+            failed: Cell::new(false),
+            fail_stop,
         }
+    }
+
+    /// True once a journal file failed: nothing appended is made durable any more.
+    pub fn has_failed(&self) -> bool {
+        self.failed.get()
     }
 
     /// When records become durable.
@@ -102,8 +126,11 @@ impl ShardJournal {
         self.appended.get()
     }
 
-    /// Appends `record` to the batch being gathered.
+    /// Appends `record` to the batch being gathered (dropped once the journal failed).
     pub fn append(&self, record: &JournalRecord) {
+        if self.failed.get() {
+            return;
+        }
         let mut batches = self.batches.borrow_mut();
         let sequence = self.sequence.get();
         let open = batches.back().is_some_and(|batch| {
@@ -133,8 +160,12 @@ impl ShardJournal {
     }
 
     /// Runs `waiter` once the first `appended` records are durable: at once when
-    /// they are, or when the mode never holds anything.
+    /// they are, or when the mode never holds anything; never once the journal
+    /// failed.
     pub fn when_durable(&self, appended: u64, waiter: Waiter) {
+        if self.failed.get() {
+            return;
+        }
         if self.mode != FsyncMode::Always || self.durable.get() >= appended {
             waiter();
             return;
@@ -155,12 +186,14 @@ impl ShardJournal {
         next
     }
 
-    /// Waits until every record appended before the call is written.
-    pub async fn written_through(&self, appended: u64) {
+    /// Waits until every record appended before the call is written; false when
+    /// the journal failed instead.
+    pub async fn written_through(&self, appended: u64) -> bool {
         self.flusher_wake.notify();
         self.written_wake
-            .wait_until(|| self.written.get() >= appended)
+            .wait_until(|| self.written.get() >= appended || self.failed.get())
             .await;
+        self.written.get() >= appended && !self.failed.get()
     }
 
     /// Lets the flusher end once everything appended is written.
@@ -169,9 +202,10 @@ impl ShardJournal {
         self.flusher_wake.notify();
     }
 
-    /// The flusher task: writes batches in order until [`ShardJournal::close`].
+    /// The flusher task: writes batches in order until [`ShardJournal::close`], or
+    /// until a journal file fails.
     pub async fn run_flusher(self: std::rc::Rc<Self>) {
-        let mut file: Option<(u64, Arc<File>)> = None;
+        let mut file: Option<OpenFile> = None;
         let mut last_sync = Instant::now();
         let mut unsynced = false;
         loop {
@@ -184,8 +218,10 @@ impl ShardJournal {
                     let timeout = glommio::timer::sleep(self.fsync_interval);
                     futures_lite::future::or(self.flusher_wake.wait(), timeout).await;
                     if last_sync.elapsed() >= self.fsync_interval {
-                        if let Some((_, open)) = &file {
-                            self.sync(Arc::clone(open)).await;
+                        if let Some(open) = &file {
+                            if let Err(error) = self.sync(open).await {
+                                return self.fail(&open.path, "fdatasync", &error);
+                            }
                         }
                         unsynced = false;
                         last_sync = Instant::now();
@@ -195,18 +231,11 @@ impl ShardJournal {
                 }
                 continue;
             };
-            let open = match &file {
-                Some((sequence, open)) if *sequence == batch.sequence => Arc::clone(open),
+            let open = match file.take() {
+                Some(open) if open.sequence == batch.sequence => open,
                 _ => match self.open_file(batch.sequence).await {
-                    Some(open) => {
-                        file = Some((batch.sequence, Arc::clone(&open)));
-                        open
-                    }
-                    None => {
-                        self.written.set(batch.last_record);
-                        self.written_wake.wake_all();
-                        continue;
-                    }
+                    Ok(open) => open,
+                    Err((path, error)) => return self.fail(&path, "open", &error),
                 },
             };
             let sync_now = match self.mode {
@@ -215,47 +244,58 @@ impl ShardJournal {
                 FsyncMode::Never => false,
             };
             let last_record = batch.last_record;
+            let writing = Arc::clone(&open.file);
             let (bytes, outcome) = glommio::executor()
                 .spawn_blocking(move || {
                     let mut bytes = batch.bytes;
-                    let mut writing: &File = &open;
-                    let outcome = writing.write_all(&bytes).and_then(|()| {
-                        if sync_now {
-                            open.sync_data()
-                        } else {
-                            Ok(())
-                        }
-                    });
+                    let outcome = (&*writing)
+                        .write_all(&bytes)
+                        .map_err(|error| ("write", error))
+                        .and_then(|()| match sync_now {
+                            true => writing.sync_data().map_err(|error| ("fdatasync", error)),
+                            false => Ok(()),
+                        });
                     bytes.clear();
                     (bytes, outcome)
                 })
                 .await;
             self.recycle(bytes);
-            match outcome {
-                Ok(()) => {
-                    if sync_now {
-                        last_sync = Instant::now();
-                        unsynced = false;
-                    } else {
-                        unsynced = self.mode == FsyncMode::Interval;
-                    }
-                    self.written.set(last_record);
-                    self.durable.set(last_record);
-                    self.written_wake.wake_all();
-                    self.release_waiters();
-                }
-                Err(error) => {
-                    // The records may not be on disk: nothing waiting on them is
-                    // released, so no client is told they are safe.
-                    tracing::error!(shard = self.shard, %error, "journal write failed");
-                    self.written.set(last_record);
-                    self.written_wake.wake_all();
-                }
+            if let Err((operation, error)) = outcome {
+                return self.fail(&open.path, operation, &error);
+            }
+            if sync_now {
+                last_sync = Instant::now();
+                unsynced = false;
+            } else {
+                unsynced = self.mode == FsyncMode::Interval;
+            }
+            self.written.set(last_record);
+            self.durable.set(last_record);
+            self.written_wake.wake_all();
+            self.release_waiters();
+            file = Some(open);
+        }
+        if let Some(open) = file {
+            if let Err(error) = self.sync(&open).await {
+                self.fail(&open.path, "fdatasync", &error);
             }
         }
-        if let Some((_, open)) = file {
-            self.sync(open).await;
-        }
+    }
+
+    /// The journal file `path` failed at `operation`: fail-stop (see the module doc).
+    fn fail(&self, path: &Path, operation: &str, error: &std::io::Error) {
+        let reason = format!(
+            "journal {operation} failed on {}: {error}; stopping: no acknowledgement \
+             that waits for it is sent, clients resend unacknowledged messages after \
+             the restart",
+            path.display()
+        );
+        tracing::error!(shard = self.shard, "{reason}");
+        self.failed.set(true);
+        self.batches.borrow_mut().clear();
+        self.waiters.borrow_mut().clear();
+        self.written_wake.wake_all();
+        self.fail_stop.fail(reason);
     }
 
     fn recycle(&self, bytes: Vec<u8>) {
@@ -284,7 +324,7 @@ impl ShardJournal {
 
     /// Opens (creating) the journal file of `sequence` for appending; the new
     /// directory entry is made durable before any record relies on it.
-    async fn open_file(&self, sequence: u64) -> Option<Arc<File>> {
+    async fn open_file(&self, sequence: u64) -> Result<OpenFile, (PathBuf, std::io::Error)> {
         let path = self.gen_dir.join(
             FileName {
                 shard: self.shard,
@@ -294,29 +334,32 @@ impl ShardJournal {
             .to_file_name(),
         );
         let gen_dir = self.gen_dir.clone();
+        let opening = path.clone();
         let opened = glommio::executor()
             .spawn_blocking(move || {
-                let file = OpenOptions::new().create(true).append(true).open(&path)?;
+                let file = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&opening)?;
                 sync_dir(&gen_dir)?;
                 Ok::<_, std::io::Error>(file)
             })
             .await;
         match opened {
-            Ok(file) => Some(Arc::new(file)),
-            Err(error) => {
-                tracing::error!(shard = self.shard, sequence, %error, "cannot open journal");
-                None
-            }
+            Ok(file) => Ok(OpenFile {
+                sequence,
+                path,
+                file: Arc::new(file),
+            }),
+            Err(error) => Err((path, error)),
         }
     }
 
-    async fn sync(&self, file: Arc<File>) {
-        let synced = glommio::executor()
+    async fn sync(&self, open: &OpenFile) -> std::io::Result<()> {
+        let file = Arc::clone(&open.file);
+        glommio::executor()
             .spawn_blocking(move || file.sync_data())
-            .await;
-        if let Err(error) = synced {
-            tracing::error!(shard = self.shard, %error, "journal fsync failed");
-        }
+            .await
     }
 }
 
@@ -347,7 +390,14 @@ mod tests {
         let gen_dir = dir.path().to_path_buf();
         LocalExecutorBuilder::default()
             .spawn(move || async move {
-                let journal = Rc::new(ShardJournal::new(&gen_dir, 0, 0, FsyncMode::Always, 1000));
+                let journal = Rc::new(ShardJournal::new(
+                    &gen_dir,
+                    0,
+                    0,
+                    FsyncMode::Always,
+                    1000,
+                    Arc::new(FailStop::new(Arc::default())),
+                ));
                 let flusher = glommio::spawn_local(Rc::clone(&journal).run_flusher());
                 let seen: Rc<RefCell<Vec<Vec<JournalRecord>>>> = Rc::default();
                 let file_0 = gen_dir.join("shard-0-0.journal");

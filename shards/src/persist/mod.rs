@@ -11,6 +11,7 @@
 //! - `journal`: [`ShardJournal`], batches, the flusher task and durability waiters.
 //! - `snapshot`: writing a shard's snapshot pair, removing what it replaces.
 //! - `shard`: [`ShardPersistence`], what a running shard keeps of all this.
+//! - `failure`: [`FailStop`]: a journal write or fsync that failed stops the broker.
 //!
 //! ## What each `fsync` mode guarantees
 //!
@@ -28,10 +29,14 @@
 //! - `never`: like `interval` without the fdatasync: a power loss loses what
 //!   the kernel had not written back yet (its dirty-page expiry, 30 s by default).
 //!
+//! In every mode, a journal write or fdatasync that fails stops the broker
+//! (fail-stop, see `failure`): no answer held for durability is sent after it.
+//!
 //! Snapshots are always written with fsync (file, then directory), whatever
 //! the mode; a clean stop writes one per shard after the clients are gone.
 
 mod error;
+mod failure;
 mod journal;
 mod layout;
 mod load;
@@ -40,6 +45,7 @@ mod snapshot;
 mod startup;
 
 pub use error::PersistError;
+pub use failure::{FailStop, EXIT_CODE_JOURNAL_FAILED};
 pub use journal::ShardJournal;
 pub use layout::{DirLock, CURRENT_FILE, LOCK_FILE};
 pub use load::LoadOptions;

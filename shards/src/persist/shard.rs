@@ -4,6 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use shardmq::persist::schema::{MessageRecord, SessionSnapshot};
@@ -12,6 +13,7 @@ use shardmq::session::{Session, SharedMessage};
 use shardmq::topic::ShardSet;
 
 use super::error::PersistError;
+use super::failure::FailStop;
 use super::journal::ShardJournal;
 use super::snapshot::{remove_older, write_pair};
 use super::startup::ShardRestore;
@@ -26,6 +28,8 @@ pub struct PersistSetup {
     pub restore: ShardRestore,
     /// The `[persistence]` settings.
     pub config: PersistenceConfig,
+    /// Stops the broker when the journal fails.
+    pub fail_stop: Arc<FailStop>,
 }
 
 /// A shard's persistence state.
@@ -37,6 +41,7 @@ pub struct ShardPersistence {
     snapshot_interval: Duration,
     inbound_qos2: RefCell<Option<InboundQos2Record>>,
     durable_shards: Cell<ShardSet>,
+    fail_stop: Arc<FailStop>,
 }
 
 impl ShardPersistence {
@@ -50,13 +55,21 @@ impl ShardPersistence {
                 0,
                 config.fsync,
                 config.fsync_interval_ms,
+                Arc::clone(&setup.fail_stop),
             )),
             gen_dir: setup.gen_dir.clone(),
             index,
             snapshot_interval: Duration::from_secs(config.snapshot_interval_s),
             inbound_qos2: RefCell::new(None),
             durable_shards: Cell::new(ShardSet::default()),
+            fail_stop: Arc::clone(&setup.fail_stop),
         }
+    }
+
+    /// True once a journal of any shard failed and the broker is stopping for it:
+    /// answers held for durability must never be sent.
+    pub fn broker_failed(&self) -> bool {
+        self.fail_stop.has_failed()
     }
 
     /// Time between two snapshots.
@@ -118,7 +131,14 @@ impl ShardPersistence {
             tracing::error!(shard = index, %error, "snapshot not written; the journal keeps the state");
             return;
         }
-        self.journal.written_through(appended_before).await;
+        if !self.journal.written_through(appended_before).await {
+            tracing::warn!(
+                shard = index,
+                sequence,
+                "snapshot written, but the journal failed: older files kept"
+            );
+            return;
+        }
         let gen_dir = self.gen_dir.clone();
         let removed: Result<(), PersistError> = glommio::executor()
             .spawn_blocking(move || remove_older(&gen_dir, index, sequence))

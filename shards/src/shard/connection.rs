@@ -128,8 +128,24 @@ impl Connection {
 
     /// Ends one [`Connection::hold`]; the last one lets the writer go on.
     pub fn release(&self) {
-        self.held.set(self.held.get() - 1);
+        // Saturating: a barrier may still answer a connection already abandoned.
+        self.held.set(self.held.get().saturating_sub(1));
         self.writer_wake.notify();
+    }
+
+    /// For a held connection: drops what is queued (the held answers among it),
+    /// sends `goodbye` instead and closes. Does nothing when nothing is held.
+    pub fn abandon_held(&self, goodbye: Option<Packet>) {
+        if self.held.get() == 0 {
+            return;
+        }
+        let mut outbound = self.outbound.borrow_mut();
+        outbound.clear();
+        outbound.extend(goodbye);
+        self.queued_bytes.set(0);
+        self.held.set(0);
+        drop(outbound);
+        self.close();
     }
 
     /// Writes what is queued, then closes the socket. Idempotent.

@@ -10,7 +10,9 @@ use std::rc::Rc;
 
 use shardmq::persist::schema::SubscriptionRecord;
 use shardmq::persist::{InboundQos2Record, JournalRecord, TargetRecord};
-use shardmq::protocol::{Packet, PacketId, QoS, SubscriptionOptions};
+use shardmq::protocol::{
+    Disconnect, DisconnectProperties, Packet, PacketId, QoS, ReasonCode, SubscriptionOptions,
+};
 use shardmq::session::{Action, Message, Session, SharedMessage, SubscriptionMatch};
 
 use super::sessions::SessionKey;
@@ -348,6 +350,27 @@ impl Shard {
         }
         if !remote.is_empty() {
             self.raise_durable_barrier(connection, remote);
+        }
+    }
+
+    /// On stop after a journal failure (this shard's or another's): every
+    /// connection with held answers loses them (they may promise what is not on
+    /// disk), gets DISCONNECT 0x80 (v5) and is closed.
+    pub(super) fn abandon_held_answers(&self) {
+        if !self
+            .persistence()
+            .is_some_and(ShardPersistence::broker_failed)
+        {
+            return;
+        }
+        for connection in self.connections.borrow().values() {
+            let goodbye = connection.protocol_version.is_v5().then(|| {
+                Packet::Disconnect(Disconnect {
+                    reason_code: ReasonCode::UnspecifiedError,
+                    properties: DisconnectProperties::default(),
+                })
+            });
+            connection.abandon_held(goodbye);
         }
     }
 

@@ -290,6 +290,7 @@ impl Shard {
     async fn disconnect_all(&self) {
         let connections: Vec<Rc<Connection>> =
             self.connections.borrow().values().cloned().collect();
+        self.abandon_held_answers();
         self.release_all_barriers();
         for connection in &connections {
             sessions::send_server_shutting_down(connection);

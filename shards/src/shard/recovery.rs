@@ -169,10 +169,21 @@ impl SnapshotSchedule {
     }
 
     /// On stop, after the clients were disconnected: waits for a snapshot under
-    /// way, then writes the final one.
+    /// way, then writes the final one, unless a journal failed (fail-stop: no
+    /// more writes; the restart replays what is on disk).
     pub(super) async fn finish(&mut self, shard: &Rc<Shard>) {
         if let Some(running) = self.running.take() {
             running.await;
+        }
+        let failed = shard
+            .persistence()
+            .is_some_and(|persistence| persistence.broker_failed());
+        if failed {
+            tracing::warn!(
+                shard = shard.index,
+                "no final snapshot: a journal failed; the restart replays what is on disk"
+            );
+            return;
         }
         shard.take_snapshot().await;
     }
