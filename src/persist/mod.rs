@@ -7,7 +7,8 @@
 //!   versioned apart from the in-memory session types.
 //! - `snapshot`: the snapshot file ([`encode_snapshot`], [`decode_snapshot`]): a
 //!   header with magic, format version, kind, length and checksum, then the
-//!   aligned rkyv payload.
+//!   aligned rkyv payload; [`encode_sessions_snapshot`] makes the same bytes
+//!   straight from live sessions (`capture`), one record at a time.
 //! - `record`: [`JournalRecord`], one per change between snapshots, and when the
 //!   runtime writes each.
 //! - `journal`: [`JournalWriter`] and [`JournalReader`], the framing of records,
@@ -38,6 +39,7 @@
 //! 3. [`Replay::into_parts`]; turn each session into a live one with
 //!    `Session::from_snapshot` and run the actions it returns (the timers to arm).
 
+mod capture;
 mod checksum;
 mod clock;
 mod journal;
@@ -56,6 +58,7 @@ pub use journal::{
 pub use record::{InboundQos2Record, JournalRecord, TargetRecord};
 pub use replay::Replay;
 pub use snapshot::{
-    access_retained, access_sessions, decode_snapshot, encode_snapshot, SnapshotContents,
-    SnapshotError, SnapshotKind, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_HEADER_LEN, SNAPSHOT_MAGIC,
+    access_retained, access_sessions, decode_snapshot, encode_sessions_snapshot, encode_snapshot,
+    SnapshotContents, SnapshotError, SnapshotKind, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_HEADER_LEN,
+    SNAPSHOT_MAGIC,
 };

@@ -23,10 +23,12 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 use rkyv::vec::ArchivedVec;
 
+use super::capture::LiveSessions;
 use super::checksum::checksum;
 use super::schema::{
     ArchivedMessageRecord, ArchivedSessionSnapshot, MessageRecord, SessionSnapshot,
 };
+use crate::session::Session;
 
 /// The first 8 bytes of every snapshot file.
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"SHMQSNAP";
@@ -215,21 +217,48 @@ impl std::error::Error for SnapshotError {}
 /// The bytes of a snapshot file holding `contents`: header, then the aligned
 /// payload. The buffer is aligned, so the payload can be accessed in place.
 pub fn encode_snapshot(contents: &SnapshotContents) -> Result<AlignedVec, SnapshotError> {
+    match contents {
+        SnapshotContents::Sessions(sessions) => encode_with(SnapshotKind::Sessions, |buffer| {
+            rkyv::api::high::to_bytes_in::<_, rancor::Error>(sessions, buffer)
+        }),
+        SnapshotContents::Retained(messages) => encode_with(SnapshotKind::Retained, |buffer| {
+            rkyv::api::high::to_bytes_in::<_, rancor::Error>(messages, buffer)
+        }),
+    }
+}
+
+/// The bytes of the sessions snapshot of `sessions` as of `now_ms` (their clock)
+/// and `wall_clock_ms`: the bytes [`encode_snapshot`] makes of their records, made
+/// without holding more than one record at a time.
+pub fn encode_sessions_snapshot(
+    sessions: &[Session],
+    now_ms: u64,
+    wall_clock_ms: u64,
+) -> Result<AlignedVec, SnapshotError> {
+    let live = LiveSessions {
+        sessions,
+        now_ms,
+        wall_clock_ms,
+    };
+    encode_with(SnapshotKind::Sessions, |buffer| {
+        rkyv::api::high::to_bytes_in::<_, rancor::Error>(&live, buffer)
+    })
+}
+
+/// A snapshot file of `kind` whose payload `serialize` appends to the buffer it
+/// is given (which holds the header's room).
+fn encode_with(
+    kind: SnapshotKind,
+    serialize: impl FnOnce(AlignedVec) -> Result<AlignedVec, rancor::Error>,
+) -> Result<AlignedVec, SnapshotError> {
     let mut buffer = AlignedVec::new();
     buffer.extend_from_slice(&[0; SNAPSHOT_HEADER_LEN]);
     // rkyv's offsets are relative, so an archive written after the header reads
     // the same from a slice that starts at the payload.
-    let serialized = match contents {
-        SnapshotContents::Sessions(sessions) => {
-            rkyv::api::high::to_bytes_in::<_, rancor::Error>(sessions, buffer)
-        }
-        SnapshotContents::Retained(messages) => {
-            rkyv::api::high::to_bytes_in::<_, rancor::Error>(messages, buffer)
-        }
-    };
-    let mut buffer = serialized.map_err(|error| SnapshotError::TooLarge(error.to_string()))?;
+    let mut buffer =
+        serialize(buffer).map_err(|error| SnapshotError::TooLarge(error.to_string()))?;
     let payload = &buffer[SNAPSHOT_HEADER_LEN..];
-    let header = header_bytes(contents.kind(), payload.len() as u64, checksum(payload));
+    let header = header_bytes(kind, payload.len() as u64, checksum(payload));
     buffer[..SNAPSHOT_HEADER_LEN].copy_from_slice(&header);
     Ok(buffer)
 }

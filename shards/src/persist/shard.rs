@@ -7,7 +7,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use shardmq::persist::schema::{MessageRecord, SessionSnapshot};
 use shardmq::persist::InboundQos2Record;
 use shardmq::session::{Session, SharedMessage};
 use shardmq::topic::ShardSet;
@@ -15,7 +14,7 @@ use shardmq::topic::ShardSet;
 use super::error::PersistError;
 use super::failure::FailStop;
 use super::journal::ShardJournal;
-use super::snapshot::{remove_older, write_pair};
+use super::snapshot::{remove_older, write_captured};
 use super::startup::ShardRestore;
 use crate::config::{FsyncMode, PersistenceConfig};
 
@@ -122,10 +121,7 @@ impl ShardPersistence {
         let (gen_dir, index) = (self.gen_dir.clone(), self.index);
         let session_count = captured.sessions.len();
         let written = glommio::executor()
-            .spawn_blocking(move || {
-                let (sessions, retained) = captured.into_records();
-                write_pair(&gen_dir, index, sequence, sessions, retained).map(|_| ())
-            })
+            .spawn_blocking(move || write_captured(&gen_dir, index, sequence, &captured))
             .await;
         if let Err(error) = written {
             tracing::error!(shard = index, %error, "snapshot not written; the journal keeps the state");
@@ -158,7 +154,7 @@ impl ShardPersistence {
 }
 
 /// A shard's persisted state at one instant, as copies of the live values
-/// (messages are shared, not copied); turned into records on a blocking thread.
+/// (messages are shared, not copied); encoded on a blocking thread.
 pub struct Captured {
     /// The persisted sessions.
     pub sessions: Vec<Session>,
@@ -168,24 +164,6 @@ pub struct Captured {
     pub now_ms: u64,
     /// The wall clock at the capture.
     pub wall_clock_ms: u64,
-}
-
-impl Captured {
-    /// The records of the snapshot files.
-    pub fn into_records(self) -> (Vec<SessionSnapshot>, Vec<MessageRecord>) {
-        let (now_ms, wall_clock_ms) = (self.now_ms, self.wall_clock_ms);
-        let sessions = self
-            .sessions
-            .iter()
-            .map(|session| session.to_snapshot(now_ms, wall_clock_ms))
-            .collect();
-        let retained = self
-            .retained
-            .iter()
-            .map(|message| message.to_record(now_ms, wall_clock_ms))
-            .collect();
-        (sessions, retained)
-    }
 }
 
 /// Milliseconds since the Unix epoch: the wall clock persisted deadlines use.

@@ -9,10 +9,13 @@ use std::io;
 use std::path::Path;
 
 use shardmq::persist::schema::{MessageRecord, SessionSnapshot};
-use shardmq::persist::{encode_snapshot, SnapshotContents};
+use shardmq::persist::{
+    encode_sessions_snapshot, encode_snapshot, SnapshotContents, SnapshotError,
+};
 
 use super::error::PersistError;
 use super::layout::{generation_files, write_atomically, FileKind, FileName};
+use super::shard::Captured;
 
 /// Writes snapshot pair `sequence` of `shard` into `gen_dir`; hands the records back.
 pub fn write_pair(
@@ -48,18 +51,57 @@ pub fn write_pair(
     }
 }
 
+/// Writes snapshot pair `sequence` of `shard` into `gen_dir` from the live state
+/// `captured`: the sessions are encoded one record at a time
+/// ([`encode_sessions_snapshot`]), never all as records at once.
+pub fn write_captured(
+    gen_dir: &Path,
+    shard: usize,
+    sequence: u64,
+    captured: &Captured,
+) -> Result<(), PersistError> {
+    let (now_ms, wall_clock_ms) = (captured.now_ms, captured.wall_clock_ms);
+    let retained = captured
+        .retained
+        .iter()
+        .map(|message| message.to_record(now_ms, wall_clock_ms))
+        .collect();
+    let name = |kind| FileName {
+        shard,
+        sequence,
+        kind,
+    };
+    write_file(
+        gen_dir,
+        name(FileKind::Retained),
+        SnapshotContents::Retained(retained),
+    )?;
+    write_encoded(gen_dir, name(FileKind::Sessions), || {
+        encode_sessions_snapshot(&captured.sessions, now_ms, wall_clock_ms)
+    })
+}
+
 /// Writes one snapshot file atomically; hands `contents` back.
 fn write_file(
     gen_dir: &Path,
     name: FileName,
     contents: SnapshotContents,
 ) -> Result<SnapshotContents, PersistError> {
-    let path = gen_dir.join(name.to_file_name());
-    let bytes = encode_snapshot(&contents)
-        .map_err(|error| PersistError::new(format!("{}: {error}", path.display())))?;
-    write_atomically(&path, &bytes)
-        .map_err(|error| PersistError::io(&path, "cannot write", error))?;
+    write_encoded(gen_dir, name, || encode_snapshot(&contents))?;
     Ok(contents)
+}
+
+/// Writes the snapshot file `encode` makes, atomically.
+fn write_encoded<Bytes: AsRef<[u8]>>(
+    gen_dir: &Path,
+    name: FileName,
+    encode: impl FnOnce() -> Result<Bytes, SnapshotError>,
+) -> Result<(), PersistError> {
+    let path = gen_dir.join(name.to_file_name());
+    let bytes =
+        encode().map_err(|error| PersistError::new(format!("{}: {error}", path.display())))?;
+    write_atomically(&path, bytes.as_ref())
+        .map_err(|error| PersistError::io(&path, "cannot write", error))
 }
 
 /// Removes the snapshots and journals of `shard` older than `sequence`.

@@ -6,8 +6,9 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use rkyv::util::AlignedVec;
 
-use super::strategies::{disconnected_session, message};
+use super::strategies::{disconnected_session, message, WALL_CLOCK_MS};
 use crate::persist::*;
+use crate::session::{Session, SessionConfig};
 
 fn sessions_file(contents: &SnapshotContents) -> AlignedVec {
     encode_snapshot(contents).expect("a small snapshot encodes")
@@ -23,6 +24,29 @@ fn sample_sessions() -> SnapshotContents {
 }
 
 proptest! {
+    #[test]
+    fn live_sessions_encode_to_the_bytes_of_their_records(
+        snapshots in vec(disconnected_session(), 0..4),
+        now_ms in 0..1_000_000u64,
+    ) {
+        let wall_clock_ms = WALL_CLOCK_MS + now_ms;
+        let sessions: Vec<Session> = snapshots
+            .into_iter()
+            .map(|snapshot| {
+                let config = SessionConfig::default();
+                Session::from_snapshot(snapshot, &config, now_ms, wall_clock_ms, &mut Vec::new())
+                    .expect("a valid snapshot")
+            })
+            .collect();
+        let records = sessions
+            .iter()
+            .map(|session| session.to_snapshot(now_ms, wall_clock_ms))
+            .collect();
+        let live = encode_sessions_snapshot(&sessions, now_ms, wall_clock_ms).expect("encodes");
+        let from_records = sessions_file(&SnapshotContents::Sessions(records));
+        prop_assert_eq!(&live[..], &from_records[..]);
+    }
+
     #[test]
     fn sessions_written_and_read_back_are_equal(sessions in vec(disconnected_session(), 0..4)) {
         let contents = SnapshotContents::Sessions(sessions);
