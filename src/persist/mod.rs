@@ -59,6 +59,6 @@ pub use record::{InboundQos2Record, JournalRecord, TargetRecord};
 pub use replay::Replay;
 pub use snapshot::{
     access_retained, access_sessions, decode_snapshot, encode_sessions_snapshot, encode_snapshot,
-    SnapshotContents, SnapshotError, SnapshotKind, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_HEADER_LEN,
-    SNAPSHOT_MAGIC,
+    SessionsFile, SnapshotContents, SnapshotError, SnapshotKind, SNAPSHOT_FORMAT_VERSION,
+    SNAPSHOT_HEADER_LEN, SNAPSHOT_MAGIC,
 };

@@ -245,6 +245,52 @@ pub fn encode_sessions_snapshot(
     })
 }
 
+/// A sessions snapshot file held in memory, aligned for in-place access: what a
+/// shard restores from. Its sessions are read back one at a time
+/// ([`SessionsFile::for_each_session`]), so the owned records of a whole shard
+/// never exist at once, and the ones that do are made on the thread that turns
+/// them into live sessions.
+#[derive(Debug)]
+pub struct SessionsFile(AlignedVec);
+
+impl SessionsFile {
+    /// The file of `sessions` (dropped once encoded).
+    pub fn encode(sessions: Vec<SessionSnapshot>) -> Result<SessionsFile, SnapshotError> {
+        encode_with(SnapshotKind::Sessions, |buffer| {
+            rkyv::api::high::to_bytes_in::<_, rancor::Error>(&sessions, buffer)
+        })
+        .map(SessionsFile)
+    }
+
+    /// The bytes of the file.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Sessions in the file.
+    pub fn len(&self) -> Result<usize, SnapshotError> {
+        Ok(access_sessions(&self.0)?.len())
+    }
+
+    /// True when the file holds no session.
+    pub fn is_empty(&self) -> Result<bool, SnapshotError> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Calls `restore` with each session, deserialized one at a time, in file order.
+    pub fn for_each_session(
+        &self,
+        mut restore: impl FnMut(SessionSnapshot),
+    ) -> Result<(), SnapshotError> {
+        for archived in access_sessions(&self.0)?.iter() {
+            let session = rkyv::deserialize::<SessionSnapshot, rancor::Error>(archived)
+                .map_err(|error| SnapshotError::Invalid(error.to_string()))?;
+            restore(session);
+        }
+        Ok(())
+    }
+}
+
 /// A snapshot file of `kind` whose payload `serialize` appends to the buffer it
 /// is given (which holds the header's room).
 fn encode_with(

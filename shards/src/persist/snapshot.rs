@@ -10,45 +10,38 @@ use std::path::Path;
 
 use shardmq::persist::schema::{MessageRecord, SessionSnapshot};
 use shardmq::persist::{
-    encode_sessions_snapshot, encode_snapshot, SnapshotContents, SnapshotError,
+    encode_sessions_snapshot, encode_snapshot, SessionsFile, SnapshotContents, SnapshotError,
 };
 
 use super::error::PersistError;
 use super::layout::{generation_files, write_atomically, FileKind, FileName};
 use super::shard::Captured;
 
-/// Writes snapshot pair `sequence` of `shard` into `gen_dir`; hands the records back.
+/// Writes snapshot pair `sequence` of `shard` into `gen_dir`; hands back the
+/// sessions file as written (the records are dropped once encoded).
 pub fn write_pair(
     gen_dir: &Path,
     shard: usize,
     sequence: u64,
     sessions: Vec<SessionSnapshot>,
     retained: Vec<MessageRecord>,
-) -> Result<(Vec<SessionSnapshot>, Vec<MessageRecord>), PersistError> {
-    let retained = write_file(
+) -> Result<SessionsFile, PersistError> {
+    let name = |kind| FileName {
+        shard,
+        sequence,
+        kind,
+    };
+    write_file(
         gen_dir,
-        FileName {
-            shard,
-            sequence,
-            kind: FileKind::Retained,
-        },
+        name(FileKind::Retained),
         SnapshotContents::Retained(retained),
     )?;
-    let sessions = write_file(
-        gen_dir,
-        FileName {
-            shard,
-            sequence,
-            kind: FileKind::Sessions,
-        },
-        SnapshotContents::Sessions(sessions),
-    )?;
-    match (sessions, retained) {
-        (SnapshotContents::Sessions(sessions), SnapshotContents::Retained(retained)) => {
-            Ok((sessions, retained))
-        }
-        _ => unreachable!("write_file hands back what it was given"),
-    }
+    let path = gen_dir.join(name(FileKind::Sessions).to_file_name());
+    let file = SessionsFile::encode(sessions)
+        .map_err(|error| PersistError::new(format!("{}: {error}", path.display())))?;
+    write_atomically(&path, file.bytes())
+        .map_err(|error| PersistError::io(&path, "cannot write", error))?;
+    Ok(file)
 }
 
 /// Writes snapshot pair `sequence` of `shard` into `gen_dir` from the live state
@@ -81,14 +74,13 @@ pub fn write_captured(
     })
 }
 
-/// Writes one snapshot file atomically; hands `contents` back.
+/// Writes one snapshot file atomically.
 fn write_file(
     gen_dir: &Path,
     name: FileName,
     contents: SnapshotContents,
-) -> Result<SnapshotContents, PersistError> {
-    write_encoded(gen_dir, name, || encode_snapshot(&contents))?;
-    Ok(contents)
+) -> Result<(), PersistError> {
+    write_encoded(gen_dir, name, || encode_snapshot(&contents))
 }
 
 /// Writes the snapshot file `encode` makes, atomically.

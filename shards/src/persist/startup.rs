@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use shardmq::persist::schema::{MessageRecord, SessionSnapshot};
+use shardmq::persist::SessionsFile;
 
 use super::error::PersistError;
 use super::layout::{generation_dir, generations, read_current, sync_dir, write_current, DirLock};
@@ -26,8 +27,10 @@ use crate::home::home_shard;
 /// The state one shard starts from.
 #[derive(Debug, Default)]
 pub struct ShardRestore {
-    /// Sessions whose home is this shard.
-    pub sessions: Vec<SessionSnapshot>,
+    /// Sessions whose home is this shard, as the snapshot file written for it:
+    /// the shard reads them back one at a time, so their records are made (and
+    /// freed) on its own thread, not all at once on the main one.
+    pub sessions: Option<SessionsFile>,
     /// `(topic_filter, shard)` for every filter another shard's sessions hold.
     pub remote_filters: Vec<(String, usize)>,
     /// Every retained message.
@@ -170,9 +173,9 @@ pub fn write_generation(
     let retained = Arc::new(retained);
     let mut shards = Vec::with_capacity(shard_count);
     for (index, (sessions, owned)) in per_shard.into_iter().zip(owned).enumerate() {
-        let (sessions, _) = write_pair(gen_dir, index, 0, sessions, owned)?;
+        let sessions = write_pair(gen_dir, index, 0, sessions, owned)?;
         shards.push(ShardRestore {
-            sessions,
+            sessions: Some(sessions),
             remote_filters: filters
                 .iter()
                 .filter(|(_, shard)| *shard != index)

@@ -8,6 +8,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
+use shardmq::persist::schema::SessionSnapshot;
 use shardmq::session::{Action, Message, Session, SubscriptionMatch};
 
 use super::sessions::SessionKey;
@@ -23,44 +24,15 @@ impl Shard {
         let now_ms = self.now_ms();
         let wall_ms = wall_clock_ms();
         let mut pending: Vec<(SessionKey, Vec<Action>)> = Vec::new();
-        for snapshot in restore.sessions {
-            let client_id = bytestring::ByteString::from(snapshot.client_id.as_str());
-            let mut actions = Vec::new();
-            let session = match Session::from_snapshot(
-                snapshot,
-                &self.session_config,
-                now_ms,
-                wall_ms,
-                &mut actions,
-            ) {
-                Ok(session) => session,
-                Err(error) => {
-                    tracing::warn!(%error, "stored session not restored");
-                    continue;
-                }
-            };
-            let key = self.next_session_key.get();
-            self.next_session_key.set(key + 1);
-            {
-                let mut trie = self.trie.borrow_mut();
-                for (topic_filter, options, subscription_identifier) in session.subscriptions() {
-                    let value = SubscriptionMatch::new(options, subscription_identifier);
-                    if let Err(error) = trie.insert(topic_filter, key, value) {
-                        tracing::warn!(%topic_filter, ?error, "stored subscription not restored");
-                    }
-                }
+        let mut restore_one = |snapshot| {
+            if let Some(pending_one) = self.restore_session(snapshot, now_ms, wall_ms) {
+                pending.push(pending_one);
             }
-            self.client_keys.borrow_mut().insert(client_id.clone(), key);
-            self.entries.borrow_mut().insert(
-                key,
-                SessionEntry {
-                    client_id,
-                    session,
-                    connection: None,
-                    persisted: true,
-                },
-            );
-            pending.push((key, actions));
+        };
+        if let Some(file) = &restore.sessions {
+            if let Err(error) = file.for_each_session(&mut restore_one) {
+                tracing::error!(shard = self.index, %error, "stored sessions not all restored");
+            }
         }
         {
             let mut trie = self.trie.borrow_mut();
@@ -87,6 +59,53 @@ impl Shard {
         for (key, mut actions) in pending {
             self.run_actions(key, None, &mut actions);
         }
+    }
+
+    /// One stored session made live and entered in the shard's tables; its key and
+    /// the actions it asks for (run once every session is in).
+    fn restore_session(
+        &self,
+        snapshot: SessionSnapshot,
+        now_ms: u64,
+        wall_ms: u64,
+    ) -> Option<(SessionKey, Vec<Action>)> {
+        let client_id = bytestring::ByteString::from(snapshot.client_id.as_str());
+        let mut actions = Vec::new();
+        let session = match Session::from_snapshot(
+            snapshot,
+            &self.session_config,
+            now_ms,
+            wall_ms,
+            &mut actions,
+        ) {
+            Ok(session) => session,
+            Err(error) => {
+                tracing::warn!(%error, "stored session not restored");
+                return None;
+            }
+        };
+        let key = self.next_session_key.get();
+        self.next_session_key.set(key + 1);
+        {
+            let mut trie = self.trie.borrow_mut();
+            for (topic_filter, options, subscription_identifier) in session.subscriptions() {
+                let value = SubscriptionMatch::new(options, subscription_identifier);
+                if let Err(error) = trie.insert(topic_filter, key, value) {
+                    tracing::warn!(%topic_filter, ?error, "stored subscription not restored");
+                }
+            }
+        }
+        self.client_keys.borrow_mut().insert(client_id.clone(), key);
+        self.entries.borrow_mut().insert(
+            key,
+            SessionEntry {
+                client_id,
+                session,
+                connection: None,
+                persisted: true,
+            },
+        );
+        Some((key, actions))
     }
 
     /// Captures the shard's persisted state and switches its journal at the same
