@@ -112,7 +112,8 @@ fn open_data_dir(
         recover: persistence.recover,
         queue: config.session_config().queue_bounds(),
     };
-    let opened = persist::open(dir, shard_count, options).map_err(StartError::Persistence)?;
+    let opened =
+        persist::open_on_own_thread(dir, shard_count, options).map_err(StartError::Persistence)?;
     let setups: Vec<PersistSetup> = opened
         .shards
         .into_iter()

@@ -50,4 +50,4 @@ pub use journal::ShardJournal;
 pub use layout::{DirLock, CURRENT_FILE, LOCK_FILE};
 pub use load::LoadOptions;
 pub use shard::{wall_clock_ms, Captured, PersistSetup, ShardPersistence};
-pub use startup::{open, write_data_dir, Opened, ShardRestore};
+pub use startup::{open, open_on_own_thread, write_data_dir, Opened, ShardRestore};

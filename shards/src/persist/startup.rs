@@ -81,6 +81,31 @@ pub fn open(dir: &Path, shard_count: usize, options: LoadOptions) -> Result<Open
     })
 }
 
+/// [`open`] on a thread of its own, which ends before the shards start.
+///
+/// Loading holds every stored session as owned records for a while (hundreds of
+/// megabytes for 100,000 sessions with queued messages). Allocated on the main
+/// thread, that memory would stay with the process after it is freed (the
+/// allocator gives the main heap back only from its top); allocated on a thread
+/// that ends, it is given back or reused by the shard threads started next.
+pub fn open_on_own_thread(
+    dir: &Path,
+    shard_count: usize,
+    options: LoadOptions,
+) -> Result<Opened, PersistError> {
+    std::thread::scope(|scope| {
+        let loading = std::thread::Builder::new()
+            .name("shardmq-load".to_owned())
+            .spawn_scoped(scope, || open(dir, shard_count, options))
+            .map_err(|error| {
+                PersistError::new(format!("cannot start the loading thread: {error}"))
+            })?;
+        loading
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
 /// The generation `CURRENT` names and what it holds; generation 0 and nothing for
 /// a new directory.
 fn load_current(dir: &Path, options: LoadOptions) -> Result<(u64, Loaded), PersistError> {
