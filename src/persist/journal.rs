@@ -60,6 +60,9 @@ impl std::error::Error for JournalWriteError {}
 #[derive(Debug, Default)]
 pub struct JournalWriter {
     scratch: AlignedVec,
+    /// A fresh CRC-32 state, cloned per record: making a new one detects the CPU's
+    /// features every time.
+    crc: crc32fast::Hasher,
 }
 
 impl JournalWriter {
@@ -85,7 +88,7 @@ impl JournalWriter {
             return Err(JournalWriteError::TooLarge { length });
         }
         let kind = record.kind();
-        let mut hasher = crc32fast::Hasher::new();
+        let mut hasher = self.crc.clone();
         hasher.update(&[kind]);
         hasher.update(&body);
         out.reserve(JOURNAL_RECORD_HEADER_LEN + length);

@@ -89,7 +89,7 @@ impl Session {
         let mut awaiting_pubrel: Vec<u16> = state.awaiting_pubrel.iter().copied().collect();
         awaiting_pubrel.sort_unstable();
         SessionSnapshot {
-            client_id: state.client_id.to_string(),
+            client_id: str::to_owned(&state.client_id),
             protocol_version: state.protocol_version.into(),
             session_expiry_interval_s: state.session_expiry_interval_s,
             connected: self.connection.is_some(),
@@ -171,7 +171,7 @@ impl Session {
     /// [`Session::connect`]; `session_present` as in its CONNACK.
     pub fn connected_record(&self, session_present: bool) -> JournalRecord {
         JournalRecord::SessionConnected {
-            client_id: self.state.client_id.to_string(),
+            client_id: str::to_owned(&self.state.client_id),
             session_present,
             protocol_version: self.state.protocol_version.into(),
             session_expiry_interval_s: self.state.session_expiry_interval_s,
@@ -192,7 +192,7 @@ impl Session {
             return None;
         }
         Some(TargetRecord {
-            client_id: self.state.client_id.to_string(),
+            client_id: str::to_owned(&self.state.client_id),
             qos: publish.qos.into(),
             retain: publish.retain,
             subscription_identifiers: publish.subscription_identifiers.to_vec(),
@@ -209,7 +209,7 @@ impl Session {
             FlightStage::Released => return None,
         };
         Some(JournalRecord::MessageDelivered {
-            client_id: self.state.client_id.to_string(),
+            client_id: str::to_owned(&self.state.client_id),
             packet_id,
             fingerprint: publish.message.fingerprint(),
         })
@@ -228,7 +228,7 @@ impl Session {
             .will_at_ms
             .map(|at_ms| will_due_record(at_ms, now_ms, wall_clock_ms));
         Some(JournalRecord::SessionDisconnected {
-            client_id: self.state.client_id.to_string(),
+            client_id: str::to_owned(&self.state.client_id),
             session_expiry_interval_s: self.state.session_expiry_interval_s,
             expires_at_wall_ms: self
                 .state
@@ -244,24 +244,24 @@ impl Message {
     pub fn to_record(&self, now_ms: u64, wall_clock_ms: u64) -> MessageRecord {
         let properties = &self.properties;
         MessageRecord {
-            topic_name: self.topic_name.to_string(),
+            topic_name: str::to_owned(&self.topic_name),
             payload: self.payload.to_vec(),
             qos: self.qos.into(),
             retain: self.retain,
             properties: MessagePropertiesRecord {
                 payload_format_indicator: properties.payload_format_indicator,
-                response_topic: properties.response_topic.as_ref().map(ToString::to_string),
+                response_topic: properties.response_topic.as_deref().map(str::to_owned),
                 correlation_data: properties
                     .correlation_data
                     .as_ref()
                     .map(|data| data.to_vec()),
                 user_properties: user_property_records(&properties.user_properties),
-                content_type: properties.content_type.as_ref().map(ToString::to_string),
+                content_type: properties.content_type.as_deref().map(str::to_owned),
             },
             expires_at_wall_ms: self
                 .expires_at_ms
                 .map(|at_ms| to_wall_clock_ms(at_ms, now_ms, wall_clock_ms)),
-            publisher: self.publisher.to_string(),
+            publisher: str::to_owned(&self.publisher),
         }
     }
 
@@ -425,15 +425,15 @@ fn outbound_publish(delivery: DeliveryRecord, now_ms: u64, wall_clock_ms: u64) -
 fn will_record(will: &LastWill) -> WillRecord {
     let properties = &will.properties;
     WillRecord {
-        topic_name: will.topic_name.to_string(),
+        topic_name: str::to_owned(&will.topic_name),
         payload: will.payload.to_vec(),
         qos: will.qos.into(),
         retain: will.retain,
         will_delay_interval_s: properties.will_delay_interval_s,
         payload_format_indicator: properties.payload_format_indicator,
         message_expiry_interval_s: properties.message_expiry_interval_s,
-        content_type: properties.content_type.as_ref().map(ToString::to_string),
-        response_topic: properties.response_topic.as_ref().map(ToString::to_string),
+        content_type: properties.content_type.as_deref().map(str::to_owned),
+        response_topic: properties.response_topic.as_deref().map(str::to_owned),
         correlation_data: properties
             .correlation_data
             .as_ref()
@@ -464,8 +464,8 @@ fn user_property_records(user_properties: &UserProperties) -> Vec<UserPropertyRe
     user_properties
         .iter()
         .map(|(name, value)| UserPropertyRecord {
-            name: name.to_string(),
-            value: value.to_string(),
+            name: str::to_owned(name),
+            value: str::to_owned(value),
         })
         .collect()
 }

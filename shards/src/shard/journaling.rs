@@ -8,7 +8,7 @@
 
 use std::rc::Rc;
 
-use shardmq::persist::schema::SubscriptionRecord;
+use shardmq::persist::schema::{MessageRecord, SubscriptionRecord};
 use shardmq::persist::{InboundQos2Record, JournalRecord, TargetRecord};
 use shardmq::protocol::{
     Disconnect, DisconnectProperties, Packet, PacketId, QoS, ReasonCode, SubscriptionOptions,
@@ -101,7 +101,7 @@ impl Shard {
     fn persisted_client_id(&self, key: SessionKey) -> Option<String> {
         let entries = self.entries.borrow();
         let entry = entries.get(&key).filter(|entry| entry.persisted)?;
-        Some(entry.client_id.to_string())
+        Some(str::to_owned(&entry.client_id))
     }
 
     /// One action of session `key` about to run.
@@ -126,13 +126,13 @@ impl Shard {
             } => self.journal_subscription(key, topic_filter, *options, *subscription_identifier),
             Action::Unsubscribe { topic_filter } => self.journal_session(key, |session| {
                 Some(JournalRecord::SubscriptionRemoved {
-                    client_id: session.client_id().to_string(),
-                    topic_filter: topic_filter.to_string(),
+                    client_id: str::to_owned(session.client_id()),
+                    topic_filter: str::to_owned(topic_filter),
                 })
             }),
             Action::EndSession => self.journal_session(key, |session| {
                 Some(JournalRecord::SessionEnded {
-                    client_id: session.client_id().to_string(),
+                    client_id: str::to_owned(session.client_id()),
                 })
             }),
             _ => {}
@@ -148,7 +148,7 @@ impl Shard {
     ) {
         self.journal_session(key, |session| {
             Some(JournalRecord::SubscriptionAdded {
-                client_id: session.client_id().to_string(),
+                client_id: str::to_owned(session.client_id()),
                 subscription: SubscriptionRecord::new(
                     topic_filter,
                     options,
@@ -160,7 +160,7 @@ impl Shard {
 
     fn journal_flow(&self, key: SessionKey, packet_id: PacketId, kind: FlowRecord) {
         self.journal_session(key, |session| {
-            let client_id = session.client_id().to_string();
+            let client_id = str::to_owned(session.client_id());
             Some(match kind {
                 FlowRecord::PubRecReceived => JournalRecord::PubRecReceived {
                     client_id,
@@ -203,7 +203,7 @@ impl Shard {
     pub(super) fn journal_will_published(&self, key: SessionKey) {
         self.journal_session(key, |session| {
             Some(JournalRecord::WillPublished {
-                client_id: session.client_id().to_string(),
+                client_id: str::to_owned(session.client_id()),
             })
         });
     }
@@ -239,7 +239,7 @@ impl Shard {
         }
         let record = JournalRecord::MessageAccepted {
             inbound_qos2,
-            message: message.to_record(self.now_ms(), wall_clock_ms()),
+            message: self.message_record(message),
             targets,
         };
         persistence.journal.append(&record);
@@ -258,13 +258,12 @@ impl Shard {
         if qos == QoS::AtMostOnce {
             return;
         }
-        let now_ms = self.now_ms();
         self.journal_session(key, |session| {
             Some(JournalRecord::MessageAccepted {
                 inbound_qos2: None,
-                message: message.to_record(now_ms, wall_clock_ms()),
+                message: self.message_record(message),
                 targets: vec![TargetRecord {
-                    client_id: session.client_id().to_string(),
+                    client_id: str::to_owned(session.client_id()),
                     qos: qos.into(),
                     retain: true,
                     subscription_identifiers: subscription
@@ -274,6 +273,16 @@ impl Shard {
                 }],
             })
         });
+    }
+
+    /// The record of `message`. The clocks are read only for a message that
+    /// expires: nothing else in the record depends on them, and most messages
+    /// do not expire.
+    fn message_record(&self, message: &Message) -> MessageRecord {
+        match message.expires_at_ms {
+            Some(_) => message.to_record(self.now_ms(), wall_clock_ms()),
+            None => message.to_record(0, 0),
+        }
     }
 
     /// The inbound QoS 2 flow noted for the message being routed.
@@ -304,11 +313,11 @@ impl Shard {
         }
         let record = if message.payload.is_empty() {
             JournalRecord::RetainedCleared {
-                topic_name: message.topic_name.to_string(),
+                topic_name: str::to_owned(&message.topic_name),
             }
         } else {
             JournalRecord::RetainedSet {
-                message: message.to_record(self.now_ms(), wall_clock_ms()),
+                message: self.message_record(message),
             }
         };
         persistence.journal.append(&record);
