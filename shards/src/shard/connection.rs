@@ -9,8 +9,9 @@
 //! payload: past it QoS 0 deliveries are dropped and counted (QoS 1 and 2 are
 //! bounded by the session's inflight window), so a subscriber that never reads
 //! holds up only itself. An empty write buffer bigger than
-//! `limits::IDLE_BUFFER_KEEP_MAX` is released, so an idle connection holds no
-//! large allocation.
+//! `limits::IDLE_BUFFER_KEEP_MAX` is released, and so is the queue's storage
+//! once it is written out (a few queued packets take a kilobyte), so an idle
+//! connection holds no large allocation.
 //!
 //! The reader and writer each own a glommio stream over their own duplicate of
 //! the socket, so reading and writing never wait on each other.
@@ -121,6 +122,16 @@ impl Connection {
         }
     }
 
+    /// Frees the queue's storage when nothing is queued: the writer calls it
+    /// once a wake-up's packets are written, so a connection that goes quiet
+    /// keeps no packet slots.
+    fn release_empty_queue(&self) {
+        let mut outbound = self.outbound.borrow_mut();
+        if outbound.is_empty() && outbound.capacity() > 0 {
+            *outbound = VecDeque::new();
+        }
+    }
+
     /// Holds outbound bytes back until the matching [`Connection::release`].
     pub fn hold(&self) {
         self.held.set(self.held.get() + 1);
@@ -192,6 +203,7 @@ pub async fn write_loop(
         if batch.capacity() > limits::IDLE_BUFFER_KEEP_MAX {
             batch = BytesMut::new();
         }
+        connection.release_empty_queue();
         if connection.closing.get() && connection.held.get() == 0 {
             finish(&connection, &stream).await;
             return;
