@@ -109,7 +109,7 @@ impl Shard {
                     key,
                     SessionEntry {
                         client_id: client_id.clone(),
-                        session,
+                        session: Box::new(session),
                         connection: Some(Rc::clone(&connection)),
                     },
                 );
@@ -134,7 +134,7 @@ impl Shard {
                             key,
                             SessionEntry {
                                 client_id: client_id.clone(),
-                                session,
+                                session: Box::new(session),
                                 connection: None,
                             },
                         );
@@ -173,6 +173,6 @@ impl Shard {
                 self.connections.borrow_mut().remove(&old.id);
             }
         }
-        (key, Some(entry.session))
+        (key, Some(*entry.session))
     }
 }

@@ -68,9 +68,12 @@ pub struct ShardSetup {
 }
 
 /// A session stored on its home shard, with its current connection if any.
+/// The session is boxed: the table then grows by a few words per slot, not by
+/// a whole session, and its empty slots (up to half of them right after a
+/// resize) cost next to nothing.
 struct SessionEntry {
     client_id: ByteString,
-    session: Session,
+    session: Box<Session>,
     connection: Option<Rc<Connection>>,
 }
 
