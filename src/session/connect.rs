@@ -113,7 +113,7 @@ impl Session {
         };
         state.protocol_version = protocol_version;
         state.session_expiry_interval_s = session_expiry_interval_s;
-        state.will = connect.will;
+        state.will = connect.will.map(Box::new);
         let connection = ConnectionState::new(
             &connect.properties,
             protocol_version,

@@ -208,7 +208,7 @@ impl Session {
     pub(crate) fn publish_will(&mut self, now_ms: u64, actions: &mut Vec<Action>) {
         self.state.will_at_ms = None;
         if let Some(will) = self.state.will.take() {
-            let message = Message::from_will(will, self.state.client_id.clone(), now_ms);
+            let message = Message::from_will(*will, self.state.client_id.clone(), now_ms);
             actions.push(Action::Publish(Arc::new(message)));
         }
     }

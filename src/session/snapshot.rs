@@ -102,7 +102,7 @@ impl Session {
                 .map(|publish| delivery_record(publish, now_ms, wall_clock_ms))
                 .collect(),
             awaiting_pubrel,
-            will: state.will.as_ref().map(will_record),
+            will: state.will.as_deref().map(will_record),
             will_due: state
                 .will_at_ms
                 .map(|at_ms| will_due_record(at_ms, now_ms, wall_clock_ms)),
@@ -174,7 +174,7 @@ impl Session {
             session_present,
             protocol_version: self.state.protocol_version.into(),
             session_expiry_interval_s: self.state.session_expiry_interval_s,
-            will: self.state.will.as_ref().map(will_record),
+            will: self.state.will.as_deref().map(will_record),
         }
     }
 
@@ -328,7 +328,7 @@ fn session_state(snapshot: SessionSnapshot, now_ms: u64, wall_clock_ms: u64) -> 
         inflight,
         queue: snapshot.queue.into_iter().map(to_publish).collect(),
         awaiting_pubrel: snapshot.awaiting_pubrel.into_iter().collect(),
-        will: snapshot.will.map(last_will),
+        will: snapshot.will.map(|will| Box::new(last_will(will))),
         will_at_ms: snapshot.will_due.map(|will_due| match will_due {
             WillDueRecord::At(at_wall_ms) => from_wall(at_wall_ms),
             WillDueRecord::WithSessionEnd => u64::MAX,

@@ -59,8 +59,10 @@ pub(crate) struct SessionState {
     pub(crate) queue: VecDeque<OutboundPublish>,
     /// Inbound QoS 2 packet ids answered with PUBREC and awaiting PUBREL.
     pub(crate) awaiting_pubrel: FastSet<PacketId>,
-    /// The will of the latest connection, until published or discarded.
-    pub(crate) will: Option<LastWill>,
+    /// The will of the latest connection, until published or discarded. Boxed:
+    /// most sessions have none, and the inline form would be a third of a
+    /// session's size.
+    pub(crate) will: Option<Box<LastWill>>,
     /// When the will is due, once its connection ended abnormally.
     pub(crate) will_at_ms: Option<u64>,
     /// When the session ends, while no connection is attached.
