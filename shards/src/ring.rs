@@ -6,11 +6,12 @@
 //! works locally, it never awaits another shard, which is what keeps a full mesh
 //! free of deadlocks. When any outbox reaches `limits::RING_OUTBOX_MAX` the mesh
 //! is congested and the shard's publishers stop reading their sockets until it
-//! drains (see [`Mesh::wait_uncongested`]).
+//! drains (see [`Mesh::poll_uncongested`]).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
 use glommio::channels::shared_channel::{
     self, ConnectedReceiver, ConnectedSender, SharedReceiver, SharedSender,
@@ -188,11 +189,11 @@ impl<T: Send + 'static> Mesh<T> {
             .any(|outbox| outbox.queue.borrow().len() >= limits::RING_OUTBOX_MAX)
     }
 
-    /// Waits until no outbox is congested.
-    pub async fn wait_uncongested(&self) {
+    /// Ready when no outbox is congested; otherwise wakes the task of `cx` when
+    /// one drains.
+    pub fn poll_uncongested(&self, cx: &Context<'_>) -> Poll<()> {
         self.congested_waiters
-            .wait_until(|| !self.is_congested())
-            .await
+            .poll_until(cx, || !self.is_congested())
     }
 
     /// Items dropped because their destination shard had already stopped.

@@ -7,9 +7,10 @@ use bytestring::ByteString;
 use glommio::net::TcpStream;
 use shardmq::session::{needs_assigned_client_id, ConnectOutcome, Session};
 
-use super::connection::{write_loop, Connection};
-use super::reader::{read_loop, HandOff};
+use super::connection::Connection;
+use super::reader::HandOff;
 use super::sessions::SessionKey;
+use super::task::serve;
 use super::{SessionEntry, Shard};
 use crate::home::home_shard;
 
@@ -58,14 +59,7 @@ impl Shard {
             buffered,
             transport,
         } = handoff;
-        let reader = match socket.try_clone() {
-            Ok(duplicate) => TcpStream::from(socket2::Socket::from(duplicate)),
-            Err(error) => {
-                tracing::warn!(%peer, %error, "cannot duplicate the client socket");
-                return;
-            }
-        };
-        let writer = TcpStream::from(socket2::Socket::from(socket));
+        let stream = TcpStream::from(socket2::Socket::from(socket));
         let client_id = assigned_client_id
             .clone()
             .unwrap_or_else(|| connect.client_id.clone());
@@ -80,13 +74,6 @@ impl Shard {
             client_id.clone(),
             connect.protocol_version,
         ));
-        glommio::spawn_local(write_loop(
-            Rc::clone(&connection),
-            writer,
-            transport.writer_half(),
-        ))
-        .detach();
-
         let mut actions = Vec::new();
         let outcome = Session::connect(
             *connect,
@@ -117,14 +104,6 @@ impl Shard {
                     .borrow_mut()
                     .insert(connection.id, Rc::clone(&connection));
                 self.run_actions(key, Some(&connection), &mut actions);
-                glommio::spawn_local(read_loop(
-                    Rc::clone(self),
-                    connection,
-                    reader,
-                    transport,
-                    buffered,
-                ))
-                .detach();
             }
             ConnectOutcome::Refused { existing } => {
                 tracing::debug!(%client_id, %peer, "connection refused");
@@ -147,6 +126,15 @@ impl Shard {
                 connection.close();
             }
         }
+        // A refused connection's task only writes the CONNACK and closes.
+        glommio::spawn_local(serve(
+            Rc::clone(self),
+            connection,
+            stream,
+            transport,
+            buffered,
+        ))
+        .detach();
     }
 
     /// Takes the stored session of `client_id` out of the table (its key stays

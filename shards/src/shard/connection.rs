@@ -1,36 +1,30 @@
-//! One client connection on its shard: the outbound queue and the writer task.
+//! One client connection on its shard: its outbound queue and the flags its
+//! task (see [`super::task`]) obeys.
 //!
 //! What the session sends is queued as packets, not bytes: a PUBLISH in the
 //! queue shares its payload with every other subscriber, so a subscriber that
-//! falls behind holds references, not copies. The writer task encodes the
+//! falls behind holds references, not copies. The connection's task encodes the
 //! queue into one buffer, up to `limits::WRITE_BATCH_BYTES` at a time, and
-//! writes it with one `write_all`: a batch of deliveries costs one syscall, not
-//! one per packet. The queue is bounded by `limits::OUTBOUND_BYTES_MAX` of
+//! writes it at once: a batch of deliveries costs one syscall, not one per
+//! packet. The queue is bounded by `limits::OUTBOUND_BYTES_MAX` of
 //! payload: past it QoS 0 deliveries are dropped and counted (QoS 1 and 2 are
 //! bounded by the session's inflight window), so a subscriber that never reads
-//! holds up only itself. An empty write buffer bigger than
-//! `limits::IDLE_BUFFER_KEEP_MAX` is released, and so is the queue's storage
-//! once it is written out (a few queued packets take a kilobyte), so an idle
-//! connection holds no large allocation.
-//!
-//! The reader and writer each own a glommio stream over their own duplicate of
-//! the socket, so reading and writing never wait on each other.
+//! holds up only itself. The queue's storage is released once it is written
+//! out (a few queued packets take a kilobyte), so an idle connection holds no
+//! packet slots.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::net::{Shutdown, SocketAddr};
-use std::rc::Rc;
+use std::net::SocketAddr;
+use std::task::Context;
 
 use bytes::BytesMut;
 use bytestring::ByteString;
-use futures_lite::AsyncWriteExt;
-use glommio::net::TcpStream;
 use shardmq::limits;
 use shardmq::protocol::{encode, Packet, ProtocolVersion, QoS};
 
 use super::sessions::SessionKey;
-use crate::transport::TransportLayer;
-use crate::wake::Notify;
+use crate::wake::WakerSlot;
 
 /// A connection whose CONNECT was accepted on this (its home) shard.
 #[derive(Debug)]
@@ -48,10 +42,10 @@ pub struct Connection {
     outbound: RefCell<VecDeque<Packet>>,
     queued_bytes: Cell<usize>,
     writing_bytes: Cell<usize>,
-    writer_wake: Notify,
+    task_wake: WakerSlot,
     held: Cell<usize>,
     closing: Cell<bool>,
-    writer_done: Cell<bool>,
+    task_done: Cell<bool>,
     dropped_qos0: Cell<u64>,
 }
 
@@ -73,15 +67,15 @@ impl Connection {
             outbound: RefCell::new(VecDeque::new()),
             queued_bytes: Cell::new(0),
             writing_bytes: Cell::new(0),
-            writer_wake: Notify::default(),
+            task_wake: WakerSlot::default(),
             held: Cell::new(0),
             closing: Cell::new(false),
-            writer_done: Cell::new(false),
+            task_done: Cell::new(false),
             dropped_qos0: Cell::new(0),
         }
     }
 
-    /// Queues `packet` for the writer; false when it was dropped (connection
+    /// Queues `packet` for writing; false when it was dropped (connection
     /// closing, or a QoS 0 publish over the queue bound).
     pub fn send(&self, packet: Packet) -> bool {
         if self.closing.get() {
@@ -97,7 +91,7 @@ impl Connection {
         self.queued_bytes
             .set(self.queued_bytes.get() + queued_size(&packet));
         self.outbound.borrow_mut().push_back(packet);
-        self.writer_wake.notify();
+        self.task_wake.wake();
         true
     }
 
@@ -107,8 +101,15 @@ impl Connection {
     }
 
     /// Encodes queued packets into `batch` until it holds
-    /// `limits::WRITE_BATCH_BYTES` or the queue is empty.
-    fn encode_batch(&self, batch: &mut BytesMut) {
+    /// `limits::WRITE_BATCH_BYTES` or the queue is empty; false when there is
+    /// nothing to write (the queue is empty or held), and then the task of `cx`
+    /// is woken by the next packet or release.
+    pub(super) fn encode_batch(&self, cx: &Context<'_>, batch: &mut BytesMut) -> bool {
+        if self.held.get() > 0 || self.outbound.borrow().is_empty() {
+            self.release_empty_queue();
+            self.task_wake.register(cx.waker());
+            return false;
+        }
         let mut outbound = self.outbound.borrow_mut();
         while batch.len() < limits::WRITE_BATCH_BYTES {
             let Some(packet) = outbound.pop_front() else {
@@ -120,11 +121,33 @@ impl Connection {
                 tracing::debug!(client_id = %self.client_id, %error, "packet not sent");
             }
         }
+        self.writing_bytes.set(batch.len());
+        true
     }
 
-    /// Frees the queue's storage when nothing is queued: the writer calls it
-    /// once a wake-up's packets are written, so a connection that goes quiet
-    /// keeps no packet slots.
+    /// The batch from [`Connection::encode_batch`] is written out.
+    pub(super) fn batch_written(&self) {
+        self.writing_bytes.set(0);
+    }
+
+    /// True while packets wait to be encoded.
+    pub(super) fn has_queued(&self) -> bool {
+        !self.outbound.borrow().is_empty()
+    }
+
+    /// True while a [`Connection::hold`] is in force.
+    pub(super) fn is_held(&self) -> bool {
+        self.held.get() > 0
+    }
+
+    /// Forgets the task waiting for packets: the task clears it while it runs,
+    /// so what it queues itself does not wake it again.
+    pub(super) fn clear_waker(&self) {
+        self.task_wake.clear();
+    }
+
+    /// Frees the queue's storage when nothing is queued, so a connection that
+    /// goes quiet keeps no packet slots.
     fn release_empty_queue(&self) {
         let mut outbound = self.outbound.borrow_mut();
         if outbound.is_empty() && outbound.capacity() > 0 {
@@ -137,16 +160,16 @@ impl Connection {
         self.held.set(self.held.get() + 1);
     }
 
-    /// Ends one [`Connection::hold`]; the last one lets the writer go on.
+    /// Ends one [`Connection::hold`]; the last one lets the writing go on.
     pub fn release(&self) {
         self.held.set(self.held.get() - 1);
-        self.writer_wake.notify();
+        self.task_wake.wake();
     }
 
     /// Writes what is queued, then closes the socket. Idempotent.
     pub fn close(&self) {
         self.closing.set(true);
-        self.writer_wake.notify();
+        self.task_wake.wake();
     }
 
     /// True once [`Connection::close`] was called.
@@ -154,9 +177,17 @@ impl Connection {
         self.closing.get()
     }
 
-    /// True once the writer flushed and shut the socket down (or failed).
+    /// True once the task flushed and shut the socket down (or failed).
     pub fn is_finished(&self) -> bool {
-        self.writer_done.get()
+        self.task_done.get()
+    }
+
+    /// The task shut the socket down: drops what could not be written.
+    pub(super) fn finished(&self) {
+        self.outbound.borrow_mut().clear();
+        self.queued_bytes.set(0);
+        self.writing_bytes.set(0);
+        self.task_done.set(true);
     }
 
     /// Takes the count of QoS 0 deliveries dropped since the last call.
@@ -171,52 +202,4 @@ fn queued_size(packet: &Packet) -> usize {
         Packet::Publish(publish) => publish.payload.len() + publish.topic_name.len(),
         _ => 0,
     }
-}
-
-/// Writes the connection's outbound queue whenever it is filled, until closed.
-pub async fn write_loop(
-    connection: Rc<Connection>,
-    mut stream: TcpStream,
-    mut transport: TransportLayer,
-) {
-    let mut batch = BytesMut::new();
-    loop {
-        connection.writer_wake.wait().await;
-        // A hold taken while a write was under way stops the next batch too.
-        while connection.held.get() == 0 {
-            connection.encode_batch(&mut batch);
-            if batch.is_empty() {
-                break;
-            }
-            connection.writing_bytes.set(batch.len());
-            let written = stream.write_all(transport.outbound(&mut batch)).await;
-            connection.writing_bytes.set(0);
-            batch.clear();
-            if let Err(error) = written {
-                // The shutdown ends the reader's read, and the reader reports the
-                // lost connection to the session.
-                tracing::debug!(client_id = %connection.client_id, %error, "write failed");
-                finish(&connection, &stream).await;
-                return;
-            }
-        }
-        if batch.capacity() > limits::IDLE_BUFFER_KEEP_MAX {
-            batch = BytesMut::new();
-        }
-        connection.release_empty_queue();
-        if connection.closing.get() && connection.held.get() == 0 {
-            finish(&connection, &stream).await;
-            return;
-        }
-    }
-}
-
-/// Shuts the socket down both ways, which also ends the reader's pending read.
-async fn finish(connection: &Connection, stream: &TcpStream) {
-    if let Err(error) = stream.shutdown(Shutdown::Both).await {
-        tracing::trace!(client_id = %connection.client_id, %error, "shutdown failed");
-    }
-    connection.outbound.borrow_mut().clear();
-    connection.queued_bytes.set(0);
-    connection.writer_done.set(true);
 }

@@ -3,14 +3,15 @@
 //! A shard owns its connections, the sessions whose client id it is home to, its
 //! replica of the subscription trie, its replica of the retained messages and
 //! its timer queue, all in `RefCell`s on one thread: no locks, no atomics on the
-//! message path. Its tasks are the accept loop, one reader and one writer per
-//! connection, one consumer per inbound ring, one pump per outbound ring and the
-//! timer tick, which also notices a stop request.
+//! message path. Its tasks are the accept loop, one per connection, one
+//! consumer per inbound ring, one pump per outbound ring and the timer tick,
+//! which also notices a stop request.
 //!
 //! - `attach`: CONNECT accepted: hand-off to the home shard, takeover, resume.
 //! - `barrier`: holding a client's acknowledgement until every shard applied its change.
-//! - `connection`: the outbound buffer and the writer task.
-//! - `reader`: CONNECT, the hand-off to the home shard and the packet loop.
+//! - `connection`: the outbound queue and the flags a connection's task obeys.
+//! - `reader`: CONNECT and the hand-off to the home shard.
+//! - `task`: a connection's one task: reading and handling packets, writing.
 //! - `sessions`: packets, timers and deliveries into sessions; their actions out.
 //! - `routing`: the ring message enum, publish routing, subscription transitions.
 //! - `retained`: the retained-message replica.
@@ -22,6 +23,7 @@ mod reader;
 mod retained;
 mod routing;
 mod sessions;
+mod task;
 
 use ahash::AHashMap as HashMap;
 use std::cell::{Cell, RefCell};
