@@ -18,7 +18,7 @@
 //! and its outbound queue and write buffer are released as they empty (see
 //! [`super::connection`]).
 
-use std::future::poll_fn;
+use std::future::Future;
 use std::io;
 use std::net::Shutdown;
 use std::pin::Pin;
@@ -30,19 +30,20 @@ use futures_lite::{AsyncRead, AsyncWrite};
 use glommio::net::TcpStream;
 use shardmq::limits;
 use shardmq::protocol::decode;
+use socket2::SockRef;
 
 use super::{Connection, Shard};
 use crate::transport::TransportLayer;
 
-/// Serves `connection` until it is closed and its last bytes are written.
-/// `buffered` holds bytes read after its CONNECT.
-pub async fn serve(
+/// The task serving `connection` until it is closed and its last bytes are
+/// written; `buffered` holds bytes read after its CONNECT, handled at once.
+pub fn serve(
     shard: Rc<Shard>,
     connection: Rc<Connection>,
     stream: TcpStream,
     transport: TransportLayer,
     buffered: BytesMut,
-) {
+) -> ConnectionTask {
     let mut task = ConnectionTask {
         shard,
         connection,
@@ -54,12 +55,13 @@ pub async fn serve(
         written: 0,
     };
     task.handle_buffered();
-    poll_fn(|cx| task.poll_turns(cx)).await;
-    task.finish().await;
+    task
 }
 
-/// What one connection's task owns.
-struct ConnectionTask {
+/// What one connection's task owns. It is its own future, written by hand: an
+/// `async fn` would keep its arguments and every await point's state beside
+/// it, and this is the one allocation every idle connection holds.
+pub struct ConnectionTask {
     shard: Rc<Shard>,
     connection: Rc<Connection>,
     stream: TcpStream,
@@ -224,11 +226,25 @@ impl ConnectionTask {
         }
     }
 
-    /// Shuts the socket down and drops whatever could not be written.
-    async fn finish(self) {
-        if let Err(error) = self.stream.shutdown(Shutdown::Both).await {
+    /// Shuts the socket down both ways (a FIN, even with unread input) and
+    /// drops whatever could not be written.
+    fn finish(&self) {
+        if let Err(error) = SockRef::from(&self.stream).shutdown(Shutdown::Both) {
             tracing::trace!(client_id = %self.connection.client_id, %error, "shutdown failed");
         }
         self.connection.finished();
+    }
+}
+
+impl Future for ConnectionTask {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let task = self.get_mut();
+        let turns = task.poll_turns(cx);
+        if turns.is_ready() {
+            task.finish();
+        }
+        turns
     }
 }
