@@ -1,17 +1,20 @@
 //! One client connection on its shard: its outbound queue and the flags its
 //! task (see [`super::task`]) obeys.
 //!
-//! What the session sends is queued as packets, not bytes: a PUBLISH in the
-//! queue shares its payload with every other subscriber, so a subscriber that
-//! falls behind holds references, not copies. The connection's task encodes the
-//! queue into one buffer, up to `limits::WRITE_BATCH_BYTES` at a time, and
-//! writes it at once: a batch of deliveries costs one syscall, not one per
-//! packet. The queue is bounded by `limits::OUTBOUND_BYTES_MAX` of
-//! payload: past it QoS 0 deliveries are dropped and counted (QoS 1 and 2 are
-//! bounded by the session's inflight window), so a subscriber that never reads
-//! holds up only itself. The queue's storage is released once it is written
-//! out (a few queued packets take a kilobyte), so an idle connection holds no
-//! packet slots.
+//! A packet sent while less than `limits::WRITE_BATCH_BYTES` wait to be
+//! written is encoded at once into the connection's `encoded` buffer: the
+//! common case, a connection that keeps up, costs no queue slot and no copy of
+//! the packet. Past that, packets are queued as packets, not bytes: a PUBLISH
+//! in the queue shares its payload with every other subscriber, so a
+//! subscriber that falls behind holds references, not copies. The
+//! connection's task takes the encoded bytes, tops them up from the queue to
+//! `limits::WRITE_BATCH_BYTES`, and writes them at once: a batch of deliveries
+//! costs one syscall, not one per packet. What waits is bounded by
+//! `limits::OUTBOUND_BYTES_MAX`: past it QoS 0 deliveries are dropped and
+//! counted (QoS 1 and 2 are bounded by the session's inflight window), so a
+//! subscriber that never reads holds up only itself. The queue's storage is
+//! released once it is written out (a few queued packets take a kilobyte), so
+//! an idle connection holds no packet slots.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -39,6 +42,7 @@ pub struct Connection {
     pub client_id: ByteString,
     /// Protocol level agreed by CONNECT; decides the encoding.
     pub protocol_version: ProtocolVersion,
+    encoded: RefCell<BytesMut>,
     outbound: RefCell<VecDeque<Packet>>,
     queued_bytes: Cell<usize>,
     writing_bytes: Cell<usize>,
@@ -64,6 +68,7 @@ impl Connection {
             peer,
             client_id,
             protocol_version,
+            encoded: RefCell::new(BytesMut::new()),
             outbound: RefCell::new(VecDeque::new()),
             queued_bytes: Cell::new(0),
             writing_bytes: Cell::new(0),
@@ -88,28 +93,46 @@ impl Connection {
                 return false;
             }
         }
-        self.queued_bytes
-            .set(self.queued_bytes.get() + queued_size(&packet));
-        self.outbound.borrow_mut().push_back(packet);
+        let mut outbound = self.outbound.borrow_mut();
+        let mut encoded = self.encoded.borrow_mut();
+        if outbound.is_empty() && encoded.len() < limits::WRITE_BATCH_BYTES {
+            self.encode(&packet, &mut encoded);
+        } else {
+            self.queued_bytes
+                .set(self.queued_bytes.get() + queued_size(&packet));
+            outbound.push_back(packet);
+        }
         self.task_wake.wake();
         true
     }
 
-    /// Payload bytes queued or being written.
+    /// Bytes encoded, queued (payload and topic of a queued PUBLISH) or being
+    /// written.
     pub fn pending_bytes(&self) -> usize {
-        self.queued_bytes.get() + self.writing_bytes.get()
+        self.encoded.borrow().len() + self.queued_bytes.get() + self.writing_bytes.get()
     }
 
-    /// Encodes queued packets into `batch` until it holds
-    /// `limits::WRITE_BATCH_BYTES` or the queue is empty; false when there is
-    /// nothing to write (the queue is empty or held), and then the task of `cx`
-    /// is woken by the next packet or release.
+    fn encode(&self, packet: &Packet, buffer: &mut BytesMut) {
+        if let Err(error) = encode(packet, self.protocol_version, buffer) {
+            tracing::debug!(client_id = %self.client_id, %error, "packet not sent");
+        }
+    }
+
+    /// Fills the empty `batch` with the encoded bytes, then with queued
+    /// packets until it holds `limits::WRITE_BATCH_BYTES` or the queue is
+    /// empty; false when there is nothing to write (nothing waits, or a hold
+    /// is in force), and then the task of `cx` is woken by the next packet or
+    /// release.
     pub(super) fn encode_batch(&self, cx: &Context<'_>, batch: &mut BytesMut) -> bool {
-        if self.held.get() > 0 || self.outbound.borrow().is_empty() {
+        assert!(batch.is_empty(), "a batch is written out before the next");
+        if self.held.get() > 0 || !self.has_queued() {
             self.release_empty_queue();
             self.task_wake.register(cx.waker());
             return false;
         }
+        // The two buffers trade places, so neither is allocated again while
+        // the connection is busy.
+        std::mem::swap(batch, &mut *self.encoded.borrow_mut());
         let mut outbound = self.outbound.borrow_mut();
         while batch.len() < limits::WRITE_BATCH_BYTES {
             let Some(packet) = outbound.pop_front() else {
@@ -117,9 +140,7 @@ impl Connection {
             };
             self.queued_bytes
                 .set(self.queued_bytes.get() - queued_size(&packet));
-            if let Err(error) = encode(&packet, self.protocol_version, batch) {
-                tracing::debug!(client_id = %self.client_id, %error, "packet not sent");
-            }
+            self.encode(&packet, batch);
         }
         self.writing_bytes.set(batch.len());
         true
@@ -130,9 +151,9 @@ impl Connection {
         self.writing_bytes.set(0);
     }
 
-    /// True while packets wait to be encoded.
+    /// True while bytes or packets wait to be written.
     pub(super) fn has_queued(&self) -> bool {
-        !self.outbound.borrow().is_empty()
+        !self.encoded.borrow().is_empty() || !self.outbound.borrow().is_empty()
     }
 
     /// True while a [`Connection::hold`] is in force.
@@ -147,11 +168,15 @@ impl Connection {
     }
 
     /// Frees the queue's storage when nothing is queued, so a connection that
-    /// goes quiet keeps no packet slots.
+    /// goes quiet keeps no packet slots, and a large empty encoding buffer.
     fn release_empty_queue(&self) {
         let mut outbound = self.outbound.borrow_mut();
         if outbound.is_empty() && outbound.capacity() > 0 {
             *outbound = VecDeque::new();
+        }
+        let mut encoded = self.encoded.borrow_mut();
+        if encoded.is_empty() && encoded.capacity() > limits::IDLE_BUFFER_KEEP_MAX {
+            *encoded = BytesMut::new();
         }
     }
 
@@ -184,6 +209,7 @@ impl Connection {
 
     /// The task shut the socket down: drops what could not be written.
     pub(super) fn finished(&self) {
+        self.encoded.borrow_mut().clear();
         self.outbound.borrow_mut().clear();
         self.queued_bytes.set(0);
         self.writing_bytes.set(0);
@@ -196,7 +222,8 @@ impl Connection {
     }
 }
 
-/// What a queued packet counts against `limits::OUTBOUND_BYTES_MAX`.
+/// What a queued packet counts against `limits::OUTBOUND_BYTES_MAX`: what it
+/// holds the payload and topic of.
 fn queued_size(packet: &Packet) -> usize {
     match packet {
         Packet::Publish(publish) => publish.payload.len() + publish.topic_name.len(),
