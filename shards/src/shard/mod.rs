@@ -109,6 +109,7 @@ pub struct Shard {
     pending_connects: Cell<usize>,
     stopping: Cell<bool>,
     routing_scratch: RefCell<routing::Scratch>,
+    clock_ms: Cell<Option<u64>>,
 }
 
 /// Runs one shard until the broker is asked to stop.
@@ -144,6 +145,7 @@ pub async fn run(setup: ShardSetup) {
         pending_connects: Cell::new(0),
         stopping: Cell::new(false),
         routing_scratch: RefCell::new(routing::Scratch::default()),
+        clock_ms: Cell::new(None),
     });
     for ring in inbound {
         glommio::spawn_local(consume_ring(Rc::clone(&shard), ring)).detach();
@@ -212,8 +214,26 @@ async fn consume_ring(shard: Rc<Shard>, ring: Inbound<ShardMessage>) {
 
 impl Shard {
     /// Milliseconds since the broker started: the clock every session sees.
+    /// Inside [`Shard::with_clock`], the one reading taken there.
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+        match self.clock_ms.get() {
+            Some(now_ms) => now_ms,
+            None => u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// Runs `work` with one clock reading for all of it: a read's packets and
+    /// the deliveries they cause are handled within microseconds, and a clock
+    /// read per packet and per delivery cost more than the millisecond
+    /// resolution sessions need.
+    fn with_clock<R>(&self, work: impl FnOnce() -> R) -> R {
+        let outer = self.clock_ms.get();
+        if outer.is_none() {
+            self.clock_ms.set(Some(self.now_ms()));
+        }
+        let result = work();
+        self.clock_ms.set(outer);
+        result
     }
 
     /// Stops every connection: DISCONNECT 0x8B to 5.0 clients, then a flush

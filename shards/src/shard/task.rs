@@ -160,25 +160,30 @@ impl ConnectionTask {
         read
     }
 
-    /// Decodes and handles every complete packet in `inbound`.
+    /// Decodes and handles every complete packet in `inbound`, all at one
+    /// clock reading.
     fn handle_buffered(&mut self) {
+        let shard = &self.shard;
         let connection = &self.connection;
         let inbound = self.transport.inbound(&mut self.inbound);
-        while self.reading && !connection.is_closing() {
-            match decode(
-                inbound,
-                connection.protocol_version,
-                self.shard.config.maximum_packet_size,
-            ) {
-                Ok(Some(packet)) => self.shard.on_packet(connection, packet),
-                Ok(None) => break,
-                Err(error) => {
-                    self.shard.stats.malformed_packet();
-                    self.shard.on_protocol_error(connection, error);
-                    self.reading = false;
+        let reading = &mut self.reading;
+        shard.with_clock(|| {
+            while *reading && !connection.is_closing() {
+                match decode(
+                    inbound,
+                    connection.protocol_version,
+                    shard.config.maximum_packet_size,
+                ) {
+                    Ok(Some(packet)) => shard.on_packet(connection, packet),
+                    Ok(None) => break,
+                    Err(error) => {
+                        shard.stats.malformed_packet();
+                        shard.on_protocol_error(connection, error);
+                        *reading = false;
+                    }
                 }
             }
-        }
+        });
         if self.inbound.is_empty() && self.inbound.capacity() > limits::IDLE_BUFFER_KEEP_MAX {
             self.inbound = BytesMut::new();
         }
