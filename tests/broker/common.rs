@@ -138,6 +138,20 @@ impl RawClient {
         (client, connack)
     }
 
+    /// Connects an accepted clean-start client with no keep-alive, as most tests
+    /// need for a watcher or a publisher.
+    pub fn clean(
+        address: SocketAddr,
+        protocol_version: ProtocolVersion,
+        client_id: &str,
+    ) -> RawClient {
+        RawClient::connected(
+            address,
+            connect_packet(protocol_version, client_id, true, 0),
+        )
+        .0
+    }
+
     /// Sends one packet.
     pub fn send(&mut self, packet: &Packet) {
         let mut bytes = BytesMut::new();

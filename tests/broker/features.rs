@@ -14,14 +14,10 @@ use crate::common::{client_id_on, connect_packet, start_broker, will, RawClient}
 fn inbound_topic_alias_stands_for_its_topic_name() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let (mut subscriber, _) = RawClient::connected(
+    let mut subscriber = RawClient::clean(
         address,
-        connect_packet(
-            ProtocolVersion::V3_1_1,
-            &client_id_on(0, "alias-sub"),
-            true,
-            0,
-        ),
+        ProtocolVersion::V3_1_1,
+        &client_id_on(0, "alias-sub"),
     );
     subscriber.subscribe("vehicles/+/position", QoS::AtMostOnce);
     let (mut publisher, connack) = RawClient::connected(
@@ -62,10 +58,7 @@ fn receive_maximum_limits_unacknowledged_deliveries() {
     };
     let (mut subscriber, _) = RawClient::connected(address, connect);
     subscriber.subscribe("window", QoS::AtLeastOnce);
-    let (mut publisher, _) = RawClient::connected(
-        address,
-        connect_packet(ProtocolVersion::V5, &client_id_on(0, "wide"), true, 0),
-    );
+    let mut publisher = RawClient::clean(address, ProtocolVersion::V5, &client_id_on(0, "wide"));
     for index in 0..5 {
         publisher.publish("window", format!("{index}"), QoS::AtLeastOnce, false);
     }
@@ -90,14 +83,10 @@ fn receive_maximum_limits_unacknowledged_deliveries() {
 fn session_expiry_ends_the_session_and_publishes_a_will_delayed_beyond_it() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let (mut watcher, _) = RawClient::connected(
+    let mut watcher = RawClient::clean(
         address,
-        connect_packet(
-            ProtocolVersion::V5,
-            &client_id_on(1, "expiry-watch"),
-            true,
-            0,
-        ),
+        ProtocolVersion::V5,
+        &client_id_on(1, "expiry-watch"),
     );
     watcher.subscribe("expiry/+", QoS::AtLeastOnce);
     let client_id = client_id_on(0, "expiring");

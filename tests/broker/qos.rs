@@ -21,14 +21,10 @@ fn qos1_delivery_unacknowledged_at_disconnect_is_resent_once_on_resume() {
     let subscriber_id = client_id_on(1, "qos1-sub");
     let (mut subscriber, _) = RawClient::connected(address, persistent_v5(&subscriber_id));
     subscriber.subscribe("jobs/qos1", QoS::AtLeastOnce);
-    let (mut publisher, _) = RawClient::connected(
+    let mut publisher = RawClient::clean(
         address,
-        connect_packet(
-            ProtocolVersion::V3_1_1,
-            &client_id_on(0, "qos1-pub"),
-            true,
-            0,
-        ),
+        ProtocolVersion::V3_1_1,
+        &client_id_on(0, "qos1-pub"),
     );
     publisher.publish("jobs/qos1", "first", QoS::AtLeastOnce, false);
     let unacknowledged = subscriber.recv_publish();
@@ -55,10 +51,8 @@ fn qos2_delivery_interrupted_after_pubrec_completes_once_on_resume() {
     let subscriber_id = client_id_on(0, "qos2-sub");
     let (mut subscriber, _) = RawClient::connected(address, persistent_v5(&subscriber_id));
     subscriber.subscribe("jobs/qos2", QoS::ExactlyOnce);
-    let (mut publisher, _) = RawClient::connected(
-        address,
-        connect_packet(ProtocolVersion::V5, &client_id_on(1, "qos2-pub"), true, 0),
-    );
+    let mut publisher =
+        RawClient::clean(address, ProtocolVersion::V5, &client_id_on(1, "qos2-pub"));
     publisher.publish("jobs/qos2", "only-once", QoS::ExactlyOnce, false);
     let publish = subscriber.recv_publish();
     let packet_id = publish.packet_id.expect("QoS 2 has a packet id");
@@ -85,14 +79,10 @@ fn qos2_delivery_interrupted_after_pubrec_completes_once_on_resume() {
 fn qos2_publish_resumed_with_pubrel_is_delivered_once() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let (mut subscriber, _) = RawClient::connected(
+    let mut subscriber = RawClient::clean(
         address,
-        connect_packet(
-            ProtocolVersion::V3_1_1,
-            &client_id_on(0, "in2-sub"),
-            true,
-            0,
-        ),
+        ProtocolVersion::V3_1_1,
+        &client_id_on(0, "in2-sub"),
     );
     subscriber.subscribe("jobs/in2", QoS::ExactlyOnce);
     let publisher_id = client_id_on(1, "in2-pub");

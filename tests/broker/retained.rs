@@ -3,27 +3,21 @@
 
 use shardmq::protocol::{ProtocolVersion, QoS};
 
-use crate::common::{client_id_on, connect_packet, start_broker, RawClient};
+use crate::common::{client_id_on, start_broker, RawClient};
 
 #[test]
 fn retained_messages_are_set_updated_deleted_and_matched_by_wildcards() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let (mut publisher, _) = RawClient::connected(
-        address,
-        connect_packet(ProtocolVersion::V3_1_1, &client_id_on(0, "keeper"), true, 0),
-    );
+    let mut publisher =
+        RawClient::clean(address, ProtocolVersion::V3_1_1, &client_id_on(0, "keeper"));
     publisher.publish("rooms/kitchen/light", "on", QoS::AtLeastOnce, true);
     publisher.publish("rooms/hall/light", "off", QoS::AtLeastOnce, true);
 
-    let (mut first, _) = RawClient::connected(
+    let mut first = RawClient::clean(
         address,
-        connect_packet(
-            ProtocolVersion::V3_1_1,
-            &client_id_on(1, "reader-a"),
-            true,
-            0,
-        ),
+        ProtocolVersion::V3_1_1,
+        &client_id_on(1, "reader-a"),
     );
     first.subscribe("rooms/+/light", QoS::AtLeastOnce);
     let mut seen: Vec<(String, Vec<u8>)> = (0..2)
@@ -53,14 +47,10 @@ fn retained_messages_are_set_updated_deleted_and_matched_by_wildcards() {
     assert!(!update.retain);
     assert_eq!(first.recv_publish_acked().topic_name, "rooms/hall/light");
 
-    let (mut second, _) = RawClient::connected(
+    let mut second = RawClient::clean(
         address,
-        connect_packet(
-            ProtocolVersion::V3_1_1,
-            &client_id_on(1, "reader-b"),
-            true,
-            0,
-        ),
+        ProtocolVersion::V3_1_1,
+        &client_id_on(1, "reader-b"),
     );
     second.subscribe("rooms/#", QoS::AtLeastOnce);
     publisher.publish("rooms/marker", "end", QoS::AtLeastOnce, false);

@@ -10,20 +10,13 @@ use crate::common::{client_id_on, connect_packet, start_broker, start_broker_wit
 fn malformed_packet_closes_only_the_client_that_sent_it() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let (mut bystander, _) = RawClient::connected(
+    let mut bystander = RawClient::clean(
         address,
-        connect_packet(
-            ProtocolVersion::V3_1_1,
-            &client_id_on(0, "bystander"),
-            true,
-            0,
-        ),
+        ProtocolVersion::V3_1_1,
+        &client_id_on(0, "bystander"),
     );
     bystander.subscribe("news", QoS::AtLeastOnce);
-    let (mut vandal, _) = RawClient::connected(
-        address,
-        connect_packet(ProtocolVersion::V5, &client_id_on(0, "vandal"), true, 0),
-    );
+    let mut vandal = RawClient::clean(address, ProtocolVersion::V5, &client_id_on(0, "vandal"));
     // Packet type 0 is reserved.
     vandal.send_bytes(&[0x00, 0x00]);
     let packets = vandal.expect_closed();
@@ -31,14 +24,10 @@ fn malformed_packet_closes_only_the_client_that_sent_it() {
         matches!(packets.as_slice(), [Packet::Disconnect(disconnect)] if disconnect.reason_code == ReasonCode::MalformedPacket || disconnect.reason_code == ReasonCode::ProtocolError),
         "{packets:?}"
     );
-    let (mut publisher, _) = RawClient::connected(
+    let mut publisher = RawClient::clean(
         address,
-        connect_packet(
-            ProtocolVersion::V3_1_1,
-            &client_id_on(1, "reporter"),
-            true,
-            0,
-        ),
+        ProtocolVersion::V3_1_1,
+        &client_id_on(1, "reporter"),
     );
     publisher.publish("news", "still here", QoS::AtLeastOnce, false);
     assert_eq!(&bystander.recv_publish_acked().payload[..], b"still here");
@@ -109,28 +98,19 @@ fn subscriber_that_never_reads_does_not_stall_the_others() {
     let payload = vec![b'x'; 4096];
     let broker = start_broker();
     let address = broker.local_addr();
-    let (mut stalled, _) = RawClient::connected(
+    let mut stalled = RawClient::clean(
         address,
-        connect_packet(
-            ProtocolVersion::V3_1_1,
-            &client_id_on(0, "stalled"),
-            true,
-            0,
-        ),
+        ProtocolVersion::V3_1_1,
+        &client_id_on(0, "stalled"),
     );
     stalled.subscribe("firehose", QoS::AtMostOnce);
     socket2::SockRef::from(stalled.stream())
         .set_recv_buffer_size(4096)
         .unwrap();
-    let (mut reader, _) = RawClient::connected(
-        address,
-        connect_packet(ProtocolVersion::V3_1_1, &client_id_on(0, "reader"), true, 0),
-    );
+    let mut reader = RawClient::clean(address, ProtocolVersion::V3_1_1, &client_id_on(0, "reader"));
     reader.subscribe("firehose", QoS::AtLeastOnce);
-    let (mut publisher, _) = RawClient::connected(
-        address,
-        connect_packet(ProtocolVersion::V3_1_1, &client_id_on(1, "hose"), true, 0),
-    );
+    let mut publisher =
+        RawClient::clean(address, ProtocolVersion::V3_1_1, &client_id_on(1, "hose"));
     let publishing = std::thread::spawn(move || {
         for _ in 0..MESSAGES {
             publisher.publish("firehose", payload.clone(), QoS::AtLeastOnce, false);

@@ -9,25 +9,15 @@ use crate::common::{client_id_on, connect_packet, start_broker, RawClient, SHARD
 fn wildcards_match_across_shards_but_never_dollar_topics() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let (mut everything, _) = RawClient::connected(
-        address,
-        connect_packet(ProtocolVersion::V3_1_1, &client_id_on(0, "all"), true, 0),
-    );
+    let mut everything =
+        RawClient::clean(address, ProtocolVersion::V3_1_1, &client_id_on(0, "all"));
     everything.subscribe("#", QoS::AtLeastOnce);
-    let (mut temperatures, _) = RawClient::connected(
-        address,
-        connect_packet(ProtocolVersion::V3_1_1, &client_id_on(1, "temp"), true, 0),
-    );
+    let mut temperatures =
+        RawClient::clean(address, ProtocolVersion::V3_1_1, &client_id_on(1, "temp"));
     temperatures.subscribe("sensors/+/temperature", QoS::AtLeastOnce);
-    let (mut system, _) = RawClient::connected(
-        address,
-        connect_packet(ProtocolVersion::V3_1_1, &client_id_on(1, "sys"), true, 0),
-    );
+    let mut system = RawClient::clean(address, ProtocolVersion::V3_1_1, &client_id_on(1, "sys"));
     system.subscribe("$SYS/#", QoS::AtLeastOnce);
-    let (mut publisher, _) = RawClient::connected(
-        address,
-        connect_packet(ProtocolVersion::V3_1_1, &client_id_on(0, "pub"), true, 0),
-    );
+    let mut publisher = RawClient::clean(address, ProtocolVersion::V3_1_1, &client_id_on(0, "pub"));
 
     publisher.publish("$SYS/uptime", "1", QoS::AtLeastOnce, false);
     publisher.publish("sensors/kitchen/temperature", "21", QoS::AtLeastOnce, false);
@@ -52,16 +42,10 @@ fn wildcards_match_across_shards_but_never_dollar_topics() {
 fn overlapping_v5_subscriptions_deliver_once_with_every_identifier() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let (mut subscriber, _) = RawClient::connected(
-        address,
-        connect_packet(ProtocolVersion::V5, &client_id_on(1, "ids"), true, 0),
-    );
+    let mut subscriber = RawClient::clean(address, ProtocolVersion::V5, &client_id_on(1, "ids"));
     subscriber.subscribe_with("metrics/#", QoS::AtLeastOnce, Some(7));
     subscriber.subscribe_with("metrics/+/cpu", QoS::AtMostOnce, Some(9));
-    let (mut publisher, _) = RawClient::connected(
-        address,
-        connect_packet(ProtocolVersion::V5, &client_id_on(0, "ids-pub"), true, 0),
-    );
+    let mut publisher = RawClient::clean(address, ProtocolVersion::V5, &client_id_on(0, "ids-pub"));
     publisher.publish("metrics/host/cpu", "0.5", QoS::AtLeastOnce, false);
     publisher.publish("metrics/host/memory", "0.7", QoS::AtLeastOnce, false);
     let first = subscriber.recv_publish_acked();
@@ -83,10 +67,7 @@ fn connections_move_to_their_home_shard_and_keep_working() {
     let mut clients = Vec::new();
     for index in 0..16 {
         let client_id = client_id_on(index % SHARDS, &format!("handoff{index}"));
-        let (mut client, _) = RawClient::connected(
-            address,
-            connect_packet(ProtocolVersion::V3_1_1, &client_id, true, 0),
-        );
+        let mut client = RawClient::clean(address, ProtocolVersion::V3_1_1, &client_id);
         client.subscribe(&format!("handoff/{index}"), QoS::AtLeastOnce);
         clients.push(client);
     }
@@ -164,15 +145,11 @@ fn empty_client_id_gets_an_assigned_identifier_under_v5() {
 fn mqtt_3_1_clients_publish_and_subscribe_across_shards() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let (mut subscriber, _) = RawClient::connected(
-        address,
-        connect_packet(ProtocolVersion::V3_1, &client_id_on(0, "old-sub"), true, 0),
-    );
+    let mut subscriber =
+        RawClient::clean(address, ProtocolVersion::V3_1, &client_id_on(0, "old-sub"));
     subscriber.subscribe("legacy/#", QoS::ExactlyOnce);
-    let (mut publisher, _) = RawClient::connected(
-        address,
-        connect_packet(ProtocolVersion::V3_1, &client_id_on(1, "old-pub"), true, 0),
-    );
+    let mut publisher =
+        RawClient::clean(address, ProtocolVersion::V3_1, &client_id_on(1, "old-pub"));
     publisher.publish("legacy/line", "hello 3.1", QoS::ExactlyOnce, false);
     let publish = subscriber.recv_publish_acked();
     assert_eq!(publish.qos, QoS::ExactlyOnce);

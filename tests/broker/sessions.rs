@@ -11,20 +11,14 @@ fn takeover_across_shards_disconnects_the_old_connection_with_session_taken_over
     let broker = start_broker();
     let address = broker.local_addr();
     let client_id = client_id_on(1, "twin");
-    let (mut first, _) = RawClient::connected(
-        address,
-        connect_packet(ProtocolVersion::V5, &client_id, true, 0),
-    );
+    let mut first = RawClient::clean(address, ProtocolVersion::V5, &client_id);
     // The kernel picks the accept shard; keep taking over until a new
     // connection arrived on the other shard and was handed to the home shard
     // (each attempt misses with probability 1/2).
     let mut crossed_shards = false;
     for _ in 0..20 {
         let handoffs_before = broker.handoffs();
-        let (second, _) = RawClient::connected(
-            address,
-            connect_packet(ProtocolVersion::V5, &client_id, true, 0),
-        );
+        let second = RawClient::clean(address, ProtocolVersion::V5, &client_id);
         crossed_shards |= broker.handoffs() > handoffs_before;
         let packets = first.expect_closed();
         assert_eq!(
@@ -49,14 +43,10 @@ fn takeover_across_shards_disconnects_the_old_connection_with_session_taken_over
 fn will_is_published_when_the_connection_drops() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let (mut watcher, _) = RawClient::connected(
+    let mut watcher = RawClient::clean(
         address,
-        connect_packet(
-            ProtocolVersion::V3_1_1,
-            &client_id_on(0, "watcher"),
-            true,
-            0,
-        ),
+        ProtocolVersion::V3_1_1,
+        &client_id_on(0, "watcher"),
     );
     watcher.subscribe("status/+", QoS::AtLeastOnce);
     let mut connect = connect_packet(ProtocolVersion::V3_1_1, &client_id_on(1, "dying"), true, 0);
@@ -73,24 +63,18 @@ fn will_is_published_when_the_connection_drops() {
 fn will_is_not_published_after_a_normal_disconnect() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let (mut watcher, _) = RawClient::connected(
+    let mut watcher = RawClient::clean(
         address,
-        connect_packet(
-            ProtocolVersion::V3_1_1,
-            &client_id_on(1, "watcher2"),
-            true,
-            0,
-        ),
+        ProtocolVersion::V3_1_1,
+        &client_id_on(1, "watcher2"),
     );
     watcher.subscribe("status/+", QoS::AtLeastOnce);
     let mut connect = connect_packet(ProtocolVersion::V3_1_1, &client_id_on(0, "polite"), true, 0);
     connect.will = Some(will("status/polite", b"gone"));
     let (polite, _) = RawClient::connected(address, connect);
     polite.disconnect();
-    let (mut publisher, _) = RawClient::connected(
-        address,
-        connect_packet(ProtocolVersion::V3_1_1, &client_id_on(0, "after"), true, 0),
-    );
+    let mut publisher =
+        RawClient::clean(address, ProtocolVersion::V3_1_1, &client_id_on(0, "after"));
     publisher.publish("status/marker", "m", QoS::AtLeastOnce, false);
     assert_eq!(watcher.recv_publish_acked().topic_name, "status/marker");
     broker.shutdown();
@@ -100,10 +84,7 @@ fn will_is_not_published_after_a_normal_disconnect() {
 fn delayed_will_is_published_once_the_delay_passes() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let (mut watcher, _) = RawClient::connected(
-        address,
-        connect_packet(ProtocolVersion::V5, &client_id_on(0, "watcher3"), true, 0),
-    );
+    let mut watcher = RawClient::clean(address, ProtocolVersion::V5, &client_id_on(0, "watcher3"));
     watcher.subscribe("status/+", QoS::AtLeastOnce);
     let mut connect = connect_packet(ProtocolVersion::V5, &client_id_on(1, "delayed"), true, 0);
     connect.properties = ConnectProperties {
@@ -128,14 +109,10 @@ fn delayed_will_is_published_once_the_delay_passes() {
 fn silent_client_is_closed_after_keep_alive_and_its_will_published() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let (mut watcher, _) = RawClient::connected(
+    let mut watcher = RawClient::clean(
         address,
-        connect_packet(
-            ProtocolVersion::V3_1_1,
-            &client_id_on(1, "watcher4"),
-            true,
-            0,
-        ),
+        ProtocolVersion::V3_1_1,
+        &client_id_on(1, "watcher4"),
     );
     watcher.subscribe("status/+", QoS::AtLeastOnce);
     let mut connect = connect_packet(ProtocolVersion::V5, &client_id_on(0, "silent"), true, 1);

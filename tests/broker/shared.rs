@@ -39,10 +39,7 @@ fn shared_subscription_gives_each_message_to_exactly_one_member_on_either_shard(
         });
     }
     drop(received_sender);
-    let (mut publisher, _) = RawClient::connected(
-        address,
-        connect_packet(ProtocolVersion::V5, &client_id_on(0, "boss"), true, 0),
-    );
+    let mut publisher = RawClient::clean(address, ProtocolVersion::V5, &client_id_on(0, "boss"));
     for index in 0..MESSAGES {
         publisher.publish(
             "tasks/build",
