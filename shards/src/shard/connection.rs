@@ -230,3 +230,103 @@ fn queued_size(packet: &Packet) -> usize {
         _ => 0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use shardmq::protocol::{decode, Publish, PublishProperties};
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+
+    struct NoWake;
+
+    impl Wake for NoWake {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    fn connection() -> Connection {
+        Connection::new(
+            0,
+            0,
+            "127.0.0.1:1883".parse().unwrap(),
+            ByteString::from_static("subscriber"),
+            ProtocolVersion::V3_1_1,
+        )
+    }
+
+    fn publish(packet_id: u16, qos: QoS, payload_size: usize) -> Packet {
+        Packet::Publish(Publish {
+            dup: false,
+            qos,
+            retain: false,
+            topic_name: ByteString::from_static("t"),
+            packet_id: (qos != QoS::AtMostOnce).then_some(packet_id),
+            properties: PublishProperties::default(),
+            payload: Bytes::from(vec![0; payload_size]),
+        })
+    }
+
+    /// Encodes and decodes every batch until nothing waits; the packet ids seen.
+    fn written_packet_ids(connection: &Connection) -> Vec<u16> {
+        let waker = Waker::from(Arc::new(NoWake));
+        let cx = Context::from_waker(&waker);
+        let mut packet_ids = Vec::new();
+        let mut batch = BytesMut::new();
+        while connection.encode_batch(&cx, &mut batch) {
+            while let Some(packet) = decode(&mut batch, ProtocolVersion::V3_1_1, u32::MAX).unwrap()
+            {
+                let Packet::Publish(publish) = packet else {
+                    panic!("only PUBLISH was sent");
+                };
+                packet_ids.push(publish.packet_id.unwrap());
+            }
+            assert!(batch.is_empty(), "a batch holds whole packets");
+            connection.batch_written();
+        }
+        packet_ids
+    }
+
+    #[test]
+    fn packets_encoded_at_once_and_packets_queued_past_the_batch_go_out_in_send_order() {
+        let connection = connection();
+        let payload_size = 1000;
+        let count = 3 * limits::WRITE_BATCH_BYTES / payload_size;
+        for packet_id in 1..=count {
+            assert!(connection.send(publish(packet_id as u16, QoS::AtLeastOnce, payload_size)));
+        }
+        assert!(connection.has_queued());
+        let expected: Vec<u16> = (1..=count as u16).collect();
+        assert_eq!(written_packet_ids(&connection), expected);
+        assert!(!connection.has_queued());
+        assert_eq!(connection.pending_bytes(), 0);
+    }
+
+    #[test]
+    fn qos0_past_the_outbound_bound_is_dropped_and_counted_but_qos1_is_kept() {
+        let connection = connection();
+        let payload_size = 64 * 1024;
+        let mut packet_id = 0;
+        while connection.pending_bytes() < limits::OUTBOUND_BYTES_MAX {
+            packet_id += 1;
+            assert!(connection.send(publish(packet_id, QoS::AtLeastOnce, payload_size)));
+        }
+        assert!(!connection.send(publish(packet_id + 1, QoS::AtMostOnce, 1)));
+        assert_eq!(connection.take_dropped_qos0(), 1);
+        assert!(connection.send(publish(packet_id + 1, QoS::AtLeastOnce, 1)));
+        assert_eq!(
+            written_packet_ids(&connection).len(),
+            usize::from(packet_id) + 1
+        );
+    }
+
+    #[test]
+    fn nothing_is_written_while_held_and_everything_after_the_release() {
+        let connection = connection();
+        connection.hold();
+        assert!(connection.send(publish(1, QoS::AtLeastOnce, 10)));
+        assert!(written_packet_ids(&connection).is_empty());
+        connection.release();
+        assert_eq!(written_packet_ids(&connection), vec![1]);
+    }
+}
