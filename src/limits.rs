@@ -124,6 +124,11 @@ pub const IDLE_BUFFER_KEEP_MAX: usize = 4 * 1024;
 /// deliveries to that connection are dropped and counted.
 pub const OUTBOUND_BYTES_MAX: usize = 1024 * 1024;
 
+/// Read-and-write turns a connection's task takes per wake-up before it lets
+/// the shard's other tasks run, so a client that never stops sending cannot
+/// hold its shard.
+pub const CONNECTION_TURNS_PER_POLL: usize = 16;
+
 /// Bytes the writer encodes before it writes them out; a longer queue goes out
 /// in several writes, so the write buffer stays this size whatever the backlog.
 pub const WRITE_BATCH_BYTES: usize = 64 * 1024;

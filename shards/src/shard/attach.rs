@@ -10,9 +10,10 @@ use glommio::net::TcpStream;
 use shardmq::protocol::Connect;
 use shardmq::session::{needs_assigned_client_id, Action, ConnectOutcome, Session};
 
-use super::connection::{write_loop, Connection};
-use super::reader::{read_loop, HandOff};
+use super::connection::Connection;
+use super::reader::HandOff;
 use super::sessions::SessionKey;
+use super::task::serve;
 use super::{SessionEntry, Shard};
 use crate::home::home_shard;
 
@@ -77,14 +78,7 @@ impl Shard {
             buffered,
             transport,
         } = handoff;
-        let reader = match socket.try_clone() {
-            Ok(duplicate) => TcpStream::from(socket2::Socket::from(duplicate)),
-            Err(error) => {
-                tracing::warn!(%peer, %error, "cannot duplicate the client socket");
-                return;
-            }
-        };
-        let writer = TcpStream::from(socket2::Socket::from(socket));
+        let stream = TcpStream::from(socket2::Socket::from(socket));
         let client_id = assigned_client_id
             .clone()
             .unwrap_or_else(|| connect.client_id.clone());
@@ -107,12 +101,6 @@ impl Shard {
             client_id.clone(),
             connect.protocol_version,
         ));
-        glommio::spawn_local(write_loop(
-            Rc::clone(&connection),
-            writer,
-            transport.writer_half(),
-        ))
-        .detach();
         if let Some((_, actions)) = refusal {
             tracing::debug!(%client_id, %peer, "connection refused; the connected session stays");
             for action in actions {
@@ -121,6 +109,14 @@ impl Shard {
                 }
             }
             connection.close();
+            glommio::spawn_local(serve(
+                Rc::clone(self),
+                connection,
+                stream,
+                transport,
+                buffered,
+            ))
+            .detach();
             return;
         }
 
@@ -147,7 +143,7 @@ impl Shard {
                     key,
                     SessionEntry {
                         client_id: client_id.clone(),
-                        session,
+                        session: Box::new(session),
                         connection: Some(Rc::clone(&connection)),
                         persisted,
                     },
@@ -156,14 +152,6 @@ impl Shard {
                     .borrow_mut()
                     .insert(connection.id, Rc::clone(&connection));
                 self.run_actions(key, Some(&connection), &mut actions);
-                glommio::spawn_local(read_loop(
-                    Rc::clone(self),
-                    connection,
-                    reader,
-                    transport,
-                    buffered,
-                ))
-                .detach();
             }
             ConnectOutcome::Refused { existing } => {
                 tracing::debug!(%client_id, %peer, "connection refused");
@@ -173,7 +161,7 @@ impl Shard {
                             key,
                             SessionEntry {
                                 client_id: client_id.clone(),
-                                session,
+                                session: Box::new(session),
                                 connection: None,
                                 persisted: replaced_persisted,
                             },
@@ -187,6 +175,15 @@ impl Shard {
                 connection.close();
             }
         }
+        // A refused connection's task only writes the CONNACK and closes.
+        glommio::spawn_local(serve(
+            Rc::clone(self),
+            connection,
+            stream,
+            transport,
+            buffered,
+        ))
+        .detach();
     }
 
     /// The key of the session of `client_id` when it has a connection attached.
@@ -253,6 +250,6 @@ impl Shard {
                 self.connections.borrow_mut().remove(&old.id);
             }
         }
-        (key, Some(entry.session), entry.persisted)
+        (key, Some(*entry.session), entry.persisted)
     }
 }

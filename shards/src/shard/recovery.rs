@@ -55,7 +55,7 @@ impl Shard {
                 key,
                 SessionEntry {
                     client_id,
-                    session,
+                    session: Box::new(session),
                     connection: None,
                     persisted: true,
                 },
@@ -113,7 +113,7 @@ impl Shard {
             .borrow()
             .values()
             .filter(|entry| entry.persisted)
-            .map(|entry| entry.session.clone())
+            .map(|entry| (*entry.session).clone())
             .collect();
         let retained = self
             .retained
