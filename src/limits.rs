@@ -146,8 +146,13 @@ pub const TIMER_FIRES_PER_TICK_MAX: usize = 10_000;
 /// Timers one shard holds at once (keep-alive, retry, will delay, session expiry).
 pub const TIMERS_PER_SHARD_MAX: usize = 4 * CONNECTIONS_PER_SHARD_MAX;
 
-/// Retained messages the broker keeps; a new topic beyond it is not retained.
-pub const RETAINED_MESSAGES_MAX: usize = 100_000;
+/// Retained messages the broker keeps by default (`max_retained_messages`); a
+/// new topic beyond it is not retained.
+pub const RETAINED_MESSAGES_DEFAULT: usize = 1_000_000;
+
+/// Bytes of retained topics and payloads the broker keeps by default
+/// (`max_retained_bytes`): 1 GiB.
+pub const RETAINED_BYTES_DEFAULT: usize = 1 << 30;
 
 /// Expired retained messages one shard removes per timer tick, at most; the
 /// rest go on the next ticks.

@@ -140,6 +140,10 @@ pub async fn run(setup: ShardSetup) {
         return;
     };
     let session_config = setup.config.session_config();
+    let retained = retained::RetainedStore::new(
+        setup.config.max_retained_messages,
+        setup.config.max_retained_bytes,
+    );
     let shard = Rc::new(Shard {
         index: setup.index,
         shard_count: setup.shard_count,
@@ -161,7 +165,7 @@ pub async fn run(setup: ShardSetup) {
         filters_in_flight: RefCell::new(HashMap::new()),
         connections: RefCell::new(HashMap::new()),
         trie: RefCell::new(SubscriptionTrie::with_label_seeds(setup.label_seeds)),
-        retained: RefCell::new(retained::RetainedStore::default()),
+        retained: RefCell::new(retained),
         timers: RefCell::new(TimerQueue::new(limits::TIMERS_PER_SHARD_MAX)),
         read_scratch: RefCell::new(vec![0; limits::READ_CHUNK_SIZE]),
         next_connection_id: Cell::new(0),

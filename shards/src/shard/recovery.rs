@@ -74,7 +74,7 @@ impl Shard {
             let mut retained = self.retained.borrow_mut();
             for record in restore.retained.iter() {
                 let message = Message::from_record(record.clone(), now_ms, wall_ms);
-                retained.update(&Arc::new(message));
+                retained.apply(&Arc::new(message));
             }
         }
         tracing::info!(

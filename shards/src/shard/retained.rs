@@ -2,8 +2,15 @@
 //!
 //! Every shard holds every retained message (updates are broadcast over the
 //! rings), so a SUBSCRIBE is answered from local memory. Lookup by wildcard scans
-//! the set: subscribing is rare next to publishing, and the set is bounded by
-//! `limits::RETAINED_MESSAGES_MAX`.
+//! the set: subscribing is rare next to publishing.
+//!
+//! The set is bounded in messages and in bytes (`max_retained_messages`,
+//! `max_retained_bytes`). The shard a retained PUBLISH arrives on decides
+//! against its replica ([`RetainedStore::retain`]) and only what it kept is
+//! replicated; the others apply that decision as it comes
+//! ([`RetainedStore::apply`]), so the replicas never disagree about a message
+//! one of them refused. Publishers on two shards racing for the last room may
+//! pass the bound by the few updates under way on the rings.
 //!
 //! A message with a Message Expiry Interval is never sent once expired, and is
 //! removed, with its payload, by [`RetainedStore::sweep_expired`] on the timer
@@ -21,34 +28,61 @@ use shardmq::session::SharedMessage;
 use shardmq::topic::{matches, parse_topic_filter};
 
 /// Retained messages by topic name.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RetainedStore {
     by_topic: HashMap<ByteString, SharedMessage>,
     /// (expiry time, topic name) of every stored message that expires.
     by_expiry: BTreeSet<(u64, ByteString)>,
+    /// [`stored_size`] of everything stored.
+    bytes: usize,
+    max_messages: usize,
+    max_bytes: usize,
 }
 
 impl RetainedStore {
-    /// Stores `message` as its topic's retained message, or clears the topic when
-    /// the payload is empty [MQTT-3.3.1-6, MQTT-3.3.1-7].
-    pub fn update(&mut self, message: &SharedMessage) {
+    /// An empty store holding at most `max_messages` messages and `max_bytes`
+    /// bytes (see [`stored_size`]).
+    pub fn new(max_messages: usize, max_bytes: usize) -> RetainedStore {
+        RetainedStore {
+            by_topic: HashMap::default(),
+            by_expiry: BTreeSet::new(),
+            bytes: 0,
+            max_messages,
+            max_bytes,
+        }
+    }
+
+    /// A retained PUBLISH received on this shard: stores `message` as its
+    /// topic's retained message, or clears the topic when the payload is empty
+    /// [MQTT-3.3.1-6, MQTT-3.3.1-7]. False when a new message would pass the
+    /// store's bounds: it is not retained (and must not be replicated).
+    pub fn retain(&mut self, message: &SharedMessage) -> bool {
+        if !message.payload.is_empty() {
+            let replaced = self
+                .by_topic
+                .get(&message.topic_name)
+                .map_or(0, stored_size);
+            let count = self.by_topic.len() + usize::from(replaced == 0);
+            let bytes = self.bytes - replaced + stored_size(message);
+            if count > self.max_messages || bytes > self.max_bytes {
+                tracing::debug!(topic_name = %message.topic_name, "retained store full; not retained");
+                return false;
+            }
+        }
+        self.apply(message);
+        true
+    }
+
+    /// Applies a retained update another shard decided on (or start-up
+    /// restored): stores or clears without checking the bounds.
+    pub fn apply(&mut self, message: &SharedMessage) {
+        self.remove(&message.topic_name);
         if message.payload.is_empty() {
-            self.remove(&message.topic_name);
             return;
         }
-        if self.by_topic.len() >= limits::RETAINED_MESSAGES_MAX
-            && !self.by_topic.contains_key(&message.topic_name)
-        {
-            tracing::debug!(topic_name = %message.topic_name, "retained store full; not retained");
-            return;
-        }
-        let replaced = self
-            .by_topic
+        self.bytes += stored_size(message);
+        self.by_topic
             .insert(message.topic_name.clone(), SharedMessage::clone(message));
-        if let Some(expires_at_ms) = replaced.and_then(|replaced| replaced.expires_at_ms) {
-            self.by_expiry
-                .remove(&(expires_at_ms, message.topic_name.clone()));
-        }
         if let Some(expires_at_ms) = message.expires_at_ms {
             self.by_expiry
                 .insert((expires_at_ms, message.topic_name.clone()));
@@ -57,8 +91,11 @@ impl RetainedStore {
 
     /// Removes the retained message of `topic_name`, if any.
     fn remove(&mut self, topic_name: &ByteString) {
-        let removed = self.by_topic.remove(topic_name);
-        if let Some(expires_at_ms) = removed.and_then(|removed| removed.expires_at_ms) {
+        let Some(removed) = self.by_topic.remove(topic_name) else {
+            return;
+        };
+        self.bytes -= stored_size(&removed);
+        if let Some(expires_at_ms) = removed.expires_at_ms {
             self.by_expiry.remove(&(expires_at_ms, topic_name.clone()));
         }
     }
@@ -79,7 +116,9 @@ impl RetainedStore {
             let Some((_, topic_name)) = self.by_expiry.pop_first() else {
                 break;
             };
-            self.by_topic.remove(&topic_name);
+            if let Some(message) = self.by_topic.remove(&topic_name) {
+                self.bytes -= stored_size(&message);
+            }
             removed += 1;
         }
         if removed > 0 && self.by_topic.capacity() > 4 * self.by_topic.len().max(16) {
@@ -120,6 +159,23 @@ impl RetainedStore {
     }
 }
 
+/// What a retained message counts against `max_retained_bytes`: its topic
+/// name, payload and the variable-length properties.
+fn stored_size(message: &SharedMessage) -> usize {
+    let properties = &message.properties;
+    let optional = |value: Option<&[u8]>| value.map_or(0, <[u8]>::len);
+    message.topic_name.len()
+        + message.payload.len()
+        + optional(properties.response_topic.as_deref().map(str::as_bytes))
+        + optional(properties.correlation_data.as_deref())
+        + optional(properties.content_type.as_deref().map(str::as_bytes))
+        + properties
+            .user_properties
+            .iter()
+            .map(|(name, value)| name.len() + value.len())
+            .sum::<usize>()
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -155,11 +211,11 @@ mod tests {
 
     #[test]
     fn empty_payload_deletes_and_newer_message_replaces() {
-        let mut store = RetainedStore::default();
-        store.update(&retained("a/1", b"x", None));
-        store.update(&retained("a/2", b"y", None));
-        store.update(&retained("a/1", b"z", None));
-        store.update(&retained("a/2", b"", None));
+        let mut store = RetainedStore::new(usize::MAX, usize::MAX);
+        store.apply(&retained("a/1", b"x", None));
+        store.apply(&retained("a/2", b"y", None));
+        store.apply(&retained("a/1", b"z", None));
+        store.apply(&retained("a/2", b"", None));
         let found = store.matching("a/#", 0);
         assert_eq!(topics(&found), vec!["a/1"]);
         assert_eq!(&found[0].payload[..], b"z");
@@ -167,10 +223,10 @@ mod tests {
 
     #[test]
     fn wildcards_skip_dollar_topics_and_expired_messages() {
-        let mut store = RetainedStore::default();
-        store.update(&retained("$SYS/load", b"1", None));
-        store.update(&retained("room/light", b"on", None));
-        store.update(&retained("room/door", b"shut", Some(100)));
+        let mut store = RetainedStore::new(usize::MAX, usize::MAX);
+        store.apply(&retained("$SYS/load", b"1", None));
+        store.apply(&retained("room/light", b"on", None));
+        store.apply(&retained("room/door", b"shut", Some(100)));
         assert_eq!(
             topics(&store.matching("#", 50)),
             vec!["room/door", "room/light"]
@@ -181,10 +237,10 @@ mod tests {
 
     #[test]
     fn sweep_removes_expired_messages_and_keeps_the_rest() {
-        let mut store = RetainedStore::default();
-        store.update(&retained("a/soon", b"1", Some(100)));
-        store.update(&retained("a/later", b"2", Some(200)));
-        store.update(&retained("a/never", b"3", None));
+        let mut store = RetainedStore::new(usize::MAX, usize::MAX);
+        store.apply(&retained("a/soon", b"1", Some(100)));
+        store.apply(&retained("a/later", b"2", Some(200)));
+        store.apply(&retained("a/never", b"3", None));
         assert_eq!(store.sweep_expired(99), 0);
         assert_eq!(store.sweep_expired(100), 1);
         assert_eq!(store.len(), 2);
@@ -195,29 +251,29 @@ mod tests {
 
     #[test]
     fn replacing_an_expiring_message_keeps_the_new_one_past_the_old_expiry() {
-        let mut store = RetainedStore::default();
-        store.update(&retained("a/1", b"old", Some(100)));
-        store.update(&retained("a/1", b"new", Some(500)));
-        store.update(&retained("a/2", b"gone", Some(100)));
-        store.update(&retained("a/2", b"", None));
+        let mut store = RetainedStore::new(usize::MAX, usize::MAX);
+        store.apply(&retained("a/1", b"old", Some(100)));
+        store.apply(&retained("a/1", b"new", Some(500)));
+        store.apply(&retained("a/2", b"gone", Some(100)));
+        store.apply(&retained("a/2", b"", None));
         assert_eq!(store.sweep_expired(100), 0);
         assert_eq!(store.len(), 1);
         assert_eq!(&store.matching("a/1", 100)[0].payload[..], b"new");
-        store.update(&retained("a/1", b"kept", None));
+        store.apply(&retained("a/1", b"kept", None));
         assert_eq!(store.sweep_expired(1_000), 0);
         assert_eq!(store.len(), 1);
     }
 
     #[test]
     fn one_sweep_removes_at_most_its_bound() {
-        let mut store = RetainedStore::default();
+        let mut store = RetainedStore::new(usize::MAX, usize::MAX);
         let total = limits::RETAINED_EXPIRIES_PER_TICK_MAX + 5;
         for index in 0..total {
             let message = Arc::new(Message {
                 topic_name: ByteString::from(format!("bulk/{index}")),
                 ..Message::clone(&retained("bulk", b"x", Some(10)))
             });
-            store.update(&message);
+            store.apply(&message);
         }
         assert_eq!(
             store.sweep_expired(10),
@@ -229,8 +285,39 @@ mod tests {
 
     #[test]
     fn shared_subscriptions_get_no_retained_messages() {
-        let mut store = RetainedStore::default();
-        store.update(&retained("room/light", b"on", None));
+        let mut store = RetainedStore::new(usize::MAX, usize::MAX);
+        store.apply(&retained("room/light", b"on", None));
         assert!(store.matching("$share/group/room/+", 0).is_empty());
+    }
+
+    #[test]
+    fn a_new_message_past_either_bound_is_not_retained_but_replacing_and_clearing_work() {
+        // "a/1" + "xxxx" counts 7 bytes.
+        let mut store = RetainedStore::new(2, 16);
+        assert!(store.retain(&retained("a/1", b"xxxx", None)));
+        assert!(store.retain(&retained("a/2", b"yyyy", None)));
+        assert!(!store.retain(&retained("a/3", b"z", None)), "third message");
+        assert!(store.retain(&retained("a/1", b"xxxxxx", None)), "replacing");
+        assert!(
+            !store.retain(&retained("a/1", b"xxxxxxxxxx", None)),
+            "bytes"
+        );
+        assert_eq!(&store.matching("a/1", 0)[0].payload[..], b"xxxxxx");
+        assert!(store.retain(&retained("a/2", b"", None)), "clearing");
+        assert!(store.retain(&retained("a/3", b"zzzz", None)));
+        assert_eq!(topics(&store.matching("a/+", 0)), vec!["a/1", "a/3"]);
+    }
+
+    #[test]
+    fn a_replicated_update_is_applied_past_the_bounds_and_its_bytes_are_freed() {
+        let mut store = RetainedStore::new(1, 8);
+        store.apply(&retained("a/1", b"xxxx", None));
+        store.apply(&retained("a/2", b"yyyy", Some(10)));
+        assert_eq!(store.len(), 2);
+        assert!(!store.retain(&retained("a/3", b"z", None)));
+        assert_eq!(store.sweep_expired(10), 1);
+        store.apply(&retained("a/1", b"", None));
+        assert!(store.retain(&retained("a/3", b"zzzz", None)));
+        assert_eq!(store.bytes, 7);
     }
 }

@@ -217,11 +217,12 @@ impl Shard {
             // Kept for long and by every shard: one copy of its own, pinning no
             // read buffer.
             let retained = SharedMessage::new(message.detached());
-            self.retained.borrow_mut().update(&retained);
-            self.journal_retained(&retained);
-            self.mesh
-                .broadcast_with(|| ShardMessage::Retained(SharedMessage::clone(&retained)));
-            self.note_retained_changed();
+            if self.retained.borrow_mut().retain(&retained) {
+                self.journal_retained(&retained);
+                self.mesh
+                    .broadcast_with(|| ShardMessage::Retained(SharedMessage::clone(&retained)));
+                self.note_retained_changed();
+            }
         }
         let mut scratch = std::mem::take(&mut *self.routing_scratch.borrow_mut());
         let remote_plain = {
@@ -335,7 +336,7 @@ impl Shard {
                 }
             }
             ShardMessage::Retained(message) => {
-                self.retained.borrow_mut().update(&message);
+                self.retained.borrow_mut().apply(&message);
                 self.journal_retained(&message);
             }
             ShardMessage::HandOff(handoff) => self.receive_handoff(*handoff),
