@@ -154,6 +154,14 @@ pub const RETAINED_MESSAGES_DEFAULT: usize = 1_000_000;
 /// (`max_retained_bytes`): 1 GiB.
 pub const RETAINED_BYTES_DEFAULT: usize = 1 << 30;
 
+/// How long a shard remembers that a retained topic was cleared, so that an
+/// older update of it still on a ring does not bring it back.
+pub const RETAINED_CLEARED_KEEP_MS: u64 = 60_000;
+
+/// Cleared retained topics a shard remembers at most; the oldest are
+/// forgotten early beyond it.
+pub const RETAINED_CLEARED_MAX: usize = 100_000;
+
 /// Expired retained messages one shard removes per timer tick, at most; the
 /// rest go on the next ticks.
 pub const RETAINED_EXPIRIES_PER_TICK_MAX: usize = 1_000;

@@ -107,6 +107,8 @@ pub struct Shard {
     connections: RefCell<HashMap<u64, Rc<Connection>>>,
     trie: RefCell<SubscriptionTrie<SessionKey, SubscriptionMatch>>,
     retained: RefCell<retained::RetainedStore>,
+    /// Retained updates this shard decided on (see `retained::Stamp`).
+    retained_sequence: Cell<u64>,
     timers: RefCell<TimerQueue<(SessionKey, TimerKind)>>,
     action_buffers: RefCell<Vec<Vec<Action>>>,
     shared_shard_cursor: Cell<usize>,
@@ -166,6 +168,7 @@ pub async fn run(setup: ShardSetup) {
         connections: RefCell::new(HashMap::new()),
         trie: RefCell::new(SubscriptionTrie::with_label_seeds(setup.label_seeds)),
         retained: RefCell::new(retained),
+        retained_sequence: Cell::new(0),
         timers: RefCell::new(TimerQueue::new(limits::TIMERS_PER_SHARD_MAX)),
         read_scratch: RefCell::new(vec![0; limits::READ_CHUNK_SIZE]),
         next_connection_id: Cell::new(0),

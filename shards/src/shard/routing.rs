@@ -18,6 +18,7 @@ use shardmq::session::{SharedMessage, SubscriptionMatch};
 use shardmq::topic::{MatchVisitor, ShardSet, SharedGroupMatch, SharedMembers};
 
 use super::reader::HandOff;
+use super::retained::{Stamp, Update};
 use super::sessions::SessionKey;
 use super::{Connection, Shard};
 
@@ -44,7 +45,12 @@ pub enum ShardMessage {
         subscribed: bool,
     },
     /// A retained message to store, or to clear when its payload is empty.
-    Retained(SharedMessage),
+    Retained {
+        /// The retained message, or an empty payload for a clear.
+        message: SharedMessage,
+        /// Its place in the order every replica applies updates of its topic in.
+        stamp: Stamp,
+    },
     /// A connection moving to its home shard.
     HandOff(Box<HandOff>),
     /// Everything shard `from` sent before this is applied once it is read:
@@ -74,7 +80,7 @@ impl crate::ring::RingItem for ShardMessage {
     fn may_wait(&self) -> bool {
         matches!(
             self,
-            ShardMessage::Publish { .. } | ShardMessage::Retained(_)
+            ShardMessage::Publish { .. } | ShardMessage::Retained { .. }
         )
     }
 }
@@ -210,6 +216,17 @@ fn pick_member(
 }
 
 impl Shard {
+    /// The stamp of a retained update this shard decides on now.
+    fn next_retained_stamp(&self) -> Stamp {
+        let sequence = self.retained_sequence.get() + 1;
+        self.retained_sequence.set(sequence);
+        Stamp {
+            at_ms: self.now_ms(),
+            shard: self.index,
+            sequence,
+        }
+    }
+
     /// Routes a message a local session published (or a will).
     pub(super) fn publish(&self, message: SharedMessage) {
         let inbound_qos2 = self.take_inbound_qos2();
@@ -217,10 +234,15 @@ impl Shard {
             // Kept for long and by every shard: one copy of its own, pinning no
             // read buffer.
             let retained = SharedMessage::new(message.detached());
-            if self.retained.borrow_mut().retain(&retained) {
+            let stamp = self.next_retained_stamp();
+            let now_ms = self.now_ms();
+            let update = self.retained.borrow_mut().retain(&retained, stamp, now_ms);
+            if update == Update::Applied {
                 self.journal_retained(&retained);
-                self.mesh
-                    .broadcast_with(|| ShardMessage::Retained(SharedMessage::clone(&retained)));
+                self.mesh.broadcast_with(|| ShardMessage::Retained {
+                    message: SharedMessage::clone(&retained),
+                    stamp,
+                });
                 self.note_retained_changed();
             }
         }
@@ -335,9 +357,12 @@ impl Shard {
                     tracing::warn!(%topic_filter, from, ?error, "bad subscription transition");
                 }
             }
-            ShardMessage::Retained(message) => {
-                self.retained.borrow_mut().apply(&message);
-                self.journal_retained(&message);
+            ShardMessage::Retained { message, stamp } => {
+                let now_ms = self.now_ms();
+                let update = self.retained.borrow_mut().apply(&message, stamp, now_ms);
+                if update == Update::Applied {
+                    self.journal_retained(&message);
+                }
             }
             ShardMessage::HandOff(handoff) => self.receive_handoff(*handoff),
             ShardMessage::Barrier { from, token } => {
