@@ -275,16 +275,17 @@ impl Shard {
         for (shard, _) in remote_groups.iter() {
             targets.insert(*shard);
         }
+        // Both in shard order: each shard's groups are moved out in turn.
+        let mut groups = remote_groups.drain(..).peekable();
         for shard in targets.iter() {
             if shard == self.index {
                 continue;
             }
             self.note_forwarded(shard, message);
-            let share_groups: Vec<SharedTarget> = remote_groups
-                .iter()
-                .filter(|(target, _)| *target == shard)
-                .map(|(_, group)| group.clone())
-                .collect();
+            let mut share_groups = Vec::new();
+            while let Some((_, group)) = groups.next_if(|(target, _)| *target == shard) {
+                share_groups.push(group);
+            }
             self.mesh.push(
                 shard,
                 ShardMessage::Publish {
@@ -294,7 +295,6 @@ impl Shard {
                 },
             );
         }
-        remote_groups.clear();
     }
 
     /// Delivers to local sessions, once per session with all its matching subscriptions.
