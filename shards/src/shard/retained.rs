@@ -1,8 +1,11 @@
 //! A shard's replica of the retained messages.
 //!
 //! Every shard holds every retained message (updates are broadcast over the
-//! rings), so a SUBSCRIBE is answered from local memory. Lookup by wildcard scans
-//! the set: subscribing is rare next to publishing.
+//! rings), so a SUBSCRIBE is answered from local memory. Messages are kept in
+//! topic order: a filter's matches are found by scanning only the topics that
+//! start with its levels before the first wildcard, and at most as many as the
+//! subscriber can take are collected, so one SUBSCRIBE costs work in
+//! proportion to what it can receive, not to the whole set.
 //!
 //! The set is bounded in messages and in bytes (`max_retained_messages`,
 //! `max_retained_bytes`). The shard a retained PUBLISH arrives on decides
@@ -23,7 +26,8 @@
 //! expire, so a sweep looks only at what is due, at most
 //! `limits::RETAINED_EXPIRIES_PER_TICK_MAX` of them per tick.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::ops::Bound;
 
 use ahash::AHashMap as HashMap;
 
@@ -69,7 +73,7 @@ struct Stored {
 /// Retained messages by topic name.
 #[derive(Debug)]
 pub struct RetainedStore {
-    by_topic: HashMap<ByteString, Stored>,
+    by_topic: BTreeMap<ByteString, Stored>,
     /// (expiry time, topic name) of every stored message that expires.
     by_expiry: BTreeSet<(u64, ByteString)>,
     /// Topics cleared lately, with the clear's stamp: an older update still
@@ -90,7 +94,7 @@ impl RetainedStore {
     /// bytes (see [`stored_size`]).
     pub fn new(max_messages: usize, max_bytes: usize) -> RetainedStore {
         RetainedStore {
-            by_topic: HashMap::default(),
+            by_topic: BTreeMap::new(),
             by_expiry: BTreeSet::new(),
             cleared: HashMap::default(),
             cleared_order: VecDeque::new(),
@@ -207,9 +211,6 @@ impl RetainedStore {
             }
             removed += 1;
         }
-        if removed > 0 && self.by_topic.capacity() > 4 * self.by_topic.len().max(16) {
-            self.by_topic.shrink_to_fit();
-        }
         removed
     }
 
@@ -224,23 +225,41 @@ impl RetainedStore {
         self.by_topic.values().map(|stored| &stored.message)
     }
 
-    /// The unexpired retained messages matching `topic_filter`; none for a shared
-    /// subscription, which gets no retained messages.
-    pub fn matching(&self, topic_filter: &str, now_ms: u64) -> Vec<SharedMessage> {
+    /// The first `limit` unexpired retained messages matching `topic_filter`,
+    /// in topic order; none for a shared subscription, which gets no retained
+    /// messages.
+    pub fn matching(&self, topic_filter: &str, now_ms: u64, limit: usize) -> Vec<SharedMessage> {
         let Ok(parsed) = parse_topic_filter(topic_filter) else {
             return Vec::new();
         };
         if parsed.share_group.is_some() {
             return Vec::new();
         }
-        let mut found: Vec<SharedMessage> = self
-            .messages()
+        let filter = parsed.topic_filter;
+        let Some(wildcard) = filter.find(['+', '#']) else {
+            return self
+                .by_topic
+                .get(filter)
+                .map(|stored| &stored.message)
+                .filter(|message| !message.is_expired(now_ms))
+                .into_iter()
+                .take(limit)
+                .cloned()
+                .collect();
+        };
+        // "a/#" matches "a" too: the prefix ends before the separator.
+        let prefix = filter[..wildcard]
+            .strip_suffix('/')
+            .unwrap_or(&filter[..wildcard]);
+        self.by_topic
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(|(topic_name, _)| topic_name.starts_with(prefix))
+            .map(|(_, stored)| &stored.message)
             .filter(|message| !message.is_expired(now_ms))
-            .filter(|message| matches(parsed.topic_filter, &message.topic_name))
+            .filter(|message| matches(filter, &message.topic_name))
+            .take(limit)
             .cloned()
-            .collect();
-        found.sort_by(|a, b| a.topic_name.cmp(&b.topic_name));
-        found
+            .collect()
     }
 }
 
@@ -315,7 +334,7 @@ mod tests {
         store.apply(&retained("a/2", b"y", None), stamp(), 0);
         store.apply(&retained("a/1", b"z", None), stamp(), 0);
         store.apply(&retained("a/2", b"", None), stamp(), 0);
-        let found = store.matching("a/#", 0);
+        let found = store.matching("a/#", 0, usize::MAX);
         assert_eq!(topics(&found), vec!["a/1"]);
         assert_eq!(&found[0].payload[..], b"z");
     }
@@ -327,11 +346,17 @@ mod tests {
         store.apply(&retained("room/light", b"on", None), stamp(), 0);
         store.apply(&retained("room/door", b"shut", Some(100)), stamp(), 0);
         assert_eq!(
-            topics(&store.matching("#", 50)),
+            topics(&store.matching("#", 50, usize::MAX)),
             vec!["room/door", "room/light"]
         );
-        assert_eq!(topics(&store.matching("#", 100)), vec!["room/light"]);
-        assert_eq!(topics(&store.matching("$SYS/+", 0)), vec!["$SYS/load"]);
+        assert_eq!(
+            topics(&store.matching("#", 100, usize::MAX)),
+            vec!["room/light"]
+        );
+        assert_eq!(
+            topics(&store.matching("$SYS/+", 0, usize::MAX)),
+            vec!["$SYS/load"]
+        );
     }
 
     #[test]
@@ -344,7 +369,10 @@ mod tests {
         assert_eq!(store.sweep_expired(100), 1);
         assert_eq!(store.len(), 2);
         assert_eq!(store.sweep_expired(10_000), 1);
-        assert_eq!(topics(&store.matching("#", 10_000)), vec!["a/never"]);
+        assert_eq!(
+            topics(&store.matching("#", 10_000, usize::MAX)),
+            vec!["a/never"]
+        );
         assert_eq!(store.len(), 1);
     }
 
@@ -357,7 +385,10 @@ mod tests {
         store.apply(&retained("a/2", b"", None), stamp(), 0);
         assert_eq!(store.sweep_expired(100), 0);
         assert_eq!(store.len(), 1);
-        assert_eq!(&store.matching("a/1", 100)[0].payload[..], b"new");
+        assert_eq!(
+            &store.matching("a/1", 100, usize::MAX)[0].payload[..],
+            b"new"
+        );
         store.apply(&retained("a/1", b"kept", None), stamp(), 0);
         assert_eq!(store.sweep_expired(1_000), 0);
         assert_eq!(store.len(), 1);
@@ -386,7 +417,9 @@ mod tests {
     fn shared_subscriptions_get_no_retained_messages() {
         let mut store = RetainedStore::new(usize::MAX, usize::MAX);
         store.apply(&retained("room/light", b"on", None), stamp(), 0);
-        assert!(store.matching("$share/group/room/+", 0).is_empty());
+        assert!(store
+            .matching("$share/group/room/+", 0, usize::MAX)
+            .is_empty());
     }
 
     #[test]
@@ -416,7 +449,10 @@ mod tests {
             Update::Refused,
             "bytes"
         );
-        assert_eq!(&store.matching("a/1", 0)[0].payload[..], b"xxxxxx");
+        assert_eq!(
+            &store.matching("a/1", 0, usize::MAX)[0].payload[..],
+            b"xxxxxx"
+        );
         assert_eq!(
             store.retain(&retained("a/2", b"", None), stamp(), 0),
             Update::Applied,
@@ -426,7 +462,10 @@ mod tests {
             store.retain(&retained("a/3", b"zzzz", None), stamp(), 0),
             Update::Applied
         );
-        assert_eq!(topics(&store.matching("a/+", 0)), vec!["a/1", "a/3"]);
+        assert_eq!(
+            topics(&store.matching("a/+", 0, usize::MAX)),
+            vec!["a/1", "a/3"]
+        );
     }
 
     #[test]
@@ -475,14 +514,20 @@ mod tests {
             for (message, stamp) in &order[..2] {
                 replica.apply(message, *stamp, 0);
             }
-            assert_eq!(&replica.matching("door", 0)[0].payload[..], b"shut");
+            assert_eq!(
+                &replica.matching("door", 0, usize::MAX)[0].payload[..],
+                b"shut"
+            );
         }
         for order in orders {
             let mut replica = RetainedStore::new(10, 1_000);
             for (message, stamp) in order {
                 replica.apply(message, *stamp, 0);
             }
-            assert!(replica.matching("door", 0).is_empty(), "the clear is last");
+            assert!(
+                replica.matching("door", 0, usize::MAX).is_empty(),
+                "the clear is last"
+            );
         }
     }
 
@@ -500,5 +545,21 @@ mod tests {
             store.apply(&retained("door", b"late", None), old, 0),
             Update::Applied
         );
+    }
+
+    #[test]
+    fn matching_scans_from_the_literal_prefix_and_stops_at_the_limit() {
+        let mut store = RetainedStore::new(100, 10_000);
+        for topic_name in ["a", "a/b", "a/b/c", "a/c", "ab/b", "b/b", "$SYS/a"] {
+            store.apply(&retained(topic_name, b"x", None), stamp(), 0);
+        }
+        let found = |filter, limit| topics(&store.matching(filter, 0, limit)).join(" ");
+        assert_eq!(found("a/#", usize::MAX), "a a/b a/b/c a/c");
+        assert_eq!(found("a/+", usize::MAX), "a/b a/c");
+        assert_eq!(found("+/b", usize::MAX), "a/b ab/b b/b");
+        assert_eq!(found("#", 2), "a a/b");
+        assert_eq!(found("a/b", usize::MAX), "a/b");
+        assert_eq!(found("a/b", 0), "");
+        assert_eq!(found("$SYS/#", usize::MAX), "$SYS/a");
     }
 }

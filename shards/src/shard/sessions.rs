@@ -258,7 +258,9 @@ impl Shard {
         tracing::debug!(client_id = %entry.client_id, "session ended");
     }
 
-    /// Delivers the retained messages matching a new subscription to session `key`.
+    /// Delivers the retained messages matching a new subscription to session
+    /// `key`: as many as its inflight window and queue can hold, in topic
+    /// order; more would only be dropped by its queue.
     pub(super) fn deliver_retained(
         &self,
         key: SessionKey,
@@ -267,7 +269,9 @@ impl Shard {
         subscription: &SubscriptionMatch,
     ) {
         let now_ms = self.now_ms();
-        let messages = self.retained.borrow().matching(topic_filter, now_ms);
+        let limit =
+            self.config.max_queued_messages + usize::from(self.config.outbound_inflight_maximum);
+        let messages = self.retained.borrow().matching(topic_filter, now_ms, limit);
         let mut actions = Vec::new();
         for message in &messages {
             self.journal_retained_delivery(key, message, subscription);
