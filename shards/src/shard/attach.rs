@@ -5,6 +5,7 @@
 
 use std::rc::Rc;
 
+use bytes::BytesMut;
 use bytestring::ByteString;
 use glommio::net::TcpStream;
 use shardmq::protocol::Connect;
@@ -16,6 +17,7 @@ use super::sessions::SessionKey;
 use super::task::serve;
 use super::{SessionEntry, Shard};
 use crate::home::home_shard;
+use crate::transport::TransportLayer;
 
 impl Shard {
     /// After CONNECT: runs the connection here if this is its home shard, else
@@ -109,14 +111,7 @@ impl Shard {
                 }
             }
             connection.close();
-            glommio::spawn_local(serve(
-                Rc::clone(self),
-                connection,
-                stream,
-                transport,
-                buffered,
-            ))
-            .detach();
+            self.spawn_task(connection, stream, transport, buffered);
             return;
         }
 
@@ -175,7 +170,18 @@ impl Shard {
                 connection.close();
             }
         }
-        // A refused connection's task only writes the CONNACK and closes.
+        self.spawn_task(connection, stream, transport, buffered);
+    }
+
+    /// Starts the task of `connection`; a refused or closed connection's task
+    /// only writes what is queued (the CONNACK) and closes.
+    fn spawn_task(
+        self: &Rc<Self>,
+        connection: Rc<Connection>,
+        stream: TcpStream,
+        transport: TransportLayer,
+        buffered: BytesMut,
+    ) {
         glommio::spawn_local(serve(
             Rc::clone(self),
             connection,
