@@ -102,6 +102,11 @@ pub const RING_OUTBOX_PUBLISH_MAX: usize = RING_OUTBOX_MAX / 2;
 /// (the writers of the subscribers it delivered to) run.
 pub const RING_RECEIVE_BATCH_MAX: usize = 16;
 
+/// Local deliveries of a message from another shard from which the receiving
+/// shard copies it first (see `Message::detached`): below, the copy's
+/// allocations cost more than sharing the sender's reference counts.
+pub const DETACH_DELIVERIES_MIN: usize = 4;
+
 /// Connections one shard accepts per listener before yielding to other work.
 pub const ACCEPT_BATCH_MAX: usize = 64;
 

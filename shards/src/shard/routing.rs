@@ -13,6 +13,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use bytestring::ByteString;
+use shardmq::limits;
 use shardmq::persist::InboundQos2Record;
 use shardmq::session::{SharedMessage, SubscriptionMatch};
 use shardmq::topic::{MatchVisitor, ShardSet, SharedGroupMatch, SharedMembers};
@@ -387,12 +388,14 @@ impl Shard {
                 .borrow()
                 .match_topic(&message.topic_name, &mut visitor);
         }
-        if !scratch.local.is_empty() {
+        if scratch.local.len() >= limits::DETACH_DELIVERIES_MIN {
             // Every delivery clones and drops the message's buffers; on a copy
             // of its own that counting stays in this core's cache instead of
             // bouncing between the cores that share the original.
             let message = SharedMessage::new(message.detached());
             self.deliver_local(&message, &mut scratch, None);
+        } else if !scratch.local.is_empty() {
+            self.deliver_local(message, &mut scratch, None);
         }
         *self.routing_scratch.borrow_mut() = scratch;
     }
