@@ -17,7 +17,9 @@ use super::alias::OutboundAlias;
 use super::inflight::FlightStage;
 use super::message::{SharedMessage, SubscriptionMatch};
 use super::{Action, Session};
-use crate::protocol::{encoded_len, Packet, PacketId, Publish, PublishResponse, QoS, ReasonCode};
+use crate::protocol::{
+    encoded_len, Packet, PacketId, Publish, PublishProperties, PublishResponse, QoS, ReasonCode,
+};
 
 /// One message on its way to this client, with the QoS and flags of its delivery.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -215,9 +217,16 @@ impl Session {
             return false;
         };
         let message = &publish.message;
-        let mut properties = message.properties.clone();
-        properties.message_expiry_interval_s = message.remaining_expiry_interval_s(now_ms);
-        properties.subscription_identifiers = publish.subscription_identifiers.clone();
+        let mut properties = if protocol_version.is_v5() {
+            let mut properties = message.properties.clone();
+            properties.message_expiry_interval_s = message.remaining_expiry_interval_s(now_ms);
+            properties.subscription_identifiers = publish.subscription_identifiers.clone();
+            properties
+        } else {
+            // A 3.x PUBLISH carries no properties; cloning them anyway took
+            // 4.5% of the broker's time in a p2p profile.
+            PublishProperties::default()
+        };
         let alias = if protocol_version.is_v5() {
             connection.outbound_aliases.lookup(&message.topic_name)
         } else {
