@@ -60,6 +60,9 @@ pub struct ShardJournal {
     written: Cell<u64>,
     durable: Cell<u64>,
     waiters: RefCell<VecDeque<(u64, Waiter)>>,
+    /// The holder of the last waiter queued, when it was queued for one
+    /// ([`ShardJournal::when_durable_for`]).
+    last_holder: Cell<Option<u64>>,
     flusher_wake: Notify,
     written_wake: WaitList,
     closed: Cell<bool>,
@@ -98,6 +101,7 @@ impl ShardJournal {
             written: Cell::new(0),
             durable: Cell::new(0),
             waiters: RefCell::new(VecDeque::new()),
+            last_holder: Cell::new(None),
             flusher_wake: Notify::default(),
             written_wake: WaitList::default(),
             closed: Cell::new(false),
@@ -171,6 +175,35 @@ impl ShardJournal {
             return;
         }
         self.waiters.borrow_mut().push_back((appended, waiter));
+        self.last_holder.set(None);
+    }
+
+    /// [`ShardJournal::when_durable`] for a waiter that releases what `holder`
+    /// (a connection id) holds back, so that [`ShardJournal::extend_hold`] can
+    /// find it.
+    pub fn when_durable_for(&self, holder: u64, appended: u64, waiter: Waiter) {
+        let queued_before = self.waiters.borrow().len();
+        self.when_durable(appended, waiter);
+        if self.waiters.borrow().len() > queued_before {
+            self.last_holder.set(Some(holder));
+        }
+    }
+
+    /// When the last waiter queued is `holder`'s, makes it wait for the first
+    /// `appended` records instead and returns true: one release then covers
+    /// every answer a connection sent in a row, instead of one waiter and one
+    /// hold per packet. False when it is not (nothing changed).
+    pub fn extend_hold(&self, holder: u64, appended: u64) -> bool {
+        if self.last_holder.get() != Some(holder) {
+            return false;
+        }
+        match self.waiters.borrow_mut().back_mut() {
+            Some((waiting_for, _)) => {
+                *waiting_for = (*waiting_for).max(appended);
+                true
+            }
+            None => false,
+        }
     }
 
     /// True when some appended record is not durable yet.
@@ -294,6 +327,7 @@ impl ShardJournal {
         self.failed.set(true);
         self.batches.borrow_mut().clear();
         self.waiters.borrow_mut().clear();
+        self.last_holder.set(None);
         self.written_wake.wake_all();
         self.fail_stop.fail(reason);
     }
@@ -312,10 +346,14 @@ impl ShardJournal {
         loop {
             let due = {
                 let mut waiters = self.waiters.borrow_mut();
-                match waiters.front() {
+                let due = match waiters.front() {
                     Some((appended, _)) if *appended <= durable => waiters.pop_front(),
                     _ => None,
+                };
+                if waiters.is_empty() {
+                    self.last_holder.set(None);
                 }
+                due
             };
             let Some((_, waiter)) = due else { break };
             waiter();
@@ -420,6 +458,49 @@ mod tests {
                 assert_eq!(records_in(&file_0), vec![ended("a"), ended("b")]);
                 assert_eq!(records_in(&file_1), vec![ended("c")]);
                 assert!(!journal.has_pending());
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    #[test]
+    fn an_extended_hold_is_released_once_after_the_later_records_are_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let gen_dir = dir.path().to_path_buf();
+        LocalExecutorBuilder::default()
+            .spawn(move || async move {
+                let fail_stop = Arc::new(FailStop::new(Arc::default()));
+                let journal = Rc::new(ShardJournal::new(
+                    &gen_dir,
+                    0,
+                    0,
+                    FsyncMode::Always,
+                    1000,
+                    fail_stop,
+                ));
+                let seen: Rc<RefCell<Vec<Vec<JournalRecord>>>> = Rc::default();
+                // The second record goes to the next file, in a batch of its own:
+                // a waiter released after the first batch would not see it.
+                let path = gen_dir.join("shard-0-1.journal");
+                journal.append(&ended("a"));
+                let waiter_seen = Rc::clone(&seen);
+                let waiter_path = path.clone();
+                journal.when_durable_for(
+                    7,
+                    journal.appended(),
+                    Box::new(move || waiter_seen.borrow_mut().push(records_in(&waiter_path))),
+                );
+                journal.rotate();
+                journal.append(&ended("b"));
+                assert!(!journal.extend_hold(8, journal.appended()));
+                assert!(journal.extend_hold(7, journal.appended()));
+                let flusher = glommio::spawn_local(Rc::clone(&journal).run_flusher());
+                assert!(journal.written_through(journal.appended()).await);
+                journal.close();
+                flusher.await;
+                assert_eq!(*seen.borrow(), vec![vec![ended("b")]]);
+                assert!(!journal.extend_hold(7, journal.appended()));
             })
             .unwrap()
             .join()

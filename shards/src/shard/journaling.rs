@@ -352,10 +352,12 @@ impl Shard {
             return;
         }
         let journal = &persistence.journal;
-        if journal.appended() > mark && journal.has_pending() {
+        let appended = journal.appended();
+        if appended > mark && journal.has_pending() && !journal.extend_hold(connection.id, appended)
+        {
             connection.hold();
             let held = Rc::clone(connection);
-            journal.when_durable(journal.appended(), Box::new(move || held.release()));
+            journal.when_durable_for(connection.id, appended, Box::new(move || held.release()));
         }
         if !remote.is_empty() {
             self.raise_durable_barrier(connection, remote);
