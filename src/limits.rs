@@ -185,7 +185,13 @@ const _: () = assert!(MAXIMUM_PACKET_SIZE_DEFAULT as usize <= OUTBOUND_BYTES_MAX
 /// corruption, so a reader never trusts it.
 pub const JOURNAL_RECORD_MAX: usize = 16 * 1024 * 1024;
 
+/// Bytes of delivery targets one journal record holds, about; a message with
+/// more is journaled as several records (the message itself is at most
+/// `OUTBOUND_BYTES_MAX`, so a record stays within `JOURNAL_RECORD_MAX`).
+pub const JOURNAL_TARGETS_BYTES_MAX: usize = JOURNAL_RECORD_MAX / 4;
+
 const _: () = assert!(JOURNAL_RECORD_MAX >= 2 * MAXIMUM_PACKET_SIZE_DEFAULT as usize);
+const _: () = assert!(JOURNAL_TARGETS_BYTES_MAX + 2 * OUTBOUND_BYTES_MAX < JOURNAL_RECORD_MAX);
 const _: () = assert!(JOURNAL_RECORD_MAX <= u32::MAX as usize);
 
 /// Default time between two snapshots of a shard, seconds.

@@ -158,7 +158,16 @@ impl ShardJournal {
                 self.flusher_wake.notify();
             }
             Err(error) => {
-                tracing::error!(shard = self.shard, %error, kind = record.kind(), "record not journaled")
+                // Whatever waits on this record would be acknowledged without
+                // it: as unsafe as a failed write. Records are bounded so that
+                // nothing a client sends gets here.
+                drop(batches);
+                let path = self.journal_path(sequence);
+                let error = std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{} record not encodable: {error}", record.kind()),
+                );
+                self.fail(&path, "append", &error);
             }
         }
     }
@@ -362,15 +371,20 @@ impl ShardJournal {
 
     /// Opens (creating) the journal file of `sequence` for appending; the new
     /// directory entry is made durable before any record relies on it.
-    async fn open_file(&self, sequence: u64) -> Result<OpenFile, (PathBuf, std::io::Error)> {
-        let path = self.gen_dir.join(
+    /// The journal file of snapshot sequence `sequence`.
+    fn journal_path(&self, sequence: u64) -> PathBuf {
+        self.gen_dir.join(
             FileName {
                 shard: self.shard,
                 sequence,
                 kind: FileKind::Journal,
             }
             .to_file_name(),
-        );
+        )
+    }
+
+    async fn open_file(&self, sequence: u64) -> Result<OpenFile, (PathBuf, std::io::Error)> {
+        let path = self.journal_path(sequence);
         let gen_dir = self.gen_dir.clone();
         let opening = path.clone();
         let opened = glommio::executor()

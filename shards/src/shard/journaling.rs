@@ -8,6 +8,7 @@
 
 use std::rc::Rc;
 
+use shardmq::limits;
 use shardmq::persist::schema::{MessageRecord, SubscriptionRecord};
 use shardmq::persist::{InboundQos2Record, JournalRecord, TargetRecord};
 use shardmq::protocol::{
@@ -222,13 +223,14 @@ impl Shard {
         let mut targets: Vec<TargetRecord> = Vec::new();
         if message.qos != QoS::AtMostOnce {
             let entries = self.entries.borrow();
+            let mut matched: Vec<SubscriptionMatch> = Vec::new();
             let mut start = 0;
             while start < local.len() {
                 let key = local[start].0;
                 let end = start + local[start..].iter().take_while(|(k, _)| *k == key).count();
                 if let Some(entry) = entries.get(&key).filter(|entry| entry.persisted) {
-                    let matched: Vec<SubscriptionMatch> =
-                        local[start..end].iter().map(|(_, value)| *value).collect();
+                    matched.clear();
+                    matched.extend(local[start..end].iter().map(|(_, value)| *value));
                     targets.extend(entry.session.delivery_target(message, &matched));
                 }
                 start = end;
@@ -237,12 +239,22 @@ impl Shard {
         if targets.is_empty() && inbound_qos2.is_none() {
             return;
         }
-        let record = JournalRecord::MessageAccepted {
+        let message = self.message_record(message);
+        let mut inbound_qos2 = inbound_qos2;
+        let mut chunks = target_chunks(targets, limits::JOURNAL_TARGETS_BYTES_MAX);
+        let last = chunks.pop().unwrap_or_default();
+        for targets in chunks {
+            persistence.journal.append(&JournalRecord::MessageAccepted {
+                inbound_qos2: inbound_qos2.take(),
+                message: message.clone(),
+                targets,
+            });
+        }
+        persistence.journal.append(&JournalRecord::MessageAccepted {
             inbound_qos2,
-            message: self.message_record(message),
-            targets,
-        };
-        persistence.journal.append(&record);
+            message,
+            targets: last,
+        });
     }
 
     /// The retained `message` is about to be sent to session `key` for its new
@@ -448,5 +460,63 @@ impl PacketSummary {
     /// is stored, so it must wait until it is.
     fn answer_promises_durability(self) -> bool {
         matches!(self, PacketSummary::PubRel(_) | PacketSummary::Request)
+    }
+}
+
+/// `targets` in runs of at most about `budget` bytes each (at least one target
+/// per run; always at least one run, maybe empty): a message matching many
+/// persisted sessions with long client ids is journaled as several records
+/// of the same message, none past `limits::JOURNAL_RECORD_MAX`. Replay gives
+/// each target its delivery whichever record names it.
+fn target_chunks(targets: Vec<TargetRecord>, budget: usize) -> Vec<Vec<TargetRecord>> {
+    let mut chunks = vec![Vec::new()];
+    let mut bytes = 0;
+    for target in targets {
+        // The archived form: the id, a few words of fields, 4 B per identifier.
+        let size = target.client_id.len() + 32 + 4 * target.subscription_identifiers.len();
+        let full = chunks.last().is_some_and(|chunk| !chunk.is_empty()) && bytes + size > budget;
+        if full {
+            chunks.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += size;
+        if let Some(chunk) = chunks.last_mut() {
+            chunk.push(target);
+        }
+    }
+    chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use shardmq::persist::schema::QosRecord;
+
+    use super::*;
+
+    fn target(client_id_len: usize) -> TargetRecord {
+        TargetRecord {
+            client_id: "c".repeat(client_id_len),
+            qos: QosRecord::AtLeastOnce,
+            retain: false,
+            subscription_identifiers: Vec::new(),
+        }
+    }
+
+    fn sizes(chunks: &[Vec<TargetRecord>]) -> Vec<usize> {
+        chunks.iter().map(Vec::len).collect()
+    }
+
+    #[test]
+    fn targets_are_split_into_runs_within_the_budget() {
+        // Each target counts 68 + 32 = 100 bytes.
+        let targets = (0..7).map(|_| target(68)).collect();
+        assert_eq!(sizes(&target_chunks(targets, 300)), vec![3, 3, 1]);
+    }
+
+    #[test]
+    fn a_target_larger_than_the_budget_gets_a_run_of_its_own_and_none_is_lost() {
+        let targets = vec![target(10), target(1_000), target(10)];
+        assert_eq!(sizes(&target_chunks(targets, 100)), vec![1, 1, 1]);
+        assert_eq!(sizes(&target_chunks(Vec::new(), 100)), vec![0]);
     }
 }
