@@ -12,11 +12,12 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use shardmq::persist::schema::{MessageRecord, SessionSnapshot};
 use shardmq::persist::SessionsFile;
+use shardmq::session::{Message, SharedMessage};
 
 use super::error::PersistError;
 use super::layout::{generation_dir, generations, read_current, sync_dir, write_current, DirLock};
@@ -33,8 +34,42 @@ pub struct ShardRestore {
     pub sessions: Option<SessionsFile>,
     /// `(topic_filter, shard)` for every filter another shard's sessions hold.
     pub remote_filters: Vec<(String, usize)>,
-    /// Every retained message.
-    pub retained: Arc<Vec<MessageRecord>>,
+    /// Every retained message, shared by all shards.
+    pub retained: Arc<RetainedRestore>,
+}
+
+/// The retained messages every shard restores: read once, converted once by
+/// whichever shard comes first, and shared by all replicas, which would
+/// otherwise each hold a copy of every payload.
+#[derive(Debug, Default)]
+pub struct RetainedRestore {
+    records: Vec<MessageRecord>,
+    messages: OnceLock<Vec<SharedMessage>>,
+}
+
+impl RetainedRestore {
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The messages, on the runtime clock at `now_ms` (`wall_clock_ms` on the
+    /// wall clock) for the first caller; every later one gets the same ones.
+    pub fn messages(&self, now_ms: u64, wall_clock_ms: u64) -> &[SharedMessage] {
+        self.messages.get_or_init(|| {
+            self.records
+                .iter()
+                .map(|record| {
+                    SharedMessage::new(Message::from_record(record.clone(), now_ms, wall_clock_ms))
+                })
+                .collect()
+        })
+    }
 }
 
 /// An opened data directory: the lock, the generation in use and each shard's state.
@@ -195,7 +230,10 @@ pub fn write_generation(
     for message in &retained {
         owned[home_shard(&message.topic_name, shard_count)].push(message.clone());
     }
-    let retained = Arc::new(retained);
+    let retained = Arc::new(RetainedRestore {
+        records: retained,
+        messages: OnceLock::new(),
+    });
     let mut shards = Vec::with_capacity(shard_count);
     for (index, (sessions, owned)) in per_shard.into_iter().zip(owned).enumerate() {
         let sessions = write_pair(gen_dir, index, 0, sessions, owned)?;

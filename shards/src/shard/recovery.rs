@@ -5,11 +5,10 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Instant;
 
 use shardmq::persist::schema::SessionSnapshot;
-use shardmq::session::{Action, Message, Session, SubscriptionMatch};
+use shardmq::session::{Action, Session, SubscriptionMatch};
 
 use super::retained::Stamp;
 use super::sessions::SessionKey;
@@ -45,9 +44,8 @@ impl Shard {
         }
         {
             let mut retained = self.retained.borrow_mut();
-            for record in restore.retained.iter() {
-                let message = Message::from_record(record.clone(), now_ms, wall_ms);
-                retained.apply(&Arc::new(message), Stamp::default(), now_ms);
+            for message in restore.retained.messages(now_ms, wall_ms) {
+                retained.apply(message, Stamp::default(), now_ms);
             }
         }
         tracing::info!(
