@@ -109,3 +109,51 @@ fn publish_over_the_largest_remaining_length_is_refused() {
     packet.payload = Bytes::from(vec![0; crate::limits::REMAINING_LENGTH_MAX as usize]);
     assert_refused(packet, EncodeError::PacketTooLarge);
 }
+
+/// The frame of a PUBLISH of topic `a/b` with `packet_id` and `payload`, as
+/// the spec lays it out (section 3.3), for `version`.
+fn expected_frame(
+    qos: QoS,
+    packet_id: Option<PacketId>,
+    payload: &[u8],
+    version: ProtocolVersion,
+) -> Vec<u8> {
+    let mut body = vec![0, 3, b'a', b'/', b'b'];
+    if let Some(packet_id) = packet_id {
+        body.extend_from_slice(&packet_id.to_be_bytes());
+    }
+    if version.is_v5() {
+        body.push(0);
+    }
+    body.extend_from_slice(payload);
+    let mut frame = vec![0x30 | (qos as u8) << 1 | 1, body.len() as u8];
+    frame.extend_from_slice(&body);
+    frame
+}
+
+#[test]
+fn publish_frame_is_exact_and_ends_the_buffer_at_every_qos_and_level() {
+    // The shortest frames end in the packet id, the Property Length or the
+    // topic name itself, where the encoder's whole-word writes leave spare
+    // bytes to cut off.
+    for version in [V4, V5] {
+        for (qos, packet_id) in [
+            (QoS::AtMostOnce, None),
+            (QoS::AtLeastOnce, Some(0x0102)),
+            (QoS::ExactlyOnce, Some(0xFFFE)),
+        ] {
+            for payload_len in [0, 1, 5] {
+                let packet = publish(qos, packet_id, payload_len);
+                let expected = expected_frame(qos, packet_id, &packet.payload, version);
+                let mut buf = BytesMut::from(&b"kept"[..]);
+                encode(&Packet::Publish(packet), version, &mut buf).unwrap();
+                assert_eq!(&buf[..4], b"kept");
+                assert_eq!(
+                    &buf[4..],
+                    &expected[..],
+                    "{qos:?} {version:?} {payload_len}"
+                );
+            }
+        }
+    }
+}
