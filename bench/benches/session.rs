@@ -96,7 +96,7 @@ fn routed_message(qos: QoS) -> SharedMessage {
         payload: payload(),
         qos,
         retain: false,
-        properties: PublishProperties::default(),
+        properties: Default::default(),
         expires_at_ms: None,
         publisher: ByteString::from_static(PUBLISHER),
     })

@@ -56,7 +56,7 @@ fn publish_with_properties_round_trips_at_5() {
 #[test]
 fn empty_properties_encode_as_none() {
     let mut with_empty_set = publish(QoS::AtMostOnce, None, 4);
-    with_empty_set.properties = Some(Box::default());
+    with_empty_set.properties = Some(Default::default());
     let without = publish(QoS::AtMostOnce, None, 4);
     let (mut ours, mut theirs) = (BytesMut::new(), BytesMut::new());
     encode(&Packet::Publish(with_empty_set), V5, &mut ours).unwrap();
