@@ -44,15 +44,19 @@ impl Message {
         publisher: ByteString,
         now_ms: u64,
     ) -> Message {
-        // Unshared after decoding, so this takes the set without copying it.
-        let mut properties = publish
-            .properties
-            .map(Arc::unwrap_or_clone)
-            .unwrap_or_default();
-        let expires_at_ms = expiry_deadline_ms(properties.message_expiry_interval_s, now_ms);
-        properties.topic_alias = None;
-        properties.message_expiry_interval_s = None;
-        properties.subscription_identifiers.clear();
+        let mut properties = publish.properties;
+        let message_expiry_interval_s = properties
+            .as_deref()
+            .and_then(|set| set.message_expiry_interval_s);
+        let expires_at_ms = expiry_deadline_ms(message_expiry_interval_s, now_ms);
+        if let Some(set) = properties.as_mut() {
+            // Unshared after decoding, so the set is changed where it is and
+            // becomes the message's without another allocation.
+            let set = Arc::make_mut(set);
+            set.topic_alias = None;
+            set.message_expiry_interval_s = None;
+            set.subscription_identifiers.clear();
+        }
         Message {
             topic_name,
             payload: publish.payload,
@@ -115,6 +119,13 @@ impl MessageProperties {
     /// message's own allocation, shared, or `None` when empty.
     pub fn shared(&self) -> Option<Arc<PublishProperties>> {
         self.0.clone()
+    }
+}
+
+impl From<Option<Arc<PublishProperties>>> for MessageProperties {
+    /// A PUBLISH's set as a message's; an empty set becomes none.
+    fn from(properties: Option<Arc<PublishProperties>>) -> MessageProperties {
+        MessageProperties(properties.filter(|set| !set.is_empty()))
     }
 }
 

@@ -282,3 +282,15 @@ fn delivery_below_v5_carries_no_properties() {
     );
     assert_eq!(sent_publishes(&actions)[0].properties, None);
 }
+
+#[test]
+fn message_from_a_publish_with_only_per_hop_properties_keeps_no_set() {
+    let mut packet = publish("t", QoS::AtMostOnce, None);
+    packet.properties_mut().topic_alias = Some(3);
+    packet.properties_mut().message_expiry_interval_s = Some(60);
+    packet.properties_mut().subscription_identifiers.push(4);
+    let topic_name = packet.topic_name.clone();
+    let message = Message::from_publish(packet, topic_name, "p".into(), 1_000);
+    assert_eq!(message.properties.shared(), None);
+    assert_eq!(message.expires_at_ms, Some(61_000));
+}
