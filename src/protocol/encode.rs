@@ -104,22 +104,23 @@ fn encode_publish(publish: &Publish, v5: bool, out: &mut BytesMut) -> Result<(),
         return encode_publish_with_properties(publish, out);
     }
     let topic_name = publish.topic_name.as_bytes();
-    let topic_len = u16::try_from(topic_name.len()).map_err(|_| EncodeError::FieldTooLong {
-        length: topic_name.len(),
-    })?;
     // After the topic name: the packet id, then under v5 a Property Length of
     // 0, which is the zero byte after the packet id in the word.
     let (tail, tail_len) = match (publish.qos, publish.packet_id) {
         (QoS::AtMostOnce, None) => (0, usize::from(v5)),
-        (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(0)) => return Err(EncodeError::ZeroPacketId),
-        (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(packet_id)) => (
+        (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(packet_id)) if packet_id != 0 => (
             u32::from(u16::from_le_bytes(packet_id.to_be_bytes())),
             2 + usize::from(v5),
         ),
-        _ => return Err(EncodeError::PacketIdMismatch),
+        _ => return Err(publish_error(publish, v5)),
     };
-    let remaining_length =
-        checked_remaining_length(2 + topic_name.len() + tail_len + publish.payload.len())?;
+    let remaining_length = 2 + topic_name.len() + tail_len + publish.payload.len();
+    let (Ok(topic_len), Ok(remaining_length)) = (
+        u16::try_from(topic_name.len()),
+        checked_remaining_length(remaining_length),
+    ) else {
+        return Err(publish_error(publish, v5));
+    };
     let (head, head_len) = publish_head(publish_first_byte(publish), remaining_length, topic_len);
     // Head and tail are appended as whole words, one store each, and the
     // buffer is then cut back to their real length: the spare bytes are
@@ -136,6 +137,17 @@ fn encode_publish(publish: &Publish, v5: bool, out: &mut BytesMut) -> Result<(),
     out.truncate(tail_start + tail_len);
     out.extend_from_slice(&publish.payload);
     Ok(())
+}
+
+/// Why [`encode_publish`] refuses `publish`, which it found invalid: the
+/// checks again, one by one, in the order [`encoded_len`] makes them. Out of
+/// line and cold, so the valid case runs straight through.
+#[cold]
+#[inline(never)]
+fn publish_error(publish: &Publish, v5: bool) -> EncodeError {
+    publish_remaining_length(publish, v5)
+        .and_then(checked_remaining_length)
+        .expect_err("encode_publish refuses only what the length pass refuses")
 }
 
 /// The bytes of the word [`publish_head`] packs.
