@@ -15,6 +15,9 @@
 #   --only NAME        run only the scenarios whose name contains NAME
 #
 # SHARDMQ_BIN=path uses that shardmq binary instead of building one.
+# SHARDMQ_BASELINE_BIN=path also runs that shardmq binary, as the broker
+# "shardmq-baseline" (e.g. a build of the previous commit), in the same run:
+# before/after figures measured side by side under the same load.
 #
 # Flat-out QoS 0 runs offer more than any broker delivers: they measure
 # throughput under overload, and their latency is queueing time. Flat-out
@@ -123,8 +126,10 @@ fi
 rumqttd_bin="$(command -v rumqttd || true)"
 [ -z "$rumqttd_bin" ] && [ -x "$HOME/.cargo/bin/rumqttd" ] && rumqttd_bin="$HOME/.cargo/bin/rumqttd"
 
+baseline_bin="${SHARDMQ_BASELINE_BIN:-}"
 if [ "$auto_brokers" = 1 ]; then
     [ "$have_shardmq" = 1 ] && brokers="shardmq"
+    [ -n "$baseline_bin" ] && brokers="$brokers shardmq-baseline"
     command -v mosquitto >/dev/null && brokers="$brokers mosquitto"
     [ -n "$rumqttd_bin" ] && brokers="$brokers rumqttd"
 fi
@@ -151,6 +156,10 @@ start_broker() {
     case "$name" in
         shardmq)
             "$shardmq_bin" --listen "127.0.0.1:$port" --shards "$broker_shards" >"$log" 2>&1 &
+            ;;
+        shardmq-baseline)
+            [ -n "$baseline_bin" ] || { echo "compare.sh: shardmq-baseline needs SHARDMQ_BASELINE_BIN" >&2; exit 2; }
+            "$baseline_bin" --listen "127.0.0.1:$port" --shards "$broker_shards" >"$log" 2>&1 &
             ;;
         mosquitto)
             cat >"$work/mosquitto.conf" <<EOF

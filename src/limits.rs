@@ -102,6 +102,11 @@ pub const RING_OUTBOX_PUBLISH_MAX: usize = RING_OUTBOX_MAX / 2;
 /// (the writers of the subscribers it delivered to) run.
 pub const RING_RECEIVE_BATCH_MAX: usize = 16;
 
+/// Local deliveries of a message from another shard from which the receiving
+/// shard copies it first (see `Message::detached`): below, the copy's
+/// allocations cost more than sharing the sender's reference counts.
+pub const DETACH_DELIVERIES_MIN: usize = 4;
+
 /// Connections one shard accepts per listener before yielding to other work.
 pub const ACCEPT_BATCH_MAX: usize = 64;
 
@@ -124,6 +129,11 @@ pub const IDLE_BUFFER_KEEP_MAX: usize = 4 * 1024;
 /// deliveries to that connection are dropped and counted.
 pub const OUTBOUND_BYTES_MAX: usize = 1024 * 1024;
 
+/// Read-and-write turns a connection's task takes per wake-up before it lets
+/// the shard's other tasks run, so a client that never stops sending cannot
+/// hold its shard.
+pub const CONNECTION_TURNS_PER_POLL: usize = 16;
+
 /// Bytes the writer encodes before it writes them out; a longer queue goes out
 /// in several writes, so the write buffer stays this size whatever the backlog.
 pub const WRITE_BATCH_BYTES: usize = 64 * 1024;
@@ -141,8 +151,21 @@ pub const TIMER_FIRES_PER_TICK_MAX: usize = 10_000;
 /// Timers one shard holds at once (keep-alive, retry, will delay, session expiry).
 pub const TIMERS_PER_SHARD_MAX: usize = 4 * CONNECTIONS_PER_SHARD_MAX;
 
-/// Retained messages the broker keeps; a new topic beyond it is not retained.
-pub const RETAINED_MESSAGES_MAX: usize = 100_000;
+/// Retained messages the broker keeps by default (`max_retained_messages`); a
+/// new topic beyond it is not retained.
+pub const RETAINED_MESSAGES_DEFAULT: usize = 1_000_000;
+
+/// Bytes of retained topics and payloads the broker keeps by default
+/// (`max_retained_bytes`): 1 GiB.
+pub const RETAINED_BYTES_DEFAULT: usize = 1 << 30;
+
+/// How long a shard remembers that a retained topic was cleared, so that an
+/// older update of it still on a ring does not bring it back.
+pub const RETAINED_CLEARED_KEEP_MS: u64 = 60_000;
+
+/// Cleared retained topics a shard remembers at most; the oldest are
+/// forgotten early beyond it.
+pub const RETAINED_CLEARED_MAX: usize = 100_000;
 
 /// Expired retained messages one shard removes per timer tick, at most; the
 /// rest go on the next ticks.

@@ -61,6 +61,11 @@ pub struct Config {
     pub keep_alive_max_s: u16,
     /// Whether retained messages are supported.
     pub retain_available: bool,
+    /// Retained messages kept at most; a new topic beyond them is not retained.
+    pub max_retained_messages: usize,
+    /// Bytes of retained topic names and payloads kept at most; a message that
+    /// would pass them is not retained.
+    pub max_retained_bytes: usize,
     /// Snapshots and journal on disk; off unless `dir` is set.
     pub persistence: PersistenceConfig,
 }
@@ -131,6 +136,8 @@ impl Default for Config {
             session_expiry_interval_max_s: session.session_expiry_interval_max_s,
             keep_alive_max_s: session.keep_alive_max_s,
             retain_available: session.retain_available,
+            max_retained_messages: limits::RETAINED_MESSAGES_DEFAULT,
+            max_retained_bytes: limits::RETAINED_BYTES_DEFAULT,
             persistence: PersistenceConfig::default(),
         }
     }
@@ -228,6 +235,8 @@ impl Config {
             ("max_queued_messages", self.max_queued_messages),
             ("max_queued_bytes", self.max_queued_bytes),
             ("keep_alive_max_s", usize::from(self.keep_alive_max_s)),
+            ("max_retained_messages", self.max_retained_messages),
+            ("max_retained_bytes", self.max_retained_bytes),
         ] {
             if value == 0 {
                 return Err(ConfigError::new(format!("key `{key}`: must be at least 1")));

@@ -8,7 +8,7 @@
 //!
 //! Each outbox is bounded by `limits::RING_OUTBOX_MAX`. When one reaches
 //! `limits::RING_OUTBOX_PUBLISH_MAX` the mesh is congested: the shard's
-//! publishers stop before their next packet (see [`Mesh::wait_uncongested`]),
+//! publishers stop before their next packet (see [`Mesh::poll_uncongested`]),
 //! and its timers, hand-offs and lost connections wait too, so publishes wait
 //! upstream. What still arrives past that depth comes from the packet being
 //! handled (its publish, retained update, subscription changes and barrier) or
@@ -23,6 +23,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
 use glommio::channels::shared_channel::{
     self, ConnectedReceiver, ConnectedSender, SharedReceiver, SharedSender,
@@ -226,11 +227,16 @@ impl<T: RingItem + Send + 'static> Mesh<T> {
             .any(|outbox| outbox.queue.borrow().len() >= limits::RING_OUTBOX_PUBLISH_MAX)
     }
 
+    /// Ready when no outbox is congested; otherwise wakes the task of `cx` when
+    /// one drains.
+    pub fn poll_uncongested(&self, cx: &Context<'_>) -> Poll<()> {
+        self.congested_waiters
+            .poll_until(cx, || !self.is_congested())
+    }
+
     /// Waits until no outbox is congested.
     pub async fn wait_uncongested(&self) {
-        self.congested_waiters
-            .wait_until(|| !self.is_congested())
-            .await
+        std::future::poll_fn(|cx| self.poll_uncongested(cx)).await
     }
 
     /// Items dropped because their destination shard had already stopped.

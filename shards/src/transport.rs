@@ -35,14 +35,6 @@ impl TransportLayer {
         }
     }
 
-    /// The state the writer task keeps. Plain TCP keeps none; a TLS layer will
-    /// share its session state between the two halves.
-    pub fn writer_half(&self) -> TransportLayer {
-        match self {
-            TransportLayer::Tcp => TransportLayer::Tcp,
-        }
-    }
-
     /// A short name for logs.
     pub fn name(&self) -> &'static str {
         match self {

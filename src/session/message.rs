@@ -68,6 +68,42 @@ impl Message {
         }
     }
 
+    /// A copy that shares no buffer with this message. Payload, topic and
+    /// properties of a decoded message are slices of the read buffer they came
+    /// in, all counted by one atomic reference count; a message kept for long
+    /// (retained) would pin that whole buffer, and one handed to another core
+    /// would have both cores update that count for every delivery, which costs
+    /// far more than this one copy.
+    pub fn detached(&self) -> Message {
+        let properties = &self.properties;
+        Message {
+            topic_name: detached_string(&self.topic_name),
+            payload: Bytes::copy_from_slice(&self.payload),
+            qos: self.qos,
+            retain: self.retain,
+            properties: PublishProperties {
+                payload_format_indicator: properties.payload_format_indicator,
+                message_expiry_interval_s: properties.message_expiry_interval_s,
+                topic_alias: properties.topic_alias,
+                response_topic: properties.response_topic.as_deref().map(detached_string),
+                correlation_data: properties
+                    .correlation_data
+                    .as_deref()
+                    .map(Bytes::copy_from_slice),
+                user_properties: properties
+                    .user_properties
+                    .iter()
+                    .map(|(name, value)| (detached_string(name), detached_string(value)))
+                    .collect(),
+                subscription_identifiers: properties.subscription_identifiers.clone(),
+                content_type: properties.content_type.as_deref().map(detached_string),
+            }
+            .into(),
+            expires_at_ms: self.expires_at_ms,
+            publisher: detached_string(&self.publisher),
+        }
+    }
+
     /// The message a will carries, published at `now_ms`.
     pub fn from_will(will: LastWill, publisher: ByteString, now_ms: u64) -> Message {
         let will_properties = will.properties;
@@ -172,5 +208,42 @@ impl SubscriptionMatch {
             no_local: options.no_local,
             retain_as_published: options.retain_as_published,
         }
+    }
+}
+
+/// A string in an allocation of its own.
+fn detached_string(string: &str) -> ByteString {
+    ByteString::from(string.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_detached_message_is_equal_and_shares_no_buffer() {
+        let received = Bytes::from_static(b"sensors/1hello\x00\x01");
+        let message = Message {
+            topic_name: ByteString::try_from(received.slice(0..9)).unwrap(),
+            payload: received.slice(9..14),
+            qos: QoS::AtLeastOnce,
+            retain: true,
+            properties: PublishProperties {
+                correlation_data: Some(received.slice(14..)),
+                user_properties: vec![("unit".into(), "C".into())],
+                ..PublishProperties::default()
+            }
+            .into(),
+            expires_at_ms: Some(5),
+            publisher: "probe".into(),
+        };
+        let detached = message.detached();
+        assert_eq!(detached, message);
+        let inside = |bytes: &[u8]| received.as_ptr_range().contains(&bytes.as_ptr());
+        assert!(!inside(&detached.payload));
+        assert!(!inside(detached.topic_name.as_bytes()));
+        assert!(!inside(
+            detached.properties.correlation_data.as_deref().unwrap()
+        ));
     }
 }

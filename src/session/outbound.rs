@@ -230,7 +230,8 @@ impl Session {
             OutboundAlias::New(topic_alias) => (message.topic_name.clone(), Some(topic_alias)),
             OutboundAlias::None => (message.topic_name.clone(), None),
         };
-        // Properties exist only under v5; below it the set would never be encoded.
+        // Properties exist only under v5: a 3.x PUBLISH carries none, and
+        // building a set anyway took 4.5% of the broker's time in a p2p profile.
         let properties = if v5 {
             delivery_properties(publish, topic_alias, now_ms)
         } else {

@@ -5,16 +5,19 @@
 
 use std::rc::Rc;
 
+use bytes::BytesMut;
 use bytestring::ByteString;
 use glommio::net::TcpStream;
 use shardmq::protocol::Connect;
 use shardmq::session::{needs_assigned_client_id, Action, ConnectOutcome, Session};
 
-use super::connection::{write_loop, Connection};
-use super::reader::{read_loop, HandOff};
+use super::connection::Connection;
+use super::reader::HandOff;
 use super::sessions::SessionKey;
+use super::task::serve;
 use super::{SessionEntry, Shard};
 use crate::home::home_shard;
+use crate::transport::TransportLayer;
 
 impl Shard {
     /// After CONNECT: runs the connection here if this is its home shard, else
@@ -77,14 +80,7 @@ impl Shard {
             buffered,
             transport,
         } = handoff;
-        let reader = match socket.try_clone() {
-            Ok(duplicate) => TcpStream::from(socket2::Socket::from(duplicate)),
-            Err(error) => {
-                tracing::warn!(%peer, %error, "cannot duplicate the client socket");
-                return;
-            }
-        };
-        let writer = TcpStream::from(socket2::Socket::from(socket));
+        let stream = TcpStream::from(socket2::Socket::from(socket));
         let client_id = assigned_client_id
             .clone()
             .unwrap_or_else(|| connect.client_id.clone());
@@ -107,12 +103,6 @@ impl Shard {
             client_id.clone(),
             connect.protocol_version,
         ));
-        glommio::spawn_local(write_loop(
-            Rc::clone(&connection),
-            writer,
-            transport.writer_half(),
-        ))
-        .detach();
         if let Some((_, actions)) = refusal {
             tracing::debug!(%client_id, %peer, "connection refused; the connected session stays");
             for action in actions {
@@ -121,6 +111,7 @@ impl Shard {
                 }
             }
             connection.close();
+            self.spawn_task(connection, stream, transport, buffered);
             return;
         }
 
@@ -147,7 +138,7 @@ impl Shard {
                     key,
                     SessionEntry {
                         client_id: client_id.clone(),
-                        session,
+                        session: Box::new(session),
                         connection: Some(Rc::clone(&connection)),
                         persisted,
                     },
@@ -156,14 +147,6 @@ impl Shard {
                     .borrow_mut()
                     .insert(connection.id, Rc::clone(&connection));
                 self.run_actions(key, Some(&connection), &mut actions);
-                glommio::spawn_local(read_loop(
-                    Rc::clone(self),
-                    connection,
-                    reader,
-                    transport,
-                    buffered,
-                ))
-                .detach();
             }
             ConnectOutcome::Refused { existing } => {
                 tracing::debug!(%client_id, %peer, "connection refused");
@@ -173,7 +156,7 @@ impl Shard {
                             key,
                             SessionEntry {
                                 client_id: client_id.clone(),
-                                session,
+                                session: Box::new(session),
                                 connection: None,
                                 persisted: replaced_persisted,
                             },
@@ -187,6 +170,26 @@ impl Shard {
                 connection.close();
             }
         }
+        self.spawn_task(connection, stream, transport, buffered);
+    }
+
+    /// Starts the task of `connection`; a refused or closed connection's task
+    /// only writes what is queued (the CONNACK) and closes.
+    fn spawn_task(
+        self: &Rc<Self>,
+        connection: Rc<Connection>,
+        stream: TcpStream,
+        transport: TransportLayer,
+        buffered: BytesMut,
+    ) {
+        glommio::spawn_local(serve(
+            Rc::clone(self),
+            connection,
+            stream,
+            transport,
+            buffered,
+        ))
+        .detach();
     }
 
     /// The key of the session of `client_id` when it has a connection attached.
@@ -253,6 +256,6 @@ impl Shard {
                 self.connections.borrow_mut().remove(&old.id);
             }
         }
-        (key, Some(entry.session), entry.persisted)
+        (key, Some(*entry.session), entry.persisted)
     }
 }

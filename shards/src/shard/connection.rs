@@ -1,35 +1,33 @@
-//! One client connection on its shard: the outbound queue and the writer task.
+//! One client connection on its shard: its outbound queue and the flags its
+//! task (see [`super::task`]) obeys.
 //!
-//! What the session sends is queued as packets, not bytes: a PUBLISH in the
-//! queue shares its payload with every other subscriber, so a subscriber that
-//! falls behind holds references, not copies. The writer task encodes the
-//! queue into one buffer, up to `limits::WRITE_BATCH_BYTES` at a time, and
-//! writes it with one `write_all`: a batch of deliveries costs one syscall, not
-//! one per packet. The queue is bounded by `limits::OUTBOUND_BYTES_MAX` of
-//! payload: past it QoS 0 deliveries are dropped and counted (QoS 1 and 2 are
-//! bounded by the session's inflight window), so a subscriber that never reads
-//! holds up only itself. An empty write buffer bigger than
-//! `limits::IDLE_BUFFER_KEEP_MAX` is released, so an idle connection holds no
-//! large allocation.
-//!
-//! The reader and writer each own a glommio stream over their own duplicate of
-//! the socket, so reading and writing never wait on each other.
+//! A packet sent while less than `limits::WRITE_BATCH_BYTES` wait to be
+//! written is encoded at once into the connection's `encoded` buffer: the
+//! common case, a connection that keeps up, costs no queue slot and no copy of
+//! the packet. Past that, packets are queued as packets, not bytes: a PUBLISH
+//! in the queue shares its payload with every other subscriber, so a
+//! subscriber that falls behind holds references, not copies. The
+//! connection's task takes the encoded bytes, tops them up from the queue to
+//! `limits::WRITE_BATCH_BYTES`, and writes them at once: a batch of deliveries
+//! costs one syscall, not one per packet. What waits is bounded by
+//! `limits::OUTBOUND_BYTES_MAX`: past it QoS 0 deliveries are dropped and
+//! counted (QoS 1 and 2 are bounded by the session's inflight window), so a
+//! subscriber that never reads holds up only itself. The queue's storage is
+//! released once it is written out (a few queued packets take a kilobyte), so
+//! an idle connection holds no packet slots.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::net::{Shutdown, SocketAddr};
-use std::rc::Rc;
+use std::net::SocketAddr;
+use std::task::Context;
 
 use bytes::BytesMut;
 use bytestring::ByteString;
-use futures_lite::AsyncWriteExt;
-use glommio::net::TcpStream;
 use shardmq::limits;
 use shardmq::protocol::{encode, Packet, ProtocolVersion, QoS};
 
 use super::sessions::SessionKey;
-use crate::transport::TransportLayer;
-use crate::wake::Notify;
+use crate::wake::WakerSlot;
 
 /// A connection whose CONNECT was accepted on this (its home) shard.
 #[derive(Debug)]
@@ -44,13 +42,14 @@ pub struct Connection {
     pub client_id: ByteString,
     /// Protocol level agreed by CONNECT; decides the encoding.
     pub protocol_version: ProtocolVersion,
+    encoded: RefCell<BytesMut>,
     outbound: RefCell<VecDeque<Packet>>,
     queued_bytes: Cell<usize>,
     writing_bytes: Cell<usize>,
-    writer_wake: Notify,
+    task_wake: WakerSlot,
     held: Cell<usize>,
     closing: Cell<bool>,
-    writer_done: Cell<bool>,
+    task_done: Cell<bool>,
     dropped_qos0: Cell<u64>,
 }
 
@@ -69,18 +68,19 @@ impl Connection {
             peer,
             client_id,
             protocol_version,
+            encoded: RefCell::new(BytesMut::new()),
             outbound: RefCell::new(VecDeque::new()),
             queued_bytes: Cell::new(0),
             writing_bytes: Cell::new(0),
-            writer_wake: Notify::default(),
+            task_wake: WakerSlot::default(),
             held: Cell::new(0),
             closing: Cell::new(false),
-            writer_done: Cell::new(false),
+            task_done: Cell::new(false),
             dropped_qos0: Cell::new(0),
         }
     }
 
-    /// Queues `packet` for the writer; false when it was dropped (connection
+    /// Queues `packet` for writing; false when it was dropped (connection
     /// closing, or a QoS 0 publish over the queue bound).
     pub fn send(&self, packet: Packet) -> bool {
         if self.closing.get() {
@@ -93,21 +93,46 @@ impl Connection {
                 return false;
             }
         }
-        self.queued_bytes
-            .set(self.queued_bytes.get() + queued_size(&packet));
-        self.outbound.borrow_mut().push_back(packet);
-        self.writer_wake.notify();
+        let mut outbound = self.outbound.borrow_mut();
+        let mut encoded = self.encoded.borrow_mut();
+        if outbound.is_empty() && encoded.len() < limits::WRITE_BATCH_BYTES {
+            self.encode(&packet, &mut encoded);
+        } else {
+            self.queued_bytes
+                .set(self.queued_bytes.get() + queued_size(&packet));
+            outbound.push_back(packet);
+        }
+        self.task_wake.wake();
         true
     }
 
-    /// Payload bytes queued or being written.
+    /// Bytes encoded, queued (payload and topic of a queued PUBLISH) or being
+    /// written.
     pub fn pending_bytes(&self) -> usize {
-        self.queued_bytes.get() + self.writing_bytes.get()
+        self.encoded.borrow().len() + self.queued_bytes.get() + self.writing_bytes.get()
     }
 
-    /// Encodes queued packets into `batch` until it holds
-    /// `limits::WRITE_BATCH_BYTES` or the queue is empty.
-    fn encode_batch(&self, batch: &mut BytesMut) {
+    fn encode(&self, packet: &Packet, buffer: &mut BytesMut) {
+        if let Err(error) = encode(packet, self.protocol_version, buffer) {
+            tracing::debug!(client_id = %self.client_id, %error, "packet not sent");
+        }
+    }
+
+    /// Fills the empty `batch` with the encoded bytes, then with queued
+    /// packets until it holds `limits::WRITE_BATCH_BYTES` or the queue is
+    /// empty; false when there is nothing to write (nothing waits, or a hold
+    /// is in force), and then the task of `cx` is woken by the next packet or
+    /// release.
+    pub(super) fn encode_batch(&self, cx: &Context<'_>, batch: &mut BytesMut) -> bool {
+        assert!(batch.is_empty(), "a batch is written out before the next");
+        if self.held.get() > 0 || !self.has_queued() {
+            self.release_empty_queue();
+            self.task_wake.register(cx.waker());
+            return false;
+        }
+        // The two buffers trade places, so neither is allocated again while
+        // the connection is busy.
+        std::mem::swap(batch, &mut *self.encoded.borrow_mut());
         let mut outbound = self.outbound.borrow_mut();
         while batch.len() < limits::WRITE_BATCH_BYTES {
             let Some(packet) = outbound.pop_front() else {
@@ -115,9 +140,43 @@ impl Connection {
             };
             self.queued_bytes
                 .set(self.queued_bytes.get() - queued_size(&packet));
-            if let Err(error) = encode(&packet, self.protocol_version, batch) {
-                tracing::debug!(client_id = %self.client_id, %error, "packet not sent");
-            }
+            self.encode(&packet, batch);
+        }
+        self.writing_bytes.set(batch.len());
+        true
+    }
+
+    /// The batch from [`Connection::encode_batch`] is written out.
+    pub(super) fn batch_written(&self) {
+        self.writing_bytes.set(0);
+    }
+
+    /// True while bytes or packets wait to be written.
+    pub(super) fn has_queued(&self) -> bool {
+        !self.encoded.borrow().is_empty() || !self.outbound.borrow().is_empty()
+    }
+
+    /// True while a [`Connection::hold`] is in force.
+    pub(super) fn is_held(&self) -> bool {
+        self.held.get() > 0
+    }
+
+    /// Forgets the task waiting for packets: the task clears it while it runs,
+    /// so what it queues itself does not wake it again.
+    pub(super) fn clear_waker(&self) {
+        self.task_wake.clear();
+    }
+
+    /// Frees the queue's storage when nothing is queued, so a connection that
+    /// goes quiet keeps no packet slots, and a large empty encoding buffer.
+    fn release_empty_queue(&self) {
+        let mut outbound = self.outbound.borrow_mut();
+        if outbound.is_empty() && outbound.capacity() > 0 {
+            *outbound = VecDeque::new();
+        }
+        let mut encoded = self.encoded.borrow_mut();
+        if encoded.is_empty() && encoded.capacity() > limits::IDLE_BUFFER_KEEP_MAX {
+            *encoded = BytesMut::new();
         }
     }
 
@@ -126,16 +185,16 @@ impl Connection {
         self.held.set(self.held.get() + 1);
     }
 
-    /// Ends one [`Connection::hold`]; the last one lets the writer go on.
+    /// Ends one [`Connection::hold`]; the last one lets the writing go on.
     pub fn release(&self) {
         self.held.set(self.held.get() - 1);
-        self.writer_wake.notify();
+        self.task_wake.wake();
     }
 
     /// Writes what is queued, then closes the socket. Idempotent.
     pub fn close(&self) {
         self.closing.set(true);
-        self.writer_wake.notify();
+        self.task_wake.wake();
     }
 
     /// True once [`Connection::close`] was called.
@@ -143,9 +202,18 @@ impl Connection {
         self.closing.get()
     }
 
-    /// True once the writer flushed and shut the socket down (or failed).
+    /// True once the task flushed and shut the socket down (or failed).
     pub fn is_finished(&self) -> bool {
-        self.writer_done.get()
+        self.task_done.get()
+    }
+
+    /// The task shut the socket down: drops what could not be written.
+    pub(super) fn finished(&self) {
+        self.encoded.borrow_mut().clear();
+        self.outbound.borrow_mut().clear();
+        self.queued_bytes.set(0);
+        self.writing_bytes.set(0);
+        self.task_done.set(true);
     }
 
     /// Takes the count of QoS 0 deliveries dropped since the last call.
@@ -154,7 +222,8 @@ impl Connection {
     }
 }
 
-/// What a queued packet counts against `limits::OUTBOUND_BYTES_MAX`.
+/// What a queued packet counts against `limits::OUTBOUND_BYTES_MAX`: what it
+/// holds the payload and topic of.
 fn queued_size(packet: &Packet) -> usize {
     match packet {
         Packet::Publish(publish) => publish.payload.len() + publish.topic_name.len(),
@@ -162,49 +231,102 @@ fn queued_size(packet: &Packet) -> usize {
     }
 }
 
-/// Writes the connection's outbound queue whenever it is filled, until closed.
-pub async fn write_loop(
-    connection: Rc<Connection>,
-    mut stream: TcpStream,
-    mut transport: TransportLayer,
-) {
-    let mut batch = BytesMut::new();
-    loop {
-        connection.writer_wake.wait().await;
-        // A hold taken while a write was under way stops the next batch too.
-        while connection.held.get() == 0 {
-            connection.encode_batch(&mut batch);
-            if batch.is_empty() {
-                break;
-            }
-            connection.writing_bytes.set(batch.len());
-            let written = stream.write_all(transport.outbound(&mut batch)).await;
-            connection.writing_bytes.set(0);
-            batch.clear();
-            if let Err(error) = written {
-                // The shutdown ends the reader's read, and the reader reports the
-                // lost connection to the session.
-                tracing::debug!(client_id = %connection.client_id, %error, "write failed");
-                finish(&connection, &stream).await;
-                return;
-            }
-        }
-        if batch.capacity() > limits::IDLE_BUFFER_KEEP_MAX {
-            batch = BytesMut::new();
-        }
-        if connection.closing.get() && connection.held.get() == 0 {
-            finish(&connection, &stream).await;
-            return;
-        }
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use shardmq::protocol::{decode, Publish};
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
 
-/// Shuts the socket down both ways, which also ends the reader's pending read.
-async fn finish(connection: &Connection, stream: &TcpStream) {
-    if let Err(error) = stream.shutdown(Shutdown::Both).await {
-        tracing::trace!(client_id = %connection.client_id, %error, "shutdown failed");
+    struct NoWake;
+
+    impl Wake for NoWake {
+        fn wake(self: Arc<Self>) {}
     }
-    connection.outbound.borrow_mut().clear();
-    connection.queued_bytes.set(0);
-    connection.writer_done.set(true);
+
+    fn connection() -> Connection {
+        Connection::new(
+            0,
+            0,
+            "127.0.0.1:1883".parse().unwrap(),
+            ByteString::from_static("subscriber"),
+            ProtocolVersion::V3_1_1,
+        )
+    }
+
+    fn publish(packet_id: u16, qos: QoS, payload_size: usize) -> Packet {
+        Packet::Publish(Publish {
+            dup: false,
+            qos,
+            retain: false,
+            topic_name: ByteString::from_static("t"),
+            packet_id: (qos != QoS::AtMostOnce).then_some(packet_id),
+            properties: None,
+            payload: Bytes::from(vec![0; payload_size]),
+        })
+    }
+
+    /// Encodes and decodes every batch until nothing waits; the packet ids seen.
+    fn written_packet_ids(connection: &Connection) -> Vec<u16> {
+        let waker = Waker::from(Arc::new(NoWake));
+        let cx = Context::from_waker(&waker);
+        let mut packet_ids = Vec::new();
+        let mut batch = BytesMut::new();
+        while connection.encode_batch(&cx, &mut batch) {
+            while let Some(packet) = decode(&mut batch, ProtocolVersion::V3_1_1, u32::MAX).unwrap()
+            {
+                let Packet::Publish(publish) = packet else {
+                    panic!("only PUBLISH was sent");
+                };
+                packet_ids.push(publish.packet_id.unwrap());
+            }
+            assert!(batch.is_empty(), "a batch holds whole packets");
+            connection.batch_written();
+        }
+        packet_ids
+    }
+
+    #[test]
+    fn packets_encoded_at_once_and_packets_queued_past_the_batch_go_out_in_send_order() {
+        let connection = connection();
+        let payload_size = 1000;
+        let count = 3 * limits::WRITE_BATCH_BYTES / payload_size;
+        for packet_id in 1..=count {
+            assert!(connection.send(publish(packet_id as u16, QoS::AtLeastOnce, payload_size)));
+        }
+        assert!(connection.has_queued());
+        let expected: Vec<u16> = (1..=count as u16).collect();
+        assert_eq!(written_packet_ids(&connection), expected);
+        assert!(!connection.has_queued());
+        assert_eq!(connection.pending_bytes(), 0);
+    }
+
+    #[test]
+    fn qos0_past_the_outbound_bound_is_dropped_and_counted_but_qos1_is_kept() {
+        let connection = connection();
+        let payload_size = 64 * 1024;
+        let mut packet_id = 0;
+        while connection.pending_bytes() < limits::OUTBOUND_BYTES_MAX {
+            packet_id += 1;
+            assert!(connection.send(publish(packet_id, QoS::AtLeastOnce, payload_size)));
+        }
+        assert!(!connection.send(publish(packet_id + 1, QoS::AtMostOnce, 1)));
+        assert_eq!(connection.take_dropped_qos0(), 1);
+        assert!(connection.send(publish(packet_id + 1, QoS::AtLeastOnce, 1)));
+        assert_eq!(
+            written_packet_ids(&connection).len(),
+            usize::from(packet_id) + 1
+        );
+    }
+
+    #[test]
+    fn nothing_is_written_while_held_and_everything_after_the_release() {
+        let connection = connection();
+        connection.hold();
+        assert!(connection.send(publish(1, QoS::AtLeastOnce, 10)));
+        assert!(written_packet_ids(&connection).is_empty());
+        connection.release();
+        assert_eq!(written_packet_ids(&connection), vec![1]);
+    }
 }

@@ -3,17 +3,18 @@
 //! A shard owns its connections, the sessions whose client id it is home to, its
 //! replica of the subscription trie, its replica of the retained messages and
 //! its timer queue, all in `RefCell`s on one thread: no locks, no atomics on the
-//! message path. Its tasks are the accept loop, one reader and one writer per
-//! connection, one consumer per inbound ring, one pump per outbound ring and the
-//! timer tick, which also notices a stop request and, every
+//! message path. Its tasks are the accept loop, one per connection, one
+//! consumer per inbound ring, one pump per outbound ring and the timer tick,
+//! which also notices a stop request and, every
 //! `limits::QUEUE_PURGE_INTERVAL_MS`, purges expired messages from session queues.
 //!
 //! - `attach`: CONNECT accepted: hand-off to the home shard, takeover, resume.
 //! - `barrier`: holding a client's acknowledgement until every shard applied its change.
-//! - `connection`: the outbound buffer and the writer task.
+//! - `connection`: the outbound queue and the flags a connection's task obeys.
 //! - `journaling`: the calls into persistence: journal records, durable acks.
 //! - `recovery`: restoring the state start-up hands the shard; its snapshots.
-//! - `reader`: CONNECT, the hand-off to the home shard and the packet loop.
+//! - `reader`: CONNECT and the hand-off to the home shard.
+//! - `task`: a connection's one task: reading and handling packets, writing.
 //! - `sessions`: packets, timers and deliveries into sessions; their actions out.
 //! - `routing`: the ring message enum, publish routing, subscription transitions.
 //! - `retained`: the retained-message replica.
@@ -27,6 +28,7 @@ mod recovery;
 mod retained;
 mod routing;
 mod sessions;
+mod task;
 
 use ahash::AHashMap as HashMap;
 use std::cell::{Cell, RefCell};
@@ -79,9 +81,12 @@ pub struct ShardSetup {
 }
 
 /// A session stored on its home shard, with its current connection if any.
+/// The session is boxed: the table then grows by a few words per slot, not by
+/// a whole session, and its empty slots (up to half of them right after a
+/// resize) cost next to nothing.
 struct SessionEntry {
     client_id: ByteString,
-    session: Session,
+    session: Box<Session>,
     connection: Option<Rc<Connection>>,
     /// Journaled and snapshotted (see `journaling`).
     persisted: bool,
@@ -102,6 +107,8 @@ pub struct Shard {
     connections: RefCell<HashMap<u64, Rc<Connection>>>,
     trie: RefCell<SubscriptionTrie<SessionKey, SubscriptionMatch>>,
     retained: RefCell<retained::RetainedStore>,
+    /// Retained updates this shard decided on (see `retained::Stamp`).
+    retained_sequence: Cell<u64>,
     timers: RefCell<TimerQueue<(SessionKey, TimerKind)>>,
     action_buffers: RefCell<Vec<Vec<Action>>>,
     shared_shard_cursor: Cell<usize>,
@@ -118,6 +125,7 @@ pub struct Shard {
     stopping: Cell<bool>,
     routing_scratch: RefCell<routing::Scratch>,
     persistence: Option<Rc<ShardPersistence>>,
+    clock_ms: Cell<Option<u64>>,
 }
 
 /// Runs one shard until the broker is asked to stop.
@@ -134,6 +142,10 @@ pub async fn run(setup: ShardSetup) {
         return;
     };
     let session_config = setup.config.session_config();
+    let retained = retained::RetainedStore::new(
+        setup.config.max_retained_messages,
+        setup.config.max_retained_bytes,
+    );
     let shard = Rc::new(Shard {
         index: setup.index,
         shard_count: setup.shard_count,
@@ -155,7 +167,8 @@ pub async fn run(setup: ShardSetup) {
         filters_in_flight: RefCell::new(HashMap::new()),
         connections: RefCell::new(HashMap::new()),
         trie: RefCell::new(SubscriptionTrie::with_label_seeds(setup.label_seeds)),
-        retained: RefCell::new(retained::RetainedStore::default()),
+        retained: RefCell::new(retained),
+        retained_sequence: Cell::new(0),
         timers: RefCell::new(TimerQueue::new(limits::TIMERS_PER_SHARD_MAX)),
         read_scratch: RefCell::new(vec![0; limits::READ_CHUNK_SIZE]),
         next_connection_id: Cell::new(0),
@@ -167,6 +180,7 @@ pub async fn run(setup: ShardSetup) {
             .persistence
             .as_ref()
             .map(|persist| Rc::new(ShardPersistence::new(setup.index, persist))),
+        clock_ms: Cell::new(None),
     });
     let flusher = shard
         .persistence
@@ -273,8 +287,26 @@ async fn consume_ring(shard: Rc<Shard>, ring: Inbound<ShardMessage>) {
 
 impl Shard {
     /// Milliseconds since the broker started: the clock every session sees.
+    /// Inside [`Shard::with_clock`], the one reading taken there.
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+        match self.clock_ms.get() {
+            Some(now_ms) => now_ms,
+            None => u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// Runs `work` with one clock reading for all of it: a read's packets and
+    /// the deliveries they cause are handled within microseconds, and a clock
+    /// read per packet and per delivery cost more than the millisecond
+    /// resolution sessions need.
+    fn with_clock<R>(&self, work: impl FnOnce() -> R) -> R {
+        let outer = self.clock_ms.get();
+        if outer.is_none() {
+            self.clock_ms.set(Some(self.now_ms()));
+        }
+        let result = work();
+        self.clock_ms.set(outer);
+        result
     }
 
     /// Frees the expired messages queued in this shard's sessions; offline ones are

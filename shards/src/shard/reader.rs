@@ -1,11 +1,9 @@
-//! Reading a connection: CONNECT on the accepting shard, the hand-off to the home
-//! shard, and the packet loop there.
+//! Reading a new connection's CONNECT on the accepting shard, and the hand-off
+//! to its home shard; the packets after it are read by the connection's task
+//! there (see [`super::task`]).
 //!
-//! One read takes whatever the socket holds and every complete packet in it is
-//! decoded and handled before the next read. Reads go through the shard's one
-//! scratch buffer and only the bytes received are kept: a connection waiting for
-//! data holds no read buffer, and the bytes a packet borrows live in a buffer of
-//! their own (decoded payloads are zero-copy slices of it).
+//! Reads go through the shard's one scratch buffer and only the bytes received
+//! are kept: a connection waiting for its CONNECT holds no read buffer.
 
 use std::future::poll_fn;
 use std::io::{self, Write};
@@ -18,7 +16,6 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures_lite::{future, AsyncRead};
 use glommio::net::TcpStream;
-use shardmq::limits;
 use shardmq::protocol::{decode, Connect, Packet, ProtocolError, ProtocolVersion, ReasonCode};
 
 use super::Shard;
@@ -176,67 +173,4 @@ async fn read_some(
         }
     })
     .await
-}
-
-/// The packet loop of a connection whose session lives on this shard.
-pub async fn read_loop(
-    shard: Rc<Shard>,
-    connection: Rc<super::Connection>,
-    mut reader: TcpStream,
-    mut transport: TransportLayer,
-    mut buffered: BytesMut,
-) {
-    loop {
-        let inbound = transport.inbound(&mut buffered);
-        loop {
-            if connection.is_closing() {
-                return;
-            }
-            // Any packet may publish or change subscriptions: while an outbox
-            // is congested the next one waits, so no client grows it further.
-            if shard.mesh.is_congested() {
-                shard.mesh.wait_uncongested().await;
-            }
-            match decode(
-                inbound,
-                connection.protocol_version,
-                shard.config.maximum_packet_size,
-            ) {
-                Ok(Some(packet)) => shard.on_packet(&connection, packet),
-                Ok(None) => break,
-                Err(error) => {
-                    shard.stats.malformed_packet();
-                    // Ending the session may publish its will.
-                    shard.mesh.wait_uncongested().await;
-                    shard.on_protocol_error(&connection, error);
-                    return;
-                }
-            }
-        }
-        if buffered.is_empty() && buffered.capacity() > limits::IDLE_BUFFER_KEEP_MAX {
-            buffered = BytesMut::new();
-        }
-        if shard.mesh.is_congested() {
-            shard.mesh.wait_uncongested().await;
-        } else {
-            // A socket read completes at once while the client keeps data
-            // waiting, so without this turn a busy publisher's loop never
-            // returns to the executor and the writers of the subscribers it
-            // delivers to never run: their queues fill and deliveries stall.
-            glommio::executor().yield_now().await;
-        }
-        match read_some(&shard, &mut reader, &mut buffered).await {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(error) => {
-                tracing::debug!(client_id = %connection.client_id, %error, "read failed");
-                break;
-            }
-        }
-    }
-    if !connection.is_closing() {
-        // Losing the connection may publish its will.
-        shard.mesh.wait_uncongested().await;
-        shard.on_connection_lost(&connection);
-    }
 }

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use shardmq::session::{Action, Message, Session, SubscriptionMatch};
 
+use super::retained::Stamp;
 use super::sessions::SessionKey;
 use super::{SessionEntry, Shard};
 use crate::home::home_shard;
@@ -55,7 +56,7 @@ impl Shard {
                 key,
                 SessionEntry {
                     client_id,
-                    session,
+                    session: Box::new(session),
                     connection: None,
                     persisted: true,
                 },
@@ -74,7 +75,7 @@ impl Shard {
             let mut retained = self.retained.borrow_mut();
             for record in restore.retained.iter() {
                 let message = Message::from_record(record.clone(), now_ms, wall_ms);
-                retained.update(&Arc::new(message));
+                retained.apply(&Arc::new(message), Stamp::default(), now_ms);
             }
         }
         tracing::info!(
@@ -113,7 +114,7 @@ impl Shard {
             .borrow()
             .values()
             .filter(|entry| entry.persisted)
-            .map(|entry| entry.session.clone())
+            .map(|entry| (*entry.session).clone())
             .collect();
         let retained = self
             .retained

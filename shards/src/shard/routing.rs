@@ -13,11 +13,13 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use bytestring::ByteString;
+use shardmq::limits;
 use shardmq::persist::InboundQos2Record;
 use shardmq::session::{SharedMessage, SubscriptionMatch};
 use shardmq::topic::{MatchVisitor, ShardSet, SharedGroupMatch, SharedMembers};
 
 use super::reader::HandOff;
+use super::retained::{Stamp, Update};
 use super::sessions::SessionKey;
 use super::{Connection, Shard};
 
@@ -44,7 +46,12 @@ pub enum ShardMessage {
         subscribed: bool,
     },
     /// A retained message to store, or to clear when its payload is empty.
-    Retained(SharedMessage),
+    Retained {
+        /// The retained message, or an empty payload for a clear.
+        message: SharedMessage,
+        /// Its place in the order every replica applies updates of its topic in.
+        stamp: Stamp,
+    },
     /// A connection moving to its home shard.
     HandOff(Box<HandOff>),
     /// Everything shard `from` sent before this is applied once it is read:
@@ -74,7 +81,7 @@ impl crate::ring::RingItem for ShardMessage {
     fn may_wait(&self) -> bool {
         matches!(
             self,
-            ShardMessage::Publish { .. } | ShardMessage::Retained(_)
+            ShardMessage::Publish { .. } | ShardMessage::Retained { .. }
         )
     }
 }
@@ -92,6 +99,9 @@ pub struct SharedTarget {
 #[derive(Debug, Default)]
 pub struct Scratch {
     local: Vec<(SessionKey, SubscriptionMatch)>,
+    /// How many filters (or share group picks) `local` came from: from one,
+    /// each session is in it once and it needs no sorting.
+    sources: Sources,
     matched: Vec<SubscriptionMatch>,
     remote_groups: Vec<(usize, SharedTarget)>,
 }
@@ -105,7 +115,8 @@ struct PublishingVisitor<'a> {
 }
 
 impl MatchVisitor<SessionKey, SubscriptionMatch> for PublishingVisitor<'_> {
-    fn local(&mut self, _topic_filter: &str, key: &SessionKey, value: &SubscriptionMatch) {
+    fn local(&mut self, topic_filter: &str, key: &SessionKey, value: &SubscriptionMatch) {
+        self.scratch.sources.note_filter(topic_filter);
         self.scratch.local.push((*key, *value));
     }
 
@@ -119,6 +130,7 @@ impl MatchVisitor<SessionKey, SubscriptionMatch> for PublishingVisitor<'_> {
         };
         self.shard_cursor.set(target + 1);
         if target == self.index {
+            self.scratch.sources.note_group();
             pick_member(
                 group.local_members,
                 self.member_cursor,
@@ -142,11 +154,13 @@ struct ReceivingVisitor<'a> {
     share_groups: &'a [SharedTarget],
     member_cursor: &'a Cell<usize>,
     local: &'a mut Vec<(SessionKey, SubscriptionMatch)>,
+    sources: &'a mut Sources,
 }
 
 impl MatchVisitor<SessionKey, SubscriptionMatch> for ReceivingVisitor<'_> {
-    fn local(&mut self, _topic_filter: &str, key: &SessionKey, value: &SubscriptionMatch) {
+    fn local(&mut self, topic_filter: &str, key: &SessionKey, value: &SubscriptionMatch) {
         if self.plain {
+            self.sources.note_filter(topic_filter);
             self.local.push((*key, *value));
         }
     }
@@ -156,8 +170,33 @@ impl MatchVisitor<SessionKey, SubscriptionMatch> for ReceivingVisitor<'_> {
             *target.share_name == *group.share_name && *target.topic_filter == *group.topic_filter
         });
         if picked {
+            self.sources.note_group();
             pick_member(group.local_members, self.member_cursor, self.local);
         }
+    }
+}
+
+/// Counts the filters and share group picks a walk's local matches came from.
+#[derive(Debug, Default)]
+struct Sources {
+    count: usize,
+    /// Address of the last filter seen: a walk reports a filter's subscribers
+    /// one after another, so a change of address is a new filter.
+    last_filter: usize,
+}
+
+impl Sources {
+    fn note_filter(&mut self, topic_filter: &str) {
+        let address = topic_filter.as_ptr() as usize;
+        if self.count == 0 || address != self.last_filter {
+            self.count += 1;
+            self.last_filter = address;
+        }
+    }
+
+    fn note_group(&mut self) {
+        self.count += 1;
+        self.last_filter = 0;
     }
 }
 
@@ -178,15 +217,35 @@ fn pick_member(
 }
 
 impl Shard {
+    /// The stamp of a retained update this shard decides on now.
+    fn next_retained_stamp(&self) -> Stamp {
+        let sequence = self.retained_sequence.get() + 1;
+        self.retained_sequence.set(sequence);
+        Stamp {
+            at_ms: self.now_ms(),
+            shard: self.index,
+            sequence,
+        }
+    }
+
     /// Routes a message a local session published (or a will).
     pub(super) fn publish(&self, message: SharedMessage) {
         let inbound_qos2 = self.take_inbound_qos2();
         if message.retain {
-            self.retained.borrow_mut().update(&message);
-            self.journal_retained(&message);
-            self.mesh
-                .broadcast_with(|| ShardMessage::Retained(SharedMessage::clone(&message)));
-            self.note_retained_changed();
+            // Kept for long and by every shard: one copy of its own, pinning no
+            // read buffer.
+            let retained = SharedMessage::new(message.detached());
+            let stamp = self.next_retained_stamp();
+            let now_ms = self.now_ms();
+            let update = self.retained.borrow_mut().retain(&retained, stamp, now_ms);
+            if update == Update::Applied {
+                self.journal_retained(&retained);
+                self.mesh.broadcast_with(|| ShardMessage::Retained {
+                    message: SharedMessage::clone(&retained),
+                    stamp,
+                });
+                self.note_retained_changed();
+            }
         }
         let mut scratch = std::mem::take(&mut *self.routing_scratch.borrow_mut());
         let remote_plain = {
@@ -217,16 +276,17 @@ impl Shard {
         for (shard, _) in remote_groups.iter() {
             targets.insert(*shard);
         }
+        // Both in shard order: each shard's groups are moved out in turn.
+        let mut groups = remote_groups.drain(..).peekable();
         for shard in targets.iter() {
             if shard == self.index {
                 continue;
             }
             self.note_forwarded(shard, message);
-            let share_groups: Vec<SharedTarget> = remote_groups
-                .iter()
-                .filter(|(target, _)| *target == shard)
-                .map(|(_, group)| group.clone())
-                .collect();
+            let mut share_groups = Vec::new();
+            while let Some((_, group)) = groups.next_if(|(target, _)| *target == shard) {
+                share_groups.push(group);
+            }
             self.mesh.push(
                 shard,
                 ShardMessage::Publish {
@@ -236,7 +296,6 @@ impl Shard {
                 },
             );
         }
-        remote_groups.clear();
     }
 
     /// Delivers to local sessions, once per session with all its matching subscriptions.
@@ -247,8 +306,18 @@ impl Shard {
         scratch: &mut Scratch,
         inbound_qos2: Option<InboundQos2Record>,
     ) {
-        let Scratch { local, matched, .. } = scratch;
-        local.sort_unstable_by_key(|(key, _)| *key);
+        let Scratch {
+            local,
+            matched,
+            sources,
+            ..
+        } = scratch;
+        // Overlapping subscriptions of one session, matched through several
+        // filters, are delivered once: sorting brings them together.
+        if sources.count > 1 {
+            local.sort_unstable_by_key(|(key, _)| *key);
+        }
+        *sources = Sources::default();
         self.journal_accepted(message, local, inbound_qos2);
         if local.is_empty() {
             return;
@@ -289,9 +358,12 @@ impl Shard {
                     tracing::warn!(%topic_filter, from, ?error, "bad subscription transition");
                 }
             }
-            ShardMessage::Retained(message) => {
-                self.retained.borrow_mut().update(&message);
-                self.journal_retained(&message);
+            ShardMessage::Retained { message, stamp } => {
+                let now_ms = self.now_ms();
+                let update = self.retained.borrow_mut().apply(&message, stamp, now_ms);
+                if update == Update::Applied {
+                    self.journal_retained(&message);
+                }
             }
             ShardMessage::HandOff(handoff) => self.receive_handoff(*handoff),
             ShardMessage::Barrier { from, token } => {
@@ -310,12 +382,21 @@ impl Shard {
                 share_groups,
                 member_cursor: &self.shared_member_cursor,
                 local: &mut scratch.local,
+                sources: &mut scratch.sources,
             };
             self.trie
                 .borrow()
                 .match_topic(&message.topic_name, &mut visitor);
         }
-        self.deliver_local(message, &mut scratch, None);
+        if scratch.local.len() >= limits::DETACH_DELIVERIES_MIN {
+            // Every delivery clones and drops the message's buffers; on a copy
+            // of its own that counting stays in this core's cache instead of
+            // bouncing between the cores that share the original.
+            let message = SharedMessage::new(message.detached());
+            self.deliver_local(&message, &mut scratch, None);
+        } else if !scratch.local.is_empty() {
+            self.deliver_local(message, &mut scratch, None);
+        }
         *self.routing_scratch.borrow_mut() = scratch;
     }
 
@@ -457,6 +538,38 @@ mod tests {
         assert_eq!(remote.iter().collect::<Vec<_>>(), vec![1]);
     }
 
+    /// The sources a publish's local matches came from; above one, they are
+    /// sorted to bring each session's matches together.
+    fn sources_of(
+        trie: &SubscriptionTrie<SessionKey, SubscriptionMatch>,
+        topic_name: &str,
+    ) -> usize {
+        let mut scratch = Scratch::default();
+        let mut visitor = PublishingVisitor {
+            index: 0,
+            shard_cursor: &Cell::new(0),
+            member_cursor: &Cell::new(0),
+            scratch: &mut scratch,
+        };
+        trie.match_topic(topic_name, &mut visitor);
+        scratch.sources.count
+    }
+
+    #[test]
+    fn matches_through_one_filter_need_no_sorting_but_overlapping_filters_do() {
+        let mut trie = SubscriptionTrie::new();
+        for key in 1..=3 {
+            trie.insert("news/sport", key, subscription()).unwrap();
+        }
+        assert_eq!(sources_of(&trie, "news/sport"), 1);
+        trie.insert("news/#", 2, subscription()).unwrap();
+        assert_eq!(sources_of(&trie, "news/sport"), 2);
+        trie.insert("$share/g/news/sport", 4, subscription())
+            .unwrap();
+        assert_eq!(sources_of(&trie, "news/sport"), 3);
+        assert_eq!(sources_of(&trie, "news/weather"), 1);
+    }
+
     #[test]
     fn receiving_shard_delivers_only_the_groups_it_was_picked_for() {
         let mut trie = SubscriptionTrie::new();
@@ -473,6 +586,7 @@ mod tests {
             share_groups: &picked,
             member_cursor: &Cell::new(0),
             local: &mut local,
+            sources: &mut Sources::default(),
         };
         trie.match_topic("jobs/build", &mut visitor);
         assert_eq!(

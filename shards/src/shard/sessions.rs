@@ -15,7 +15,7 @@ use shardmq::session::{Action, SubscriptionMatch, TimerKind};
 
 use super::connection::Connection;
 use super::journaling::PacketSummary;
-use super::Shard;
+use super::{SessionEntry, Shard};
 
 /// A session's number on its home shard.
 pub type SessionKey = u64;
@@ -41,15 +41,22 @@ impl Shard {
     /// A packet decoded from `connection`.
     pub(super) fn on_packet(&self, connection: &Rc<Connection>, packet: Packet) {
         let now_ms = self.now_ms();
+        let key = connection.session_key;
         let mut actions = self.take_action_buffer();
-        let Some(key) = self.current_key(connection) else {
-            connection.close();
-            return;
-        };
         let summary = PacketSummary::of(&packet);
         let mark = self.journal_mark();
-        if let Some(entry) = self.entries.borrow_mut().get_mut(&key) {
-            entry.session.handle_packet(packet, now_ms, &mut actions);
+        // One lookup finds the session and checks it is still this connection's.
+        let handled = match self.entries.borrow_mut().get_mut(&key) {
+            Some(entry) if serves(entry, connection) => {
+                entry.session.handle_packet(packet, now_ms, &mut actions);
+                true
+            }
+            _ => false,
+        };
+        if !handled {
+            self.return_action_buffer(actions);
+            connection.close();
+            return;
         }
         self.journal_packet(key, &summary);
         self.run_actions(key, Some(connection), &mut actions);
@@ -61,8 +68,7 @@ impl Shard {
     fn current_key(&self, connection: &Connection) -> Option<SessionKey> {
         let key = connection.session_key;
         let entries = self.entries.borrow();
-        let current = entries.get(&key)?.connection.as_ref()?;
-        (current.id == connection.id).then_some(key)
+        serves(entries.get(&key)?, connection).then_some(key)
     }
 
     /// The client sent bytes that break the protocol: DISCONNECT with the reason
@@ -252,7 +258,9 @@ impl Shard {
         tracing::debug!(client_id = %entry.client_id, "session ended");
     }
 
-    /// Delivers the retained messages matching a new subscription to session `key`.
+    /// Delivers the retained messages matching a new subscription to session
+    /// `key`: as many as its inflight window and queue can hold, in topic
+    /// order; more would only be dropped by its queue.
     pub(super) fn deliver_retained(
         &self,
         key: SessionKey,
@@ -261,7 +269,9 @@ impl Shard {
         subscription: &SubscriptionMatch,
     ) {
         let now_ms = self.now_ms();
-        let messages = self.retained.borrow().matching(topic_filter, now_ms);
+        let limit =
+            self.config.max_queued_messages + usize::from(self.config.outbound_inflight_maximum);
+        let messages = self.retained.borrow().matching(topic_filter, now_ms, limit);
         let mut actions = Vec::new();
         for message in &messages {
             self.journal_retained_delivery(key, message, subscription);
@@ -284,6 +294,14 @@ impl Shard {
             buffers.push(actions);
         }
     }
+}
+
+/// True when `entry`'s session is served by `connection` (not an older one).
+fn serves(entry: &SessionEntry, connection: &Connection) -> bool {
+    entry
+        .connection
+        .as_ref()
+        .is_some_and(|current| current.id == connection.id)
 }
 
 /// Action buffers kept for reuse; deliveries nest at most a few deep.

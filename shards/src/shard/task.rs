@@ -1,0 +1,310 @@
+//! The one task of an attached connection: it reads and handles the client's
+//! packets and writes the connection's outbound queue, over one socket.
+//!
+//! Reading and writing never wait on each other: the task is a single poll
+//! function that, on every wake-up, reads what the socket holds (unless the
+//! mesh is congested or the connection is closing), then encodes and writes
+//! what is queued (unless a barrier holds it), and only then parks on whichever
+//! of the socket's read readiness, its write readiness, the outbound queue's
+//! wake-up and the mesh's congestion list it is waiting for. One task and one
+//! file descriptor per connection, rather than a reader and a writer over two
+//! duplicates, halves the descriptors a connection takes and the glommio state
+//! an idle one holds; and the acknowledgements a read produces go out in the
+//! same turn, without waking another task.
+//!
+//! The mesh's congestion is obeyed packet by packet: while an outbox is
+//! congested no further packet of this client is handled (any may publish or
+//! change subscriptions) and its socket is not read, and a lost connection,
+//! whose will may publish, is reported once the congestion clears. After each
+//! read the task lets the shard's other tasks run: a socket read completes at
+//! once while the client keeps data waiting, and without that turn a busy
+//! publisher's task would keep the shard from the subscribers it delivers to.
+//!
+//! One read takes whatever the socket holds, through the shard's scratch buffer;
+//! only the bytes received are kept, in a buffer of their own that decoded
+//! payloads borrow from. A connection waiting for data holds no read buffer,
+//! and its outbound queue and write buffer are released as they empty (see
+//! [`super::connection`]).
+
+use std::future::Future;
+use std::io;
+use std::net::Shutdown;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use bytes::BytesMut;
+use futures_lite::{AsyncRead, AsyncWrite};
+use glommio::net::TcpStream;
+use shardmq::limits;
+use shardmq::protocol::decode;
+use socket2::SockRef;
+
+use super::{Connection, Shard};
+use crate::transport::TransportLayer;
+
+/// The task serving `connection` until it is closed and its last bytes are
+/// written; `buffered` holds bytes read after its CONNECT, handled at once.
+pub fn serve(
+    shard: Rc<Shard>,
+    connection: Rc<Connection>,
+    stream: TcpStream,
+    transport: TransportLayer,
+    buffered: BytesMut,
+) -> ConnectionTask {
+    let mut task = ConnectionTask {
+        shard,
+        connection,
+        stream,
+        transport,
+        inbound: buffered,
+        reading: true,
+        backlog: false,
+        lost_pending: false,
+        write_failed: false,
+        batch: BytesMut::new(),
+        written: 0,
+    };
+    task.handle_buffered();
+    task
+}
+
+/// What one connection's task owns. It is its own future, written by hand: an
+/// `async fn` would keep its arguments and every await point's state beside
+/// it, and this is the one allocation every idle connection holds.
+pub struct ConnectionTask {
+    shard: Rc<Shard>,
+    connection: Rc<Connection>,
+    stream: TcpStream,
+    transport: TransportLayer,
+    /// Bytes read and not yet decoded.
+    inbound: BytesMut,
+    /// False once the client's side ended (end of stream, read error or a
+    /// malformed packet): what is queued is still written.
+    reading: bool,
+    /// `inbound` may hold complete packets left while the mesh was congested.
+    backlog: bool,
+    /// The connection ended and the session has not heard yet: it will once
+    /// the mesh is not congested.
+    lost_pending: bool,
+    /// A write failed: nothing more is written.
+    write_failed: bool,
+    /// Wire bytes being written.
+    batch: BytesMut,
+    /// How much of `batch` the socket took so far.
+    written: usize,
+}
+
+/// What one step of reading or writing did.
+#[derive(PartialEq, Eq)]
+enum Step {
+    /// Bytes were read and handled: other tasks get their turn next.
+    Read,
+    /// Something was written or an event handled: go round again.
+    Progress,
+    /// Nothing to do until a waker registered by this step fires.
+    Parked,
+}
+
+impl ConnectionTask {
+    /// Reads and writes until neither can go on, or until the connection is
+    /// closed with nothing left to write (`Ready`).
+    fn poll_turns(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.connection.clear_waker();
+        for _ in 0..limits::CONNECTION_TURNS_PER_POLL {
+            let read = self.poll_read_step(cx);
+            let write = self.poll_write_step(cx);
+            if self.is_done() {
+                return Poll::Ready(());
+            }
+            if read == Step::Parked && write == Step::Parked {
+                return Poll::Pending;
+            }
+            if read == Step::Read || glommio::executor().need_preempt() {
+                break;
+            }
+        }
+        // Busy: let the shard's other tasks run, then go on.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// True once the connection is closed and everything queued is written
+    /// (or can no longer be).
+    fn is_done(&self) -> bool {
+        self.connection.is_closing()
+            && (self.write_failed
+                || (!self.connection.is_held()
+                    && self.batch.is_empty()
+                    && !self.connection.has_queued()))
+    }
+
+    /// One read, and every complete packet it completes handled; or, while
+    /// the mesh is congested, nothing.
+    fn poll_read_step(&mut self, cx: &mut Context<'_>) -> Step {
+        if self.lost_pending {
+            if self.connection.is_closing() {
+                self.lost_pending = false;
+                return Step::Progress;
+            }
+            if self.shard.mesh.poll_uncongested(cx).is_pending() {
+                return Step::Parked;
+            }
+            self.lost_pending = false;
+            self.shard.on_connection_lost(&self.connection);
+            return Step::Progress;
+        }
+        if !self.reading || self.connection.is_closing() {
+            return Step::Parked;
+        }
+        if self.shard.mesh.poll_uncongested(cx).is_pending() {
+            return Step::Parked;
+        }
+        if self.backlog {
+            self.handle_buffered();
+            return Step::Read;
+        }
+        match self.poll_read_some(cx) {
+            Poll::Pending => Step::Parked,
+            Poll::Ready(Ok(0)) => {
+                self.lost();
+                Step::Progress
+            }
+            Poll::Ready(Ok(_)) => {
+                self.handle_buffered();
+                Step::Read
+            }
+            Poll::Ready(Err(error)) => {
+                tracing::debug!(client_id = %self.connection.client_id, %error, "read failed");
+                self.lost();
+                Step::Progress
+            }
+        }
+    }
+
+    /// Reads once into the shard's scratch buffer and appends what came to
+    /// `inbound`. `Ok(0)` is end of stream.
+    fn poll_read_some(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let mut scratch = self.shard.read_scratch.borrow_mut();
+        let read = Pin::new(&mut self.stream).poll_read(cx, &mut scratch[..]);
+        if let Poll::Ready(Ok(count)) = read {
+            self.inbound.extend_from_slice(&scratch[..count]);
+        }
+        read
+    }
+
+    /// Decodes and handles every complete packet in `inbound`, all at one
+    /// clock reading, stopping early while the mesh is congested.
+    fn handle_buffered(&mut self) {
+        let shard = &self.shard;
+        let connection = &self.connection;
+        let inbound = self.transport.inbound(&mut self.inbound);
+        let reading = &mut self.reading;
+        let backlog = &mut self.backlog;
+        *backlog = false;
+        shard.with_clock(|| {
+            while *reading && !connection.is_closing() {
+                if shard.mesh.is_congested() {
+                    *backlog = true;
+                    break;
+                }
+                match decode(
+                    inbound,
+                    connection.protocol_version,
+                    shard.config.maximum_packet_size,
+                ) {
+                    Ok(Some(packet)) => shard.on_packet(connection, packet),
+                    Ok(None) => break,
+                    Err(error) => {
+                        shard.stats.malformed_packet();
+                        shard.on_protocol_error(connection, error);
+                        *reading = false;
+                    }
+                }
+            }
+        });
+        if self.inbound.is_empty() && self.inbound.capacity() > limits::IDLE_BUFFER_KEEP_MAX {
+            self.inbound = BytesMut::new();
+        }
+    }
+
+    /// Writes the current batch, or encodes the next one from the queue; a
+    /// failed write ends the connection.
+    fn poll_write_step(&mut self, cx: &mut Context<'_>) -> Step {
+        if self.write_failed {
+            return Step::Parked;
+        }
+        match self.poll_write(cx) {
+            Ok(step) => step,
+            Err(error) => {
+                tracing::debug!(client_id = %self.connection.client_id, %error, "write failed");
+                self.write_failed = true;
+                self.batch = BytesMut::new();
+                self.lost();
+                Step::Progress
+            }
+        }
+    }
+
+    /// Writes the current batch, or encodes the next one from the queue.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> io::Result<Step> {
+        if self.batch.is_empty() {
+            if !self.connection.encode_batch(cx, &mut self.batch) {
+                self.release_idle_buffer();
+                return Ok(Step::Parked);
+            }
+            self.written = 0;
+        }
+        let wire = self.transport.outbound(&mut self.batch);
+        match Pin::new(&mut self.stream).poll_write(cx, &wire[self.written..]) {
+            Poll::Pending => Ok(Step::Parked),
+            Poll::Ready(Err(error)) => Err(error),
+            Poll::Ready(Ok(0)) => Err(io::ErrorKind::WriteZero.into()),
+            Poll::Ready(Ok(count)) => {
+                self.written += count;
+                if self.written == wire.len() {
+                    self.batch.clear();
+                    self.written = 0;
+                    self.connection.batch_written();
+                }
+                Ok(Step::Progress)
+            }
+        }
+    }
+
+    /// Releases a large write buffer once nothing is left to write.
+    fn release_idle_buffer(&mut self) {
+        if self.batch.capacity() > limits::IDLE_BUFFER_KEEP_MAX {
+            self.batch = BytesMut::new();
+        }
+    }
+
+    /// The client's side ended or a write failed: the session hears of it once
+    /// (see `lost_pending`), unless it closed the connection itself.
+    fn lost(&mut self) {
+        self.reading = false;
+        self.lost_pending = !self.connection.is_closing();
+    }
+
+    /// Shuts the socket down both ways (a FIN, even with unread input) and
+    /// drops whatever could not be written.
+    fn finish(&self) {
+        if let Err(error) = SockRef::from(&self.stream).shutdown(Shutdown::Both) {
+            tracing::trace!(client_id = %self.connection.client_id, %error, "shutdown failed");
+        }
+        self.connection.finished();
+    }
+}
+
+impl Future for ConnectionTask {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let task = self.get_mut();
+        let turns = task.poll_turns(cx);
+        if turns.is_ready() {
+            task.finish();
+        }
+        turns
+    }
+}
