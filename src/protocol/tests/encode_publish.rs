@@ -157,3 +157,10 @@ fn publish_frame_is_exact_and_ends_the_buffer_at_every_qos_and_level() {
         }
     }
 }
+
+#[test]
+fn publish_breaking_two_rules_is_refused_for_the_one_encoded_len_names() {
+    let mut packet = publish(QoS::AtLeastOnce, Some(0), 1);
+    packet.topic_name = ByteString::from("t".repeat(65_536));
+    assert_refused(packet, EncodeError::FieldTooLong { length: 65_536 });
+}
