@@ -5,7 +5,9 @@
 //!   QoS 0, 1 and 2 (for QoS 2, the PUBLISH and its PUBREL).
 //! - `session_outbound_64B`: [`Session::deliver`] of a shared message at QoS 0,
 //!   and at QoS 1 followed by the client's PUBACK, so the inflight window never
-//!   fills and every delivery is sent at once.
+//!   fills and every delivery is sent at once; and at QoS 0 of a message with
+//!   properties (a user property and a content type) that every subscriber
+//!   gets unchanged.
 //! - `publish_path_qos1_64B`: one QoS 1 message through the server: decode the
 //!   PUBLISH from the publisher's read buffer, handle it, deliver it to one
 //!   subscriber, encode the subscriber's PUBLISH and the publisher's PUBACK,
@@ -94,10 +96,22 @@ fn routed_message(qos: QoS) -> SharedMessage {
         payload: payload(),
         qos,
         retain: false,
-        properties: PublishProperties::default(),
+        properties: Default::default(),
         expires_at_ms: None,
         publisher: ByteString::from_static(PUBLISHER),
     })
+}
+
+/// A QoS 0 message with properties that a delivery passes on unchanged.
+fn routed_message_with_properties() -> SharedMessage {
+    let mut message = Arc::unwrap_or_clone(routed_message(QoS::AtMostOnce));
+    message.properties = PublishProperties {
+        user_properties: vec![("site".into(), "building-7".into())],
+        content_type: Some(ByteString::from_static("application/json")),
+        ..PublishProperties::default()
+    }
+    .into();
+    Arc::new(message)
 }
 
 /// A plain subscription granted at `qos`, as the trie hands it to `deliver`.
@@ -202,6 +216,23 @@ fn outbound(criterion: &mut Criterion) {
     group.bench_function("qos0", |bench| {
         bench.iter(|| {
             session.deliver(black_box(&message), &matched, NOW_MS, &mut actions);
+            black_box(&actions);
+            actions.clear();
+        })
+    });
+
+    let message_with_properties = routed_message_with_properties();
+    session.deliver(&message_with_properties, &matched, NOW_MS, &mut actions);
+    assert_eq!(action_kinds(&actions), ["send PUBLISH"]);
+    actions.clear();
+    group.bench_function("qos0_with_properties", |bench| {
+        bench.iter(|| {
+            session.deliver(
+                black_box(&message_with_properties),
+                &matched,
+                NOW_MS,
+                &mut actions,
+            );
             black_box(&actions);
             actions.clear();
         })

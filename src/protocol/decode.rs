@@ -5,13 +5,15 @@
 //! splits it off the read buffer and parses it. Every string, binary field and
 //! payload of the result is a slice of that frame.
 
+use std::sync::Arc;
+
 use bytes::BytesMut;
 
 use super::error::ProtocolError;
 use super::framing::{peek_frame, FrameHeader, PacketType};
 use super::packet::*;
 use super::properties::PublishProperties;
-use super::properties_codec::{decode_boxed_properties, decode_properties, WILL_PROPERTIES};
+use super::properties_codec::{decode_properties, decode_shared_properties, WILL_PROPERTIES};
 use super::reader::Reader;
 use super::reason::ReasonCode;
 use super::reason_codes;
@@ -270,8 +272,8 @@ fn decode_publish(flags: u8, reader: &mut Reader, v5: bool) -> Result<Publish, P
     } else {
         Some(packet_id(reader)?)
     };
-    let properties: Option<Box<PublishProperties>> = if v5 {
-        decode_boxed_properties(reader, PacketType::Publish as u8)?
+    let properties: Option<Arc<PublishProperties>> = if v5 {
+        decode_shared_properties(reader, PacketType::Publish as u8)?
     } else {
         None
     };

@@ -7,8 +7,12 @@
 //!
 //! [`Packet`] is moved on every decode and through the session's actions, so it
 //! is kept small: the large, rare variants (CONNECT, CONNACK, AUTH) are boxed,
-//! and PUBLISH keeps its property set behind an `Option<Box<_>>` that is `None`
-//! when there are no properties (always below v5, and usually at v5).
+//! and PUBLISH keeps its property set behind an `Option<Arc<_>>` that is `None`
+//! when there are no properties (always below v5, and usually at v5). The `Arc`
+//! lets every delivery of a message that passes its properties on unchanged
+//! share the message's set instead of copying it.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use bytestring::ByteString;
@@ -165,8 +169,9 @@ pub struct Publish {
     pub packet_id: Option<PacketId>,
     /// v5 properties; `None` when there are none, which the decoder always
     /// gives for an empty set. Read them with [`Publish::properties`], build
-    /// the field with [`PublishProperties::boxed`].
-    pub properties: Option<Box<PublishProperties>>,
+    /// the field with [`PublishProperties::boxed`], change them with
+    /// [`Publish::properties_mut`].
+    pub properties: Option<Arc<PublishProperties>>,
     /// Application message.
     pub payload: Bytes,
 }
@@ -179,9 +184,10 @@ impl Publish {
             .unwrap_or(&super::properties::EMPTY_PUBLISH_PROPERTIES)
     }
 
-    /// The v5 properties to change, allocating the set on first use.
+    /// The v5 properties to change, allocating the set on first use and
+    /// copying it first when it is shared with other packets.
     pub fn properties_mut(&mut self) -> &mut PublishProperties {
-        self.properties.get_or_insert_with(Default::default)
+        Arc::make_mut(self.properties.get_or_insert_with(Default::default))
     }
 
     /// The Topic Alias property, if present.

@@ -5,6 +5,8 @@
 //! them at their defaults. Strings and binary data are zero-copy slices of the
 //! buffer the packet was decoded from.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use bytestring::ByteString;
 
@@ -140,12 +142,13 @@ impl PublishProperties {
     }
 
     /// The value of [`Publish::properties`](crate::protocol::Publish): `None`
-    /// for the empty set, so a PUBLISH without properties never allocates.
-    pub fn boxed(self) -> Option<Box<PublishProperties>> {
+    /// for the empty set, so a PUBLISH without properties never allocates;
+    /// otherwise the set in one allocation, shared by reference count.
+    pub fn boxed(self) -> Option<Arc<PublishProperties>> {
         if self.is_empty() {
             None
         } else {
-            Some(Box::new(self))
+            Some(Arc::new(self))
         }
     }
 }

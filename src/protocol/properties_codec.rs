@@ -6,6 +6,8 @@
 //! carry and repeats of those that may appear once. Encoding writes the set's
 //! present fields in identifier order.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use bytestring::ByteString;
 
@@ -263,20 +265,20 @@ pub(crate) fn decode_properties<P: PropertySet>(
     Ok(set)
 }
 
-/// [`decode_properties`] for a set kept boxed, `None` when the Property Length
-/// is 0: every property read fills a field, so a non-empty block never
-/// decodes to an empty set.
-pub(crate) fn decode_boxed_properties<P: PropertySet>(
+/// [`decode_properties`] for a set kept behind an `Arc`, `None` when the
+/// Property Length is 0: every property read fills a field, so a non-empty
+/// block never decodes to an empty set.
+pub(crate) fn decode_shared_properties<P: PropertySet>(
     reader: &mut Reader,
     packet_type: u8,
-) -> Result<Option<Box<P>>, ProtocolError> {
+) -> Result<Option<Arc<P>>, ProtocolError> {
     let len = reader.variable_byte_integer()? as usize;
     if len == 0 {
         return Ok(None);
     }
-    let mut set = Box::<P>::default();
-    read_property_block(reader, len, packet_type, &mut *set)?;
-    Ok(Some(set))
+    let mut set = P::default();
+    read_property_block(reader, len, packet_type, &mut set)?;
+    Ok(Some(Arc::new(set)))
 }
 
 /// Reads the `len` bytes of properties after a Property Length into `set`.

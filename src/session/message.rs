@@ -1,11 +1,13 @@
 //! An application message as it is routed between sessions and shards, and what a
 //! subscriber's subscription says about delivering it.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use bytestring::ByteString;
 
+use crate::protocol::properties::EMPTY_PUBLISH_PROPERTIES;
 use crate::protocol::{LastWill, Publish, PublishProperties, QoS, SubscriptionOptions};
 
 /// A routed message: one allocation per published message, shared by every subscriber.
@@ -26,7 +28,7 @@ pub struct Message {
     pub retain: bool,
     /// The v5 properties without Topic Alias, Subscription Identifiers and Message
     /// Expiry Interval (see `expires_at_ms`).
-    pub properties: PublishProperties,
+    pub properties: MessageProperties,
     /// When the message expires, on the runtime's clock; `None` never.
     pub expires_at_ms: Option<u64>,
     /// Client identifier of the publisher, for No Local.
@@ -42,17 +44,25 @@ impl Message {
         publisher: ByteString,
         now_ms: u64,
     ) -> Message {
-        let mut properties = publish.properties.map(|set| *set).unwrap_or_default();
-        let expires_at_ms = expiry_deadline_ms(properties.message_expiry_interval_s, now_ms);
-        properties.topic_alias = None;
-        properties.message_expiry_interval_s = None;
-        properties.subscription_identifiers.clear();
+        let mut properties = publish.properties;
+        let message_expiry_interval_s = properties
+            .as_deref()
+            .and_then(|set| set.message_expiry_interval_s);
+        let expires_at_ms = expiry_deadline_ms(message_expiry_interval_s, now_ms);
+        if let Some(set) = properties.as_mut() {
+            // Unshared after decoding, so the set is changed where it is and
+            // becomes the message's without another allocation.
+            let set = Arc::make_mut(set);
+            set.topic_alias = None;
+            set.message_expiry_interval_s = None;
+            set.subscription_identifiers.clear();
+        }
         Message {
             topic_name,
             payload: publish.payload,
             qos: publish.qos,
             retain: publish.retain,
-            properties,
+            properties: properties.into(),
             expires_at_ms,
             publisher,
         }
@@ -87,7 +97,8 @@ impl Message {
                     .collect(),
                 subscription_identifiers: properties.subscription_identifiers.clone(),
                 content_type: properties.content_type.as_deref().map(detached_string),
-            },
+            }
+            .into(),
             expires_at_ms: self.expires_at_ms,
             publisher: detached_string(&self.publisher),
         }
@@ -108,7 +119,8 @@ impl Message {
                 user_properties: will_properties.user_properties,
                 content_type: will_properties.content_type,
                 ..PublishProperties::default()
-            },
+            }
+            .into(),
             expires_at_ms: expiry_deadline_ms(will_properties.message_expiry_interval_s, now_ms),
             publisher,
         }
@@ -126,6 +138,44 @@ impl Message {
             let remaining_ms = at_ms.saturating_sub(now_ms);
             u32::try_from(remaining_ms.div_ceil(1000)).unwrap_or(u32::MAX)
         })
+    }
+}
+
+/// A message's v5 properties, read as a [`PublishProperties`] through `Deref`.
+///
+/// Held once per message, behind an `Arc`, so a delivery that passes them on
+/// unchanged hands the same set to the outgoing PUBLISH ([`Self::shared`])
+/// instead of copying it per subscriber. The empty set is `None` inside and
+/// never allocates.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MessageProperties(Option<Arc<PublishProperties>>);
+
+impl MessageProperties {
+    /// The set as a PUBLISH's [`properties`](Publish::properties) field: the
+    /// message's own allocation, shared, or `None` when empty.
+    pub fn shared(&self) -> Option<Arc<PublishProperties>> {
+        self.0.clone()
+    }
+}
+
+impl From<Option<Arc<PublishProperties>>> for MessageProperties {
+    /// A PUBLISH's set as a message's; an empty set becomes none.
+    fn from(properties: Option<Arc<PublishProperties>>) -> MessageProperties {
+        MessageProperties(properties.filter(|set| !set.is_empty()))
+    }
+}
+
+impl From<PublishProperties> for MessageProperties {
+    fn from(properties: PublishProperties) -> MessageProperties {
+        MessageProperties(properties.boxed())
+    }
+}
+
+impl Deref for MessageProperties {
+    type Target = PublishProperties;
+
+    fn deref(&self) -> &PublishProperties {
+        self.0.as_deref().unwrap_or(&EMPTY_PUBLISH_PROPERTIES)
     }
 }
 
@@ -182,7 +232,8 @@ mod tests {
                 correlation_data: Some(received.slice(14..)),
                 user_properties: vec![("unit".into(), "C".into())],
                 ..PublishProperties::default()
-            },
+            }
+            .into(),
             expires_at_ms: Some(5),
             publisher: "probe".into(),
         };

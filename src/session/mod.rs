@@ -64,7 +64,7 @@ mod tests;
 pub use action::{Action, TimerKind};
 pub use config::{QueueFullPolicy, SessionConfig};
 pub use connect::{needs_assigned_client_id, ConnectOutcome};
-pub use message::{Message, SharedMessage, SubscriptionMatch};
+pub use message::{Message, MessageProperties, SharedMessage, SubscriptionMatch};
 pub use queue::QueueBounds;
 #[cfg(test)]
 pub(crate) use queue::Queued;

@@ -280,7 +280,8 @@ impl Message {
                 user_properties: user_properties(properties.user_properties),
                 content_type: properties.content_type.map(ByteString::from),
                 ..PublishProperties::default()
-            },
+            }
+            .into(),
             expires_at_ms: record
                 .expires_at_wall_ms
                 .map(|at_wall_ms| from_wall_clock_ms(at_wall_ms, now_ms, wall_clock_ms)),

@@ -285,7 +285,7 @@ mod tests {
     use std::sync::Arc;
 
     use bytes::Bytes;
-    use shardmq::protocol::{PublishProperties, QoS};
+    use shardmq::protocol::QoS;
     use shardmq::session::Message;
 
     use super::*;
@@ -300,7 +300,7 @@ mod tests {
             payload: Bytes::from_static(payload),
             qos: QoS::AtMostOnce,
             retain: true,
-            properties: PublishProperties::default(),
+            properties: Default::default(),
             expires_at_ms,
             publisher: ByteString::from("publisher"),
         })

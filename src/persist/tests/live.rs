@@ -97,7 +97,7 @@ pub fn message(
         payload: Bytes::from_static(payload),
         qos,
         retain: false,
-        properties: PublishProperties::default(),
+        properties: Default::default(),
         expires_at_ms: None,
         publisher: ByteString::from(publisher),
     })

@@ -56,7 +56,7 @@ fn publish_with_properties_round_trips_at_5() {
 #[test]
 fn empty_properties_encode_as_none() {
     let mut with_empty_set = publish(QoS::AtMostOnce, None, 4);
-    with_empty_set.properties = Some(Box::default());
+    with_empty_set.properties = Some(Default::default());
     let without = publish(QoS::AtMostOnce, None, 4);
     let (mut ours, mut theirs) = (BytesMut::new(), BytesMut::new());
     encode(&Packet::Publish(with_empty_set), V5, &mut ours).unwrap();
@@ -108,4 +108,59 @@ fn publish_over_the_largest_remaining_length_is_refused() {
     // Zeroed, so the allocator hands out pages that are never touched.
     packet.payload = Bytes::from(vec![0; crate::limits::REMAINING_LENGTH_MAX as usize]);
     assert_refused(packet, EncodeError::PacketTooLarge);
+}
+
+/// The frame of a PUBLISH of topic `a/b` with `packet_id` and `payload`, as
+/// the spec lays it out (section 3.3), for `version`.
+fn expected_frame(
+    qos: QoS,
+    packet_id: Option<PacketId>,
+    payload: &[u8],
+    version: ProtocolVersion,
+) -> Vec<u8> {
+    let mut body = vec![0, 3, b'a', b'/', b'b'];
+    if let Some(packet_id) = packet_id {
+        body.extend_from_slice(&packet_id.to_be_bytes());
+    }
+    if version.is_v5() {
+        body.push(0);
+    }
+    body.extend_from_slice(payload);
+    let mut frame = vec![0x30 | (qos as u8) << 1 | 1, body.len() as u8];
+    frame.extend_from_slice(&body);
+    frame
+}
+
+#[test]
+fn publish_frame_is_exact_and_ends_the_buffer_at_every_qos_and_level() {
+    // The shortest frames end in the packet id, the Property Length or the
+    // topic name itself, where the encoder's whole-word writes leave spare
+    // bytes to cut off.
+    for version in [V4, V5] {
+        for (qos, packet_id) in [
+            (QoS::AtMostOnce, None),
+            (QoS::AtLeastOnce, Some(0x0102)),
+            (QoS::ExactlyOnce, Some(0xFFFE)),
+        ] {
+            for payload_len in [0, 1, 5] {
+                let packet = publish(qos, packet_id, payload_len);
+                let expected = expected_frame(qos, packet_id, &packet.payload, version);
+                let mut buf = BytesMut::from(&b"kept"[..]);
+                encode(&Packet::Publish(packet), version, &mut buf).unwrap();
+                assert_eq!(&buf[..4], b"kept");
+                assert_eq!(
+                    &buf[4..],
+                    &expected[..],
+                    "{qos:?} {version:?} {payload_len}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn publish_breaking_two_rules_is_refused_for_the_one_encoded_len_names() {
+    let mut packet = publish(QoS::AtLeastOnce, Some(0), 1);
+    packet.topic_name = ByteString::from("t".repeat(65_536));
+    assert_refused(packet, EncodeError::FieldTooLong { length: 65_536 });
 }

@@ -186,10 +186,11 @@ fn request_response_and_user_properties_reach_the_subscriber_unchanged() {
         user_properties: vec![("a".into(), "1".into()), ("a".into(), "2".into())],
         content_type: Some(ByteString::from("text/plain")),
         ..PublishProperties::default()
-    };
+    }
+    .into();
     let expected = request.properties.clone();
     let actions = deliver(&mut session, &Arc::new(request), QoS::AtMostOnce, 1);
-    assert_eq!(*sent_publishes(&actions)[0].properties(), expected);
+    assert_eq!(*sent_publishes(&actions)[0].properties(), *expected);
 }
 
 #[test]
@@ -208,4 +209,88 @@ fn message_of_exactly_the_client_maximum_packet_size_is_sent() {
             "payload {payload_len}"
         );
     }
+}
+
+/// A QoS 0 message on `t` carrying a user property.
+fn message_with_user_property() -> Arc<Message> {
+    let mut message = (*message("t", QoS::AtMostOnce, "p")).clone();
+    message.properties = PublishProperties {
+        user_properties: vec![("k".into(), "v".into())],
+        ..PublishProperties::default()
+    }
+    .into();
+    Arc::new(message)
+}
+
+#[test]
+fn deliveries_passing_properties_on_unchanged_share_the_message_set() {
+    let message = message_with_user_property();
+    for client_id in ["c1", "c2"] {
+        let (mut session, _) = accept(v5_connect(client_id), None, 0);
+        let actions = deliver(&mut session, &message, QoS::AtMostOnce, 1);
+        let sent = sent_publishes(&actions)[0].properties.clone();
+        let shared = message
+            .properties
+            .shared()
+            .expect("the message has properties");
+        assert!(sent.is_some_and(|set| Arc::ptr_eq(&set, &shared)));
+    }
+}
+
+#[test]
+fn subscription_identifier_is_added_to_a_copy_and_the_message_set_is_unchanged() {
+    let message = message_with_user_property();
+    let (mut session, _) = accept(v5_connect("c"), None, 0);
+    let mut actions = Vec::new();
+    session.deliver(
+        &message,
+        &[subscription(QoS::AtMostOnce, Some(9))],
+        1,
+        &mut actions,
+    );
+    let properties = sent_publishes(&actions)[0].properties();
+    assert_eq!(properties.subscription_identifiers.as_slice(), [9]);
+    assert_eq!(
+        properties.user_properties,
+        message.properties.user_properties
+    );
+    assert!(message.properties.subscription_identifiers.is_empty());
+}
+
+#[test]
+fn message_without_properties_is_delivered_without_a_set() {
+    let (mut session, _) = accept(v5_connect("c"), None, 0);
+    let actions = deliver(
+        &mut session,
+        &message("t", QoS::AtMostOnce, "p"),
+        QoS::AtMostOnce,
+        1,
+    );
+    assert_eq!(sent_publishes(&actions)[0].properties, None);
+}
+
+#[test]
+fn delivery_below_v5_carries_no_properties() {
+    let connect = connect_of(ProtocolVersion::V3_1_1, "c", true);
+    let (mut session, _) = accept(connect, None, 0);
+    let mut actions = Vec::new();
+    session.deliver(
+        &message_with_user_property(),
+        &[subscription(QoS::AtMostOnce, Some(9))],
+        1,
+        &mut actions,
+    );
+    assert_eq!(sent_publishes(&actions)[0].properties, None);
+}
+
+#[test]
+fn message_from_a_publish_with_only_per_hop_properties_keeps_no_set() {
+    let mut packet = publish("t", QoS::AtMostOnce, None);
+    packet.properties_mut().topic_alias = Some(3);
+    packet.properties_mut().message_expiry_interval_s = Some(60);
+    packet.properties_mut().subscription_identifiers.push(4);
+    let topic_name = packet.topic_name.clone();
+    let message = Message::from_publish(packet, topic_name, "p".into(), 1_000);
+    assert_eq!(message.properties.shared(), None);
+    assert_eq!(message.expires_at_ms, Some(61_000));
 }

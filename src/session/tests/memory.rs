@@ -60,7 +60,7 @@ fn telemetry(index: usize, sequence: usize) -> Arc<Message> {
         payload: Bytes::from(vec![sequence as u8; PAYLOAD_LEN]),
         qos: QoS::AtLeastOnce,
         retain: false,
-        properties: PublishProperties::default(),
+        properties: Default::default(),
         expires_at_ms: None,
         publisher: ByteString::from_static("gateway"),
     })

@@ -236,7 +236,7 @@ proptest! {
                         payload: Bytes::from(vec![0; if big { 300 } else { 3 }]),
                         qos,
                         retain: own,
-                        properties: PublishProperties::default(),
+                        properties: Default::default(),
                         expires_at_ms: expiry_ms.map(|expiry_ms| now_ms + expiry_ms),
                         publisher: ByteString::from(if own { "c" } else { "p" }),
                     });

@@ -25,7 +25,7 @@ fn sized(
         payload: Bytes::from(vec![b'x'; payload_len]),
         qos,
         retain: false,
-        properties: PublishProperties::default(),
+        properties: Default::default(),
         expires_at_ms,
         publisher: ByteString::from_static("p"),
     })
@@ -270,7 +270,8 @@ fn queued_bytes_count_payload_topic_and_variable_length_properties() {
             user_properties: vec![(ByteString::from_static("k"), ByteString::from_static("v"))],
             payload_format_indicator: Some(true),
             ..PublishProperties::default()
-        },
+        }
+        .into(),
         ..(*sized("topic", 10, QoS::AtLeastOnce, None)).clone()
     });
     let mut subscription = granted(QoS::AtLeastOnce);

@@ -168,7 +168,7 @@ pub fn message(topic_name: &str, qos: QoS, publisher: &str) -> SharedMessage {
         payload: Bytes::from_static(b"payload"),
         qos,
         retain: false,
-        properties: PublishProperties::default(),
+        properties: Default::default(),
         expires_at_ms: None,
         publisher: ByteString::from(publisher),
     })
