@@ -89,8 +89,9 @@ impl Reader {
     /// [MQTT-1.5.4-2].
     pub(crate) fn string(&mut self) -> Result<ByteString, ProtocolError> {
         let bytes = self.binary()?;
-        let (null, _) = find_null_and_wildcard(&bytes);
-        if null {
+        // Only U+0000 matters here: the combined scan would fall back to two
+        // byte-by-byte passes for every topic filter holding a wildcard.
+        if bytes.contains(&0) {
             return Err(ProtocolError::NullCharacter);
         }
         ByteString::try_from(bytes).map_err(|_| ProtocolError::InvalidUtf8)
