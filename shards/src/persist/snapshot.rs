@@ -26,17 +26,8 @@ pub fn write_pair(
     sessions: Vec<SessionSnapshot>,
     retained: Vec<MessageRecord>,
 ) -> Result<SessionsFile, PersistError> {
-    let name = |kind| FileName {
-        shard,
-        sequence,
-        kind,
-    };
-    write_file(
-        gen_dir,
-        name(FileKind::Retained),
-        SnapshotContents::Retained(retained),
-    )?;
-    let path = gen_dir.join(name(FileKind::Sessions).to_file_name());
+    write_retained(gen_dir, shard, sequence, retained)?;
+    let path = gen_dir.join(sessions_file(shard, sequence).to_file_name());
     let file = SessionsFile::encode(sessions)
         .map_err(|error| PersistError::new(format!("{}: {error}", path.display())))?;
     write_atomically(&path, file.bytes())
@@ -59,28 +50,35 @@ pub fn write_captured(
         .iter()
         .map(|message| message.to_record(now_ms, wall_clock_ms))
         .collect();
-    let name = |kind| FileName {
-        shard,
-        sequence,
-        kind,
-    };
-    write_file(
-        gen_dir,
-        name(FileKind::Retained),
-        SnapshotContents::Retained(retained),
-    )?;
-    write_encoded(gen_dir, name(FileKind::Sessions), || {
+    write_retained(gen_dir, shard, sequence, retained)?;
+    write_encoded(gen_dir, sessions_file(shard, sequence), || {
         encode_sessions_snapshot(&captured.sessions, now_ms, wall_clock_ms)
     })
 }
 
-/// Writes one snapshot file atomically.
-fn write_file(
+/// Writes the retained file of pair `sequence` of `shard`, the first of the pair.
+fn write_retained(
     gen_dir: &Path,
-    name: FileName,
-    contents: SnapshotContents,
+    shard: usize,
+    sequence: u64,
+    retained: Vec<MessageRecord>,
 ) -> Result<(), PersistError> {
+    let name = FileName {
+        shard,
+        sequence,
+        kind: FileKind::Retained,
+    };
+    let contents = SnapshotContents::Retained(retained);
     write_encoded(gen_dir, name, || encode_snapshot(&contents))
+}
+
+/// The name of the sessions file of pair `sequence` of `shard`.
+fn sessions_file(shard: usize, sequence: u64) -> FileName {
+    FileName {
+        shard,
+        sequence,
+        kind: FileKind::Sessions,
+    }
 }
 
 /// Writes the snapshot file `encode` makes, atomically.

@@ -7,23 +7,6 @@ use super::support::*;
 use crate::protocol::*;
 use crate::session::{needs_assigned_client_id, Action, ConnectOutcome, Session, SessionConfig};
 
-fn refused(connect: Connect) -> Vec<Action> {
-    let mut actions = Vec::new();
-    let outcome = Session::connect(
-        connect,
-        None,
-        None,
-        &SessionConfig::default(),
-        0,
-        &mut actions,
-    );
-    assert!(matches!(
-        outcome,
-        ConnectOutcome::Refused { existing: None }
-    ));
-    actions
-}
-
 #[test]
 fn v3_1_client_id_longer_than_23_chars_is_identifier_rejected() {
     let connect = connect_of(ProtocolVersion::V3_1, "abcdefghijklmnopqrstuvwx", true);

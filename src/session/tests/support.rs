@@ -75,6 +75,24 @@ pub fn accept_with(
     }
 }
 
+/// Connects a new session with the default config and expects refusal.
+pub fn refused(connect: Connect) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let outcome = Session::connect(
+        connect,
+        None,
+        None,
+        &SessionConfig::default(),
+        0,
+        &mut actions,
+    );
+    assert!(matches!(
+        outcome,
+        ConnectOutcome::Refused { existing: None }
+    ));
+    actions
+}
+
 /// The CONNACK among the actions.
 pub fn connack(actions: &[Action]) -> &ConnAck {
     sent(actions)

@@ -7,7 +7,7 @@ use bytestring::ByteString;
 
 use super::support::*;
 use crate::protocol::*;
-use crate::session::{ConnectOutcome, Session, SessionConfig};
+use crate::session::SessionConfig;
 
 /// Not UTF-8: a lone continuation byte.
 const INVALID_UTF8: &[u8] = &[b'o', b'k', 0x80];
@@ -70,16 +70,7 @@ fn will_with_a_wildcard_response_topic_is_refused_with_protocol_error() {
     let mut last_will = will("w", None);
     last_will.properties.response_topic = Some(ByteString::from_static("replies/#"));
     connect.will = Some(last_will);
-    let mut actions = Vec::new();
-    let outcome = Session::connect(
-        connect,
-        None,
-        None,
-        &SessionConfig::default(),
-        0,
-        &mut actions,
-    );
-    assert!(matches!(outcome, ConnectOutcome::Refused { .. }));
+    let actions = refused(connect);
     assert_eq!(connack(&actions).reason_code, ReasonCode::ProtocolError);
 }
 
@@ -204,16 +195,7 @@ fn connect_with_utf8_will(payload: &'static [u8]) -> Connect {
 
 #[test]
 fn will_claiming_utf8_over_an_invalid_payload_is_refused_with_0x99() {
-    let mut actions = Vec::new();
-    let outcome = Session::connect(
-        connect_with_utf8_will(INVALID_UTF8),
-        None,
-        None,
-        &SessionConfig::default(),
-        0,
-        &mut actions,
-    );
-    assert!(matches!(outcome, ConnectOutcome::Refused { .. }));
+    let actions = refused(connect_with_utf8_will(INVALID_UTF8));
     assert_eq!(
         connack(&actions).reason_code,
         ReasonCode::PayloadFormatInvalid
