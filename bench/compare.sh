@@ -14,6 +14,10 @@
 #   --out DIR          keep the per-run JSON reports and broker logs there
 #   --only NAME        run only the scenarios whose name contains NAME
 #
+# The broker "shardmq-unpinned" (only when listed in --brokers) is shardmq
+# with pin_shards = false: its shards may move between CPUs, as a host shared
+# with the load generator may want.
+#
 # SHARDMQ_BIN=path uses that shardmq binary instead of building one.
 # SHARDMQ_BASELINE_BIN=path also runs that shardmq binary, as the broker
 # "shardmq-baseline" (e.g. a build of the previous commit), in the same run:
@@ -156,6 +160,10 @@ start_broker() {
     case "$name" in
         shardmq)
             "$shardmq_bin" --listen "127.0.0.1:$port" --shards "$broker_shards" >"$log" 2>&1 &
+            ;;
+        shardmq-unpinned)
+            printf 'pin_shards = false\n' >"$work/shardmq-unpinned.toml"
+            "$shardmq_bin" --config "$work/shardmq-unpinned.toml" --listen "127.0.0.1:$port" --shards "$broker_shards" >"$log" 2>&1 &
             ;;
         shardmq-baseline)
             [ -n "$baseline_bin" ] || { echo "compare.sh: shardmq-baseline needs SHARDMQ_BASELINE_BIN" >&2; exit 2; }

@@ -58,7 +58,7 @@ pub fn encode(
     out: &mut BytesMut,
 ) -> Result<(), EncodeError> {
     match packet {
-        Packet::Publish(publish) => encode_publish(publish, version.is_v5(), out),
+        Packet::Publish(publish) => encode_publish(&publish.borrowed(), version.is_v5(), out),
         _ => encode_other(packet, version, out),
     }
 }
@@ -94,13 +94,12 @@ fn encode_other(
 /// property length, are each built in a register and stored as one word,
 /// around the topic name and before the payload, appended as they are.
 #[inline]
-fn encode_publish(publish: &Publish, v5: bool, out: &mut BytesMut) -> Result<(), EncodeError> {
-    if v5
-        && publish
-            .properties
-            .as_deref()
-            .is_some_and(|set| !set.is_empty())
-    {
+fn encode_publish(
+    publish: &PublishRef<'_>,
+    v5: bool,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    if v5 && publish.properties.is_some_and(|set| !set.is_empty()) {
         return encode_publish_with_properties(publish, out);
     }
     let topic_name = publish.topic_name.as_bytes();
@@ -135,7 +134,7 @@ fn encode_publish(publish: &Publish, v5: bool, out: &mut BytesMut) -> Result<(),
     let tail_start = out.len();
     out.extend_from_slice(&tail.to_le_bytes());
     out.truncate(tail_start + tail_len);
-    out.extend_from_slice(&publish.payload);
+    out.extend_from_slice(publish.payload);
     Ok(())
 }
 
@@ -144,7 +143,7 @@ fn encode_publish(publish: &Publish, v5: bool, out: &mut BytesMut) -> Result<(),
 /// line and cold, so the valid case runs straight through.
 #[cold]
 #[inline(never)]
-fn publish_error(publish: &Publish, v5: bool) -> EncodeError {
+fn publish_error(publish: &PublishRef<'_>, v5: bool) -> EncodeError {
     publish_remaining_length(publish, v5)
         .and_then(checked_remaining_length)
         .expect_err("encode_publish refuses only what the length pass refuses")
@@ -212,7 +211,7 @@ fn publish_head(first_byte: u8, remaining_length: u32, topic_len: u16) -> (u64, 
 /// A v5 PUBLISH with properties: appended field by field after one reservation.
 #[inline(never)]
 fn encode_publish_with_properties(
-    publish: &Publish,
+    publish: &PublishRef<'_>,
     out: &mut BytesMut,
 ) -> Result<(), EncodeError> {
     let remaining_length = checked_remaining_length(publish_remaining_length(publish, true)?)?;
@@ -223,13 +222,35 @@ fn encode_publish_with_properties(
     let written = out
         .variable_byte_integer(remaining_length)
         .and_then(|()| write_publish_head(publish, true, out));
-    out.raw(&publish.payload);
+    out.raw(publish.payload);
     // The length pass checked every field, so writing cannot fail or differ.
     assert!(
         written.is_ok() && out.len() - start == frame_len,
         "counted and written frames differ"
     );
     Ok(())
+}
+
+/// Appends the PUBLISH `publish` for `version` to `out`, as [`encode`] does
+/// for a [`Packet::Publish`] with the same fields: a delivery written from
+/// the parts of a shared message, without a packet holding references to
+/// them. On error nothing is written.
+pub fn encode_publish_ref(
+    publish: &PublishRef<'_>,
+    version: ProtocolVersion,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    encode_publish(publish, version.is_v5(), out)
+}
+
+/// The exact number of bytes [`encode_publish_ref`] writes for `publish`.
+pub fn publish_ref_len(
+    publish: &PublishRef<'_>,
+    version: ProtocolVersion,
+) -> Result<usize, EncodeError> {
+    let remaining_length =
+        checked_remaining_length(publish_remaining_length(publish, version.is_v5())?)?;
+    Ok(1 + variable_byte_integer_len(remaining_length) + remaining_length as usize)
 }
 
 /// The exact number of bytes [`encode`] writes for `packet`, fixed header
@@ -242,7 +263,7 @@ pub fn encoded_len(packet: &Packet, version: ProtocolVersion) -> Result<usize, E
 #[inline]
 fn remaining_length(packet: &Packet, version: ProtocolVersion) -> Result<u32, EncodeError> {
     let len = match packet {
-        Packet::Publish(publish) => publish_remaining_length(publish, version.is_v5())?,
+        Packet::Publish(publish) => publish_remaining_length(&publish.borrowed(), version.is_v5())?,
         _ => {
             let mut counter = LenCounter::default();
             write_body(packet, version, &mut counter)?;
@@ -263,7 +284,7 @@ fn checked_remaining_length(len: usize) -> Result<u32, EncodeError> {
 
 /// DUP, QoS and RETAIN under the PUBLISH type nibble.
 #[inline]
-fn publish_first_byte(publish: &Publish) -> u8 {
+fn publish_first_byte(publish: &PublishRef<'_>) -> u8 {
     (PacketType::Publish as u8) << 4
         | u8::from(publish.dup) << 3
         | (publish.qos as u8) << 1
@@ -273,7 +294,7 @@ fn publish_first_byte(publish: &Publish) -> u8 {
 #[inline]
 fn first_byte(packet: &Packet) -> u8 {
     match packet {
-        Packet::Publish(publish) => publish_first_byte(publish),
+        Packet::Publish(publish) => publish_first_byte(&publish.borrowed()),
         _ => {
             let packet_type = packet.packet_type();
             (packet_type as u8) << 4 | packet_type.fixed_flags()
@@ -292,7 +313,7 @@ fn write_body<S: Sink>(
     match packet {
         Packet::Connect(connect) => write_connect(connect, sink),
         Packet::ConnAck(connack) => write_connack(connack, v5, sink),
-        Packet::Publish(publish) => write_publish_head(publish, v5, sink),
+        Packet::Publish(publish) => write_publish_head(&publish.borrowed(), v5, sink),
         Packet::PubAck(response) | Packet::PubRec(response) => write_publish_response(
             response,
             packet.packet_type(),
@@ -415,7 +436,7 @@ fn write_connack<S: Sink>(connack: &ConnAck, v5: bool, sink: &mut S) -> Result<(
 /// PUBLISH's remaining length, computed field by field rather than by a
 /// counting pass: it is the packet on the hot path.
 #[inline]
-fn publish_remaining_length(publish: &Publish, v5: bool) -> Result<usize, EncodeError> {
+fn publish_remaining_length(publish: &PublishRef<'_>, v5: bool) -> Result<usize, EncodeError> {
     let topic_len = publish.topic_name.len();
     if topic_len > usize::from(u16::MAX) {
         return Err(EncodeError::FieldTooLong { length: topic_len });
@@ -426,7 +447,7 @@ fn publish_remaining_length(publish: &Publish, v5: bool) -> Result<usize, Encode
         (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(_)) => return Err(EncodeError::ZeroPacketId),
         _ => return Err(EncodeError::PacketIdMismatch),
     };
-    let properties_len = match publish.properties.as_deref() {
+    let properties_len = match publish.properties {
         _ if !v5 => 0,
         None => 1,
         Some(properties) if properties.is_empty() => 1,
@@ -444,17 +465,20 @@ fn publish_remaining_length(publish: &Publish, v5: bool) -> Result<usize, Encode
 /// Everything of a PUBLISH up to its payload, which [`encode`] appends.
 #[inline]
 fn write_publish_head<S: Sink>(
-    publish: &Publish,
+    publish: &PublishRef<'_>,
     v5: bool,
     sink: &mut S,
 ) -> Result<(), EncodeError> {
-    sink.string(&publish.topic_name)?;
+    sink.string(publish.topic_name)?;
     match (publish.qos, publish.packet_id) {
         (QoS::AtMostOnce, None) => {}
         (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(packet_id)) => write_packet_id(sink, packet_id)?,
         _ => return Err(EncodeError::PacketIdMismatch),
     }
-    write_v5_properties(publish.properties(), v5, sink)
+    let properties = publish
+        .properties
+        .unwrap_or(&super::properties::EMPTY_PUBLISH_PROPERTIES);
+    write_v5_properties(properties, v5, sink)
 }
 
 fn write_publish_response<S: Sink>(

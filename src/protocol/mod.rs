@@ -35,7 +35,7 @@ mod reason_codes;
 mod writer;
 
 pub use decode::decode;
-pub use encode::{encode, encoded_len};
+pub use encode::{encode, encode_publish_ref, encoded_len, publish_ref_len};
 pub use error::{EncodeError, ProtocolError};
 pub use framing::{peek_frame, FrameHeader, PacketType};
 pub use packet::*;

@@ -176,7 +176,42 @@ pub struct Publish {
     pub payload: Bytes,
 }
 
+/// A PUBLISH borrowed from its parts, for [`encode_publish_ref`]: the fields
+/// of [`Publish`], none owned.
+///
+/// [`encode_publish_ref`]: super::encode::encode_publish_ref
+#[derive(Clone, Copy, Debug)]
+pub struct PublishRef<'a> {
+    /// DUP flag.
+    pub dup: bool,
+    /// QoS level.
+    pub qos: QoS,
+    /// RETAIN flag.
+    pub retain: bool,
+    /// Topic Name; empty under v5 when a topic alias stands for it.
+    pub topic_name: &'a str,
+    /// Packet Identifier: `Some` exactly when `qos` is 1 or 2.
+    pub packet_id: Option<PacketId>,
+    /// v5 properties; `None` when there are none.
+    pub properties: Option<&'a PublishProperties>,
+    /// Application message.
+    pub payload: &'a [u8],
+}
+
 impl Publish {
+    /// The packet's fields, borrowed.
+    pub fn borrowed(&self) -> PublishRef<'_> {
+        PublishRef {
+            dup: self.dup,
+            qos: self.qos,
+            retain: self.retain,
+            topic_name: &self.topic_name,
+            packet_id: self.packet_id,
+            properties: self.properties.as_deref(),
+            payload: &self.payload,
+        }
+    }
+
     /// The v5 properties; the empty set when there are none.
     pub fn properties(&self) -> &PublishProperties {
         self.properties

@@ -8,7 +8,9 @@ use bytes::Bytes;
 use bytestring::ByteString;
 
 use crate::protocol::properties::EMPTY_PUBLISH_PROPERTIES;
-use crate::protocol::{LastWill, Publish, PublishProperties, QoS, SubscriptionOptions};
+use crate::protocol::{
+    LastWill, ProtocolVersion, Publish, PublishProperties, PublishRef, QoS, SubscriptionOptions,
+};
 
 /// A routed message: one allocation per published message, shared by every subscriber.
 pub type SharedMessage = Arc<Message>;
@@ -126,6 +128,25 @@ impl Message {
         }
     }
 
+    /// The QoS 0 PUBLISH of this message for a [`super::PlainDelivery::Plain`]
+    /// delivery with this RETAIN flag: the whole topic name, and under v5 the
+    /// message's own properties.
+    pub fn plain_publish(&self, retain: bool, version: ProtocolVersion) -> PublishRef<'_> {
+        PublishRef {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain,
+            topic_name: &self.topic_name,
+            packet_id: None,
+            properties: if version.is_v5() {
+                self.properties.borrowed()
+            } else {
+                None
+            },
+            payload: &self.payload,
+        }
+    }
+
     /// True once the message's expiry time has come.
     pub fn is_expired(&self, now_ms: u64) -> bool {
         self.expires_at_ms.is_some_and(|at_ms| now_ms >= at_ms)
@@ -155,6 +176,11 @@ impl MessageProperties {
     /// message's own allocation, shared, or `None` when empty.
     pub fn shared(&self) -> Option<Arc<PublishProperties>> {
         self.0.clone()
+    }
+
+    /// The set, borrowed, or `None` when empty.
+    pub fn borrowed(&self) -> Option<&PublishProperties> {
+        self.0.as_deref()
     }
 }
 

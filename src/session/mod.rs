@@ -65,6 +65,7 @@ pub use action::{Action, TimerKind};
 pub use config::{QueueFullPolicy, SessionConfig};
 pub use connect::{needs_assigned_client_id, ConnectOutcome};
 pub use message::{Message, MessageProperties, SharedMessage, SubscriptionMatch};
+pub use outbound::PlainDelivery;
 pub use queue::QueueBounds;
 #[cfg(test)]
 pub(crate) use queue::Queued;

@@ -20,7 +20,8 @@ use super::inflight::FlightStage;
 use super::message::{SharedMessage, SubscriptionMatch};
 use super::{Action, Session};
 use crate::protocol::{
-    encoded_len, Packet, PacketId, Publish, PublishProperties, PublishResponse, QoS, ReasonCode,
+    encoded_len, publish_ref_len, Packet, PacketId, Publish, PublishProperties, PublishResponse,
+    QoS, ReasonCode,
 };
 
 /// One message on its way to this client, with the QoS and flags of its delivery.
@@ -36,7 +37,85 @@ pub(crate) struct OutboundPublish {
     pub(crate) subscription_identifiers: SmallVec<[u32; 1]>,
 }
 
+/// What [`Session::deliver_plain`] found a delivery to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlainDelivery {
+    /// Nothing goes to the client: every matching subscription skips the
+    /// message (No Local), or it expired or is too large for the client (both
+    /// counted, as [`Session::deliver`] counts them).
+    Skipped,
+    /// A QoS 0 PUBLISH of the message is due to the client now, with this
+    /// RETAIN flag, its whole topic name and, under v5, the message's own
+    /// properties: the caller writes it. The session has nothing to record.
+    Plain {
+        /// RETAIN flag on the wire.
+        retain: bool,
+    },
+    /// Anything else: deliver it with [`Session::deliver`].
+    General,
+}
+
 impl Session {
+    /// The common delivery without a packet: when `message` goes to this
+    /// client as a QoS 0 PUBLISH that is the same for every subscriber (no
+    /// Subscription Identifier, Topic Alias or Message Expiry Interval of its
+    /// own), to a connection that can take it now, says so, and the caller
+    /// writes it from the shared message ([`crate::protocol::encode_publish_ref`]).
+    /// Everything else is [`PlainDelivery::General`], and nothing is changed
+    /// or counted then: [`Session::deliver`] does the same work again.
+    ///
+    /// Same outcome as [`Session::deliver`], without building the PUBLISH
+    /// (references to the topic, payload and properties, taken and dropped
+    /// per subscriber, were a seventh of a fan-out's broker time).
+    pub fn deliver_plain(
+        &mut self,
+        message: &SharedMessage,
+        matched: &[SubscriptionMatch],
+        now_ms: u64,
+    ) -> PlainDelivery {
+        let mut best_qos = None;
+        let mut retain = false;
+        let mut subscription_identifiers = false;
+        for subscription in matched {
+            if subscription.no_local && message.publisher == self.state.client_id {
+                continue;
+            }
+            best_qos = best_qos.max(Some(subscription.qos));
+            retain |= subscription.retain_as_published && message.retain;
+            subscription_identifiers |= subscription.subscription_identifier.is_some();
+        }
+        let Some(granted_qos) = best_qos else {
+            return PlainDelivery::Skipped;
+        };
+        if message.qos.min(granted_qos) != QoS::AtMostOnce {
+            return PlainDelivery::General;
+        }
+        if message.is_expired(now_ms) {
+            self.state.stats.dropped_expired += 1;
+            return PlainDelivery::Skipped;
+        }
+        let protocol_version = self.state.protocol_version;
+        let Some(connection) = self.connection.as_ref().filter(|c| !c.congested) else {
+            return PlainDelivery::General;
+        };
+        let v5 = protocol_version.is_v5();
+        if v5
+            && (subscription_identifiers
+                || message.expires_at_ms.is_some()
+                || connection.outbound_aliases.lookup(&message.topic_name) != OutboundAlias::None)
+        {
+            return PlainDelivery::General;
+        }
+        let publish = message.plain_publish(retain, protocol_version);
+        let fits = publish_ref_len(&publish, protocol_version)
+            .is_ok_and(|length| length <= connection.client_maximum_packet_size as usize);
+        if !fits {
+            self.state.stats.dropped_too_large += 1;
+            return PlainDelivery::Skipped;
+        }
+        PlainDelivery::Plain { retain }
+    }
+
     /// A message routed to this client, with every subscription of this client that
     /// matches its topic (as many as the trie found; empty does nothing).
     ///

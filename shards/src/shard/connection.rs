@@ -24,7 +24,8 @@ use std::task::Context;
 use bytes::BytesMut;
 use bytestring::ByteString;
 use shardmq::limits;
-use shardmq::protocol::{encode, Packet, ProtocolVersion, QoS};
+use shardmq::protocol::{encode, encode_publish_ref, Packet, ProtocolVersion, Publish, QoS};
+use shardmq::session::Message;
 
 use super::sessions::SessionKey;
 use crate::wake::WakerSlot;
@@ -104,6 +105,46 @@ impl Connection {
         }
         self.task_wake.wake();
         true
+    }
+
+    /// Queues a QoS 0 PUBLISH of `message` with this RETAIN flag, as
+    /// [`shardmq::session::PlainDelivery::Plain`] describes it, written from
+    /// the shared message: no packet is built unless it has to wait in the
+    /// queue. False when it was dropped, as [`Connection::send`] drops one.
+    pub fn send_message(&self, message: &Message, retain: bool) -> bool {
+        if self.closing.get() {
+            return false;
+        }
+        if self.pending_bytes() >= limits::OUTBOUND_BYTES_MAX {
+            self.dropped_qos0.set(self.dropped_qos0.get() + 1);
+            return false;
+        }
+        let v5 = self.protocol_version.is_v5();
+        let outbound = self.outbound.borrow();
+        let mut encoded = self.encoded.borrow_mut();
+        if outbound.is_empty() && encoded.len() < limits::WRITE_BATCH_BYTES {
+            let publish = message.plain_publish(retain, self.protocol_version);
+            if let Err(error) = encode_publish_ref(&publish, self.protocol_version, &mut encoded) {
+                tracing::debug!(client_id = %self.client_id, %error, "packet not sent");
+            }
+            drop((outbound, encoded));
+            self.task_wake.wake();
+            return true;
+        }
+        drop((outbound, encoded));
+        self.send(Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain,
+            topic_name: message.topic_name.clone(),
+            packet_id: None,
+            properties: if v5 {
+                message.properties.shared()
+            } else {
+                None
+            },
+            payload: message.payload.clone(),
+        }))
     }
 
     /// Bytes encoded, queued (payload and topic of a queued PUBLISH) or being
@@ -286,24 +327,12 @@ mod tests {
         })
     }
 
-    /// Encodes and decodes every batch until nothing waits; the packet ids seen.
+    /// The packet ids of what [`written_publishes`] gives.
     fn written_packet_ids(connection: &Connection) -> Vec<u16> {
-        let waker = Waker::from(Arc::new(NoWake));
-        let cx = Context::from_waker(&waker);
-        let mut packet_ids = Vec::new();
-        let mut batch = BytesMut::new();
-        while connection.encode_batch(&cx, &mut batch) {
-            while let Some(packet) = decode(&mut batch, ProtocolVersion::V3_1_1, u32::MAX).unwrap()
-            {
-                let Packet::Publish(publish) = packet else {
-                    panic!("only PUBLISH was sent");
-                };
-                packet_ids.push(publish.packet_id.unwrap());
-            }
-            assert!(batch.is_empty(), "a batch holds whole packets");
-            connection.batch_written();
-        }
-        packet_ids
+        written_publishes(connection)
+            .iter()
+            .map(|publish| publish.packet_id.unwrap())
+            .collect()
     }
 
     #[test]
@@ -337,6 +366,74 @@ mod tests {
             written_packet_ids(&connection).len(),
             usize::from(packet_id) + 1
         );
+    }
+
+    /// Encodes and decodes every batch until nothing waits: the publishes.
+    fn written_publishes(connection: &Connection) -> Vec<Publish> {
+        let waker = Waker::from(Arc::new(NoWake));
+        let cx = Context::from_waker(&waker);
+        let mut publishes = Vec::new();
+        let mut batch = BytesMut::new();
+        while connection.encode_batch(&cx, &mut batch) {
+            while let Some(packet) = decode(&mut batch, ProtocolVersion::V3_1_1, u32::MAX).unwrap()
+            {
+                let Packet::Publish(publish) = packet else {
+                    panic!("only PUBLISH was sent");
+                };
+                publishes.push(publish);
+            }
+            assert!(batch.is_empty(), "a batch holds whole packets");
+            connection.batch_written();
+        }
+        publishes
+    }
+
+    fn shared_message(payload_size: usize) -> Message {
+        Message {
+            topic_name: ByteString::from_static("plain/topic"),
+            payload: Bytes::from(vec![3; payload_size]),
+            qos: QoS::AtMostOnce,
+            retain: true,
+            properties: Default::default(),
+            expires_at_ms: None,
+            publisher: ByteString::from_static("publisher"),
+        }
+    }
+
+    #[test]
+    fn a_message_written_from_its_parts_goes_out_after_what_is_queued_before_it() {
+        let connection = connection();
+        let payload_size = 1000;
+        let count = 2 * limits::WRITE_BATCH_BYTES / payload_size;
+        for packet_id in 1..=count {
+            assert!(connection.send(publish(packet_id as u16, QoS::AtLeastOnce, payload_size)));
+        }
+        let message = shared_message(10);
+        assert!(connection.send_message(&message, true));
+        assert!(connection.send_message(&message, false));
+        let written = written_publishes(&connection);
+        assert_eq!(written.len(), count + 2);
+        for (publish, retain) in written[count..].iter().zip([true, false]) {
+            assert_eq!(publish.qos, QoS::AtMostOnce);
+            assert_eq!(publish.retain, retain);
+            assert_eq!(publish.topic_name, message.topic_name);
+            assert_eq!(publish.payload, message.payload);
+        }
+        // Nothing queued: written straight into the encoded bytes.
+        assert!(connection.send_message(&message, false));
+        assert_eq!(written_publishes(&connection).len(), 1);
+    }
+
+    #[test]
+    fn a_message_past_the_outbound_bound_is_dropped_and_counted() {
+        let connection = connection();
+        let mut packet_id = 0;
+        while connection.pending_bytes() < limits::OUTBOUND_BYTES_MAX {
+            packet_id += 1;
+            assert!(connection.send(publish(packet_id, QoS::AtLeastOnce, 64 * 1024)));
+        }
+        assert!(!connection.send_message(&shared_message(1), false));
+        assert_eq!(connection.take_dropped_qos0(), 1);
     }
 
     #[test]

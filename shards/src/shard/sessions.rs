@@ -11,7 +11,7 @@ use std::rc::Rc;
 use bytestring::ByteString;
 use shardmq::limits;
 use shardmq::protocol::{Disconnect, DisconnectProperties, Packet, ProtocolError, ReasonCode};
-use shardmq::session::{Action, SubscriptionMatch, TimerKind};
+use shardmq::session::{Action, PlainDelivery, SubscriptionMatch, TimerKind};
 
 use super::connection::Connection;
 use super::journaling::PacketSummary;
@@ -132,7 +132,10 @@ impl Shard {
         }
     }
 
-    /// Delivers `message` to the local session `key` through its `matched` subscriptions.
+    /// Delivers `message` to the local session `key` through its `matched`
+    /// subscriptions. A plain QoS 0 delivery (see
+    /// [`shardmq::session::Session::deliver_plain`]) is written from the
+    /// shared message; any other goes through the session's actions.
     pub(super) fn deliver(
         &self,
         key: SessionKey,
@@ -141,17 +144,34 @@ impl Shard {
         now_ms: u64,
     ) {
         let mut actions = self.take_action_buffer();
-        let connection = {
+        // The connection written to, and whether the session's actions run.
+        let (connection, run) = {
             let mut entries = self.entries.borrow_mut();
             let Some(entry) = entries.get_mut(&key) else {
+                self.return_action_buffer(actions);
                 return;
             };
-            entry
-                .session
-                .deliver(message, matched, now_ms, &mut actions);
-            entry.connection.clone()
+            let plain = match &entry.connection {
+                Some(_) => entry.session.deliver_plain(message, matched, now_ms),
+                None => PlainDelivery::General,
+            };
+            match (plain, &entry.connection) {
+                (PlainDelivery::Skipped, _) => (None, false),
+                (PlainDelivery::Plain { retain }, Some(connection)) => {
+                    connection.send_message(message, retain);
+                    (Some(Rc::clone(connection)), false)
+                }
+                _ => {
+                    entry
+                        .session
+                        .deliver(message, matched, now_ms, &mut actions);
+                    (entry.connection.clone(), true)
+                }
+            }
         };
-        self.run_actions(key, connection.as_ref(), &mut actions);
+        if run {
+            self.run_actions(key, connection.as_ref(), &mut actions);
+        }
         self.return_action_buffer(actions);
         if let Some(connection) = connection {
             let dropped = connection.take_dropped_qos0();

@@ -11,6 +11,7 @@ mod keep_alive;
 mod memory;
 mod never_panics;
 mod outbound;
+mod plain;
 mod queue;
 mod subscribe;
 mod support;
