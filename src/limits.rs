@@ -174,6 +174,15 @@ pub const RETAINED_EXPIRIES_PER_TICK_MAX: usize = 1_000;
 /// Time shutdown waits for connections to flush their last packets, ms.
 pub const SHUTDOWN_FLUSH_MS: u64 = 2_000;
 
+/// Default time after which an idle connection is parked, ms: long enough
+/// that a client talking every few hundred milliseconds never is, short
+/// enough that a burst of connections settles before the next one.
+pub const IDLE_PARK_MS_DEFAULT: u64 = 1_000;
+
+/// Stack of a shard's parking watcher thread, which only waits in
+/// `epoll_wait` and writes ids, bytes.
+pub const PARK_WATCHER_STACK_BYTES: usize = 64 * 1024;
+
 const _: () = assert!(RING_CAPACITY > 0 && RING_OUTBOX_MAX >= RING_CAPACITY);
 const _: () = assert!(RING_OUTBOX_PUBLISH_MAX > 0 && RING_OUTBOX_PUBLISH_MAX < RING_OUTBOX_MAX);
 const _: () = assert!(RING_RECEIVE_BATCH_MAX > 0 && RING_RECEIVE_BATCH_MAX <= RING_CAPACITY);

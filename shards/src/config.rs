@@ -34,6 +34,9 @@ pub struct Config {
     pub connect_timeout_ms: u64,
     /// Time shutdown waits for the last packets to be written, ms.
     pub shutdown_flush_ms: u64,
+    /// Time after which a connection that read and wrote nothing is parked
+    /// (its task and stream released, its socket watched by epoll), ms; 0 never.
+    pub idle_park_ms: u64,
     /// Inbound QoS 2 publishes a client may leave awaiting PUBREL (sent as Receive Maximum).
     pub receive_maximum: u16,
     /// Outbound QoS 1/2 publishes in flight per client; the client's Receive Maximum lowers it.
@@ -123,6 +126,7 @@ impl Default for Config {
             maximum_packet_size: limits::MAXIMUM_PACKET_SIZE_DEFAULT,
             connect_timeout_ms: limits::CONNECT_TIMEOUT_MS,
             shutdown_flush_ms: limits::SHUTDOWN_FLUSH_MS,
+            idle_park_ms: limits::IDLE_PARK_MS_DEFAULT,
             receive_maximum: session.receive_maximum,
             outbound_inflight_maximum: session.outbound_inflight_maximum,
             max_queued_messages: session.max_queued_messages,

@@ -13,6 +13,8 @@ pub struct BrokerStats {
     handoffs: AtomicU64,
     qos0_dropped: AtomicU64,
     malformed_packets: AtomicU64,
+    parks: AtomicU64,
+    unparks: AtomicU64,
 }
 
 /// A point-in-time copy of [`BrokerStats`].
@@ -28,6 +30,10 @@ pub struct StatsSnapshot {
     pub qos0_dropped: u64,
     /// Connections closed for a malformed or oversized packet.
     pub malformed_packets: u64,
+    /// Times an idle connection was parked.
+    pub parks: u64,
+    /// Times a parked connection came back.
+    pub unparks: u64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -60,6 +66,16 @@ impl BrokerStats {
         bump(&self.malformed_packets);
     }
 
+    /// One more connection parked.
+    pub fn connection_parked(&self) {
+        bump(&self.parks);
+    }
+
+    /// One more parked connection back.
+    pub fn connection_unparked(&self) {
+        bump(&self.unparks);
+    }
+
     /// The current values.
     pub fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
@@ -68,6 +84,8 @@ impl BrokerStats {
             handoffs: self.handoffs.load(Ordering::Relaxed),
             qos0_dropped: self.qos0_dropped.load(Ordering::Relaxed),
             malformed_packets: self.malformed_packets.load(Ordering::Relaxed),
+            parks: self.parks.load(Ordering::Relaxed),
+            unparks: self.unparks.load(Ordering::Relaxed),
         }
     }
 }

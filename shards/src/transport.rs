@@ -35,6 +35,14 @@ impl TransportLayer {
         }
     }
 
+    /// True when the layer holds no state a parked connection would lose:
+    /// it can be kept beside the socket and handed to the next task.
+    pub fn can_park(&self) -> bool {
+        match self {
+            TransportLayer::Tcp => true,
+        }
+    }
+
     /// A short name for logs.
     pub fn name(&self) -> &'static str {
         match self {

@@ -13,7 +13,7 @@ use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 use shardmq::protocol::{
     decode, encode, ConnAck, Connect, ConnectProperties, LastWill, Packet, ProtocolVersion,
-    Publish, PublishResponse, QoS, Subscribe, SubscribeProperties, SubscriptionOptions,
+    Publish, PublishResponse, QoS, ReasonCode, Subscribe, SubscribeProperties, SubscriptionOptions,
 };
 use shardmq_shards::{home_shard, Broker, BrokerHandle, Config};
 
@@ -195,6 +195,16 @@ impl RawClient {
             packets.push(packet);
         }
         packets
+    }
+
+    /// Waits for the broker to close the connection after one DISCONNECT
+    /// with `reason_code`, and nothing else.
+    pub fn expect_disconnect(&mut self, reason_code: ReasonCode) {
+        let packets = self.expect_closed();
+        assert!(
+            matches!(packets.as_slice(), [Packet::Disconnect(disconnect)] if disconnect.reason_code == reason_code),
+            "expected DISCONNECT {reason_code:?}, got {packets:?}"
+        );
     }
 
     /// The next PUBLISH, answering nothing; panics on any other packet.

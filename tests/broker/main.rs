@@ -5,6 +5,7 @@ mod common;
 mod fan_out;
 mod features;
 mod loadgen_runs;
+mod parking;
 mod persistence;
 mod qos;
 mod refused_connect;

@@ -175,7 +175,7 @@ impl Shard {
 
     /// Starts the task of `connection`; a refused or closed connection's task
     /// only writes what is queued (the CONNACK) and closes.
-    fn spawn_task(
+    pub(super) fn spawn_task(
         self: &Rc<Self>,
         connection: Rc<Connection>,
         stream: TcpStream,

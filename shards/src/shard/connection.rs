@@ -19,6 +19,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::task::Context;
 
 use bytes::BytesMut;
@@ -27,6 +28,7 @@ use shardmq::limits;
 use shardmq::protocol::{encode, encode_publish_ref, Packet, ProtocolVersion, Publish, QoS};
 use shardmq::session::Message;
 
+use super::parking::UnparkQueue;
 use super::sessions::SessionKey;
 use crate::wake::WakerSlot;
 
@@ -52,6 +54,26 @@ pub struct Connection {
     closing: Cell<bool>,
     task_done: Cell<bool>,
     dropped_qos0: Cell<u64>,
+    park: Cell<Park>,
+    /// Something was read or written since the last idle sweep.
+    active: Cell<bool>,
+    /// When an idle sweep first found the connection quiet, ms.
+    quiet_since_ms: Cell<u64>,
+    /// Where to ask for the connection back while it is parked.
+    unpark_queue: RefCell<Option<Rc<UnparkQueue>>>,
+}
+
+/// Where a connection stands with parking (see [`super::parking`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Park {
+    /// Served by its task.
+    Active,
+    /// Idle long enough: its task parks it once nothing is in flight.
+    Requested,
+    /// Parked: no task, its socket watched by the shard's parking lot.
+    Parked,
+    /// Parked, and asked back.
+    Unparking,
 }
 
 impl Connection {
@@ -78,7 +100,74 @@ impl Connection {
             closing: Cell::new(false),
             task_done: Cell::new(false),
             dropped_qos0: Cell::new(0),
+            park: Cell::new(Park::Active),
+            active: Cell::new(true),
+            quiet_since_ms: Cell::new(0),
+            unpark_queue: RefCell::new(None),
         }
+    }
+
+    /// Wakes the connection's task, or asks for the connection back when it
+    /// is parked.
+    fn wake_task(&self) {
+        match self.park.get() {
+            Park::Active | Park::Requested => self.task_wake.wake(),
+            Park::Parked => {
+                self.park.set(Park::Unparking);
+                if let Some(queue) = &*self.unpark_queue.borrow() {
+                    queue.request(self.id);
+                }
+            }
+            Park::Unparking => {}
+        }
+    }
+
+    /// The task read or wrote something: the connection is not idle.
+    pub(super) fn mark_active(&self) {
+        self.active.set(true);
+        if self.park.get() == Park::Requested {
+            self.park.set(Park::Active);
+        }
+    }
+
+    /// An idle sweep at `now_ms`: asks the task to park the connection when
+    /// nothing was read or written for `idle_ms` (measured from the sweep
+    /// that first found it quiet).
+    pub(super) fn sweep_idle(&self, now_ms: u64, idle_ms: u64) {
+        if self.active.replace(false) {
+            self.quiet_since_ms.set(now_ms);
+        } else if self.park.get() == Park::Active
+            && now_ms.saturating_sub(self.quiet_since_ms.get()) >= idle_ms
+            && !self.closing.get()
+        {
+            self.park.set(Park::Requested);
+            self.task_wake.wake();
+        }
+    }
+
+    /// True when an idle sweep asked the task to park the connection.
+    pub(super) fn park_requested(&self) -> bool {
+        self.park.get() == Park::Requested
+    }
+
+    /// The task could not park the connection now; a later sweep asks again.
+    pub(super) fn park_declined(&self) {
+        self.park.set(Park::Active);
+        self.active.set(true);
+    }
+
+    /// The task parked the connection and ends; `queue` brings it back.
+    pub(super) fn parked(&self, queue: Rc<UnparkQueue>) {
+        self.task_wake.clear();
+        *self.unpark_queue.borrow_mut() = Some(queue);
+        self.park.set(Park::Parked);
+    }
+
+    /// A new task serves the connection again.
+    pub(super) fn unparked(&self) {
+        self.unpark_queue.borrow_mut().take();
+        self.park.set(Park::Active);
+        self.active.set(true);
     }
 
     /// Queues `packet` for writing; false when it was dropped (connection
@@ -103,7 +192,7 @@ impl Connection {
                 .set(self.queued_bytes.get() + queued_size(&packet));
             outbound.push_back(packet);
         }
-        self.task_wake.wake();
+        self.wake_task();
         true
     }
 
@@ -128,7 +217,7 @@ impl Connection {
                 tracing::debug!(client_id = %self.client_id, %error, "packet not sent");
             }
             drop((outbound, encoded));
-            self.task_wake.wake();
+            self.wake_task();
             return true;
         }
         drop((outbound, encoded));
@@ -230,7 +319,7 @@ impl Connection {
     pub fn release(&self) {
         // Saturating: a barrier may still answer a connection already abandoned.
         self.held.set(self.held.get().saturating_sub(1));
-        self.task_wake.wake();
+        self.wake_task();
     }
 
     /// For a held connection: drops what is queued (the held answers among it),
@@ -254,7 +343,7 @@ impl Connection {
     /// Writes what is queued, then closes the socket. Idempotent.
     pub fn close(&self) {
         self.closing.set(true);
-        self.task_wake.wake();
+        self.wake_task();
     }
 
     /// True once [`Connection::close`] was called.

@@ -12,6 +12,7 @@
 //! - `barrier`: holding a client's acknowledgement until every shard applied its change.
 //! - `connection`: the outbound queue and the flags a connection's task obeys.
 //! - `journaling`: the calls into persistence: journal records, durable acks.
+//! - `parking`: idle connections without a task, their sockets watched by epoll.
 //! - `recovery`: restoring the state start-up hands the shard; its snapshots.
 //! - `reader`: CONNECT and the hand-off to the home shard.
 //! - `task`: a connection's one task: reading and handling packets, writing.
@@ -23,6 +24,7 @@ mod attach;
 mod barrier;
 mod connection;
 mod journaling;
+mod parking;
 mod reader;
 mod recovery;
 mod retained;
@@ -126,6 +128,8 @@ pub struct Shard {
     routing_scratch: RefCell<routing::Scratch>,
     persistence: Option<Rc<ShardPersistence>>,
     clock_ms: Cell<Option<u64>>,
+    /// `None` when `idle_park_ms` is 0 (or the lot could not be set up).
+    parking: Option<parking::ParkingLot>,
 }
 
 /// Runs one shard until the broker is asked to stop.
@@ -140,6 +144,16 @@ pub async fn run(setup: ShardSetup) {
     let Some((mesh, inbound)) = connected else {
         tracing::debug!(shard = setup.index, "stopped before the rings connected");
         return;
+    };
+    let (parking, doorbell) = match setup.config.idle_park_ms {
+        0 => (None, None),
+        _ => match parking::ParkingLot::start(setup.index) {
+            Ok((lot, doorbell)) => (Some(lot), Some(doorbell)),
+            Err(error) => {
+                tracing::warn!(shard = setup.index, %error, "idle connections will not be parked");
+                (None, None)
+            }
+        },
     };
     let session_config = setup.config.session_config();
     let retained = retained::RetainedStore::new(
@@ -181,6 +195,7 @@ pub async fn run(setup: ShardSetup) {
             .as_ref()
             .map(|persist| Rc::new(ShardPersistence::new(setup.index, persist))),
         clock_ms: Cell::new(None),
+        parking,
     });
     let flusher = shard
         .persistence
@@ -188,6 +203,10 @@ pub async fn run(setup: ShardSetup) {
         .map(|persistence| glommio::spawn_local(Rc::clone(&persistence.journal).run_flusher()));
     if let Some(persist) = setup.persistence {
         shard.restore(persist.restore);
+    }
+    if let Some(doorbell) = doorbell {
+        glommio::spawn_local(parking::serve_doorbell(Rc::clone(&shard), doorbell)).detach();
+        glommio::spawn_local(parking::serve_requests(Rc::clone(&shard))).detach();
     }
     for ring in inbound {
         glommio::spawn_local(consume_ring(Rc::clone(&shard), ring)).detach();
@@ -199,11 +218,17 @@ pub async fn run(setup: ShardSetup) {
     let tick = Duration::from_millis(limits::TIMER_TICK_MS);
     let mut snapshots = recovery::SnapshotSchedule::new(&shard);
     let mut next_purge_ms = limits::QUEUE_PURGE_INTERVAL_MS;
+    let idle_sweep_ms = (shard.config.idle_park_ms / 2).max(limits::TIMER_TICK_MS);
+    let mut next_idle_sweep_ms = idle_sweep_ms;
     while !setup.stop.load(Ordering::Acquire) {
         glommio::timer::sleep(tick).await;
         shard.fire_due_timers();
         snapshots.start_if_due(&shard);
         let now_ms = shard.now_ms();
+        if shard.parking.is_some() && now_ms >= next_idle_sweep_ms {
+            shard.sweep_idle(now_ms);
+            next_idle_sweep_ms = now_ms + idle_sweep_ms;
+        }
         if now_ms >= next_purge_ms {
             shard.purge_expired_messages(now_ms);
             next_purge_ms = now_ms + limits::QUEUE_PURGE_INTERVAL_MS;

@@ -20,6 +20,11 @@
 //! once while the client keeps data waiting, and without that turn a busy
 //! publisher's task would keep the shard from the subscribers it delivers to.
 //!
+//! A connection idle for `idle_park_ms` is parked: when an idle sweep asks
+//! and nothing is in flight, the task hands the socket to the shard's parking
+//! lot and ends, and a new task takes over when it comes back (see
+//! [`super::parking`]).
+//!
 //! One read takes whatever the socket holds, through the shard's scratch buffer;
 //! only the bytes received are kept, in a buffer of their own that decoded
 //! payloads borrow from. A connection waiting for data holds no read buffer,
@@ -106,20 +111,35 @@ enum Step {
     Parked,
 }
 
+/// Why the task ended.
+enum End {
+    /// The connection is closed and written out: the socket is shut down.
+    Closed,
+    /// The connection was parked: its socket lives on in the parking lot.
+    Parked,
+}
+
 impl ConnectionTask {
     /// Reads and writes until neither can go on, or until the connection is
     /// closed with nothing left to write (`Ready`).
-    fn poll_turns(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_turns(&mut self, cx: &mut Context<'_>) -> Poll<End> {
         self.connection.clear_waker();
         for _ in 0..limits::CONNECTION_TURNS_PER_POLL {
             let read = self.poll_read_step(cx);
             let write = self.poll_write_step(cx);
             if self.is_done() {
-                return Poll::Ready(());
+                return Poll::Ready(End::Closed);
             }
             if read == Step::Parked && write == Step::Parked {
+                if self.connection.park_requested() {
+                    if self.park() {
+                        return Poll::Ready(End::Parked);
+                    }
+                    self.connection.park_declined();
+                }
                 return Poll::Pending;
             }
+            self.connection.mark_active();
             if read == Step::Read || glommio::executor().need_preempt() {
                 break;
             }
@@ -127,6 +147,32 @@ impl ConnectionTask {
         // Busy: let the shard's other tasks run, then go on.
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+
+    /// Hands the socket to the shard's parking lot when nothing is in flight:
+    /// nothing unread, unwritten or held, the client's side open and the
+    /// connection not closing. True when parked: the task then ends.
+    fn park(&mut self) -> bool {
+        let quiet = self.reading
+            && !self.backlog
+            && !self.lost_pending
+            && !self.write_failed
+            && self.inbound.is_empty()
+            && self.batch.is_empty()
+            && !self.connection.is_closing()
+            && !self.connection.is_held()
+            && !self.connection.has_queued();
+        if !quiet || !self.transport.can_park() {
+            return false;
+        }
+        let transport = std::mem::take(&mut self.transport);
+        match self.shard.park(&self.connection, &self.stream, transport) {
+            Ok(()) => true,
+            Err(transport) => {
+                self.transport = transport;
+                false
+            }
+        }
     }
 
     /// True once the connection is closed and everything queued is written
@@ -301,10 +347,13 @@ impl Future for ConnectionTask {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let task = self.get_mut();
-        let turns = task.poll_turns(cx);
-        if turns.is_ready() {
-            task.finish();
+        match task.poll_turns(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(End::Parked) => Poll::Ready(()),
+            Poll::Ready(End::Closed) => {
+                task.finish();
+                Poll::Ready(())
+            }
         }
-        turns
     }
 }

@@ -1,0 +1,246 @@
+//! Parking idle connections: a connection quiet for `idle_park_ms` gives up
+//! its task and its glommio stream (a task allocation and the stream's I/O
+//! source, together about 760 bytes), keeping only its socket, which one epoll
+//! set per shard watches. Most of what an idle connection held is then gone;
+//! its `Connection` and session stay as they are.
+//!
+//! A parked connection comes back (a new stream and task, in the state it
+//! left) when its socket has something to read, peer closing included, or
+//! when the shard has something for it: a packet to send, a close, a release.
+//! A watcher thread per shard blocks in `epoll_wait` over the parked sockets
+//! (registered one-shot, so each reports once) and writes the connection ids
+//! it finds to a socket pair whose other end the shard reads like any stream;
+//! what the shard itself wants back goes through a local queue. Both end in
+//! [`Shard::unpark`]. Coming back costs about what accepting did, and adds
+//! the watcher's wake-up (tens of microseconds) to the first packet.
+//!
+//! Only a connection with nothing in flight parks: no unread or unwritten
+//! bytes, no held output, not closing, its client's side still open.
+
+use std::cell::RefCell;
+use std::io::{self, Write};
+use std::net::TcpStream as StdTcpStream;
+use std::os::unix::net::UnixStream;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use ahash::AHashMap as HashMap;
+use bytes::BytesMut;
+use futures_lite::AsyncReadExt;
+use glommio::net::TcpStream;
+use nix::errno::Errno;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+use shardmq::limits;
+use socket2::SockRef;
+
+use super::{Connection, Shard};
+use crate::transport::TransportLayer;
+use crate::wake::Notify;
+
+/// The epoll data of the watcher's own end of the socket pair: it reports
+/// only when the shard closed its end, which stops the watcher.
+const DOORBELL: u64 = u64::MAX;
+
+/// Events one `epoll_wait` of the watcher takes at most.
+const WATCH_BATCH: usize = 256;
+
+/// The unpark requests of one shard's own making, shared with its parked
+/// connections (see [`Connection::wake_task`]).
+#[derive(Debug, Default)]
+pub struct UnparkQueue {
+    ids: RefCell<Vec<u64>>,
+    notify: Notify,
+}
+
+impl UnparkQueue {
+    /// Asks for connection `id` to come back.
+    pub fn request(&self, id: u64) {
+        self.ids.borrow_mut().push(id);
+        self.notify.notify();
+    }
+}
+
+/// A parked connection: what its task gave up to the lot.
+struct Parked {
+    connection: Rc<Connection>,
+    socket: StdTcpStream,
+    transport: TransportLayer,
+}
+
+/// One shard's parked connections and the epoll set watching their sockets.
+pub struct ParkingLot {
+    epoll: Arc<Epoll>,
+    parked: RefCell<HashMap<u64, Parked>>,
+    queue: Rc<UnparkQueue>,
+}
+
+/// The shard's end of the socket pair, over which the watcher reports ids.
+pub struct Doorbell {
+    stream: TcpStream,
+}
+
+impl ParkingLot {
+    /// The lot of shard `index` and its doorbell, with the watcher thread
+    /// started; an error when the epoll set, the socket pair or the thread
+    /// could not be made (the shard then never parks).
+    pub fn start(index: usize) -> io::Result<(ParkingLot, Doorbell)> {
+        let epoll = Arc::new(Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?);
+        let (shard_end, watcher_end) = UnixStream::pair()?;
+        epoll.add(
+            &watcher_end,
+            EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP, DOORBELL),
+        )?;
+        let watched = Arc::clone(&epoll);
+        std::thread::Builder::new()
+            .name(format!("shardmq-park-{index}"))
+            .stack_size(limits::PARK_WATCHER_STACK_BYTES)
+            .spawn(move || watch(&watched, watcher_end))?;
+        shard_end.set_nonblocking(true)?;
+        let stream = TcpStream::from(socket2::Socket::from(shard_end));
+        let lot = ParkingLot {
+            epoll,
+            parked: RefCell::new(HashMap::new()),
+            queue: Rc::new(UnparkQueue::default()),
+        };
+        Ok((lot, Doorbell { stream }))
+    }
+}
+
+/// The watcher thread: reports the id of every parked socket that became
+/// readable (or closed) until the shard closes its end of the pair.
+fn watch(epoll: &Epoll, mut doorbell: UnixStream) {
+    let mut events = vec![EpollEvent::empty(); WATCH_BATCH];
+    let mut ids = Vec::with_capacity(WATCH_BATCH * 8);
+    loop {
+        let count = match epoll.wait(&mut events, -1) {
+            Ok(count) => count,
+            Err(Errno::EINTR) => continue,
+            Err(error) => {
+                tracing::error!(%error, "parked connections can no longer be watched");
+                return;
+            }
+        };
+        ids.clear();
+        for event in &events[..count] {
+            if event.data() == DOORBELL {
+                return;
+            }
+            ids.extend_from_slice(&event.data().to_le_bytes());
+        }
+        // Blocking: should the shard fall behind, the watcher waits for it.
+        if doorbell.write_all(&ids).is_err() {
+            return;
+        }
+    }
+}
+
+impl Shard {
+    /// Parks `connection`, whose task is about to end: its socket (a
+    /// duplicate of `stream`'s) is then watched by the lot. The transport
+    /// back when it cannot be parked.
+    pub(super) fn park(
+        &self,
+        connection: &Rc<Connection>,
+        stream: &TcpStream,
+        transport: TransportLayer,
+    ) -> Result<(), TransportLayer> {
+        let Some(lot) = &self.parking else {
+            return Err(transport);
+        };
+        let socket = match SockRef::from(stream).try_clone() {
+            Ok(socket) => StdTcpStream::from(socket),
+            Err(error) => {
+                tracing::debug!(client_id = %connection.client_id, %error, "cannot park");
+                return Err(transport);
+            }
+        };
+        let interest = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLONESHOT;
+        if let Err(error) = lot
+            .epoll
+            .add(&socket, EpollEvent::new(interest, connection.id))
+        {
+            tracing::debug!(client_id = %connection.client_id, %error, "cannot park");
+            return Err(transport);
+        }
+        connection.parked(Rc::clone(&lot.queue));
+        lot.parked.borrow_mut().insert(
+            connection.id,
+            Parked {
+                connection: Rc::clone(connection),
+                socket,
+                transport,
+            },
+        );
+        self.stats.connection_parked();
+        tracing::trace!(client_id = %connection.client_id, "parked");
+        Ok(())
+    }
+
+    /// Brings connection `id` back, if it is parked: a new stream over its
+    /// socket and a new task.
+    pub(super) fn unpark(self: &Rc<Self>, id: u64) {
+        let Some(lot) = &self.parking else {
+            return;
+        };
+        let Some(parked) = lot.parked.borrow_mut().remove(&id) else {
+            return;
+        };
+        if let Err(error) = lot.epoll.delete(&parked.socket) {
+            tracing::debug!(client_id = %parked.connection.client_id, %error, "epoll delete failed");
+        }
+        tracing::trace!(client_id = %parked.connection.client_id, "unparked");
+        parked.connection.unparked();
+        self.stats.connection_unparked();
+        let stream = TcpStream::from(socket2::Socket::from(parked.socket));
+        self.spawn_task(parked.connection, stream, parked.transport, BytesMut::new());
+    }
+
+    /// Asks every connection idle for `idle_park_ms` to park; its task does
+    /// when it has nothing in flight.
+    pub(super) fn sweep_idle(&self, now_ms: u64) {
+        let idle_ms = self.config.idle_park_ms;
+        for connection in self.connections.borrow().values() {
+            connection.sweep_idle(now_ms, idle_ms);
+        }
+    }
+}
+
+/// Unparks the connections the shard's own work asked back.
+pub async fn serve_requests(shard: Rc<Shard>) {
+    let Some(lot) = &shard.parking else {
+        return;
+    };
+    let queue = Rc::clone(&lot.queue);
+    loop {
+        queue.notify.wait().await;
+        let ids = std::mem::take(&mut *queue.ids.borrow_mut());
+        for id in ids {
+            tracing::trace!(id, "unpark requested");
+            shard.unpark(id);
+        }
+    }
+}
+
+/// Unparks the connections the watcher reports, until the shard stops.
+pub async fn serve_doorbell(shard: Rc<Shard>, mut doorbell: Doorbell) {
+    let mut buffer = [0u8; WATCH_BATCH * 8];
+    let mut pending = Vec::new();
+    loop {
+        let count = match doorbell.stream.read(&mut buffer).await {
+            Ok(0) => return,
+            Ok(count) => count,
+            Err(error) => {
+                tracing::error!(shard = shard.index, %error, "parking doorbell failed");
+                return;
+            }
+        };
+        pending.extend_from_slice(&buffer[..count]);
+        let whole = pending.len() - pending.len() % 8;
+        for id in pending[..whole].chunks_exact(8) {
+            let id = u64::from_le_bytes(id.try_into().expect("eight bytes"));
+            tracing::trace!(id, "socket ready");
+            shard.unpark(id);
+        }
+        pending.drain(..whole);
+    }
+}

@@ -1,0 +1,138 @@
+//! Parking: idle connections give up their task and stream, and come back
+//! for a packet from their client, a delivery, a takeover, a keep-alive
+//! expiry, a lost socket or the broker stopping.
+
+use std::time::{Duration, Instant};
+
+use shardmq::protocol::{Packet, ProtocolVersion, QoS, ReasonCode};
+use shardmq_shards::{BrokerHandle, Config};
+
+use crate::common::{
+    client_id_on, connect_packet, start_broker_with, will, RawClient, TEST_TIMEOUT,
+};
+
+/// A broker that parks connections idle for 50 ms.
+fn parking_broker() -> BrokerHandle {
+    start_broker_with(Config {
+        idle_park_ms: 50,
+        ..Config::default()
+    })
+}
+
+/// Waits until the broker has parked `count` connections in all, polling its
+/// counters; panics after [`TEST_TIMEOUT`].
+fn wait_for_parks(broker: &BrokerHandle, count: u64) {
+    let deadline = Instant::now() + TEST_TIMEOUT;
+    while broker.stats().parks < count {
+        assert!(
+            Instant::now() < deadline,
+            "{count} parks not reached: {:?}",
+            broker.stats()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn parked_clients_on_different_shards_still_publish_and_receive() {
+    let broker = parking_broker();
+    let address = broker.local_addr();
+    let mut subscriber =
+        RawClient::clean(address, ProtocolVersion::V5, &client_id_on(0, "parked-sub"));
+    subscriber.subscribe("parked/#", QoS::AtLeastOnce);
+    let mut publisher = RawClient::clean(
+        address,
+        ProtocolVersion::V3_1_1,
+        &client_id_on(1, "parked-pub"),
+    );
+    for round in 0..3u64 {
+        wait_for_parks(&broker, 2 * (round + 1));
+        // The publisher's packet wakes its socket; the delivery asks the
+        // subscriber's connection back.
+        publisher.publish("parked/a", format!("qos1-{round}"), QoS::AtLeastOnce, false);
+        let delivered = subscriber.recv_publish_acked();
+        assert_eq!(delivered.payload, format!("qos1-{round}").as_bytes());
+        publisher.publish("parked/b", format!("qos0-{round}"), QoS::AtMostOnce, false);
+        assert_eq!(
+            subscriber.recv_publish().payload,
+            format!("qos0-{round}").as_bytes()
+        );
+    }
+    let stats = broker.stats();
+    assert!(stats.unparks >= 6, "{stats:?}");
+    subscriber.send(&Packet::PingReq);
+    assert_eq!(subscriber.recv(), Packet::PingResp);
+    broker.shutdown();
+}
+
+#[test]
+fn a_parked_connection_is_taken_over() {
+    let broker = parking_broker();
+    let address = broker.local_addr();
+    let client_id = client_id_on(1, "parked-twin");
+    let mut first = RawClient::clean(address, ProtocolVersion::V5, &client_id);
+    wait_for_parks(&broker, 1);
+    let mut second = RawClient::clean(address, ProtocolVersion::V5, &client_id);
+    first.expect_disconnect(ReasonCode::SessionTakenOver);
+    second.send(&Packet::PingReq);
+    assert_eq!(second.recv(), Packet::PingResp);
+    broker.shutdown();
+}
+
+#[test]
+fn a_parked_client_that_goes_away_leaves_its_will() {
+    let broker = parking_broker();
+    let address = broker.local_addr();
+    let mut watcher = RawClient::clean(
+        address,
+        ProtocolVersion::V3_1_1,
+        &client_id_on(0, "parked-watcher"),
+    );
+    watcher.subscribe("wills/#", QoS::AtLeastOnce);
+    let mut connect = connect_packet(
+        ProtocolVersion::V3_1_1,
+        &client_id_on(1, "parked-mortal"),
+        true,
+        0,
+    );
+    connect.will = Some(will("wills/mortal", b"gone"));
+    let (mortal, _) = RawClient::connected(address, connect);
+    wait_for_parks(&broker, 2);
+    drop(mortal);
+    let delivered = watcher.recv_publish_acked();
+    assert_eq!(delivered.topic_name, "wills/mortal");
+    assert_eq!(&delivered.payload[..], b"gone");
+    broker.shutdown();
+}
+
+#[test]
+fn a_parked_client_past_its_keep_alive_is_closed() {
+    let broker = parking_broker();
+    let (mut silent, _) = RawClient::connected(
+        broker.local_addr(),
+        connect_packet(ProtocolVersion::V5, "parked-silent", true, 1),
+    );
+    wait_for_parks(&broker, 1);
+    silent.expect_disconnect(ReasonCode::KeepAliveTimeout);
+    broker.shutdown();
+}
+
+#[test]
+fn parked_clients_hear_that_the_broker_stops() {
+    let broker = parking_broker();
+    let mut clients: Vec<RawClient> = (0..4)
+        .map(|index| {
+            RawClient::clean(
+                broker.local_addr(),
+                ProtocolVersion::V5,
+                &format!("parked-stay-{index}"),
+            )
+        })
+        .collect();
+    wait_for_parks(&broker, 4);
+    broker.request_stop();
+    for client in &mut clients {
+        client.expect_disconnect(ReasonCode::ServerShuttingDown);
+    }
+    broker.join();
+}
