@@ -62,7 +62,7 @@ fn connected_v5_session(client_id: &str) -> Session {
         connect,
         None,
         None,
-        &SessionConfig::default(),
+        &Arc::new(SessionConfig::default()),
         NOW_MS,
         &mut actions,
     );

@@ -2,6 +2,8 @@
 //! session expiry, windows, aliases), resuming or replacing the stored session, and
 //! the CONNACK that says so.
 
+use std::sync::Arc;
+
 use bytestring::ByteString;
 
 use super::alias::{InboundTopicAliases, OutboundTopicAliases};
@@ -72,7 +74,7 @@ impl Session {
         connect: Connect,
         assigned_client_id: Option<ByteString>,
         existing: Option<Session>,
-        config: &SessionConfig,
+        config: &Arc<SessionConfig>,
         now_ms: u64,
         actions: &mut Vec<Action>,
     ) -> ConnectOutcome {
@@ -148,7 +150,7 @@ impl Session {
         }
 
         let mut session = Session {
-            config: config.clone(),
+            config: Arc::clone(config),
             state,
             connection: Some(Box::new(connection)),
         };

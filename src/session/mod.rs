@@ -73,6 +73,8 @@ pub(crate) use queue::{count_dropped_full, BoundedQueue};
 pub use snapshot::RestoreError;
 pub use state::SessionStats;
 
+use std::sync::Arc;
+
 use bytestring::ByteString;
 
 use crate::protocol::{Packet, ProtocolVersion, ReasonCode, SubscriptionOptions};
@@ -83,7 +85,8 @@ use state::{ConnectionState, SessionState};
 /// the current connection.
 #[derive(Clone, Debug)]
 pub struct Session {
-    config: SessionConfig,
+    /// Shared by every session of a shard: one copy, not one per session.
+    config: Arc<SessionConfig>,
     state: SessionState,
     /// Boxed: an offline session, often the most common kind, holds none.
     connection: Option<Box<ConnectionState>>,

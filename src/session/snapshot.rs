@@ -116,7 +116,7 @@ impl Session {
     /// A snapshot with a flow under packet id 0, or two flows under one id, is refused.
     pub fn from_snapshot(
         snapshot: SessionSnapshot,
-        config: &SessionConfig,
+        config: &Arc<SessionConfig>,
         now_ms: u64,
         wall_clock_ms: u64,
         actions: &mut Vec<Action>,
@@ -125,7 +125,7 @@ impl Session {
         let was_connected = snapshot.connected;
         let state = session_state(snapshot, config, now_ms, wall_clock_ms);
         let mut session = Session {
-            config: config.clone(),
+            config: Arc::clone(config),
             state,
             connection: None,
         };

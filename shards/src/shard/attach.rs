@@ -137,7 +137,6 @@ impl Shard {
                 self.entries.borrow_mut().insert(
                     key,
                     SessionEntry {
-                        client_id: client_id.clone(),
                         session: Box::new(session),
                         connection: Some(Rc::clone(&connection)),
                         persisted,
@@ -155,7 +154,6 @@ impl Shard {
                         self.entries.borrow_mut().insert(
                             key,
                             SessionEntry {
-                                client_id: client_id.clone(),
                                 session: Box::new(session),
                                 connection: None,
                                 persisted: replaced_persisted,

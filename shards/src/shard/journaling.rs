@@ -102,7 +102,7 @@ impl Shard {
     fn persisted_client_id(&self, key: SessionKey) -> Option<String> {
         let entries = self.entries.borrow();
         let entry = entries.get(&key).filter(|entry| entry.persisted)?;
-        Some(str::to_owned(&entry.client_id))
+        Some(str::to_owned(entry.session.client_id()))
     }
 
     /// One action of session `key` about to run.

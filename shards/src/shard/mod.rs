@@ -87,7 +87,7 @@ pub struct ShardSetup {
 /// a whole session, and its empty slots (up to half of them right after a
 /// resize) cost next to nothing.
 struct SessionEntry {
-    client_id: ByteString,
+    /// Holds the client id the entry is keyed under in `client_keys`.
     session: Box<Session>,
     connection: Option<Rc<Connection>>,
     /// Journaled and snapshotted (see `journaling`).
@@ -99,7 +99,7 @@ pub struct Shard {
     index: usize,
     shard_count: usize,
     config: Config,
-    session_config: SessionConfig,
+    session_config: Arc<SessionConfig>,
     epoch: Instant,
     stats: Arc<BrokerStats>,
     mesh: Rc<Mesh<ShardMessage>>,
@@ -155,7 +155,7 @@ pub async fn run(setup: ShardSetup) {
             }
         },
     };
-    let session_config = setup.config.session_config();
+    let session_config = Arc::new(setup.config.session_config());
     let retained = retained::RetainedStore::new(
         setup.config.max_retained_messages,
         setup.config.max_retained_bytes,

@@ -98,7 +98,6 @@ impl Shard {
         self.entries.borrow_mut().insert(
             key,
             SessionEntry {
-                client_id,
                 session: Box::new(session),
                 connection: None,
                 persisted: true,

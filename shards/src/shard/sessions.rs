@@ -266,7 +266,9 @@ impl Shard {
         let Some(entry) = self.entries.borrow_mut().remove(&key) else {
             return;
         };
-        self.client_keys.borrow_mut().remove(&entry.client_id);
+        self.client_keys
+            .borrow_mut()
+            .remove(entry.session.client_id());
         let topic_filters: Vec<ByteString> = entry
             .session
             .subscriptions()
@@ -275,7 +277,7 @@ impl Shard {
         for topic_filter in topic_filters {
             self.unsubscribe(key, &topic_filter);
         }
-        tracing::debug!(client_id = %entry.client_id, "session ended");
+        tracing::debug!(client_id = %entry.session.client_id(), "session ended");
     }
 
     /// Delivers the retained messages matching a new subscription to session

@@ -56,7 +56,14 @@ pub fn connect_with(
     now_ms: u64,
 ) -> (Session, Vec<Action>) {
     let mut actions = Vec::new();
-    let outcome = Session::connect(connect, None, existing, config, now_ms, &mut actions);
+    let outcome = Session::connect(
+        connect,
+        None,
+        existing,
+        &Arc::new(config.clone()),
+        now_ms,
+        &mut actions,
+    );
     let ConnectOutcome::Accepted(session) = outcome else {
         panic!("CONNECT refused: {actions:?}");
     };

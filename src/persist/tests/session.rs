@@ -1,6 +1,8 @@
 //! A session written to a snapshot and restored is the session it was, with its
 //! deadlines moved to the new process's clock and the right timers to arm.
 
+use std::sync::Arc;
+
 use proptest::prelude::*;
 
 use super::live::*;
@@ -17,7 +19,7 @@ fn restore(snapshot: SessionSnapshot, now_ms: u64, wall_clock_ms: u64) -> (Sessi
     let mut actions = Vec::new();
     let session = Session::from_snapshot(
         snapshot,
-        &SessionConfig::default(),
+        &Arc::new(SessionConfig::default()),
         now_ms,
         wall_clock_ms,
         &mut actions,
@@ -197,7 +199,7 @@ fn a_snapshot_with_two_flows_under_one_packet_id_is_refused() {
     let mut actions = Vec::new();
     let result = Session::from_snapshot(
         snapshot,
-        &SessionConfig::default(),
+        &Arc::new(SessionConfig::default()),
         0,
         WALL_CLOCK_MS,
         &mut actions,
@@ -246,7 +248,7 @@ proptest! {
         let mut actions = Vec::new();
         let restored = Session::from_snapshot(
             snapshot,
-            &SessionConfig::default(),
+            &Arc::new(SessionConfig::default()),
             RESTORE_NOW_MS,
             WALL_CLOCK_MS,
             &mut actions,

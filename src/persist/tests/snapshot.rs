@@ -1,6 +1,8 @@
 //! The snapshot file: records round-trip, and every kind of damage is reported
 //! as what it is.
 
+use std::sync::Arc;
+
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -34,7 +36,7 @@ proptest! {
             .into_iter()
             .map(|snapshot| {
                 let config = SessionConfig::default();
-                Session::from_snapshot(snapshot, &config, now_ms, wall_clock_ms, &mut Vec::new())
+                Session::from_snapshot(snapshot, &Arc::new(config.clone()), now_ms, wall_clock_ms, &mut Vec::new())
                     .expect("a valid snapshot")
             })
             .collect();

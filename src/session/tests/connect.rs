@@ -1,6 +1,8 @@
 //! CONNECT handling: protocol levels, client ids, Clean Start, Session Present,
 //! and what CONNACK tells a v5 client.
 
+use std::sync::Arc;
+
 use bytestring::ByteString;
 
 use super::support::*;
@@ -47,9 +49,14 @@ fn v3_1_1_empty_client_id_with_clean_session_1_runs_under_the_assigned_id() {
     let mut actions = Vec::new();
     let assigned = Some(ByteString::from("auto-1"));
     let config = SessionConfig::default();
-    let ConnectOutcome::Accepted(session) =
-        Session::connect(connect, assigned, None, &config, 0, &mut actions)
-    else {
+    let ConnectOutcome::Accepted(session) = Session::connect(
+        connect,
+        assigned,
+        None,
+        &Arc::new(config.clone()),
+        0,
+        &mut actions,
+    ) else {
         panic!("refused: {actions:?}");
     };
     assert_eq!(session.client_id(), "auto-1");
@@ -63,7 +70,14 @@ fn v5_empty_client_id_gets_assigned_client_identifier_in_connack() {
     let mut actions = Vec::new();
     let assigned = Some(ByteString::from("auto-2"));
     let config = SessionConfig::default();
-    let outcome = Session::connect(connect, assigned, None, &config, 0, &mut actions);
+    let outcome = Session::connect(
+        connect,
+        assigned,
+        None,
+        &Arc::new(config.clone()),
+        0,
+        &mut actions,
+    );
     assert!(matches!(outcome, ConnectOutcome::Accepted(_)));
     let connack = connack(&actions);
     assert_eq!(
@@ -203,7 +217,14 @@ fn will_qos_above_maximum_is_refused_under_v5() {
         ..SessionConfig::default()
     };
     let mut actions = Vec::new();
-    let outcome = Session::connect(connect, None, None, &config, 0, &mut actions);
+    let outcome = Session::connect(
+        connect,
+        None,
+        None,
+        &Arc::new(config.clone()),
+        0,
+        &mut actions,
+    );
     assert!(matches!(outcome, ConnectOutcome::Refused { .. }));
     assert_eq!(connack(&actions).reason_code, ReasonCode::QosNotSupported);
 }
@@ -216,7 +237,14 @@ fn refused_connect_gives_the_stored_session_back_untouched() {
     connect.properties.authentication_method = Some(ByteString::from("x"));
     let mut actions = Vec::new();
     let config = SessionConfig::default();
-    let outcome = Session::connect(connect, None, Some(stored), &config, 2, &mut actions);
+    let outcome = Session::connect(
+        connect,
+        None,
+        Some(stored),
+        &Arc::new(config.clone()),
+        2,
+        &mut actions,
+    );
     let ConnectOutcome::Refused {
         existing: Some(existing),
     } = outcome

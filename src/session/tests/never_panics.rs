@@ -178,7 +178,14 @@ fn reconnect(
     if let Some(old) = existing.as_mut() {
         old.taken_over(now_ms, actions);
     }
-    match Session::connect(connect, None, existing, config, now_ms, actions) {
+    match Session::connect(
+        connect,
+        None,
+        existing,
+        &Arc::new(config.clone()),
+        now_ms,
+        actions,
+    ) {
         ConnectOutcome::Accepted(session) => Some(session),
         ConnectOutcome::Refused { .. } => panic!("a valid CONNECT was refused"),
     }

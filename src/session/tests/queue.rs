@@ -364,8 +364,14 @@ fn restore_under_a_lower_bound_applies_the_policy() {
         queue_full_policy: QueueFullPolicy::DropOldest,
         ..SessionConfig::default()
     };
-    let restored =
-        Session::from_snapshot(snapshot, &lowered, 10, 1_000_007, &mut Vec::new()).unwrap();
+    let restored = Session::from_snapshot(
+        snapshot,
+        &Arc::new(lowered.clone()),
+        10,
+        1_000_007,
+        &mut Vec::new(),
+    )
+    .unwrap();
     assert_eq!(restored.stats().dropped_queue_full, 1);
     assert_eq!(resume(restored, &lowered, 11), vec!["2", "3"]);
 }
@@ -463,9 +469,14 @@ fn run_step(session: Session, step: &Step, config: &SessionConfig, now_ms: &mut 
         Step::Wait(elapsed_ms) => *now_ms += elapsed_ms,
         Step::Restart => {
             let snapshot = session.to_snapshot(*now_ms, WALL_CLOCK_MS);
-            session =
-                Session::from_snapshot(snapshot, config, *now_ms, WALL_CLOCK_MS, &mut actions)
-                    .expect("a snapshot of a live session restores");
+            session = Session::from_snapshot(
+                snapshot,
+                &Arc::new(config.clone()),
+                *now_ms,
+                WALL_CLOCK_MS,
+                &mut actions,
+            )
+            .expect("a snapshot of a live session restores");
         }
     }
     session

@@ -69,7 +69,14 @@ pub fn accept_with(
     now_ms: u64,
 ) -> (Session, Vec<Action>) {
     let mut actions = Vec::new();
-    match Session::connect(connect, None, existing, config, now_ms, &mut actions) {
+    match Session::connect(
+        connect,
+        None,
+        existing,
+        &Arc::new(config.clone()),
+        now_ms,
+        &mut actions,
+    ) {
         ConnectOutcome::Accepted(session) => (session, actions),
         ConnectOutcome::Refused { .. } => panic!("connect refused: {actions:?}"),
     }
@@ -82,7 +89,7 @@ pub fn refused(connect: Connect) -> Vec<Action> {
         connect,
         None,
         None,
-        &SessionConfig::default(),
+        &Arc::new(SessionConfig::default()),
         0,
         &mut actions,
     );
