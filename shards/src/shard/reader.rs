@@ -14,6 +14,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use bytestring::ByteString;
 use futures_lite::{future, AsyncRead};
 use glommio::net::TcpStream;
 use shardmq::protocol::{decode, Connect, Packet, ProtocolError, ProtocolVersion, ReasonCode};
@@ -85,7 +86,7 @@ pub async fn serve_accepted(shard: Rc<Shard>, socket: std::net::TcpStream, peer:
         },
     )
     .await;
-    let connect = match connect {
+    let mut connect = match connect {
         Ok(connect) => connect,
         Err(error) => {
             if let PreConnectError::Protocol(protocol_error) = &error {
@@ -99,6 +100,10 @@ pub async fn serve_accepted(shard: Rc<Shard>, socket: std::net::TcpStream, peer:
         }
     };
     drop(reader);
+    // The client id lives as long as the session: in an allocation of its
+    // own it keeps its few bytes, not the whole CONNECT frame it was read from
+    // (with the frame's shared header, 70 bytes for a short CONNECT).
+    connect.client_id = ByteString::from(&*connect.client_id);
     // Attaching may take over a session and publish its will.
     shard.mesh.wait_uncongested().await;
     shard.route_connection(HandOff {
