@@ -14,7 +14,8 @@
 //! counted (QoS 1 and 2 are bounded by the session's inflight window), so a
 //! subscriber that never reads holds up only itself. The queue's storage is
 //! released once it is written out (a few queued packets take a kilobyte), so
-//! an idle connection holds no packet slots.
+//! an idle connection holds no packet slots, and a parked one holds no
+//! buffers at all.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -45,10 +46,8 @@ pub struct Connection {
     pub client_id: ByteString,
     /// Protocol level agreed by CONNECT; decides the encoding.
     pub protocol_version: ProtocolVersion,
-    encoded: RefCell<BytesMut>,
-    outbound: RefCell<VecDeque<Packet>>,
-    queued_bytes: Cell<usize>,
-    writing_bytes: Cell<usize>,
+    /// `None` until something is sent, and again once parked or finished.
+    buffers: RefCell<Option<Box<Buffers>>>,
     task_wake: WakerSlot,
     held: Cell<usize>,
     closing: Cell<bool>,
@@ -61,6 +60,26 @@ pub struct Connection {
     quiet_since_ms: Cell<u64>,
     /// Where to ask for the connection back while it is parked.
     unpark_queue: RefCell<Option<Rc<UnparkQueue>>>,
+}
+
+/// What a connection has to write. Boxed, and only while the connection has
+/// a task: a parked connection holds none of it.
+#[derive(Debug, Default)]
+struct Buffers {
+    /// Packets encoded at once, not yet taken into a batch.
+    encoded: BytesMut,
+    /// Packets queued past `limits::WRITE_BATCH_BYTES`, encoded when taken.
+    outbound: VecDeque<Packet>,
+    /// Payload and topic bytes of the PUBLISHes in `outbound`.
+    queued_bytes: usize,
+    /// Bytes of the batch being written.
+    writing_bytes: usize,
+}
+
+impl Buffers {
+    fn pending_bytes(&self) -> usize {
+        self.encoded.len() + self.queued_bytes + self.writing_bytes
+    }
 }
 
 /// Where a connection stands with parking (see [`super::parking`]).
@@ -91,10 +110,7 @@ impl Connection {
             peer,
             client_id,
             protocol_version,
-            encoded: RefCell::new(BytesMut::new()),
-            outbound: RefCell::new(VecDeque::new()),
-            queued_bytes: Cell::new(0),
-            writing_bytes: Cell::new(0),
+            buffers: RefCell::new(None),
             task_wake: WakerSlot::default(),
             held: Cell::new(0),
             closing: Cell::new(false),
@@ -159,6 +175,8 @@ impl Connection {
     /// The task parked the connection and ends; `queue` brings it back.
     pub(super) fn parked(&self, queue: Rc<UnparkQueue>) {
         self.task_wake.clear();
+        // Nothing is queued (the task checked): the empty buffers go too.
+        self.buffers.borrow_mut().take();
         *self.unpark_queue.borrow_mut() = Some(queue);
         self.park.set(Park::Parked);
     }
@@ -183,14 +201,13 @@ impl Connection {
                 return false;
             }
         }
-        let mut outbound = self.outbound.borrow_mut();
-        let mut encoded = self.encoded.borrow_mut();
-        if outbound.is_empty() && encoded.len() < limits::WRITE_BATCH_BYTES {
-            self.encode(&packet, &mut encoded);
+        let mut buffers = self.buffers.borrow_mut();
+        let buffers = buffers.get_or_insert_with(Box::default);
+        if buffers.outbound.is_empty() && buffers.encoded.len() < limits::WRITE_BATCH_BYTES {
+            self.encode(&packet, &mut buffers.encoded);
         } else {
-            self.queued_bytes
-                .set(self.queued_bytes.get() + queued_size(&packet));
-            outbound.push_back(packet);
+            buffers.queued_bytes += queued_size(&packet);
+            buffers.outbound.push_back(packet);
         }
         self.wake_task();
         true
@@ -209,18 +226,19 @@ impl Connection {
             return false;
         }
         let v5 = self.protocol_version.is_v5();
-        let outbound = self.outbound.borrow();
-        let mut encoded = self.encoded.borrow_mut();
-        if outbound.is_empty() && encoded.len() < limits::WRITE_BATCH_BYTES {
+        let mut guard = self.buffers.borrow_mut();
+        let buffers = guard.get_or_insert_with(Box::default);
+        if buffers.outbound.is_empty() && buffers.encoded.len() < limits::WRITE_BATCH_BYTES {
             let publish = message.plain_publish(retain, self.protocol_version);
-            if let Err(error) = encode_publish_ref(&publish, self.protocol_version, &mut encoded) {
+            let encoded = &mut buffers.encoded;
+            if let Err(error) = encode_publish_ref(&publish, self.protocol_version, encoded) {
                 tracing::debug!(client_id = %self.client_id, %error, "packet not sent");
             }
-            drop((outbound, encoded));
+            drop(guard);
             self.wake_task();
             return true;
         }
-        drop((outbound, encoded));
+        drop(guard);
         self.send(Packet::Publish(Publish {
             dup: false,
             qos: QoS::AtMostOnce,
@@ -239,7 +257,10 @@ impl Connection {
     /// Bytes encoded, queued (payload and topic of a queued PUBLISH) or being
     /// written.
     pub fn pending_bytes(&self) -> usize {
-        self.encoded.borrow().len() + self.queued_bytes.get() + self.writing_bytes.get()
+        self.buffers
+            .borrow()
+            .as_ref()
+            .map_or(0, |buffers| buffers.pending_bytes())
     }
 
     fn encode(&self, packet: &Packet, buffer: &mut BytesMut) {
@@ -260,30 +281,37 @@ impl Connection {
             self.task_wake.register(cx.waker());
             return false;
         }
+        let mut guard = self.buffers.borrow_mut();
+        let Some(buffers) = guard.as_mut() else {
+            return false;
+        };
         // The two buffers trade places, so neither is allocated again while
         // the connection is busy.
-        std::mem::swap(batch, &mut *self.encoded.borrow_mut());
-        let mut outbound = self.outbound.borrow_mut();
+        std::mem::swap(batch, &mut buffers.encoded);
         while batch.len() < limits::WRITE_BATCH_BYTES {
-            let Some(packet) = outbound.pop_front() else {
+            let Some(packet) = buffers.outbound.pop_front() else {
                 break;
             };
-            self.queued_bytes
-                .set(self.queued_bytes.get() - queued_size(&packet));
+            buffers.queued_bytes -= queued_size(&packet);
             self.encode(&packet, batch);
         }
-        self.writing_bytes.set(batch.len());
+        buffers.writing_bytes = batch.len();
         true
     }
 
     /// The batch from [`Connection::encode_batch`] is written out.
     pub(super) fn batch_written(&self) {
-        self.writing_bytes.set(0);
+        if let Some(buffers) = self.buffers.borrow_mut().as_mut() {
+            buffers.writing_bytes = 0;
+        }
     }
 
     /// True while bytes or packets wait to be written.
     pub(super) fn has_queued(&self) -> bool {
-        !self.encoded.borrow().is_empty() || !self.outbound.borrow().is_empty()
+        self.buffers
+            .borrow()
+            .as_ref()
+            .is_some_and(|buffers| !buffers.encoded.is_empty() || !buffers.outbound.is_empty())
     }
 
     /// True while a [`Connection::hold`] is in force.
@@ -300,13 +328,15 @@ impl Connection {
     /// Frees the queue's storage when nothing is queued, so a connection that
     /// goes quiet keeps no packet slots, and a large empty encoding buffer.
     fn release_empty_queue(&self) {
-        let mut outbound = self.outbound.borrow_mut();
-        if outbound.is_empty() && outbound.capacity() > 0 {
-            *outbound = VecDeque::new();
+        let mut guard = self.buffers.borrow_mut();
+        let Some(buffers) = guard.as_mut() else {
+            return;
+        };
+        if buffers.outbound.is_empty() && buffers.outbound.capacity() > 0 {
+            buffers.outbound = VecDeque::new();
         }
-        let mut encoded = self.encoded.borrow_mut();
-        if encoded.is_empty() && encoded.capacity() > limits::IDLE_BUFFER_KEEP_MAX {
-            *encoded = BytesMut::new();
+        if buffers.encoded.is_empty() && buffers.encoded.capacity() > limits::IDLE_BUFFER_KEEP_MAX {
+            buffers.encoded = BytesMut::new();
         }
     }
 
@@ -328,14 +358,15 @@ impl Connection {
         if self.held.get() == 0 {
             return;
         }
-        self.outbound.borrow_mut().clear();
-        self.queued_bytes.set(0);
-        let mut encoded = self.encoded.borrow_mut();
-        encoded.clear();
+        let mut guard = self.buffers.borrow_mut();
+        let buffers = guard.get_or_insert_with(Box::default);
+        buffers.outbound.clear();
+        buffers.queued_bytes = 0;
+        buffers.encoded.clear();
         if let Some(packet) = goodbye {
-            self.encode(&packet, &mut encoded);
+            self.encode(&packet, &mut buffers.encoded);
         }
-        drop(encoded);
+        drop(guard);
         self.held.set(0);
         self.close();
     }
@@ -358,10 +389,7 @@ impl Connection {
 
     /// The task shut the socket down: drops what could not be written.
     pub(super) fn finished(&self) {
-        self.encoded.borrow_mut().clear();
-        self.outbound.borrow_mut().clear();
-        self.queued_bytes.set(0);
-        self.writing_bytes.set(0);
+        self.buffers.borrow_mut().take();
         self.task_done.set(true);
     }
 
