@@ -113,6 +113,13 @@ pub const ACCEPT_BATCH_MAX: usize = 64;
 /// How long an accept loop with nothing pending waits before trying again, ms.
 pub const ACCEPT_IDLE_POLL_MS: u64 = 2;
 
+/// Listen backlog of each shard's listening socket: connections the kernel
+/// completes and holds while the shard is busy. A burst of thousands a second
+/// overflowed 1,024 within a few hundred milliseconds of a busy shard, and the
+/// clients then waited out SYN retransmits (one second, then three). The
+/// kernel lowers it to `net.core.somaxconn`.
+pub const LISTEN_BACKLOG: i32 = 4096;
+
 /// Connections one shard holds at once; further accepts are closed at once.
 pub const CONNECTIONS_PER_SHARD_MAX: usize = 100_000;
 

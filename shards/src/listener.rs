@@ -73,7 +73,7 @@ fn bind_one(address: SocketAddr) -> io::Result<TcpListener> {
     socket.set_reuse_port(true)?;
     socket.set_nonblocking(true)?;
     socket.bind(&SockAddr::from(address))?;
-    socket.listen(1024)?;
+    socket.listen(limits::LISTEN_BACKLOG)?;
     Ok(socket.into())
 }
 
