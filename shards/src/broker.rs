@@ -247,11 +247,15 @@ fn wait_until_ready(
 }
 
 fn online_cpus() -> Option<Vec<usize>> {
-    let cpus: Vec<usize> = CpuSet::online()
+    let mut cpus: Vec<usize> = CpuSet::online()
         .ok()?
         .into_iter()
         .map(|cpu| cpu.cpu)
         .collect();
+    // glommio's set comes in no fixed order; shard i takes the i-th lowest
+    // CPU, so that `--shards 1` is on CPU 0 in every run, not on whichever
+    // CPU a load generator pinned next to it happens to use.
+    cpus.sort_unstable();
     (!cpus.is_empty()).then_some(cpus)
 }
 
@@ -351,6 +355,15 @@ mod tests {
 
     /// A CPU number no machine has: glommio refuses to pin to it.
     const NO_SUCH_CPU: usize = 1 << 20;
+
+    #[test]
+    fn shards_take_the_online_cpus_lowest_first() {
+        let cpus = online_cpus().expect("a machine has online CPUs");
+        let mut sorted = cpus.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(cpus, sorted);
+    }
 
     #[test]
     fn shard_that_cannot_be_pinned_fails_the_start_and_stops_the_started_shards() {
