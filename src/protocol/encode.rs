@@ -244,6 +244,7 @@ pub fn encode_publish_ref(
 }
 
 /// The exact number of bytes [`encode_publish_ref`] writes for `publish`.
+#[inline]
 pub fn publish_ref_len(
     publish: &PublishRef<'_>,
     version: ProtocolVersion,

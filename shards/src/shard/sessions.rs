@@ -143,41 +143,40 @@ impl Shard {
         matched: &[SubscriptionMatch],
         now_ms: u64,
     ) {
-        let mut actions = self.take_action_buffer();
-        // The connection written to, and whether the session's actions run.
-        let (connection, run) = {
-            let mut entries = self.entries.borrow_mut();
-            let Some(entry) = entries.get_mut(&key) else {
-                self.return_action_buffer(actions);
-                return;
-            };
-            let plain = match &entry.connection {
-                Some(_) => entry.session.deliver_plain(message, matched, now_ms),
-                None => PlainDelivery::General,
-            };
-            match (plain, &entry.connection) {
-                (PlainDelivery::Skipped, _) => (None, false),
-                (PlainDelivery::Plain { retain }, Some(connection)) => {
-                    connection.send_message(message, retain);
-                    (Some(Rc::clone(connection)), false)
-                }
-                _ => {
-                    entry
-                        .session
-                        .deliver(message, matched, now_ms, &mut actions);
-                    (entry.connection.clone(), true)
-                }
-            }
+        let mut entries = self.entries.borrow_mut();
+        let Some(entry) = entries.get_mut(&key) else {
+            return;
         };
-        if run {
-            self.run_actions(key, connection.as_ref(), &mut actions);
+        if let Some(connection) = &entry.connection {
+            match entry.session.deliver_plain(message, matched, now_ms) {
+                PlainDelivery::Skipped => return,
+                PlainDelivery::Plain { retain } => {
+                    if !connection.send_message(message, retain) {
+                        self.count_dropped_qos0(connection);
+                    }
+                    return;
+                }
+                PlainDelivery::General => {}
+            }
         }
+        let mut actions = self.take_action_buffer();
+        entry
+            .session
+            .deliver(message, matched, now_ms, &mut actions);
+        let connection = entry.connection.clone();
+        drop(entries);
+        self.run_actions(key, connection.as_ref(), &mut actions);
         self.return_action_buffer(actions);
         if let Some(connection) = connection {
-            let dropped = connection.take_dropped_qos0();
-            if dropped > 0 {
-                self.stats.qos0_dropped(dropped);
-            }
+            self.count_dropped_qos0(&connection);
+        }
+    }
+
+    /// Adds the QoS 0 deliveries `connection` dropped to the broker's count.
+    fn count_dropped_qos0(&self, connection: &Connection) {
+        let dropped = connection.take_dropped_qos0();
+        if dropped > 0 {
+            self.stats.qos0_dropped(dropped);
         }
     }
 
