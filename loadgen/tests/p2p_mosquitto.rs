@@ -2,9 +2,11 @@
 //! and checks that everything sent arrived exactly once. Skipped, with a
 //! notice, where `mosquitto` is not installed.
 
+use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use shardmq::protocol::{ProtocolVersion, QoS};
@@ -20,6 +22,27 @@ struct Mosquitto {
 /// Attempts at starting Mosquitto: a free port can be taken by another
 /// test's client socket before Mosquitto binds it.
 const START_ATTEMPTS: usize = 5;
+
+/// Ports already given to a Mosquitto of this process. The tests run in
+/// parallel, and a port one of them found free and released could be found
+/// free by another before either Mosquitto bound it: the second test's
+/// readiness check then reached the first one's broker, and its clients
+/// found nothing once that broker was stopped.
+static PORTS_GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+
+/// A loopback port free now and never given to another Mosquitto of this process.
+fn fresh_port() -> u16 {
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if PORTS_GIVEN.lock().unwrap().insert(port) {
+            return port;
+        }
+    }
+}
 
 impl Mosquitto {
     fn start() -> Option<Mosquitto> {
@@ -42,11 +65,7 @@ impl Mosquitto {
     }
 
     fn start_once(attempt: usize, extra: &str) -> Result<Mosquitto, StartFailure> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = fresh_port();
         let config = std::env::temp_dir().join(format!(
             "loadgen-test-mosquitto-{}-{port}-{attempt}.conf",
             std::process::id()
