@@ -75,6 +75,8 @@ pub struct ParkingLot {
 }
 
 /// The shard's end of the socket pair, over which the watcher reports ids.
+/// glommio's `TcpStream` is its one stream over a socket it is given; it
+/// reads a Unix stream socket the same way.
 pub struct Doorbell {
     stream: TcpStream,
 }
