@@ -476,10 +476,7 @@ fn write_publish_head<S: Sink>(
         (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(packet_id)) => write_packet_id(sink, packet_id)?,
         _ => return Err(EncodeError::PacketIdMismatch),
     }
-    let properties = publish
-        .properties
-        .unwrap_or(&super::properties::EMPTY_PUBLISH_PROPERTIES);
-    write_v5_properties(properties, v5, sink)
+    write_v5_properties(publish.properties(), v5, sink)
 }
 
 fn write_publish_response<S: Sink>(

@@ -198,6 +198,14 @@ pub struct PublishRef<'a> {
     pub payload: &'a [u8],
 }
 
+impl<'a> PublishRef<'a> {
+    /// The v5 properties; the empty set when there are none.
+    pub fn properties(&self) -> &'a PublishProperties {
+        self.properties
+            .unwrap_or(&super::properties::EMPTY_PUBLISH_PROPERTIES)
+    }
+}
+
 impl Publish {
     /// The packet's fields, borrowed.
     pub fn borrowed(&self) -> PublishRef<'_> {
@@ -214,9 +222,7 @@ impl Publish {
 
     /// The v5 properties; the empty set when there are none.
     pub fn properties(&self) -> &PublishProperties {
-        self.properties
-            .as_deref()
-            .unwrap_or(&super::properties::EMPTY_PUBLISH_PROPERTIES)
+        self.borrowed().properties()
     }
 
     /// The v5 properties to change, allocating the set on first use and

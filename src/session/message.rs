@@ -147,6 +147,24 @@ impl Message {
         }
     }
 
+    /// [`Message::plain_publish`] as a packet of its own, sharing the
+    /// message's buffers: for a plain delivery that has to wait in a queue.
+    pub fn plain_packet(&self, retain: bool, version: ProtocolVersion) -> Publish {
+        Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain,
+            topic_name: self.topic_name.clone(),
+            packet_id: None,
+            properties: if version.is_v5() {
+                self.properties.shared()
+            } else {
+                None
+            },
+            payload: self.payload.clone(),
+        }
+    }
+
     /// True once the message's expiry time has come.
     pub fn is_expired(&self, now_ms: u64) -> bool {
         self.expires_at_ms.is_some_and(|at_ms| now_ms >= at_ms)

@@ -37,6 +37,16 @@ pub(crate) struct OutboundPublish {
     pub(crate) subscription_identifiers: SmallVec<[u32; 1]>,
 }
 
+/// What the subscriptions delivering a message to this client ask of it.
+struct Matched {
+    /// The highest QoS granted among them.
+    granted_qos: QoS,
+    /// RETAIN kept through a Retain As Published one.
+    retain: bool,
+    /// Some of them carry a Subscription Identifier.
+    subscription_identifiers: bool,
+}
+
 /// What [`Session::deliver_plain`] found a delivery to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PlainDelivery {
@@ -73,18 +83,12 @@ impl Session {
         matched: &[SubscriptionMatch],
         now_ms: u64,
     ) -> PlainDelivery {
-        let mut best_qos = None;
-        let mut retain = false;
-        let mut subscription_identifiers = false;
-        for subscription in matched {
-            if subscription.no_local && message.publisher == self.state.client_id {
-                continue;
-            }
-            best_qos = best_qos.max(Some(subscription.qos));
-            retain |= subscription.retain_as_published && message.retain;
-            subscription_identifiers |= subscription.subscription_identifier.is_some();
-        }
-        let Some(granted_qos) = best_qos else {
+        let Some(Matched {
+            granted_qos,
+            retain,
+            subscription_identifiers,
+        }) = self.matched(message, matched)
+        else {
             return PlainDelivery::Skipped;
         };
         if message.qos.min(granted_qos) != QoS::AtMostOnce {
@@ -145,26 +149,49 @@ impl Session {
         message: &SharedMessage,
         matched: &[SubscriptionMatch],
     ) -> Option<OutboundPublish> {
-        let mut best_qos = None;
-        let mut retain = false;
-        let mut subscription_identifiers = SmallVec::new();
-        for subscription in matched {
-            if subscription.no_local && message.publisher == self.state.client_id {
-                continue;
-            }
-            best_qos = best_qos.max(Some(subscription.qos));
-            retain |= subscription.retain_as_published && message.retain;
-            if let Some(subscription_identifier) = subscription.subscription_identifier {
-                subscription_identifiers.push(subscription_identifier);
-            }
-        }
-        let granted_qos = best_qos?;
+        let found = self.matched(message, matched)?;
+        let subscription_identifiers = match found.subscription_identifiers {
+            true => self
+                .delivering(message, matched)
+                .filter_map(|subscription| subscription.subscription_identifier)
+                .collect(),
+            false => SmallVec::new(),
+        };
         Some(OutboundPublish {
             message: message.clone(),
-            qos: message.qos.min(granted_qos),
-            retain,
+            qos: message.qos.min(found.granted_qos),
+            retain: found.retain,
             subscription_identifiers,
         })
+    }
+
+    /// The subscriptions in `matched` that deliver `message`: all but the No
+    /// Local ones when the message is this client's own.
+    fn delivering<'a>(
+        &'a self,
+        message: &'a SharedMessage,
+        matched: &'a [SubscriptionMatch],
+    ) -> impl Iterator<Item = &'a SubscriptionMatch> + 'a {
+        matched.iter().filter(move |subscription| {
+            !(subscription.no_local && message.publisher == self.state.client_id)
+        })
+    }
+
+    /// What the subscriptions delivering `message` ask of its delivery (see
+    /// [`Session::deliver`]); `None` when none does.
+    fn matched(&self, message: &SharedMessage, matched: &[SubscriptionMatch]) -> Option<Matched> {
+        let mut found: Option<Matched> = None;
+        for subscription in self.delivering(message, matched) {
+            let found = found.get_or_insert(Matched {
+                granted_qos: subscription.qos,
+                retain: false,
+                subscription_identifiers: false,
+            });
+            found.granted_qos = found.granted_qos.max(subscription.qos);
+            found.retain |= subscription.retain_as_published && message.retain;
+            found.subscription_identifiers |= subscription.subscription_identifier.is_some();
+        }
+        found
     }
 
     /// A retained message sent because of a new subscription

@@ -26,7 +26,7 @@ use std::task::Context;
 use bytes::BytesMut;
 use bytestring::ByteString;
 use shardmq::limits;
-use shardmq::protocol::{encode, encode_publish_ref, Packet, ProtocolVersion, Publish, QoS};
+use shardmq::protocol::{encode, encode_publish_ref, Packet, ProtocolVersion, QoS};
 use shardmq::session::Message;
 
 use super::parking::UnparkQueue;
@@ -79,6 +79,19 @@ struct Buffers {
 impl Buffers {
     fn pending_bytes(&self) -> usize {
         self.encoded.len() + self.queued_bytes + self.writing_bytes
+    }
+
+    /// The buffer to encode the next packet into at once, or `None` when it
+    /// has to queue: packets wait already, or a batch's worth is encoded.
+    fn encode_now(&mut self) -> Option<&mut BytesMut> {
+        (self.outbound.is_empty() && self.encoded.len() < limits::WRITE_BATCH_BYTES)
+            .then_some(&mut self.encoded)
+    }
+
+    /// Queues `packet` behind what waits.
+    fn queue(&mut self, packet: Packet) {
+        self.queued_bytes += queued_size(&packet);
+        self.outbound.push_back(packet);
     }
 }
 
@@ -194,23 +207,30 @@ impl Connection {
         if self.closing.get() {
             return false;
         }
-        if let Packet::Publish(publish) = &packet {
-            if publish.qos == QoS::AtMostOnce && self.pending_bytes() >= limits::OUTBOUND_BYTES_MAX
-            {
-                self.dropped_qos0.set(self.dropped_qos0.get() + 1);
-                return false;
-            }
+        let qos0 = matches!(&packet, Packet::Publish(publish) if publish.qos == QoS::AtMostOnce);
+        if qos0 && self.drop_qos0_over_bound() {
+            return false;
         }
-        let mut buffers = self.buffers.borrow_mut();
-        let buffers = buffers.get_or_insert_with(Box::default);
-        if buffers.outbound.is_empty() && buffers.encoded.len() < limits::WRITE_BATCH_BYTES {
-            self.encode(&packet, &mut buffers.encoded);
-        } else {
-            buffers.queued_bytes += queued_size(&packet);
-            buffers.outbound.push_back(packet);
+        {
+            let mut guard = self.buffers.borrow_mut();
+            let buffers = guard.get_or_insert_with(Box::default);
+            match buffers.encode_now() {
+                Some(encoded) => self.encode(&packet, encoded),
+                None => buffers.queue(packet),
+            }
         }
         self.wake_task();
         true
+    }
+
+    /// True, and counted, when the outbound bytes are past
+    /// `limits::OUTBOUND_BYTES_MAX`: a QoS 0 delivery is then dropped.
+    fn drop_qos0_over_bound(&self) -> bool {
+        let over = self.pending_bytes() >= limits::OUTBOUND_BYTES_MAX;
+        if over {
+            self.dropped_qos0.set(self.dropped_qos0.get() + 1);
+        }
+        over
     }
 
     /// Queues a QoS 0 PUBLISH of `message` with this RETAIN flag, as
@@ -221,37 +241,25 @@ impl Connection {
         if self.closing.get() {
             return false;
         }
-        if self.pending_bytes() >= limits::OUTBOUND_BYTES_MAX {
-            self.dropped_qos0.set(self.dropped_qos0.get() + 1);
+        if self.drop_qos0_over_bound() {
             return false;
         }
-        let v5 = self.protocol_version.is_v5();
-        let mut guard = self.buffers.borrow_mut();
-        let buffers = guard.get_or_insert_with(Box::default);
-        if buffers.outbound.is_empty() && buffers.encoded.len() < limits::WRITE_BATCH_BYTES {
-            let publish = message.plain_publish(retain, self.protocol_version);
-            let encoded = &mut buffers.encoded;
-            if let Err(error) = encode_publish_ref(&publish, self.protocol_version, encoded) {
-                tracing::debug!(client_id = %self.client_id, %error, "packet not sent");
+        let version = self.protocol_version;
+        {
+            let mut guard = self.buffers.borrow_mut();
+            let buffers = guard.get_or_insert_with(Box::default);
+            match buffers.encode_now() {
+                Some(encoded) => {
+                    let publish = message.plain_publish(retain, version);
+                    if let Err(error) = encode_publish_ref(&publish, version, encoded) {
+                        tracing::debug!(client_id = %self.client_id, %error, "packet not sent");
+                    }
+                }
+                None => buffers.queue(Packet::Publish(message.plain_packet(retain, version))),
             }
-            drop(guard);
-            self.wake_task();
-            return true;
         }
-        drop(guard);
-        self.send(Packet::Publish(Publish {
-            dup: false,
-            qos: QoS::AtMostOnce,
-            retain,
-            topic_name: message.topic_name.clone(),
-            packet_id: None,
-            properties: if v5 {
-                message.properties.shared()
-            } else {
-                None
-            },
-            payload: message.payload.clone(),
-        }))
+        self.wake_task();
+        true
     }
 
     /// Bytes encoded, queued (payload and topic of a queued PUBLISH) or being

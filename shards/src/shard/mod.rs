@@ -87,7 +87,7 @@ pub struct ShardSetup {
 /// a whole session, and its empty slots (up to half of them right after a
 /// resize) cost next to nothing.
 struct SessionEntry {
-    /// Holds the client id the entry is keyed under in `client_keys`.
+    /// The session; its client id is the one keyed in `client_keys`.
     session: Box<Session>,
     connection: Option<Rc<Connection>>,
     /// Journaled and snapshotted (see `journaling`).

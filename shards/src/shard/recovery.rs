@@ -94,7 +94,7 @@ impl Shard {
                 }
             }
         }
-        self.client_keys.borrow_mut().insert(client_id.clone(), key);
+        self.client_keys.borrow_mut().insert(client_id, key);
         self.entries.borrow_mut().insert(
             key,
             SessionEntry {
