@@ -151,11 +151,16 @@ pub const SHARD_START_TIMEOUT_MS: u64 = 10_000;
 /// Period of the per-shard timer tick that fires session timers, ms.
 pub const TIMER_TICK_MS: u64 = 10;
 
+/// Period of the per-shard sweep over its connections, ms: keep-alive
+/// deadlines are checked (a keep-alive expires up to this late) and idle
+/// connections asked to park.
+pub const CONNECTION_SWEEP_MS: u64 = 500;
+
 /// Timers one tick fires at most; the rest fire on the next tick, so a burst of
 /// expiries never holds a shard for long.
 pub const TIMER_FIRES_PER_TICK_MAX: usize = 10_000;
 
-/// Timers one shard holds at once (keep-alive, retry, will delay, session expiry).
+/// Timers one shard holds at once (will delay, session expiry).
 pub const TIMERS_PER_SHARD_MAX: usize = 4 * CONNECTIONS_PER_SHARD_MAX;
 
 /// Retained messages the broker keeps by default (`max_retained_messages`); a

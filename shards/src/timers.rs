@@ -1,9 +1,11 @@
 //! The per-shard timer queue: every session timer of one shard in one sorted map.
 //!
-//! Keep-alive, retry, will delay and session expiry all land here; a single
-//! glommio timer task ticks the queue every `limits::TIMER_TICK_MS` and fires
-//! whatever is due. Thousands of connections therefore cost one glommio timer,
-//! not one each. A key holds at most one deadline: arming it again moves it.
+//! Will delay and session expiry land here (keep-alive, which every
+//! connection has, is a deadline on the connection checked by the shard's
+//! connection sweep); a single glommio timer task ticks the queue every
+//! `limits::TIMER_TICK_MS` and fires whatever is due. Thousands of sessions
+//! therefore cost one glommio timer, not one each. A key holds at most one
+//! deadline: arming it again moves it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;

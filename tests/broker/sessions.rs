@@ -4,6 +4,8 @@ use shardmq::protocol::{
     ConnectProperties, Packet, ProtocolVersion, QoS, ReasonCode, WillProperties,
 };
 
+use std::time::Duration;
+
 use crate::common::{client_id_on, connect_packet, start_broker, will, RawClient};
 
 #[test]
@@ -128,5 +130,22 @@ fn silent_client_is_closed_after_keep_alive_and_its_will_published() {
     );
     let publish = watcher.recv_publish_acked();
     assert_eq!(publish.topic_name, "status/silent");
+    broker.shutdown();
+}
+
+#[test]
+fn a_client_that_keeps_pinging_outlives_its_keep_alive() {
+    let broker = start_broker();
+    let address = broker.local_addr();
+    // Keep Alive 1 s: the broker closes after 1.5 s without a packet.
+    let connect = connect_packet(ProtocolVersion::V5, &client_id_on(0, "pinger"), true, 1);
+    let (mut pinger, _) = RawClient::connected(address, connect);
+    // Three times the timeout, a packet every half second: each one moves
+    // the deadline, so the connection must stay.
+    for _ in 0..9 {
+        std::thread::sleep(Duration::from_millis(500));
+        pinger.send(&Packet::PingReq);
+        assert_eq!(pinger.recv(), Packet::PingResp);
+    }
     broker.shutdown();
 }

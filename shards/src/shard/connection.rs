@@ -58,6 +58,11 @@ pub struct Connection {
     active: Cell<bool>,
     /// When an idle sweep first found the connection quiet, ms.
     quiet_since_ms: Cell<u64>,
+    /// When the session's keep-alive timer is due, ms; `u64::MAX` when
+    /// disarmed. Checked by the shard's connection sweep, not kept in the
+    /// timer queue: every connected session has one, and a queue entry costs
+    /// more than this field.
+    keep_alive_at_ms: Cell<u64>,
     /// Where to ask for the connection back while it is parked.
     unpark_queue: RefCell<Option<Rc<UnparkQueue>>>,
 }
@@ -132,6 +137,7 @@ impl Connection {
             park: Cell::new(Park::Active),
             active: Cell::new(true),
             quiet_since_ms: Cell::new(0),
+            keep_alive_at_ms: Cell::new(u64::MAX),
             unpark_queue: RefCell::new(None),
         }
     }
@@ -172,6 +178,21 @@ impl Connection {
             self.park.set(Park::Requested);
             self.task_wake.wake();
         }
+    }
+
+    /// Arms the session's keep-alive timer for `at_ms`, replacing any deadline.
+    pub(super) fn arm_keep_alive(&self, at_ms: u64) {
+        self.keep_alive_at_ms.set(at_ms);
+    }
+
+    /// Disarms the keep-alive timer; true when it was due at `now_ms` (the
+    /// caller then runs it).
+    pub(super) fn take_due_keep_alive(&self, now_ms: u64) -> bool {
+        let due = self.keep_alive_at_ms.get() <= now_ms;
+        if due {
+            self.keep_alive_at_ms.set(u64::MAX);
+        }
+        due
     }
 
     /// True when an idle sweep asked the task to park the connection.

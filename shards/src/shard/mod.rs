@@ -218,16 +218,21 @@ pub async fn run(setup: ShardSetup) {
     let tick = Duration::from_millis(limits::TIMER_TICK_MS);
     let mut snapshots = recovery::SnapshotSchedule::new(&shard);
     let mut next_purge_ms = limits::QUEUE_PURGE_INTERVAL_MS;
-    let idle_sweep_ms = (shard.config.idle_park_ms / 2).max(limits::TIMER_TICK_MS);
-    let mut next_idle_sweep_ms = idle_sweep_ms;
+    // An idle connection parks after between one and one and a half
+    // `idle_park_ms`.
+    let park_idle_ms = shard.parking.is_some().then_some(shard.config.idle_park_ms);
+    let sweep_ms = park_idle_ms.map_or(limits::CONNECTION_SWEEP_MS, |idle_ms| {
+        (idle_ms / 2).clamp(limits::TIMER_TICK_MS, limits::CONNECTION_SWEEP_MS)
+    });
+    let mut next_sweep_ms = sweep_ms;
     while !setup.stop.load(Ordering::Acquire) {
         glommio::timer::sleep(tick).await;
         shard.fire_due_timers();
         snapshots.start_if_due(&shard);
         let now_ms = shard.now_ms();
-        if shard.parking.is_some() && now_ms >= next_idle_sweep_ms {
-            shard.sweep_idle(now_ms);
-            next_idle_sweep_ms = now_ms + idle_sweep_ms;
+        if now_ms >= next_sweep_ms {
+            shard.sweep_connections(now_ms, park_idle_ms);
+            next_sweep_ms = now_ms + sweep_ms;
         }
         if now_ms >= next_purge_ms {
             shard.purge_expired_messages(now_ms);

@@ -196,15 +196,6 @@ impl Shard {
         let stream = TcpStream::from(socket2::Socket::from(parked.socket));
         self.spawn_task(parked.connection, stream, parked.transport, BytesMut::new());
     }
-
-    /// Asks every connection idle for `idle_park_ms` to park; its task does
-    /// when it has nothing in flight.
-    pub(super) fn sweep_idle(&self, now_ms: u64) {
-        let idle_ms = self.config.idle_park_ms;
-        for connection in self.connections.borrow().values() {
-            connection.sweep_idle(now_ms, idle_ms);
-        }
-    }
 }
 
 /// Unparks the connections the shard's own work asked back.

@@ -20,12 +20,10 @@ use super::{SessionEntry, Shard};
 /// A session's number on its home shard.
 pub type SessionKey = u64;
 
-/// Every timer kind, to disarm them all when a session ends.
-const TIMER_KINDS: [TimerKind; 3] = [
-    TimerKind::KeepAlive,
-    TimerKind::WillDelay,
-    TimerKind::SessionExpiry,
-];
+/// The timer kinds the shard's timer queue holds, to disarm them all when a
+/// session ends. Keep-alive lives on the connection (see
+/// [`Shard::sweep_connections`]).
+const QUEUED_TIMER_KINDS: [TimerKind; 2] = [TimerKind::WillDelay, TimerKind::SessionExpiry];
 
 /// DISCONNECT 0x8B (Server shutting down), sent to 5.0 clients on stop.
 pub fn send_server_shutting_down(connection: &Connection) {
@@ -132,6 +130,37 @@ impl Shard {
         }
     }
 
+    /// Runs the keep-alive timer of every connection whose deadline passed
+    /// and, when `park_idle_ms` is given, asks the connections idle that long
+    /// to park: one pass over the connections every
+    /// `limits::CONNECTION_SWEEP_MS` (or more often, for a short
+    /// `idle_park_ms`). A keep-alive expiry may publish a will, so none runs
+    /// while an outbox is congested: it runs at a later sweep.
+    pub(super) fn sweep_connections(&self, now_ms: u64, park_idle_ms: Option<u64>) {
+        let congested = self.mesh.is_congested();
+        let mut due = Vec::new();
+        for connection in self.connections.borrow().values() {
+            if !congested && connection.take_due_keep_alive(now_ms) {
+                due.push(Rc::clone(connection));
+            }
+            if let Some(idle_ms) = park_idle_ms {
+                connection.sweep_idle(now_ms, idle_ms);
+            }
+        }
+        for connection in due {
+            let Some(key) = self.current_key(&connection) else {
+                continue;
+            };
+            let mut actions = Vec::new();
+            if let Some(entry) = self.entries.borrow_mut().get_mut(&key) {
+                entry
+                    .session
+                    .handle_timer(TimerKind::KeepAlive, now_ms, &mut actions);
+            }
+            self.run_actions(key, Some(&connection), &mut actions);
+        }
+    }
+
     /// Delivers `message` to the local session `key` through its `matched`
     /// subscriptions. A plain QoS 0 delivery (see
     /// [`shardmq::session::Session::deliver_plain`]) is written from the
@@ -215,6 +244,21 @@ impl Shard {
                     send_retained,
                 ),
                 Action::Unsubscribe { topic_filter } => self.unsubscribe(key, &topic_filter),
+                Action::ArmTimer {
+                    timer: TimerKind::KeepAlive,
+                    at_ms,
+                } => {
+                    // Only a connected session keeps alive, and it runs its
+                    // actions with its connection.
+                    if let Some(connection) = connection {
+                        connection.arm_keep_alive(at_ms);
+                    }
+                }
+                Action::CancelTimer(TimerKind::KeepAlive) => {
+                    if let Some(connection) = connection {
+                        connection.arm_keep_alive(u64::MAX);
+                    }
+                }
                 Action::ArmTimer { timer, at_ms } => {
                     if self.timers.borrow_mut().arm((key, timer), at_ms).is_err() {
                         tracing::warn!(?timer, "timer queue full; timer not armed");
@@ -259,7 +303,7 @@ impl Shard {
 
     /// Drops session `key` with its timers and subscriptions.
     fn end_session(&self, key: SessionKey) {
-        for timer in TIMER_KINDS {
+        for timer in QUEUED_TIMER_KINDS {
             self.timers.borrow_mut().cancel(&(key, timer));
         }
         let Some(entry) = self.entries.borrow_mut().remove(&key) else {
