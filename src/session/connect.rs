@@ -46,6 +46,26 @@ pub fn needs_assigned_client_id(connect: &Connect) -> bool {
         }
 }
 
+/// When [`Session::connect`] would refuse `connect`, pushes the actions it
+/// would (the CONNACK with the failure code where the protocol level has one,
+/// and [`Action::Close`]) and returns true. Refusal never depends on the
+/// stored session, so a runtime can ask before it touches that session (a
+/// refused CONNECT must not take over), and nothing is cloned to ask.
+pub fn refuse_connect(
+    connect: &Connect,
+    has_assigned_client_id: bool,
+    config: &SessionConfig,
+    actions: &mut Vec<Action>,
+) -> bool {
+    match check_connect(connect, has_assigned_client_id, config) {
+        Ok(()) => false,
+        Err(refusal) => {
+            refuse(refusal, actions);
+            true
+        }
+    }
+}
+
 /// Why a CONNECT is refused, and whether a CONNACK can say so.
 struct Refusal {
     reason_code: ReasonCode,

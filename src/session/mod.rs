@@ -63,7 +63,7 @@ mod tests;
 
 pub use action::{Action, TimerKind};
 pub use config::{QueueFullPolicy, SessionConfig};
-pub use connect::{needs_assigned_client_id, ConnectOutcome};
+pub use connect::{needs_assigned_client_id, refuse_connect, ConnectOutcome};
 pub use message::{Message, MessageProperties, SharedMessage, SubscriptionMatch};
 pub use outbound::PlainDelivery;
 pub use queue::QueueBounds;

@@ -9,7 +9,7 @@ use bytes::BytesMut;
 use bytestring::ByteString;
 use glommio::net::TcpStream;
 use shardmq::protocol::Connect;
-use shardmq::session::{needs_assigned_client_id, Action, ConnectOutcome, Session};
+use shardmq::session::{needs_assigned_client_id, refuse_connect, Action, ConnectOutcome, Session};
 
 use super::connection::Connection;
 use super::reader::HandOff;
@@ -81,12 +81,12 @@ impl Shard {
             transport,
         } = handoff;
         let stream = TcpStream::from(socket2::Socket::from(socket));
-        let client_id = assigned_client_id
-            .clone()
-            .unwrap_or_else(|| connect.client_id.clone());
+        // A copy for this function: cloning the id's bytes would make them
+        // shared for as long as the session keeps them.
+        let client_id = String::from(assigned_client_id.as_deref().unwrap_or(&connect.client_id));
         let now_ms = self.now_ms();
         let refusal = self.connected_key(&client_id).and_then(|key| {
-            self.refusal(&connect, &assigned_client_id, now_ms)
+            self.refusal(&connect, assigned_client_id.is_some())
                 .map(|actions| (key, actions))
         });
         let (key, existing, replaced_persisted) = match &refusal {
@@ -100,7 +100,6 @@ impl Shard {
             connection_id,
             key,
             peer,
-            client_id.clone(),
             connect.protocol_version,
         ));
         if let Some((_, actions)) = refusal {
@@ -130,6 +129,7 @@ impl Shard {
                 tracing::debug!(
                     %client_id,
                     %peer,
+                    connection = connection_id,
                     shard = self.index,
                     transport = transport.name(),
                     "client connected"
@@ -161,7 +161,9 @@ impl Shard {
                         );
                     }
                     None => {
-                        self.client_keys.borrow_mut().remove(&client_id);
+                        let mut client_keys = self.client_keys.borrow_mut();
+                        let hash = client_keys.hash(&client_id);
+                        client_keys.remove(hash, key);
                     }
                 }
                 self.run_actions(key, Some(&connection), &mut actions);
@@ -191,8 +193,8 @@ impl Shard {
     }
 
     /// The key of the session of `client_id` when it has a connection attached.
-    fn connected_key(&self, client_id: &ByteString) -> Option<SessionKey> {
-        let key = self.client_keys.borrow().get(client_id).copied()?;
+    fn connected_key(&self, client_id: &str) -> Option<SessionKey> {
+        let key = self.session_key_of(client_id)?;
         self.entries
             .borrow()
             .get(&key)
@@ -202,42 +204,30 @@ impl Shard {
 
     /// The refusal actions (CONNACK, close) when the session core refuses
     /// `connect`, else `None`. Refusal never depends on the stored session, so
-    /// asking without it leaves that session and its connection untouched: a
-    /// refused CONNECT must not take over.
-    fn refusal(
-        &self,
-        connect: &Connect,
-        assigned_client_id: &Option<ByteString>,
-        now_ms: u64,
-    ) -> Option<Vec<Action>> {
+    /// asking leaves that session and its connection untouched: a refused
+    /// CONNECT must not take over.
+    fn refusal(&self, connect: &Connect, has_assigned_client_id: bool) -> Option<Vec<Action>> {
         let mut actions = Vec::new();
-        let outcome = Session::connect(
-            connect.clone(),
-            assigned_client_id.clone(),
-            None,
+        refuse_connect(
+            connect,
+            has_assigned_client_id,
             &self.session_config,
-            now_ms,
             &mut actions,
-        );
-        match outcome {
-            ConnectOutcome::Refused { .. } => Some(actions),
-            ConnectOutcome::Accepted(_) => None,
-        }
+        )
+        .then_some(actions)
     }
 
     /// Takes the stored session of `client_id` out of the table (its key stays
     /// reserved), ending its connection first if it still has one; with whether
     /// it was persisted.
-    fn take_over(
-        &self,
-        client_id: &ByteString,
-        now_ms: u64,
-    ) -> (SessionKey, Option<Session>, bool) {
-        let existing_key = self.client_keys.borrow().get(client_id).copied();
+    fn take_over(&self, client_id: &str, now_ms: u64) -> (SessionKey, Option<Session>, bool) {
+        let existing_key = self.session_key_of(client_id);
         let Some(key) = existing_key else {
             let key = self.next_session_key.get();
             self.next_session_key.set(key + 1);
-            self.client_keys.borrow_mut().insert(client_id.clone(), key);
+            let mut client_keys = self.client_keys.borrow_mut();
+            let hash = client_keys.hash(client_id);
+            client_keys.insert(hash, key);
             return (key, None, false);
         };
         let Some(mut entry) = self.entries.borrow_mut().remove(&key) else {
@@ -251,7 +241,7 @@ impl Shard {
             if let Some(old) = old {
                 tracing::debug!(%client_id, "session taken over");
                 old.close();
-                self.connections.borrow_mut().remove(&old.id);
+                self.forget_connection(&old);
             }
         }
         (key, Some(*entry.session), entry.persisted)

@@ -20,16 +20,14 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::task::Context;
 
 use bytes::BytesMut;
-use bytestring::ByteString;
 use shardmq::limits;
 use shardmq::protocol::{encode, encode_publish_ref, Packet, ProtocolVersion, QoS};
 use shardmq::session::Message;
 
-use super::parking::UnparkQueue;
+use super::parking::ParkedSocket;
 use super::sessions::SessionKey;
 use crate::wake::WakerSlot;
 
@@ -40,10 +38,9 @@ pub struct Connection {
     pub id: u64,
     /// The key of the session it serves on this shard.
     pub session_key: SessionKey,
-    /// The client's address, for logs.
+    /// The client's address, for logs (which name a connection by it and its
+    /// id; the client id is logged once, when the connection is attached).
     pub peer: SocketAddr,
-    /// The session's client id.
-    pub client_id: ByteString,
     /// Protocol level agreed by CONNECT; decides the encoding.
     pub protocol_version: ProtocolVersion,
     /// `None` until something is sent, and again once parked or finished.
@@ -63,8 +60,9 @@ pub struct Connection {
     /// timer queue: every connected session has one, and a queue entry costs
     /// more than this field.
     keep_alive_at_ms: Cell<u64>,
-    /// Where to ask for the connection back while it is parked.
-    unpark_queue: RefCell<Option<Rc<UnparkQueue>>>,
+    /// While parked: the socket, its transport layer and where to ask for
+    /// the connection back.
+    parked: RefCell<Option<ParkedSocket>>,
 }
 
 /// What a connection has to write. Boxed, and only while the connection has
@@ -119,14 +117,12 @@ impl Connection {
         id: u64,
         session_key: SessionKey,
         peer: SocketAddr,
-        client_id: ByteString,
         protocol_version: ProtocolVersion,
     ) -> Connection {
         Connection {
             id,
             session_key,
             peer,
-            client_id,
             protocol_version,
             buffers: RefCell::new(None),
             task_wake: WakerSlot::default(),
@@ -138,7 +134,7 @@ impl Connection {
             active: Cell::new(true),
             quiet_since_ms: Cell::new(0),
             keep_alive_at_ms: Cell::new(u64::MAX),
-            unpark_queue: RefCell::new(None),
+            parked: RefCell::new(None),
         }
     }
 
@@ -149,8 +145,8 @@ impl Connection {
             Park::Active | Park::Requested => self.task_wake.wake(),
             Park::Parked => {
                 self.park.set(Park::Unparking);
-                if let Some(queue) = &*self.unpark_queue.borrow() {
-                    queue.request(self.id);
+                if let Some(parked) = &*self.parked.borrow() {
+                    parked.queue.request(self.id);
                 }
             }
             Park::Unparking => {}
@@ -206,20 +202,28 @@ impl Connection {
         self.active.set(true);
     }
 
-    /// The task parked the connection and ends; `queue` brings it back.
-    pub(super) fn parked(&self, queue: Rc<UnparkQueue>) {
+    /// The task parked the connection and ends: the lot watches the socket
+    /// in `parked`, whose queue brings the connection back.
+    pub(super) fn park_socket(&self, parked: ParkedSocket) {
         self.task_wake.clear();
         // Nothing is queued (the task checked): the empty buffers go too.
         self.buffers.borrow_mut().take();
-        *self.unpark_queue.borrow_mut() = Some(queue);
+        *self.parked.borrow_mut() = Some(parked);
         self.park.set(Park::Parked);
     }
 
-    /// A new task serves the connection again.
-    pub(super) fn unparked(&self) {
-        self.unpark_queue.borrow_mut().take();
+    /// Takes the parked socket back for a new task; `None` when the
+    /// connection is not parked.
+    pub(super) fn unpark_socket(&self) -> Option<ParkedSocket> {
+        let parked = self.parked.borrow_mut().take()?;
         self.park.set(Park::Active);
         self.active.set(true);
+        Some(parked)
+    }
+
+    /// True while parked (asked back or not): no task serves the connection.
+    pub(super) fn is_parked(&self) -> bool {
+        matches!(self.park.get(), Park::Parked | Park::Unparking)
     }
 
     /// Queues `packet` for writing; false when it was dropped (connection
@@ -273,7 +277,7 @@ impl Connection {
                 Some(encoded) => {
                     let publish = message.plain_publish(retain, version);
                     if let Err(error) = encode_publish_ref(&publish, version, encoded) {
-                        tracing::debug!(client_id = %self.client_id, %error, "packet not sent");
+                        tracing::debug!(connection = self.id, peer = %self.peer, %error, "packet not sent");
                     }
                 }
                 None => buffers.queue(Packet::Publish(message.plain_packet(retain, version))),
@@ -294,7 +298,7 @@ impl Connection {
 
     fn encode(&self, packet: &Packet, buffer: &mut BytesMut) {
         if let Err(error) = encode(packet, self.protocol_version, buffer) {
-            tracing::debug!(client_id = %self.client_id, %error, "packet not sent");
+            tracing::debug!(connection = self.id, peer = %self.peer, %error, "packet not sent");
         }
     }
 
@@ -441,6 +445,7 @@ fn queued_size(packet: &Packet) -> usize {
 mod tests {
     use super::*;
     use bytes::Bytes;
+    use bytestring::ByteString;
     use shardmq::protocol::{decode, Publish};
     use std::sync::Arc;
     use std::task::{Wake, Waker};
@@ -456,7 +461,6 @@ mod tests {
             0,
             0,
             "127.0.0.1:1883".parse().unwrap(),
-            ByteString::from_static("subscriber"),
             ProtocolVersion::V3_1_1,
         )
     }

@@ -9,6 +9,7 @@
 //! `limits::QUEUE_PURGE_INTERVAL_MS`, purges expired messages from session queues.
 //!
 //! - `attach`: CONNECT accepted: hand-off to the home shard, takeover, resume.
+//! - `clients`: the index from client id to session key.
 //! - `barrier`: holding a client's acknowledgement until every shard applied its change.
 //! - `connection`: the outbound queue and the flags a connection's task obeys.
 //! - `journaling`: the calls into persistence: journal records, durable acks.
@@ -22,6 +23,7 @@
 
 mod attach;
 mod barrier;
+mod clients;
 mod connection;
 mod journaling;
 mod parking;
@@ -103,7 +105,7 @@ pub struct Shard {
     epoch: Instant,
     stats: Arc<BrokerStats>,
     mesh: Rc<Mesh<ShardMessage>>,
-    client_keys: RefCell<HashMap<ByteString, SessionKey>>,
+    client_keys: RefCell<clients::ClientIndex>,
     entries: RefCell<HashMap<SessionKey, SessionEntry>>,
     next_session_key: Cell<SessionKey>,
     connections: RefCell<HashMap<u64, Rc<Connection>>>,
@@ -168,7 +170,7 @@ pub async fn run(setup: ShardSetup) {
         epoch: setup.epoch,
         stats: setup.stats,
         mesh,
-        client_keys: RefCell::new(HashMap::new()),
+        client_keys: RefCell::new(clients::ClientIndex::new()),
         entries: RefCell::new(HashMap::new()),
         next_session_key: Cell::new(0),
         action_buffers: RefCell::new(Vec::new()),

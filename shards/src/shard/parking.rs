@@ -60,18 +60,23 @@ impl UnparkQueue {
     }
 }
 
-/// A parked connection: what its task gave up to the lot.
-struct Parked {
-    connection: Rc<Connection>,
+/// What a parked connection's task gave up, kept in the connection itself
+/// (the shard's connection table finds it by id).
+#[derive(Debug)]
+pub struct ParkedSocket {
     socket: StdTcpStream,
     transport: TransportLayer,
+    /// Where to ask for the connection back.
+    pub queue: Rc<UnparkQueue>,
 }
 
-/// One shard's parked connections and the epoll set watching their sockets.
+/// One shard's epoll set watching parked sockets, its queue of unpark
+/// requests, and the parked connections closed by the shard (no longer in
+/// its connection table until their task runs once more and ends).
 pub struct ParkingLot {
     epoll: Arc<Epoll>,
-    parked: RefCell<HashMap<u64, Parked>>,
     queue: Rc<UnparkQueue>,
+    closed: RefCell<HashMap<u64, Rc<Connection>>>,
 }
 
 /// The shard's end of the socket pair, over which the watcher reports ids.
@@ -101,8 +106,8 @@ impl ParkingLot {
         let stream = TcpStream::from(socket2::Socket::from(shard_end));
         let lot = ParkingLot {
             epoll,
-            parked: RefCell::new(HashMap::new()),
             queue: Rc::new(UnparkQueue::default()),
+            closed: RefCell::new(HashMap::new()),
         };
         Ok((lot, Doorbell { stream }))
     }
@@ -152,7 +157,7 @@ impl Shard {
         let socket = match SockRef::from(stream).try_clone() {
             Ok(socket) => StdTcpStream::from(socket),
             Err(error) => {
-                tracing::debug!(client_id = %connection.client_id, %error, "cannot park");
+                tracing::debug!(connection = connection.id, peer = %connection.peer, %error, "cannot park");
                 return Err(transport);
             }
         };
@@ -161,20 +166,16 @@ impl Shard {
             .epoll
             .add(&socket, EpollEvent::new(interest, connection.id))
         {
-            tracing::debug!(client_id = %connection.client_id, %error, "cannot park");
+            tracing::debug!(connection = connection.id, peer = %connection.peer, %error, "cannot park");
             return Err(transport);
         }
-        connection.parked(Rc::clone(&lot.queue));
-        lot.parked.borrow_mut().insert(
-            connection.id,
-            Parked {
-                connection: Rc::clone(connection),
-                socket,
-                transport,
-            },
-        );
+        connection.park_socket(ParkedSocket {
+            socket,
+            transport,
+            queue: Rc::clone(&lot.queue),
+        });
         self.stats.connection_parked();
-        tracing::trace!(client_id = %connection.client_id, "parked");
+        tracing::trace!(connection = connection.id, peer = %connection.peer, "parked");
         Ok(())
     }
 
@@ -184,17 +185,32 @@ impl Shard {
         let Some(lot) = &self.parking else {
             return;
         };
-        let Some(parked) = lot.parked.borrow_mut().remove(&id) else {
+        let connection = self.connections.borrow().get(&id).cloned();
+        let Some(connection) = connection.or_else(|| lot.closed.borrow_mut().remove(&id)) else {
+            return;
+        };
+        let Some(parked) = connection.unpark_socket() else {
             return;
         };
         if let Err(error) = lot.epoll.delete(&parked.socket) {
-            tracing::debug!(client_id = %parked.connection.client_id, %error, "epoll delete failed");
+            tracing::debug!(connection = id, peer = %connection.peer, %error, "epoll delete failed");
         }
-        tracing::trace!(client_id = %parked.connection.client_id, "unparked");
-        parked.connection.unparked();
+        tracing::trace!(connection = id, peer = %connection.peer, "unparked");
         self.stats.connection_unparked();
         let stream = TcpStream::from(socket2::Socket::from(parked.socket));
-        self.spawn_task(parked.connection, stream, parked.transport, BytesMut::new());
+        self.spawn_task(connection, stream, parked.transport, BytesMut::new());
+    }
+
+    /// Takes `connection`, closed by the shard, out of the connection table;
+    /// when it is parked the lot keeps it until its task, asked back by the
+    /// close, has run.
+    pub(super) fn forget_connection(&self, connection: &Rc<Connection>) {
+        self.connections.borrow_mut().remove(&connection.id);
+        if let (Some(lot), true) = (&self.parking, connection.is_parked()) {
+            lot.closed
+                .borrow_mut()
+                .insert(connection.id, Rc::clone(connection));
+        }
     }
 }
 

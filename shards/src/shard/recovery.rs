@@ -68,7 +68,6 @@ impl Shard {
         now_ms: u64,
         wall_ms: u64,
     ) -> Option<(SessionKey, Vec<Action>)> {
-        let client_id = bytestring::ByteString::from(snapshot.client_id.as_str());
         let mut actions = Vec::new();
         let session = match Session::from_snapshot(
             snapshot,
@@ -94,7 +93,11 @@ impl Shard {
                 }
             }
         }
-        self.client_keys.borrow_mut().insert(client_id, key);
+        {
+            let mut client_keys = self.client_keys.borrow_mut();
+            let hash = client_keys.hash(session.client_id());
+            client_keys.insert(hash, key);
+        }
         self.entries.borrow_mut().insert(
             key,
             SessionEntry {

@@ -62,6 +62,17 @@ impl Shard {
         self.return_action_buffer(actions);
     }
 
+    /// The key of the session of `client_id`, if this shard holds one.
+    pub(super) fn session_key_of(&self, client_id: &str) -> Option<SessionKey> {
+        let client_keys = self.client_keys.borrow();
+        let entries = self.entries.borrow();
+        client_keys.find(client_keys.hash(client_id), |key| {
+            entries
+                .get(&key)
+                .is_some_and(|entry| &**entry.session.client_id() == client_id)
+        })
+    }
+
     /// The session key of the session `connection` currently serves, if it does.
     fn current_key(&self, connection: &Connection) -> Option<SessionKey> {
         let key = connection.session_key;
@@ -72,7 +83,7 @@ impl Shard {
     /// The client sent bytes that break the protocol: DISCONNECT with the reason
     /// (5.0), close, and the session carries on as after a lost connection.
     pub(super) fn on_protocol_error(&self, connection: &Rc<Connection>, error: ProtocolError) {
-        tracing::debug!(client_id = %connection.client_id, %error, "malformed packet");
+        tracing::debug!(connection = connection.id, peer = %connection.peer, %error, "malformed packet");
         if connection.protocol_version.is_v5() {
             connection.send(Packet::Disconnect(Disconnect {
                 reason_code: error.reason_code(),
@@ -271,13 +282,13 @@ impl Shard {
                     closed = true;
                     if let Some(connection) = connection {
                         tracing::debug!(
-                            client_id = %connection.client_id,
+                            connection = connection.id, peer = %connection.peer,
                             peer = %connection.peer,
                             ?reason_code,
                             "closing"
                         );
                         connection.close();
-                        self.connections.borrow_mut().remove(&connection.id);
+                        self.forget_connection(connection);
                         if let Some(entry) = self.entries.borrow_mut().get_mut(&key) {
                             if entry
                                 .connection
@@ -309,9 +320,11 @@ impl Shard {
         let Some(entry) = self.entries.borrow_mut().remove(&key) else {
             return;
         };
-        self.client_keys
-            .borrow_mut()
-            .remove(entry.session.client_id());
+        {
+            let mut client_keys = self.client_keys.borrow_mut();
+            let hash = client_keys.hash(entry.session.client_id());
+            client_keys.remove(hash, key);
+        }
         let topic_filters: Vec<ByteString> = entry
             .session
             .subscriptions()

@@ -221,7 +221,7 @@ impl ConnectionTask {
                 Step::Read
             }
             Poll::Ready(Err(error)) => {
-                tracing::debug!(client_id = %self.connection.client_id, %error, "read failed");
+                tracing::debug!(connection = self.connection.id, peer = %self.connection.peer, %error, "read failed");
                 self.lost();
                 Step::Progress
             }
@@ -283,7 +283,7 @@ impl ConnectionTask {
         match self.poll_write(cx) {
             Ok(step) => step,
             Err(error) => {
-                tracing::debug!(client_id = %self.connection.client_id, %error, "write failed");
+                tracing::debug!(connection = self.connection.id, peer = %self.connection.peer, %error, "write failed");
                 self.write_failed = true;
                 self.batch = BytesMut::new();
                 self.lost();
@@ -336,7 +336,7 @@ impl ConnectionTask {
     /// drops whatever could not be written.
     fn finish(&self) {
         if let Err(error) = SockRef::from(&self.stream).shutdown(Shutdown::Both) {
-            tracing::trace!(client_id = %self.connection.client_id, %error, "shutdown failed");
+            tracing::trace!(connection = self.connection.id, peer = %self.connection.peer, %error, "shutdown failed");
         }
         self.connection.finished();
     }

@@ -7,8 +7,8 @@ use bytestring::ByteString;
 
 use crate::protocol::*;
 use crate::session::{
-    Action, ConnectOutcome, Message, Session, SessionConfig, SharedMessage, SubscriptionMatch,
-    TimerKind,
+    refuse_connect, Action, ConnectOutcome, Message, Session, SessionConfig, SharedMessage,
+    SubscriptionMatch, TimerKind,
 };
 
 /// A v5 CONNECT with Clean Start 1 and Keep Alive 60 s.
@@ -69,6 +69,10 @@ pub fn accept_with(
     now_ms: u64,
 ) -> (Session, Vec<Action>) {
     let mut actions = Vec::new();
+    assert!(
+        !refuse_connect(&connect, false, config, &mut actions),
+        "refuse_connect refuses what connect accepts: {actions:?}"
+    );
     match Session::connect(
         connect,
         None,
@@ -84,6 +88,13 @@ pub fn accept_with(
 
 /// Connects a new session with the default config and expects refusal.
 pub fn refused(connect: Connect) -> Vec<Action> {
+    let mut asked = Vec::new();
+    assert!(refuse_connect(
+        &connect,
+        false,
+        &SessionConfig::default(),
+        &mut asked
+    ));
     let mut actions = Vec::new();
     let outcome = Session::connect(
         connect,
@@ -97,6 +108,7 @@ pub fn refused(connect: Connect) -> Vec<Action> {
         outcome,
         ConnectOutcome::Refused { existing: None }
     ));
+    assert_eq!(asked, actions, "refuse_connect and connect refuse alike");
     actions
 }
 
