@@ -285,6 +285,11 @@ impl BrokerHandle {
         self.stats.snapshot()
     }
 
+    /// The broker-wide counters, readable after the broker stopped.
+    pub fn stats_handle(&self) -> Arc<BrokerStats> {
+        Arc::clone(&self.stats)
+    }
+
     /// Asks the shards to stop: they stop accepting, send DISCONNECT 0x8B to 5.0
     /// clients, flush for at most the configured time and exit.
     pub fn request_stop(&self) {

@@ -37,4 +37,4 @@ pub use broker::{Broker, BrokerHandle, StartError, StopHandle};
 pub use config::{Config, ConfigError, FsyncMode, PersistenceConfig};
 pub use home::home_shard;
 pub use listener::BindError;
-pub use stats::StatsSnapshot;
+pub use stats::{BrokerStats, StatsSnapshot};

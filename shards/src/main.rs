@@ -102,7 +102,20 @@ fn main() -> ExitCode {
             std::process::exit(0);
         }
     });
-    match broker.wait_stopped() {
+    let stats = broker.stats_handle();
+    let outcome = broker.wait_stopped();
+    let counters = stats.snapshot();
+    tracing::info!(
+        accepted = counters.connections_accepted,
+        refused = counters.connections_refused,
+        handoffs = counters.handoffs,
+        qos0_dropped = counters.qos0_dropped,
+        malformed = counters.malformed_packets,
+        parks = counters.parks,
+        unparks = counters.unparks,
+        "broker counters"
+    );
+    match outcome {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS

@@ -5,6 +5,9 @@
 //! own cap) is used up, then send full topic names for further topics: no eviction,
 //! so an alias never changes meaning within a connection and no LRU bookkeeping
 //! runs per message.
+//!
+//! Both tables are boxed on first use: most connections never use an alias,
+//! and every connected session holds both.
 
 use bytestring::ByteString;
 
@@ -15,7 +18,7 @@ use crate::protocol::ReasonCode;
 #[derive(Clone, Debug, Default)]
 pub(crate) struct InboundTopicAliases {
     maximum: u16,
-    topics: Vec<Option<ByteString>>,
+    topics: Option<Box<Vec<Option<ByteString>>>>,
 }
 
 impl InboundTopicAliases {
@@ -23,7 +26,7 @@ impl InboundTopicAliases {
     pub(crate) fn new(maximum: u16) -> Self {
         InboundTopicAliases {
             maximum,
-            topics: Vec::new(),
+            topics: None,
         }
     }
 
@@ -48,14 +51,16 @@ impl InboundTopicAliases {
         if topic_name.is_empty() {
             return self
                 .topics
-                .get(index)
+                .as_ref()
+                .and_then(|topics| topics.get(index))
                 .and_then(Clone::clone)
                 .ok_or(ReasonCode::ProtocolError);
         }
-        if self.topics.len() <= index {
-            self.topics.resize(index + 1, None);
+        let topics = self.topics.get_or_insert_with(Box::default);
+        if topics.len() <= index {
+            topics.resize(index + 1, None);
         }
-        self.topics[index] = Some(topic_name.clone());
+        topics[index] = Some(topic_name.clone());
         Ok(topic_name)
     }
 }
@@ -76,7 +81,7 @@ pub(crate) enum OutboundAlias {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct OutboundTopicAliases {
     maximum: u16,
-    assigned: FastMap<ByteString, u16>,
+    assigned: Option<Box<FastMap<ByteString, u16>>>,
 }
 
 impl OutboundTopicAliases {
@@ -84,7 +89,7 @@ impl OutboundTopicAliases {
     pub(crate) fn new(maximum: u16) -> Self {
         OutboundTopicAliases {
             maximum,
-            assigned: FastMap::default(),
+            assigned: None,
         }
     }
 
@@ -93,10 +98,15 @@ impl OutboundTopicAliases {
         if self.maximum == 0 {
             return OutboundAlias::None;
         }
-        if let Some(topic_alias) = self.assigned.get(topic_name) {
-            return OutboundAlias::Known(*topic_alias);
-        }
-        let assigned = self.assigned.len();
+        let assigned = match &self.assigned {
+            Some(assigned) => {
+                if let Some(topic_alias) = assigned.get(topic_name) {
+                    return OutboundAlias::Known(*topic_alias);
+                }
+                assigned.len()
+            }
+            None => 0,
+        };
         if assigned < usize::from(self.maximum) {
             // Aliases are handed out in order and never freed, so the next is len + 1.
             OutboundAlias::New(assigned as u16 + 1)
@@ -107,7 +117,8 @@ impl OutboundTopicAliases {
 
     /// Records the alias [`lookup`](Self::lookup) proposed as `OutboundAlias::New`.
     pub(crate) fn assign(&mut self, topic_name: ByteString, topic_alias: u16) {
-        assert_eq!(usize::from(topic_alias), self.assigned.len() + 1);
-        self.assigned.insert(topic_name, topic_alias);
+        let assigned = self.assigned.get_or_insert_with(Box::default);
+        assert_eq!(usize::from(topic_alias), assigned.len() + 1);
+        assigned.insert(topic_name, topic_alias);
     }
 }

@@ -10,7 +10,7 @@ use super::alias::{InboundTopicAliases, OutboundTopicAliases};
 use super::inbound::response_topic_is_valid;
 use super::inflight::OutboundInflight;
 use super::queue::OutboundQueue;
-use super::state::{ConnectionState, FastMap, FastSet, SessionState, SessionStats};
+use super::state::{ConnectionState, DropCounters, FastMap, FastSet, SessionState};
 use super::{Action, Session, SessionConfig, TimerKind};
 use crate::limits;
 use crate::protocol::{
@@ -250,7 +250,7 @@ impl SessionState {
             will: None,
             will_at_ms: None,
             expires_at_ms: None,
-            stats: SessionStats::default(),
+            stats: DropCounters::default(),
         }
     }
 }

@@ -155,7 +155,11 @@ impl Session {
     fn end_connection(&mut self, publish_will: bool, now_ms: u64, actions: &mut Vec<Action>) {
         self.connection = None;
         if !self.config.queue_qos0 {
-            self.state.stats.dropped_qos0_offline += self.state.queue.remove_qos0() as u64;
+            self.state
+                .stats
+                .add(self.state.queue.remove_qos0() as u64, |stats| {
+                    &mut stats.dropped_qos0_offline
+                });
         }
         actions.push(Action::CancelTimer(TimerKind::KeepAlive));
         if !publish_will {

@@ -152,7 +152,7 @@ impl Session {
 
     /// Messages dropped instead of delivered, by cause.
     pub fn stats(&self) -> SessionStats {
-        self.state.stats
+        self.state.stats.get()
     }
 
     /// Outbound QoS 1/2 flows awaiting acknowledgement.
@@ -182,7 +182,9 @@ impl Session {
     /// and never touches a message in flight.
     pub fn purge_expired(&mut self, now_ms: u64) -> usize {
         let purged = self.state.queue.purge_expired(now_ms);
-        self.state.stats.dropped_expired += purged as u64;
+        self.state
+            .stats
+            .add(purged as u64, |stats| &mut stats.dropped_expired);
         purged
     }
 

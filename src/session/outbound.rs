@@ -95,7 +95,7 @@ impl Session {
             return PlainDelivery::General;
         }
         if message.is_expired(now_ms) {
-            self.state.stats.dropped_expired += 1;
+            self.state.stats.add(1, |stats| &mut stats.dropped_expired);
             return PlainDelivery::Skipped;
         }
         let protocol_version = self.state.protocol_version;
@@ -114,7 +114,9 @@ impl Session {
         let fits = publish_ref_len(&publish, protocol_version)
             .is_ok_and(|length| length <= connection.client_maximum_packet_size as usize);
         if !fits {
-            self.state.stats.dropped_too_large += 1;
+            self.state
+                .stats
+                .add(1, |stats| &mut stats.dropped_too_large);
             return PlainDelivery::Skipped;
         }
         PlainDelivery::Plain { retain }
@@ -215,7 +217,7 @@ impl Session {
 
     fn route_outbound(&mut self, publish: OutboundPublish, now_ms: u64, actions: &mut Vec<Action>) {
         if publish.message.is_expired(now_ms) {
-            self.state.stats.dropped_expired += 1;
+            self.state.stats.add(1, |stats| &mut stats.dropped_expired);
             return;
         }
         if !self.can_send() {
@@ -233,7 +235,9 @@ impl Session {
 
     fn enqueue(&mut self, publish: OutboundPublish, now_ms: u64) {
         if publish.qos == QoS::AtMostOnce && self.connection.is_none() && !self.config.queue_qos0 {
-            self.state.stats.dropped_qos0_offline += 1;
+            self.state
+                .stats
+                .add(1, |stats| &mut stats.dropped_qos0_offline);
             return;
         }
         self.state
@@ -287,7 +291,7 @@ impl Session {
                 return;
             };
             if publish.message.is_expired(now_ms) {
-                self.state.stats.dropped_expired += 1;
+                self.state.stats.add(1, |stats| &mut stats.dropped_expired);
             } else if publish.qos == QoS::AtMostOnce {
                 self.transmit(&publish, None, false, now_ms, actions);
             } else {
@@ -356,7 +360,9 @@ impl Session {
         let fits = encoded_len(&packet, protocol_version)
             .is_ok_and(|length| length <= connection.client_maximum_packet_size as usize);
         if !fits {
-            self.state.stats.dropped_too_large += 1;
+            self.state
+                .stats
+                .add(1, |stats| &mut stats.dropped_too_large);
             return false;
         }
         if let OutboundAlias::New(topic_alias) = alias {
@@ -456,7 +462,7 @@ impl Session {
                 }
             };
             if publish.message.is_expired(now_ms) {
-                self.state.stats.dropped_expired += 1;
+                self.state.stats.add(1, |stats| &mut stats.dropped_expired);
                 self.state.inflight.remove(packet_id);
             } else if !self.transmit(&publish, Some(packet_id), true, now_ms, actions) {
                 self.state.inflight.remove(packet_id);

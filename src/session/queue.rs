@@ -29,7 +29,7 @@ use std::collections::VecDeque;
 
 use super::config::{QueueFullPolicy, SessionConfig};
 use super::outbound::OutboundPublish;
-use super::state::SessionStats;
+use super::state::DropCounters;
 use crate::limits;
 use crate::persist::schema::DeliveryRecord;
 use crate::protocol::QoS;
@@ -375,9 +375,11 @@ impl OutboundQueue {
         publish: OutboundPublish,
         config: &SessionConfig,
         now_ms: u64,
-        stats: &mut SessionStats,
+        stats: &mut DropCounters,
     ) -> bool {
-        stats.dropped_expired += self.purge_expired(now_ms) as u64;
+        stats.add(self.purge_expired(now_ms) as u64, |stats| {
+            &mut stats.dropped_expired
+        });
         self.admit(publish, &config.queue_bounds(), stats)
     }
 
@@ -388,7 +390,7 @@ impl OutboundQueue {
     pub(crate) fn restore(
         entries: impl IntoIterator<Item = OutboundPublish>,
         config: &SessionConfig,
-        stats: &mut SessionStats,
+        stats: &mut DropCounters,
     ) -> OutboundQueue {
         let bounds = config.queue_bounds();
         let mut queue = OutboundQueue::new();
@@ -402,11 +404,15 @@ impl OutboundQueue {
         &mut self,
         publish: OutboundPublish,
         bounds: &QueueBounds,
-        stats: &mut SessionStats,
+        stats: &mut DropCounters,
     ) -> bool {
         let expires_at_ms = publish.message.expires_at_ms;
         let admitted = self.entries.admit(publish, bounds, |qos| {
-            count_dropped_full(qos, &mut stats.dropped_qos0, &mut stats.dropped_queue_full)
+            if qos == QoS::AtMostOnce {
+                stats.add(1, |stats| &mut stats.dropped_qos0);
+            } else {
+                stats.add(1, |stats| &mut stats.dropped_queue_full);
+            }
         });
         self.forget_expiry_when_empty();
         if let (true, Some(at_ms)) = (admitted, expires_at_ms) {

@@ -32,7 +32,7 @@ use super::inflight::{Flight, FlightStage, OutboundInflight};
 use super::message::{Message, SharedMessage, SubscriptionMatch};
 use super::outbound::OutboundPublish;
 use super::queue::OutboundQueue;
-use super::state::{ConnectionState, SessionState, SessionStats, SubscriptionRecord};
+use super::state::{ConnectionState, DropCounters, SessionState, SessionStats, SubscriptionRecord};
 use super::{Action, Session, SessionConfig, TimerKind};
 use crate::persist::schema::{
     DeliveryRecord, FlightRecord, FlightStageRecord, MessagePropertiesRecord, MessageRecord,
@@ -107,7 +107,7 @@ impl Session {
             will_due: state
                 .will_at_ms
                 .map(|at_ms| will_due_record(at_ms, now_ms, wall_clock_ms)),
-            stats: stats_record(state.stats),
+            stats: stats_record(state.stats.get()),
         }
     }
 
@@ -319,7 +319,7 @@ fn session_state(
         (flight.packet_id, stage)
     });
     let inflight = OutboundInflight::restore(flights, snapshot.last_packet_id);
-    let mut stats = session_stats(snapshot.stats);
+    let mut stats = DropCounters::from(session_stats(snapshot.stats));
     let queue = OutboundQueue::restore(
         snapshot.queue.into_iter().map(to_publish),
         config,

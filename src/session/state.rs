@@ -46,6 +46,35 @@ pub struct SessionStats {
     pub dropped_qos0_offline: u64,
 }
 
+/// A session's [`SessionStats`], boxed on the first drop: most sessions
+/// never drop anything, and the counters would be a seventh of a session.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct DropCounters(Option<Box<SessionStats>>);
+
+impl DropCounters {
+    /// The counters, all 0 until something was dropped.
+    pub(crate) fn get(&self) -> SessionStats {
+        self.0.as_deref().copied().unwrap_or_default()
+    }
+
+    /// Adds `count` to the counter `field` picks; nothing is boxed for 0.
+    pub(crate) fn add(&mut self, count: u64, field: fn(&mut SessionStats) -> &mut u64) {
+        if count > 0 {
+            *field(self.0.get_or_insert_with(Box::default)) += count;
+        }
+    }
+}
+
+impl From<SessionStats> for DropCounters {
+    fn from(stats: SessionStats) -> DropCounters {
+        let mut counters = DropCounters::default();
+        if stats != SessionStats::default() {
+            counters.0 = Some(Box::new(stats));
+        }
+        counters
+    }
+}
+
 /// One subscription of the session, keyed by its filter in [`SessionState`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SubscriptionRecord {
@@ -81,7 +110,7 @@ pub(crate) struct SessionState {
     /// When the session ends, while no connection is attached.
     pub(crate) expires_at_ms: Option<u64>,
     /// Drop counters.
-    pub(crate) stats: SessionStats,
+    pub(crate) stats: DropCounters,
 }
 
 /// What lives as long as one network connection.
@@ -101,4 +130,22 @@ pub(crate) struct ConnectionState {
     pub(crate) outbound_aliases: OutboundTopicAliases,
     /// The runtime reported its outbound buffer full: hold messages in the queue.
     pub(crate) congested: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_counters_box_only_once_something_is_dropped() {
+        let mut counters = DropCounters::from(SessionStats::default());
+        counters.add(0, |stats| &mut stats.dropped_expired);
+        assert!(counters.0.is_none());
+        assert_eq!(counters.get(), SessionStats::default());
+        counters.add(2, |stats| &mut stats.dropped_expired);
+        counters.add(1, |stats| &mut stats.dropped_qos0);
+        let stats = counters.get();
+        assert_eq!((stats.dropped_expired, stats.dropped_qos0), (2, 1));
+        assert_eq!(DropCounters::from(stats), counters);
+    }
 }

@@ -62,7 +62,12 @@ pub fn serve(
         connection,
         stream,
         transport,
-        inbound: buffered,
+        // An empty leftover still holds the CONNECT's buffer.
+        inbound: if buffered.is_empty() {
+            BytesMut::new()
+        } else {
+            buffered
+        },
         reading: true,
         backlog: false,
         lost_pending: false,
