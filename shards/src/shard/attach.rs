@@ -137,7 +137,7 @@ impl Shard {
                 self.entries.borrow_mut().insert(
                     key,
                     SessionEntry {
-                        session: Box::new(session),
+                        session,
                         connection: Some(Rc::clone(&connection)),
                         persisted,
                     },
@@ -154,7 +154,7 @@ impl Shard {
                         self.entries.borrow_mut().insert(
                             key,
                             SessionEntry {
-                                session: Box::new(session),
+                                session,
                                 connection: None,
                                 persisted: replaced_persisted,
                             },
@@ -164,6 +164,7 @@ impl Shard {
                         let mut client_keys = self.client_keys.borrow_mut();
                         let hash = client_keys.hash(&client_id);
                         client_keys.remove(hash, key);
+                        self.entries.borrow_mut().release(&key);
                     }
                 }
                 self.run_actions(key, Some(&connection), &mut actions);
@@ -223,14 +224,13 @@ impl Shard {
     fn take_over(&self, client_id: &str, now_ms: u64) -> (SessionKey, Option<Session>, bool) {
         let existing_key = self.session_key_of(client_id);
         let Some(key) = existing_key else {
-            let key = self.next_session_key.get();
-            self.next_session_key.set(key + 1);
+            let key = self.entries.borrow_mut().reserve();
             let mut client_keys = self.client_keys.borrow_mut();
             let hash = client_keys.hash(client_id);
             client_keys.insert(hash, key);
             return (key, None, false);
         };
-        let Some(mut entry) = self.entries.borrow_mut().remove(&key) else {
+        let Some(mut entry) = self.entries.borrow_mut().take(&key) else {
             return (key, None, false);
         };
         if entry.session.is_connected() {
@@ -244,6 +244,6 @@ impl Shard {
                 self.forget_connection(&old);
             }
         }
-        (key, Some(*entry.session), entry.persisted)
+        (key, Some(entry.session), entry.persisted)
     }
 }

@@ -16,6 +16,7 @@
 //! - `parking`: idle connections without a task, their sockets watched by epoll.
 //! - `recovery`: restoring the state start-up hands the shard; its snapshots.
 //! - `reader`: CONNECT and the hand-off to the home shard.
+//! - `table`: the sessions of the shard, by key.
 //! - `task`: a connection's one task: reading and handling packets, writing.
 //! - `sessions`: packets, timers and deliveries into sessions; their actions out.
 //! - `routing`: the ring message enum, publish routing, subscription transitions.
@@ -32,6 +33,7 @@ mod recovery;
 mod retained;
 mod routing;
 mod sessions;
+mod table;
 mod task;
 
 use ahash::AHashMap as HashMap;
@@ -85,12 +87,9 @@ pub struct ShardSetup {
 }
 
 /// A session stored on its home shard, with its current connection if any.
-/// The session is boxed: the table then grows by a few words per slot, not by
-/// a whole session, and its empty slots (up to half of them right after a
-/// resize) cost next to nothing.
 struct SessionEntry {
-    /// The session; its client id is the one keyed in `client_keys`.
-    session: Box<Session>,
+    /// The session; its client id is the one indexed in `client_keys`.
+    session: Session,
     connection: Option<Rc<Connection>>,
     /// Journaled and snapshotted (see `journaling`).
     persisted: bool,
@@ -106,8 +105,7 @@ pub struct Shard {
     stats: Arc<BrokerStats>,
     mesh: Rc<Mesh<ShardMessage>>,
     client_keys: RefCell<clients::ClientIndex>,
-    entries: RefCell<HashMap<SessionKey, SessionEntry>>,
-    next_session_key: Cell<SessionKey>,
+    entries: RefCell<table::SessionTable>,
     connections: RefCell<HashMap<u64, Rc<Connection>>>,
     trie: RefCell<SubscriptionTrie<SessionKey, SubscriptionMatch>>,
     retained: RefCell<retained::RetainedStore>,
@@ -171,8 +169,7 @@ pub async fn run(setup: ShardSetup) {
         stats: setup.stats,
         mesh,
         client_keys: RefCell::new(clients::ClientIndex::new()),
-        entries: RefCell::new(HashMap::new()),
-        next_session_key: Cell::new(0),
+        entries: RefCell::new(table::SessionTable::default()),
         action_buffers: RefCell::new(Vec::new()),
         shared_shard_cursor: Cell::new(0),
         shared_member_cursor: Cell::new(0),

@@ -82,8 +82,7 @@ impl Shard {
                 return None;
             }
         };
-        let key = self.next_session_key.get();
-        self.next_session_key.set(key + 1);
+        let key = self.entries.borrow_mut().reserve();
         {
             let mut trie = self.trie.borrow_mut();
             for (topic_filter, options, subscription_identifier) in session.subscriptions() {
@@ -101,7 +100,7 @@ impl Shard {
         self.entries.borrow_mut().insert(
             key,
             SessionEntry {
-                session: Box::new(session),
+                session,
                 connection: None,
                 persisted: true,
             },
@@ -133,7 +132,7 @@ impl Shard {
             .borrow()
             .values()
             .filter(|entry| entry.persisted)
-            .map(|entry| (*entry.session).clone())
+            .map(|entry| entry.session.clone())
             .collect();
         let retained = self
             .retained
