@@ -149,12 +149,16 @@ pub const WRITE_BATCH_BYTES: usize = 64 * 1024;
 pub const SHARD_START_TIMEOUT_MS: u64 = 10_000;
 
 /// Depth of each of a shard's io_uring rings (glommio's default is 128).
-/// The kernel sizes a ring's table of pending polls from it: 4 buckets at
+/// The kernel sizes a ring's table of pending polls from it: 8 buckets at
 /// 128, 256 at 4096. Every socket a shard waits on has a poll pending, and
 /// the executor cancels a request each time it sleeps, which walks a bucket:
-/// with 4,000 connections and 4 buckets that walk was a fifth of the broker's
+/// with 4,000 connections and 8 buckets that walk was a fifth of the broker's
 /// CPU at 2,000 messages/s. The deeper rings cost about 1.4 MB per shard.
-pub const IO_RING_DEPTH: usize = 4096;
+/// The default of the `io_ring_depth` setting.
+pub const IO_RING_DEPTH: u32 = 4096;
+
+/// The deepest ring io_uring creates.
+pub const IO_RING_DEPTH_MAX: u32 = 32_768;
 
 /// Period of the per-shard timer tick that fires session timers, ms.
 pub const TIMER_TICK_MS: u64 = 10;

@@ -172,7 +172,7 @@ fn start_placed(
         let spawned = LocalExecutorBuilder::new(placement)
             .name(&format!("shardmq-{index}"))
             .io_memory(SHARD_IO_MEMORY_BYTES)
-            .ring_depth(limits::IO_RING_DEPTH)
+            .ring_depth(config.io_ring_depth as usize)
             .blocking_thread_pool_placement(PoolPlacement::Unbound(SHARD_BLOCKING_THREADS))
             .spawn(move || shard::run(setup));
         match spawned {

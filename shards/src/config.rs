@@ -37,6 +37,8 @@ pub struct Config {
     /// Time after which a connection that read and wrote nothing is parked
     /// (its task and stream released, its socket watched by epoll), ms; 0 never.
     pub idle_park_ms: u64,
+    /// Entries of each of a shard's io_uring rings (1..=32768).
+    pub io_ring_depth: u32,
     /// Inbound QoS 2 publishes a client may leave awaiting PUBREL (sent as Receive Maximum).
     pub receive_maximum: u16,
     /// Outbound QoS 1/2 publishes in flight per client; the client's Receive Maximum lowers it.
@@ -127,6 +129,7 @@ impl Default for Config {
             connect_timeout_ms: limits::CONNECT_TIMEOUT_MS,
             shutdown_flush_ms: limits::SHUTDOWN_FLUSH_MS,
             idle_park_ms: limits::IDLE_PARK_MS_DEFAULT,
+            io_ring_depth: limits::IO_RING_DEPTH,
             receive_maximum: session.receive_maximum,
             outbound_inflight_maximum: session.outbound_inflight_maximum,
             max_queued_messages: session.max_queued_messages,
@@ -206,6 +209,13 @@ impl Config {
             return Err(ConfigError::new(
                 "key `listen`: at least one address is needed, e.g. listen = [\"127.0.0.1:1883\"]",
             ));
+        }
+        if !(1..=limits::IO_RING_DEPTH_MAX).contains(&self.io_ring_depth) {
+            return Err(ConfigError::new(format!(
+                "key `io_ring_depth`: {} is outside 1..={}",
+                self.io_ring_depth,
+                limits::IO_RING_DEPTH_MAX
+            )));
         }
         if self.shards > limits::SHARDS_MAX {
             return Err(ConfigError::new(format!(
@@ -407,6 +417,16 @@ mod tests {
             error.to_string().contains("response_information"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn io_ring_depth_outside_what_io_uring_takes_is_refused_and_named() {
+        for text in ["io_ring_depth = 0", "io_ring_depth = 65536"] {
+            let error = Config::from_toml(text, "test").unwrap_err();
+            assert!(error.to_string().contains("io_ring_depth"), "{error}");
+        }
+        let config = Config::from_toml("io_ring_depth = 128", "test").unwrap();
+        assert_eq!(config.io_ring_depth, 128);
     }
 
     #[test]
