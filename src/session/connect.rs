@@ -98,8 +98,7 @@ impl Session {
         now_ms: u64,
         actions: &mut Vec<Action>,
     ) -> ConnectOutcome {
-        if let Err(refusal) = check_connect(&connect, assigned_client_id.is_some(), config) {
-            refuse(refusal, actions);
+        if refuse_connect(&connect, assigned_client_id.is_some(), config, actions) {
             return ConnectOutcome::Refused { existing };
         }
         assert!(

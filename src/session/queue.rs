@@ -407,12 +407,10 @@ impl OutboundQueue {
         stats: &mut DropCounters,
     ) -> bool {
         let expires_at_ms = publish.message.expires_at_ms;
+        // Called only for a message dropped: the counters are boxed then.
         let admitted = self.entries.admit(publish, bounds, |qos| {
-            if qos == QoS::AtMostOnce {
-                stats.add(1, |stats| &mut stats.dropped_qos0);
-            } else {
-                stats.add(1, |stats| &mut stats.dropped_queue_full);
-            }
+            let stats = stats.counting();
+            count_dropped_full(qos, &mut stats.dropped_qos0, &mut stats.dropped_queue_full)
         });
         self.forget_expiry_when_empty();
         if let (true, Some(at_ms)) = (admitted, expires_at_ms) {

@@ -60,8 +60,13 @@ impl DropCounters {
     /// Adds `count` to the counter `field` picks; nothing is boxed for 0.
     pub(crate) fn add(&mut self, count: u64, field: fn(&mut SessionStats) -> &mut u64) {
         if count > 0 {
-            *field(self.0.get_or_insert_with(Box::default)) += count;
+            *field(self.counting()) += count;
         }
+    }
+
+    /// The counters to count a drop in, boxed now if they were not.
+    pub(crate) fn counting(&mut self) -> &mut SessionStats {
+        self.0.get_or_insert_with(Box::default)
     }
 }
 

@@ -85,14 +85,17 @@ impl Shard {
         // shared for as long as the session keeps them.
         let client_id = String::from(assigned_client_id.as_deref().unwrap_or(&connect.client_id));
         let now_ms = self.now_ms();
-        let refusal = self.connected_key(&client_id).and_then(|key| {
-            self.refusal(&connect, assigned_client_id.is_some())
-                .map(|actions| (key, actions))
-        });
+        let stored_key = self.session_key_of(&client_id);
+        let refusal = stored_key
+            .filter(|key| self.is_connected(key))
+            .and_then(|key| {
+                self.refusal(&connect, assigned_client_id.is_some())
+                    .map(|actions| (key, actions))
+            });
         let (key, existing, replaced_persisted) = match &refusal {
             // The session and its connection stay as they are.
             Some((key, _)) => (*key, None, false),
-            None => self.take_over(&client_id, now_ms),
+            None => self.take_over(&client_id, stored_key, now_ms),
         };
         let connection_id = self.next_connection_id.get();
         self.next_connection_id.set(connection_id + 1);
@@ -161,9 +164,7 @@ impl Shard {
                         );
                     }
                     None => {
-                        let mut client_keys = self.client_keys.borrow_mut();
-                        let hash = client_keys.hash(&client_id);
-                        client_keys.remove(hash, key);
+                        self.client_keys.borrow_mut().remove(&client_id, key);
                         self.entries.borrow_mut().release(&key);
                     }
                 }
@@ -193,14 +194,12 @@ impl Shard {
         .detach();
     }
 
-    /// The key of the session of `client_id` when it has a connection attached.
-    fn connected_key(&self, client_id: &str) -> Option<SessionKey> {
-        let key = self.session_key_of(client_id)?;
+    /// True when the session under `key` has a connection attached.
+    fn is_connected(&self, key: &SessionKey) -> bool {
         self.entries
             .borrow()
-            .get(&key)
+            .get(key)
             .is_some_and(|entry| entry.session.is_connected())
-            .then_some(key)
     }
 
     /// The refusal actions (CONNACK, close) when the session core refuses
@@ -218,16 +217,19 @@ impl Shard {
         .then_some(actions)
     }
 
-    /// Takes the stored session of `client_id` out of the table (its key stays
-    /// reserved), ending its connection first if it still has one; with whether
-    /// it was persisted.
-    fn take_over(&self, client_id: &str, now_ms: u64) -> (SessionKey, Option<Session>, bool) {
-        let existing_key = self.session_key_of(client_id);
-        let Some(key) = existing_key else {
+    /// Takes the stored session of `client_id`, under `stored_key`, out of
+    /// the table (its key stays reserved), ending its connection first if it
+    /// still has one; with whether it was persisted. Without a stored session
+    /// a key is reserved for the new one.
+    fn take_over(
+        &self,
+        client_id: &str,
+        stored_key: Option<SessionKey>,
+        now_ms: u64,
+    ) -> (SessionKey, Option<Session>, bool) {
+        let Some(key) = stored_key else {
             let key = self.entries.borrow_mut().reserve();
-            let mut client_keys = self.client_keys.borrow_mut();
-            let hash = client_keys.hash(client_id);
-            client_keys.insert(hash, key);
+            self.client_keys.borrow_mut().insert(client_id, key);
             return (key, None, false);
         };
         let Some(mut entry) = self.entries.borrow_mut().take(&key) else {

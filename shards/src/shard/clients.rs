@@ -24,31 +24,33 @@ impl ClientIndex {
         }
     }
 
-    /// The hash of `client_id` this index files it under.
-    pub fn hash(&self, client_id: &str) -> u64 {
+    fn hash(&self, client_id: &str) -> u64 {
         self.hasher.hash_one(client_id)
     }
 
-    /// The key filed under `hash` for which `is_client` holds (it compares
-    /// that key's session's client id with the one looked for).
+    /// The key filed under `client_id` for which `is_client` holds (it
+    /// compares that key's session's client id with `client_id`).
     pub fn find(
         &self,
-        hash: u64,
+        client_id: &str,
         mut is_client: impl FnMut(SessionKey) -> bool,
     ) -> Option<SessionKey> {
+        let hash = self.hash(client_id);
         self.table
             .find(hash, |&(filed, key)| filed == hash && is_client(key))
             .map(|&(_, key)| key)
     }
 
-    /// Files `key` under `hash`.
-    pub fn insert(&mut self, hash: u64, key: SessionKey) {
+    /// Files `key` under `client_id`.
+    pub fn insert(&mut self, client_id: &str, key: SessionKey) {
+        let hash = self.hash(client_id);
         self.table
             .insert_unique(hash, (hash, key), |&(filed, _)| filed);
     }
 
-    /// Removes `key` filed under `hash`; true when it was there.
-    pub fn remove(&mut self, hash: u64, key: SessionKey) -> bool {
+    /// Removes `key` filed under `client_id`; true when it was there.
+    pub fn remove(&mut self, client_id: &str, key: SessionKey) -> bool {
+        let hash = self.hash(client_id);
         match self.table.find_entry(hash, |&(filed, filed_key)| {
             filed == hash && filed_key == key
         }) {
@@ -71,7 +73,7 @@ mod tests {
         sessions: &[(SessionKey, &str)],
         client_id: &str,
     ) -> Option<SessionKey> {
-        index.find(index.hash(client_id), |key| {
+        index.find(client_id, |key| {
             sessions.iter().any(|&(k, id)| k == key && id == client_id)
         })
     }
@@ -83,7 +85,7 @@ mod tests {
             .map(|key| (key, format!("client-{key}")))
             .collect();
         for (key, id) in &sessions {
-            index.insert(index.hash(id), *key);
+            index.insert(id, *key);
         }
         let view: Vec<(SessionKey, &str)> =
             sessions.iter().map(|(k, id)| (*k, id.as_str())).collect();
@@ -91,8 +93,8 @@ mod tests {
             assert_eq!(lookup(&index, &view, id), Some(*key));
         }
         assert_eq!(lookup(&index, &view, "client-1000"), None);
-        assert!(index.remove(index.hash("client-7"), 7));
-        assert!(!index.remove(index.hash("client-7"), 7));
+        assert!(index.remove("client-7", 7));
+        assert!(!index.remove("client-7", 7));
         assert_eq!(lookup(&index, &view, "client-7"), None);
         assert_eq!(lookup(&index, &view, "client-8"), Some(8));
     }
@@ -100,8 +102,9 @@ mod tests {
     #[test]
     fn keys_under_one_hash_are_told_apart_by_the_session() {
         let mut index = ClientIndex::new();
-        // Two keys filed under the same hash, as colliding ids would be.
-        let hash = index.hash("a");
+        // Two keys filed under the same id, hence the same hash, as
+        // colliding ids would be.
+        let hash = "a";
         index.insert(hash, 1);
         index.insert(hash, 2);
         assert_eq!(index.find(hash, |key| key == 2), Some(2));

@@ -92,11 +92,9 @@ impl Shard {
                 }
             }
         }
-        {
-            let mut client_keys = self.client_keys.borrow_mut();
-            let hash = client_keys.hash(session.client_id());
-            client_keys.insert(hash, key);
-        }
+        self.client_keys
+            .borrow_mut()
+            .insert(session.client_id(), key);
         self.entries.borrow_mut().insert(
             key,
             SessionEntry {

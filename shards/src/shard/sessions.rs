@@ -66,7 +66,7 @@ impl Shard {
     pub(super) fn session_key_of(&self, client_id: &str) -> Option<SessionKey> {
         let client_keys = self.client_keys.borrow();
         let entries = self.entries.borrow();
-        client_keys.find(client_keys.hash(client_id), |key| {
+        client_keys.find(client_id, |key| {
             entries
                 .get(&key)
                 .is_some_and(|entry| &**entry.session.client_id() == client_id)
@@ -282,7 +282,7 @@ impl Shard {
                     closed = true;
                     if let Some(connection) = connection {
                         tracing::debug!(
-                            connection = connection.id, peer = %connection.peer,
+                            connection = connection.id,
                             peer = %connection.peer,
                             ?reason_code,
                             "closing"
@@ -320,11 +320,9 @@ impl Shard {
         let Some(entry) = self.entries.borrow_mut().remove(&key) else {
             return;
         };
-        {
-            let mut client_keys = self.client_keys.borrow_mut();
-            let hash = client_keys.hash(entry.session.client_id());
-            client_keys.remove(hash, key);
-        }
+        self.client_keys
+            .borrow_mut()
+            .remove(entry.session.client_id(), key);
         let topic_filters: Vec<ByteString> = entry
             .session
             .subscriptions()
