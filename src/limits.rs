@@ -110,7 +110,8 @@ pub const DETACH_DELIVERIES_MIN: usize = 4;
 /// Connections one shard accepts per listener before yielding to other work.
 pub const ACCEPT_BATCH_MAX: usize = 64;
 
-/// How long an accept loop with nothing pending waits before trying again, ms.
+/// How long an accept loop waits before trying again when accepting failed
+/// (e.g. out of file descriptors) or its listeners cannot be watched, ms.
 pub const ACCEPT_IDLE_POLL_MS: u64 = 2;
 
 /// Listen backlog of each shard's listening socket: connections the kernel

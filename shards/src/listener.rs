@@ -4,10 +4,12 @@
 //! The sockets are std sockets made with socket2 rather than glommio listeners:
 //! an accepted `std::net::TcpStream` is `Send` and can be duplicated safely with
 //! `try_clone`, which is what lets a connection move to its home shard after
-//! CONNECT without any `unsafe` file-descriptor handling. The price is that the
-//! accept loop polls a non-blocking socket: it accepts at most
-//! `limits::ACCEPT_BATCH_MAX` connections per listener per turn and, when
-//! nothing is pending, waits `limits::ACCEPT_IDLE_POLL_MS` before looking again.
+//! CONNECT without any `unsafe` file-descriptor handling. glommio cannot wait
+//! on such a socket, so the shard's epoll watcher (see the parking lot) tells
+//! the accept loop when one has connections waiting. The loop accepts at most
+//! `limits::ACCEPT_BATCH_MAX` connections per listener per turn; when the
+//! listeners cannot be watched, or while accepting fails, it polls them every
+//! `limits::ACCEPT_IDLE_POLL_MS` instead.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -145,15 +145,14 @@ pub async fn run(setup: ShardSetup) {
         tracing::debug!(shard = setup.index, "stopped before the rings connected");
         return;
     };
-    let (parking, doorbell) = match setup.config.idle_park_ms {
-        0 => (None, None),
-        _ => match parking::ParkingLot::start(setup.index) {
-            Ok((lot, doorbell)) => (Some(lot), Some(doorbell)),
-            Err(error) => {
-                tracing::warn!(shard = setup.index, %error, "idle connections will not be parked");
-                (None, None)
-            }
-        },
+    // The lot's watcher also reports waiting connections on the listeners,
+    // so it runs even when idle connections are not parked.
+    let (parking, doorbell) = match parking::ParkingLot::start(setup.index) {
+        Ok((lot, doorbell)) => (Some(lot), Some(doorbell)),
+        Err(error) => {
+            tracing::warn!(shard = setup.index, %error, "idle connections will not be parked; listeners are polled");
+            (None, None)
+        }
     };
     let session_config = Arc::new(setup.config.session_config());
     let retained = retained::RetainedStore::new(
@@ -219,7 +218,8 @@ pub async fn run(setup: ShardSetup) {
     let mut next_purge_ms = limits::QUEUE_PURGE_INTERVAL_MS;
     // An idle connection parks after between one and one and a half
     // `idle_park_ms`.
-    let park_idle_ms = shard.parking.is_some().then_some(shard.config.idle_park_ms);
+    let park_idle_ms = (shard.parking.is_some() && shard.config.idle_park_ms > 0)
+        .then_some(shard.config.idle_park_ms);
     let sweep_ms = park_idle_ms.map_or(limits::CONNECTION_SWEEP_MS, |idle_ms| {
         (idle_ms / 2).clamp(limits::TIMER_TICK_MS, limits::CONNECTION_SWEEP_MS)
     });
@@ -240,6 +240,9 @@ pub async fn run(setup: ShardSetup) {
         shard.retained.borrow_mut().sweep_expired(now_ms);
     }
     shard.stopping.set(true);
+    if let Some(lot) = &shard.parking {
+        lot.wake_accept();
+    }
     accepting.await;
     shard.disconnect_all().await;
     snapshots.finish(&shard).await;
@@ -261,8 +264,19 @@ async fn wait_for_stop(stop: &AtomicBool) {
 /// per this interval is enough, ms.
 const ACCEPT_ERROR_LOG_INTERVAL_MS: u64 = 1_000;
 
+/// Accepts connections until the shard stops. With nothing pending it waits
+/// for the parking lot's watcher to report a waiting connection; without a
+/// lot (or should the listeners not be watchable) it polls them every
+/// `limits::ACCEPT_IDLE_POLL_MS`, as it also does while accepting fails.
 async fn accept_loop(shard: Rc<Shard>, listeners: Vec<TcpListener>) {
     let mut next_error_log_ms = 0;
+    let watched = shard.parking.as_ref().filter(|lot| {
+        lot.watch_listeners(&listeners)
+            .map_err(|error| {
+                tracing::warn!(shard = shard.index, %error, "listeners cannot be watched; polling them");
+            })
+            .is_ok()
+    });
     while !shard.stopping.get() {
         let turn = accept_turn(&listeners);
         if let Some(error) = turn.errors.first() {
@@ -273,7 +287,16 @@ async fn accept_loop(shard: Rc<Shard>, listeners: Vec<TcpListener>) {
             }
         }
         if turn.accepted.is_empty() {
-            glommio::timer::sleep(idle_poll()).await;
+            match watched {
+                Some(lot) if turn.errors.is_empty() => match lot.rearm_listeners(&listeners) {
+                    Ok(()) => lot.listeners_ready().await,
+                    Err(error) => {
+                        tracing::warn!(shard = shard.index, %error, "listeners cannot be watched; polling them");
+                        glommio::timer::sleep(idle_poll()).await;
+                    }
+                },
+                _ => glommio::timer::sleep(idle_poll()).await,
+            }
             continue;
         }
         for (socket, peer) in turn.accepted {

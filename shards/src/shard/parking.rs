@@ -16,10 +16,17 @@
 //!
 //! Only a connection with nothing in flight parks: no unread or unwritten
 //! bytes, no held output, not closing, its client's side still open.
+//!
+//! The same watcher tells the shard when its listening sockets have
+//! connections waiting (registered one-shot, re-armed by the accept loop once
+//! it found nothing more to accept), so an idle shard sleeps until a client
+//! comes instead of polling its listeners: on this VM every timed wake-up of
+//! an idle executor costs tens of microseconds of CPU (a membarrier that
+//! interrupts the other shards' CPUs, and two context switches).
 
 use std::cell::RefCell;
 use std::io::{self, Write};
-use std::net::TcpStream as StdTcpStream;
+use std::net::{TcpListener as StdTcpListener, TcpStream as StdTcpStream};
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -40,6 +47,10 @@ use crate::wake::Notify;
 /// The epoll data of the watcher's own end of the socket pair: it reports
 /// only when the shard closed its end, which stops the watcher.
 const DOORBELL: u64 = u64::MAX;
+
+/// The epoll data of the shard's listening sockets: a connection waits to be
+/// accepted. Connection ids count up from 0 and never come near it.
+const ACCEPT_READY: u64 = u64::MAX - 1;
 
 /// Events one `epoll_wait` of the watcher takes at most.
 const WATCH_BATCH: usize = 256;
@@ -77,6 +88,9 @@ pub struct ParkingLot {
     epoll: Arc<Epoll>,
     queue: Rc<UnparkQueue>,
     closed: RefCell<HashMap<u64, Rc<Connection>>>,
+    /// Set when a watched listener has a connection waiting, or when the
+    /// shard stops.
+    accept_ready: Notify,
 }
 
 /// The shard's end of the socket pair, over which the watcher reports ids.
@@ -108,9 +122,43 @@ impl ParkingLot {
             epoll,
             queue: Rc::new(UnparkQueue::default()),
             closed: RefCell::new(HashMap::new()),
+            accept_ready: Notify::default(),
         };
         Ok((lot, Doorbell { stream }))
     }
+
+    /// Watches `listeners` for connections to accept, once each until
+    /// [`ParkingLot::rearm_listeners`]; an error leaves the shard to poll them.
+    pub fn watch_listeners(&self, listeners: &[StdTcpListener]) -> io::Result<()> {
+        for listener in listeners {
+            self.epoll.add(listener, listener_interest())?;
+        }
+        Ok(())
+    }
+
+    /// Watches `listeners` again, once each. A connection that came in since
+    /// they were last drained is reported at once.
+    pub fn rearm_listeners(&self, listeners: &[StdTcpListener]) -> io::Result<()> {
+        for listener in listeners {
+            self.epoll.modify(listener, &mut listener_interest())?;
+        }
+        Ok(())
+    }
+
+    /// Waits until a watched listener has a connection waiting, or until
+    /// [`ParkingLot::wake_accept`].
+    pub async fn listeners_ready(&self) {
+        self.accept_ready.wait().await;
+    }
+
+    /// Ends the accept loop's wait (the shard is stopping).
+    pub fn wake_accept(&self) {
+        self.accept_ready.notify();
+    }
+}
+
+fn listener_interest() -> EpollEvent {
+    EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLONESHOT, ACCEPT_READY)
 }
 
 /// The watcher thread: reports the id of every parked socket that became
@@ -247,9 +295,61 @@ pub async fn serve_doorbell(shard: Rc<Shard>, mut doorbell: Doorbell) {
         let whole = pending.len() - pending.len() % 8;
         for id in pending[..whole].chunks_exact(8) {
             let id = u64::from_le_bytes(id.try_into().expect("eight bytes"));
+            if id == ACCEPT_READY {
+                if let Some(lot) = &shard.parking {
+                    lot.accept_ready.notify();
+                }
+                continue;
+            }
             tracing::trace!(id, "socket ready");
             shard.unpark(id);
         }
         pending.drain(..whole);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use glommio::LocalExecutorBuilder;
+
+    /// The watcher's next report; a missing one fails the test rather than
+    /// hanging it.
+    async fn next_report(doorbell: &mut Doorbell) -> u64 {
+        let mut id = [0u8; 8];
+        glommio::timer::timeout(std::time::Duration::from_secs(30), async {
+            doorbell
+                .stream
+                .read_exact(&mut id)
+                .await
+                .map_err(Into::into)
+        })
+        .await
+        .expect("the watcher reports");
+        u64::from_le_bytes(id)
+    }
+
+    #[test]
+    fn a_waiting_connection_is_reported_when_watched_and_again_when_rearmed() {
+        LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let (lot, mut doorbell) = ParkingLot::start(0).expect("the lot starts");
+                let listener = StdTcpListener::bind("127.0.0.1:0").unwrap();
+                listener.set_nonblocking(true).unwrap();
+                let listeners = std::slice::from_ref(&listener);
+                lot.watch_listeners(listeners).unwrap();
+                let address = listener.local_addr().unwrap();
+                let _first = StdTcpStream::connect(address).unwrap();
+                assert_eq!(next_report(&mut doorbell).await, ACCEPT_READY);
+                listener.accept().expect("the first connection waits");
+                // Came in while the listener was not armed: re-arming reports it.
+                let _second = StdTcpStream::connect(address).unwrap();
+                lot.rearm_listeners(listeners).unwrap();
+                assert_eq!(next_report(&mut doorbell).await, ACCEPT_READY);
+                listener.accept().expect("the second connection waits");
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 }
