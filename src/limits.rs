@@ -161,8 +161,13 @@ pub const IO_RING_DEPTH: u32 = 4096;
 /// The deepest ring io_uring creates.
 pub const IO_RING_DEPTH_MAX: u32 = 32_768;
 
-/// Period of the per-shard timer tick that fires session timers, ms.
+/// Shortest sleep of the per-shard tick that fires session timers, ms: timers
+/// due within it fire together.
 pub const TIMER_TICK_MS: u64 = 10;
+
+/// Longest sleep of the per-shard tick, ms: a shard with no timer, sweep or
+/// snapshot due sooner wakes this often, which is how soon it sees a stop.
+pub const TIMER_TICK_IDLE_MS: u64 = 100;
 
 /// Period of the per-shard sweep over its connections, ms: keep-alive
 /// deadlines are checked (a keep-alive expires up to this late) and idle

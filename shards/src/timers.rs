@@ -2,10 +2,11 @@
 //!
 //! Will delay and session expiry land here (keep-alive, which every
 //! connection has, is a deadline on the connection checked by the shard's
-//! connection sweep); a single glommio timer task ticks the queue every
-//! `limits::TIMER_TICK_MS` and fires whatever is due. Thousands of sessions
-//! therefore cost one glommio timer, not one each. A key holds at most one
-//! deadline: arming it again moves it.
+//! connection sweep); a single glommio timer task, the shard's tick, sleeps
+//! until the earliest deadline (at least `limits::TIMER_TICK_MS`, at most
+//! `limits::TIMER_TICK_IDLE_MS`; arming an earlier one wakes it) and fires
+//! whatever is due. Thousands of sessions therefore cost one glommio timer,
+//! not one each. A key holds at most one deadline: arming it again moves it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
@@ -33,6 +34,13 @@ impl<K: Clone + Eq + Hash> TimerQueue<K> {
             next_sequence: 0,
             capacity,
         }
+    }
+
+    /// The earliest deadline armed, ms.
+    pub fn next_deadline_ms(&self) -> Option<u64> {
+        self.by_deadline
+            .first_key_value()
+            .map(|(&(at_ms, _), _)| at_ms)
     }
 
     /// Arms `key` to fire at `at_ms`, replacing any deadline it had.
@@ -99,6 +107,21 @@ mod tests {
         assert_eq!(queue.pop_due(20), None);
         assert_eq!(queue.pop_due(50), Some("keep_alive"));
         assert_eq!(queue.pop_due(u64::MAX), None);
+    }
+
+    #[test]
+    fn next_deadline_follows_arming_moving_and_cancelling() {
+        let mut queue = TimerQueue::new(8);
+        assert_eq!(queue.next_deadline_ms(), None);
+        queue.arm("will", 30).unwrap();
+        queue.arm("expiry", 20).unwrap();
+        assert_eq!(queue.next_deadline_ms(), Some(20));
+        queue.arm("expiry", 40).unwrap();
+        assert_eq!(queue.next_deadline_ms(), Some(30));
+        queue.cancel(&"will");
+        assert_eq!(queue.next_deadline_ms(), Some(40));
+        assert_eq!(queue.pop_due(40), Some("expiry"));
+        assert_eq!(queue.next_deadline_ms(), None);
     }
 
     #[test]

@@ -56,6 +56,7 @@ use crate::persist::{PersistSetup, ShardPersistence};
 use crate::ring::{Inbound, Mesh, RingEnds};
 use crate::stats::BrokerStats;
 use crate::timers::TimerQueue;
+use crate::wake::Notify;
 pub use connection::Connection;
 pub use routing::ShardMessage;
 use sessions::SessionKey;
@@ -128,8 +129,11 @@ pub struct Shard {
     routing_scratch: RefCell<routing::Scratch>,
     persistence: Option<Rc<ShardPersistence>>,
     clock_ms: Cell<Option<u64>>,
-    /// `None` when `idle_park_ms` is 0 (or the lot could not be set up).
+    /// `None` when the lot could not be set up (then nothing parks).
     parking: Option<parking::ParkingLot>,
+    /// When the tick next wakes, ms: a timer armed earlier wakes it sooner.
+    tick_at_ms: Cell<u64>,
+    tick_wake: Notify,
 }
 
 /// Runs one shard until the broker is asked to stop.
@@ -194,6 +198,8 @@ pub async fn run(setup: ShardSetup) {
             .map(|persist| Rc::new(ShardPersistence::new(setup.index, persist))),
         clock_ms: Cell::new(None),
         parking,
+        tick_at_ms: Cell::new(0),
+        tick_wake: Notify::default(),
     });
     let flusher = shard
         .persistence
@@ -213,7 +219,6 @@ pub async fn run(setup: ShardSetup) {
     tracing::debug!(shard = shard.index, "shard running");
     // The broker waits for this; if it gave up, nobody listens any more.
     let _ = setup.ready.send(());
-    let tick = Duration::from_millis(limits::TIMER_TICK_MS);
     let mut snapshots = recovery::SnapshotSchedule::new(&shard);
     let mut next_purge_ms = limits::QUEUE_PURGE_INTERVAL_MS;
     // An idle connection parks after between one and one and a half
@@ -225,7 +230,29 @@ pub async fn run(setup: ShardSetup) {
     });
     let mut next_sweep_ms = sweep_ms;
     while !setup.stop.load(Ordering::Acquire) {
-        glommio::timer::sleep(tick).await;
+        let now_ms = shard.now_ms();
+        let due_ms = [
+            shard.timers.borrow().next_deadline_ms(),
+            Some(next_sweep_ms),
+            Some(next_purge_ms),
+            snapshots
+                .due_in_ms()
+                .map(|in_ms| now_ms.saturating_add(in_ms)),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(u64::MAX);
+        let sleep_ms = due_ms
+            .saturating_sub(now_ms)
+            .clamp(limits::TIMER_TICK_MS, limits::TIMER_TICK_IDLE_MS);
+        shard.tick_at_ms.set(now_ms + sleep_ms);
+        future::or(
+            glommio::timer::sleep(Duration::from_millis(sleep_ms)),
+            shard.tick_wake.wait(),
+        )
+        .await;
+        shard.tick_at_ms.set(0);
         shard.fire_due_timers();
         snapshots.start_if_due(&shard);
         let now_ms = shard.now_ms();

@@ -167,6 +167,14 @@ impl SnapshotSchedule {
         }
     }
 
+    /// How long until the next snapshot is due, ms; `None` without persistence.
+    pub(super) fn due_in_ms(&self) -> Option<u64> {
+        self.next_at.map(|at| {
+            u64::try_from(at.saturating_duration_since(Instant::now()).as_millis())
+                .unwrap_or(u64::MAX)
+        })
+    }
+
     /// Starts a snapshot when one is due and none is being written.
     pub(super) fn start_if_due(&mut self, shard: &Rc<Shard>) {
         let (Some(next_at), Some(persistence)) = (self.next_at, &shard.persistence) else {

@@ -273,6 +273,8 @@ impl Shard {
                 Action::ArmTimer { timer, at_ms } => {
                     if self.timers.borrow_mut().arm((key, timer), at_ms).is_err() {
                         tracing::warn!(?timer, "timer queue full; timer not armed");
+                    } else if at_ms < self.tick_at_ms.get() {
+                        self.tick_wake.notify();
                     }
                 }
                 Action::CancelTimer(timer) => {
