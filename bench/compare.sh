@@ -232,25 +232,11 @@ stop_broker() {
     broker_pid=""
 }
 
-# Connections a run closed stay in TIME_WAIT for a minute. Runs started with
-# tens of thousands of them were seen to stall connecting for seconds (CONNACK
-# p99 of 5-7 s, Mosquitto as much as shardmq), which also bunches the
-# connections up; runs started after they cleared did not. Wait (at most
-# 70 s) for them to clear first.
-wait_for_time_wait() {
-    command -v ss >/dev/null || return 0
-    for _ in $(seq 35); do
-        [ "$(ss -tan state time-wait | wc -l)" -lt 5000 ] && return 0
-        sleep 2
-    done
-}
-
 failures=()
 for entry in "${selected[@]}"; do
     name="${entry%%|*}"
     args="${entry#*|}"
     for broker in $brokers; do
-        [ "$name" = idle-connections ] && wait_for_time_wait
         port="$(free_port)"
         echo "compare.sh: $name against $broker" >&2
         if ! start_broker "$broker" "$port" "$name"; then

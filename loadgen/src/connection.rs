@@ -9,6 +9,8 @@ use std::net::{IpAddr, SocketAddr};
 use bytes::BytesMut;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
+use nix::sys::socket::setsockopt;
+use nix::sys::socket::sockopt::IpBindAddressNoPort;
 use shardmq::protocol::{decode, encode, Packet, ProtocolError, ProtocolVersion};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
@@ -33,22 +35,7 @@ impl Connection {
         bind: Option<IpAddr>,
         protocol_version: ProtocolVersion,
     ) -> io::Result<Connection> {
-        let domain = if broker.is_ipv6() {
-            Domain::IPV6
-        } else {
-            Domain::IPV4
-        };
-        let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
-        socket.set_nodelay(true)?;
-        socket.set_nonblocking(true)?;
-        if let Some(ip) = bind {
-            socket.bind(&SockAddr::from(SocketAddr::new(ip, 0)))?;
-        }
-        match socket.connect(&SockAddr::from(broker)) {
-            Ok(()) => {}
-            Err(error) if error.raw_os_error() == Some(libc::EINPROGRESS) => {}
-            Err(error) => return Err(error),
-        }
+        let socket = connecting_socket(broker, bind)?;
         Ok(Connection {
             stream: TcpStream::from(socket),
             protocol_version,
@@ -128,5 +115,56 @@ struct FilledGuard<'a> {
 impl Drop for FilledGuard<'_> {
     fn drop(&mut self) {
         self.buffer.truncate(self.filled);
+    }
+}
+
+/// A socket connecting (non-blocking) to `broker`, from `bind` when given,
+/// with TCP_NODELAY set.
+fn connecting_socket(broker: SocketAddr, bind: Option<IpAddr>) -> io::Result<Socket> {
+    let domain = if broker.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
+    let mut socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nodelay(true)?;
+    socket.set_nonblocking(true)?;
+    if let Some(ip) = bind {
+        if ip.is_ipv4() {
+            // Leave the port to connect(), which may reuse one held by a
+            // TIME_WAIT socket of another 4-tuple. bind() alone reserves a
+            // port of its own: with tens of thousands in TIME_WAIT after a
+            // previous run, connections then stalled for seconds. Best
+            // effort: without it, bind() works as before. (This socket2 has
+            // no `AsFd`; std's stream holds the fd meanwhile.)
+            let held = std::net::TcpStream::from(socket);
+            let _ = setsockopt(&held, IpBindAddressNoPort, &true);
+            socket = Socket::from(held);
+        }
+        socket.bind(&SockAddr::from(SocketAddr::new(ip, 0)))?;
+    }
+    match socket.connect(&SockAddr::from(broker)) {
+        Ok(()) => {}
+        Err(error) if error.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(error) => return Err(error),
+    }
+    Ok(socket)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::socket::getsockopt;
+
+    #[test]
+    fn a_bound_client_leaves_its_port_to_connect_and_still_connects() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let broker = listener.local_addr().unwrap();
+        let socket = connecting_socket(broker, Some("127.0.0.2".parse().unwrap())).unwrap();
+        let socket = std::net::TcpStream::from(socket);
+        assert!(getsockopt(&socket, IpBindAddressNoPort).unwrap());
+        let (_accepted, peer) = listener.accept().unwrap();
+        assert_eq!(peer.ip().to_string(), "127.0.0.2");
+        assert_ne!(peer.port(), 0);
     }
 }
