@@ -13,7 +13,8 @@
 //! - `barrier`: holding a client's acknowledgement until every shard applied its change.
 //! - `connection`: the outbound queue and the flags a connection's task obeys.
 //! - `journaling`: the calls into persistence: journal records, durable acks.
-//! - `parking`: idle connections without a task, their sockets watched by epoll.
+//! - `parking`: idle connections without a task, their sockets watched by epoll
+//!   (the same watcher wakes the accept loop when a listener has connections).
 //! - `recovery`: restoring the state start-up hands the shard; its snapshots.
 //! - `reader`: CONNECT and the hand-off to the home shard.
 //! - `table`: the sessions of the shard, by key.
