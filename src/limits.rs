@@ -165,9 +165,10 @@ pub const IO_RING_DEPTH_MAX: u32 = 32_768;
 /// due within it fire together.
 pub const TIMER_TICK_MS: u64 = 10;
 
-/// Longest sleep of the per-shard tick, ms: a shard with no timer, sweep or
-/// snapshot due sooner wakes this often, which is how soon it sees a stop.
-pub const TIMER_TICK_IDLE_MS: u64 = 100;
+/// Longest sleep of the per-shard tick, ms. The connection sweep
+/// (`CONNECTION_SWEEP_MS`) comes due sooner anyway; a stop request wakes the
+/// tick at once.
+pub const TIMER_TICK_IDLE_MS: u64 = 1_000;
 
 /// Period of the per-shard sweep over its connections, ms: keep-alive
 /// deadlines are checked (a keep-alive expires up to this late) and idle

@@ -1,8 +1,8 @@
 //! Starting and stopping the broker: listeners, the ring mesh and one pinned
 //! glommio executor per shard.
 
+use crate::stop::StopSignal;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -60,7 +60,7 @@ pub struct Broker;
 pub struct BrokerHandle {
     local_addrs: Vec<SocketAddr>,
     shard_count: usize,
-    stop: Arc<AtomicBool>,
+    stop: Arc<StopSignal>,
     fail_stop: Arc<FailStop>,
     stats: Arc<BrokerStats>,
     threads: Vec<ExecutorJoinHandle<()>>,
@@ -143,7 +143,7 @@ fn start_placed(
     config.validate().map_err(StartError::Config)?;
     let shard_count = config.shard_count();
     let bound = bind_all(&config.listen, shard_count).map_err(StartError::Bind)?;
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(StopSignal::default());
     let fail_stop = Arc::new(FailStop::new(Arc::clone(&stop)));
     let (data_dir_lock, mut persist_setups) = open_data_dir(&config, shard_count, &fail_stop)?;
     let stats = Arc::new(BrokerStats::default());
@@ -200,8 +200,8 @@ fn start_placed(
 
 /// Stops the shards started so far and waits for their threads: a shard
 /// still connecting its rings gives up once it sees the stop.
-fn stop_started(stop: &AtomicBool, threads: Vec<ExecutorJoinHandle<()>>) {
-    stop.store(true, Ordering::Release);
+fn stop_started(stop: &StopSignal, threads: Vec<ExecutorJoinHandle<()>>) {
+    stop.request();
     for thread in threads {
         if let Err(error) = thread.join() {
             tracing::debug!(%error, "shard thread ended abnormally while the broker did not start");
@@ -294,7 +294,7 @@ impl BrokerHandle {
     /// Asks the shards to stop: they stop accepting, send DISCONNECT 0x8B to 5.0
     /// clients, flush for at most the configured time and exit.
     pub fn request_stop(&self) {
-        self.stop.store(true, Ordering::Release);
+        self.stop.request();
     }
 
     /// A handle that asks the broker to stop from another thread (a signal handler).
@@ -337,12 +337,12 @@ impl BrokerHandle {
 
 /// Asks a running broker to stop, from any thread ([`BrokerHandle::stop_handle`]).
 #[derive(Clone, Debug)]
-pub struct StopHandle(Arc<AtomicBool>);
+pub struct StopHandle(Arc<StopSignal>);
 
 impl StopHandle {
     /// As [`BrokerHandle::request_stop`].
     pub fn request_stop(&self) {
-        self.0.store(true, Ordering::Release);
+        self.0.request();
     }
 }
 

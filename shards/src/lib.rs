@@ -16,6 +16,7 @@
 //! - `timers`: the per-shard timer queue.
 //! - `transport`: transport layers over byte buffers (TCP now).
 //! - `stats`: broker-wide counters.
+//! - `stop`: the broker-wide stop request the shards wait for.
 //! - `wake`: small single-threaded wake-up primitives.
 
 #![warn(missing_docs)]
@@ -29,6 +30,7 @@ mod ring;
 mod seeds;
 mod shard;
 mod stats;
+mod stop;
 mod timers;
 mod transport;
 mod wake;

@@ -4,7 +4,8 @@
 //! connection has, is a deadline on the connection checked by the shard's
 //! connection sweep); a single glommio timer task, the shard's tick, sleeps
 //! until the earliest deadline (at least `limits::TIMER_TICK_MS`, at most
-//! `limits::TIMER_TICK_IDLE_MS`; arming an earlier one wakes it) and fires
+//! `limits::TIMER_TICK_IDLE_MS`; arming an earlier one, or a stop request,
+//! wakes it) and fires
 //! whatever is due. Thousands of sessions therefore cost one glommio timer,
 //! not one each. A key holds at most one deadline: arming it again moves it.
 

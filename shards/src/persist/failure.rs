@@ -10,8 +10,9 @@
 //! messages on its next connection), writes no final snapshot, and the process
 //! exits with [`EXIT_CODE_JOURNAL_FAILED`] and the reason.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::stop::StopSignal;
 
 /// Exit code of the `shardmq` binary after a journal failure stopped it.
 pub const EXIT_CODE_JOURNAL_FAILED: u8 = 3;
@@ -20,13 +21,13 @@ pub const EXIT_CODE_JOURNAL_FAILED: u8 = 3;
 /// the broker, if it did.
 #[derive(Debug)]
 pub struct FailStop {
-    stop: Arc<AtomicBool>,
+    stop: Arc<StopSignal>,
     reason: Mutex<Option<String>>,
 }
 
 impl FailStop {
     /// Sets `stop` when persistence fails.
-    pub fn new(stop: Arc<AtomicBool>) -> FailStop {
+    pub fn new(stop: Arc<StopSignal>) -> FailStop {
         FailStop {
             stop,
             reason: Mutex::new(None),
@@ -39,7 +40,7 @@ impl FailStop {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get_or_insert(reason);
-        self.stop.store(true, Ordering::Release);
+        self.stop.request();
     }
 
     /// Why persistence stopped the broker; `None` while it has not.

@@ -41,7 +41,6 @@ use ahash::AHashMap as HashMap;
 use std::cell::{Cell, RefCell};
 use std::net::TcpListener;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,6 +55,7 @@ use crate::listener::{accept_turn, idle_poll};
 use crate::persist::{PersistSetup, ShardPersistence};
 use crate::ring::{Inbound, Mesh, RingEnds};
 use crate::stats::BrokerStats;
+use crate::stop::StopSignal;
 use crate::timers::TimerQueue;
 use crate::wake::Notify;
 pub use connection::Connection;
@@ -75,7 +75,7 @@ pub struct ShardSetup {
     /// This shard's ring ends.
     pub rings: RingEnds<ShardMessage>,
     /// Set when the broker is to stop.
-    pub stop: Arc<AtomicBool>,
+    pub stop: Arc<StopSignal>,
     /// Broker-wide counters.
     pub stats: Arc<BrokerStats>,
     /// The instant `now_ms` counts from, the same on every shard.
@@ -142,7 +142,7 @@ pub async fn run(setup: ShardSetup) {
     // A shard that failed to start never connects its ends of the rings; the
     // broker then asks the others to stop instead of leaving them waiting.
     let connected = future::or(async { Some(setup.rings.connect().await) }, async {
-        wait_for_stop(&setup.stop).await;
+        setup.stop.requested().await;
         None
     })
     .await;
@@ -230,7 +230,7 @@ pub async fn run(setup: ShardSetup) {
         (idle_ms / 2).clamp(limits::TIMER_TICK_MS, limits::CONNECTION_SWEEP_MS)
     });
     let mut next_sweep_ms = sweep_ms;
-    while !setup.stop.load(Ordering::Acquire) {
+    while !setup.stop.is_requested() {
         let now_ms = shard.now_ms();
         let due_ms = [
             shard.timers.borrow().next_deadline_ms(),
@@ -250,7 +250,7 @@ pub async fn run(setup: ShardSetup) {
         shard.tick_at_ms.set(now_ms + sleep_ms);
         future::or(
             glommio::timer::sleep(Duration::from_millis(sleep_ms)),
-            shard.tick_wake.wait(),
+            future::or(shard.tick_wake.wait(), setup.stop.requested()),
         )
         .await;
         shard.tick_at_ms.set(0);
@@ -279,13 +279,6 @@ pub async fn run(setup: ShardSetup) {
         flusher.await;
     }
     tracing::debug!(shard = shard.index, "shard stopped");
-}
-
-/// Returns once `stop` is set, checking every timer tick.
-async fn wait_for_stop(stop: &AtomicBool) {
-    while !stop.load(Ordering::Acquire) {
-        glommio::timer::sleep(Duration::from_millis(limits::TIMER_TICK_MS)).await;
-    }
 }
 
 /// Accept errors (e.g. out of file descriptors) repeat every turn; one log line
