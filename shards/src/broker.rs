@@ -1,7 +1,6 @@
 //! Starting and stopping the broker: listeners, the ring mesh and one pinned
 //! glommio executor per shard.
 
-use crate::stop::StopSignal;
 use std::net::SocketAddr;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -17,6 +16,7 @@ use crate::ring::mesh_ends;
 use crate::seeds::random_label_seeds;
 use crate::shard::{self, ShardSetup};
 use crate::stats::{BrokerStats, StatsSnapshot};
+use crate::stop::StopSignal;
 
 /// io_uring buffer memory per shard: the broker does no file I/O through
 /// io_uring (the journal writes on blocking threads), so the executor's

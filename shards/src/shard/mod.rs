@@ -74,7 +74,7 @@ pub struct ShardSetup {
     pub listeners: Vec<TcpListener>,
     /// This shard's ring ends.
     pub rings: RingEnds<ShardMessage>,
-    /// Set when the broker is to stop.
+    /// Requested when the broker is to stop.
     pub stop: Arc<StopSignal>,
     /// Broker-wide counters.
     pub stats: Arc<BrokerStats>,
@@ -291,13 +291,16 @@ const ACCEPT_ERROR_LOG_INTERVAL_MS: u64 = 1_000;
 /// `limits::ACCEPT_IDLE_POLL_MS`, as it also does while accepting fails.
 async fn accept_loop(shard: Rc<Shard>, listeners: Vec<TcpListener>) {
     let mut next_error_log_ms = 0;
-    let watched = shard.parking.as_ref().filter(|lot| {
-        lot.watch_listeners(&listeners)
-            .map_err(|error| {
+    let mut watched = match &shard.parking {
+        Some(lot) => match lot.watch_listeners(&listeners) {
+            Ok(()) => Some(lot),
+            Err(error) => {
                 tracing::warn!(shard = shard.index, %error, "listeners cannot be watched; polling them");
-            })
-            .is_ok()
-    });
+                None
+            }
+        },
+        None => None,
+    };
     while !shard.stopping.get() {
         let turn = accept_turn(&listeners);
         if let Some(error) = turn.errors.first() {
@@ -312,7 +315,9 @@ async fn accept_loop(shard: Rc<Shard>, listeners: Vec<TcpListener>) {
                 Some(lot) if turn.errors.is_empty() => match lot.rearm_listeners(&listeners) {
                     Ok(()) => lot.listeners_ready().await,
                     Err(error) => {
+                        // Polled from now on, and said once.
                         tracing::warn!(shard = shard.index, %error, "listeners cannot be watched; polling them");
+                        watched = None;
                         glommio::timer::sleep(idle_poll()).await;
                     }
                 },
