@@ -10,7 +10,7 @@ use futures_lite::future;
 use glommio::sync::Semaphore;
 use shardmq::protocol::{Disconnect, DisconnectProperties, Packet, ReasonCode};
 
-use crate::connection::Connection;
+use crate::connection::{Connection, Incoming};
 use crate::context::ShardContext;
 use crate::error::ProtocolViolation;
 use crate::plan::ClientPlan;
@@ -190,8 +190,20 @@ fn handle_packets(
 ) -> Result<(), End> {
     let mut role = role.borrow_mut();
     loop {
-        let packet = match connection.next_packet() {
-            Ok(Some(packet)) => packet,
+        let packet = match connection.next_incoming() {
+            Ok(Some(Incoming::Publish(publish))) => {
+                let handled = match &mut *role {
+                    Role::Subscriber(subscriber) => {
+                        subscriber.on_publish(ctx, connection, publish, now_ns)
+                    }
+                    Role::Publisher(_) | Role::Idle => Err(ProtocolViolation),
+                };
+                if handled.is_err() {
+                    ctx.stats.borrow_mut().errors.protocol_errors += 1;
+                }
+                continue;
+            }
+            Ok(Some(Incoming::Packet(packet))) => packet,
             Ok(None) => return Ok(()),
             Err(_) => {
                 ctx.stats.borrow_mut().errors.protocol_errors += 1;

@@ -6,15 +6,20 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use nix::sys::socket::setsockopt;
 use nix::sys::socket::sockopt::IpBindAddressNoPort;
-use shardmq::protocol::{decode, encode, Packet, ProtocolError, ProtocolVersion};
+use shardmq::protocol::framing::read_variable_byte_integer;
+use shardmq::protocol::{
+    decode, encode, peek_frame, FrameHeader, Packet, PacketId, PacketType, ProtocolError,
+    ProtocolVersion, Publish, QoS,
+};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::limits::{MAXIMUM_PACKET_SIZE, READ_CHUNK_MAX, READ_CHUNK_MIN};
+use crate::payload::PayloadHeader;
 
 /// An open MQTT connection.
 pub struct Connection {
@@ -100,10 +105,122 @@ impl Connection {
         )
     }
 
+    /// The next complete packet in the read buffer, if any, with a PUBLISH
+    /// read in place: only its QoS, packet identifier and payload header are
+    /// taken, and its bytes are dropped from the buffer without being split
+    /// off, shared or copied. This is the receive path of every delivery, so
+    /// it does per message only what the run's accounting needs; any other
+    /// packet (and a PUBLISH relying on a topic alias) is decoded in full.
+    pub fn next_incoming(&mut self) -> Result<Option<Incoming>, ProtocolError> {
+        let Some(header) = peek_frame(&self.read_buffer, MAXIMUM_PACKET_SIZE)? else {
+            return Ok(None);
+        };
+        if self.read_buffer.len() < header.frame_len() {
+            return Ok(None);
+        }
+        if header.packet_type == PacketType::Publish {
+            let frame = &self.read_buffer[..header.frame_len()];
+            if let Some(summary) =
+                read_publish_in_place(frame, &header, self.protocol_version.is_v5())?
+            {
+                self.read_buffer.advance(header.frame_len());
+                return Ok(Some(Incoming::Publish(summary)));
+            }
+        }
+        Ok(self.next_packet()?.map(Incoming::Packet))
+    }
+
     /// The protocol level this connection speaks.
     pub fn protocol_version(&self) -> ProtocolVersion {
         self.protocol_version
     }
+}
+
+/// A packet as [`Connection::next_incoming`] returns it.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A PUBLISH, of which only what loadgen acts on was read.
+    Publish(PublishSummary),
+    /// Any other packet, decoded in full.
+    Packet(Packet),
+}
+
+/// What loadgen takes from a received PUBLISH.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PublishSummary {
+    /// Its QoS.
+    pub qos: QoS,
+    /// Its packet identifier; `None` at QoS 0.
+    pub packet_id: Option<PacketId>,
+    /// Its payload's loadgen header; `None` when the payload has none.
+    pub payload_header: Option<PayloadHeader>,
+}
+
+impl PublishSummary {
+    /// The summary of a PUBLISH decoded in full.
+    pub fn of(publish: &Publish) -> PublishSummary {
+        PublishSummary {
+            qos: publish.qos,
+            packet_id: publish.packet_id,
+            payload_header: PayloadHeader::read(&publish.payload),
+        }
+    }
+}
+
+/// Reads the PUBLISH in `frame` (complete, fixed header included) without
+/// copying it. Checked as the full decoder checks them: the QoS and DUP
+/// flags, the topic name's length and UTF-8, the packet identifier and the
+/// properties' length. Not checked: the topic name's MQTT rules (no U+0000,
+/// no wildcards) and the properties themselves, which a delivery's accounting
+/// does not use. `Ok(None)` for a PUBLISH with an empty topic name (its topic
+/// is an alias), which the full decoder handles.
+fn read_publish_in_place(
+    frame: &[u8],
+    header: &FrameHeader,
+    v5: bool,
+) -> Result<Option<PublishSummary>, ProtocolError> {
+    let qos = QoS::from_u8((header.flags >> 1) & 0x03).ok_or(ProtocolError::PublishQosInvalid)?;
+    if header.flags & 0x08 != 0 && qos == QoS::AtMostOnce {
+        return Err(ProtocolError::DupOnQos0);
+    }
+    let body = &frame[header.header_len..];
+    let topic_len = match body.get(..2) {
+        Some(len) => usize::from(u16::from_be_bytes([len[0], len[1]])),
+        None => return Err(ProtocolError::LengthPastFrame),
+    };
+    if topic_len == 0 {
+        return Ok(None);
+    }
+    let topic = body
+        .get(2..2 + topic_len)
+        .ok_or(ProtocolError::LengthPastFrame)?;
+    std::str::from_utf8(topic).map_err(|_| ProtocolError::InvalidUtf8)?;
+    let mut at = 2 + topic_len;
+    let packet_id = if qos == QoS::AtMostOnce {
+        None
+    } else {
+        let id = body.get(at..at + 2).ok_or(ProtocolError::LengthPastFrame)?;
+        let id = u16::from_be_bytes([id[0], id[1]]);
+        if id == 0 {
+            return Err(ProtocolError::ZeroPacketId);
+        }
+        at += 2;
+        Some(id)
+    };
+    if v5 {
+        let (properties_len, len_len) =
+            read_variable_byte_integer(&body[at..])?.ok_or(ProtocolError::LengthPastFrame)?;
+        at += len_len;
+        at = at
+            .checked_add(properties_len as usize)
+            .filter(|&end| end <= body.len())
+            .ok_or(ProtocolError::LengthPastFrame)?;
+    }
+    Ok(Some(PublishSummary {
+        qos,
+        packet_id,
+        payload_header: PayloadHeader::read(&body[at..]),
+    }))
 }
 
 /// Cuts the read buffer back to the bytes actually read, however the read ends.
@@ -155,6 +272,118 @@ fn connecting_socket(broker: SocketAddr, bind: Option<IpAddr>) -> io::Result<Soc
 mod tests {
     use super::*;
     use nix::sys::socket::getsockopt;
+
+    use bytes::Bytes;
+    use shardmq::protocol::PublishProperties;
+
+    /// A connection-less reader of frames, as `next_incoming` reads them.
+    fn read_in_place(frame: &[u8], v5: bool) -> Result<Option<PublishSummary>, ProtocolError> {
+        let header = peek_frame(frame, MAXIMUM_PACKET_SIZE)?.expect("a whole fixed header");
+        assert_eq!(header.frame_len(), frame.len());
+        read_publish_in_place(frame, &header, v5)
+    }
+
+    fn publish(qos: QoS, topic: &str, properties: Option<PublishProperties>) -> Publish {
+        let header = PayloadHeader {
+            intended_ns: 123_456_789,
+            sequence: 42,
+            publisher_index: 7,
+        };
+        Publish {
+            dup: false,
+            qos,
+            retain: false,
+            topic_name: topic.into(),
+            packet_id: (qos != QoS::AtMostOnce).then_some(513),
+            properties: properties.and_then(PublishProperties::boxed),
+            payload: header.write_payload(64, &mut BytesMut::new()),
+        }
+    }
+
+    fn frame(publish: &Publish, version: ProtocolVersion) -> BytesMut {
+        let mut wire = BytesMut::new();
+        encode(&Packet::Publish(publish.clone()), version, &mut wire).unwrap();
+        wire
+    }
+
+    #[test]
+    fn a_publish_read_in_place_says_what_the_full_decoder_says() {
+        let with_properties = PublishProperties {
+            message_expiry_interval_s: Some(30),
+            response_topic: Some("reply/here".into()),
+            correlation_data: Some(Bytes::from_static(b"xyz")),
+            subscription_identifiers: vec![5, 900].into(),
+            ..Default::default()
+        };
+        for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+            for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+                for properties in [None, Some(with_properties.clone())] {
+                    let sent = publish(qos, "load/ü/7", properties);
+                    let mut wire = frame(&sent, version);
+                    let summary = read_in_place(&wire, version.is_v5()).unwrap().unwrap();
+                    let Some(Packet::Publish(decoded)) =
+                        decode(&mut wire, version, MAXIMUM_PACKET_SIZE).unwrap()
+                    else {
+                        panic!("not a PUBLISH");
+                    };
+                    assert_eq!(summary, PublishSummary::of(&decoded), "{version:?} {qos:?}");
+                    assert_eq!(summary.payload_header.unwrap().sequence, 42);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_malformed_publish_is_refused_in_place_as_the_full_decoder_refuses_it() {
+        let valid = frame(&publish(QoS::AtLeastOnce, "t", None), ProtocolVersion::V5).to_vec();
+        // Fixed header 0x32 len; topic length 00 01, "t", packet id 02 01,
+        // properties length 00, payload.
+        let mut qos_3 = valid.clone();
+        qos_3[0] = 0x36;
+        let mut dup_at_qos_0 = frame(&publish(QoS::AtMostOnce, "t", None), ProtocolVersion::V5);
+        dup_at_qos_0[0] |= 0x08;
+        let mut topic_past_frame = valid.clone();
+        topic_past_frame[3] = 0xFF;
+        let mut zero_packet_id = valid.clone();
+        zero_packet_id[5] = 0;
+        zero_packet_id[6] = 0;
+        let mut properties_past_frame = valid.clone();
+        properties_past_frame[7] = 0x7F;
+        let mut bad_utf8 = valid.clone();
+        bad_utf8[4] = 0xFF;
+        let cases: [(&str, &[u8]); 6] = [
+            ("QoS 3", &qos_3),
+            ("DUP at QoS 0", &dup_at_qos_0),
+            ("topic past the frame", &topic_past_frame),
+            ("packet id 0", &zero_packet_id),
+            ("properties past the frame", &properties_past_frame),
+            ("topic not UTF-8", &bad_utf8),
+        ];
+        for (case, wire) in cases {
+            let in_place = read_in_place(wire, true);
+            let full = decode(
+                &mut BytesMut::from(wire),
+                ProtocolVersion::V5,
+                MAXIMUM_PACKET_SIZE,
+            );
+            assert!(in_place.is_err(), "{case}: read in place as {in_place:?}");
+            assert!(full.is_err(), "{case}: the full decoder took it");
+        }
+    }
+
+    #[test]
+    fn a_publish_under_a_topic_alias_is_left_to_the_full_decoder() {
+        let aliased = publish(
+            QoS::AtMostOnce,
+            "",
+            Some(PublishProperties {
+                topic_alias: Some(3),
+                ..Default::default()
+            }),
+        );
+        let wire = frame(&aliased, ProtocolVersion::V5);
+        assert_eq!(read_in_place(&wire, true).unwrap(), None);
+    }
 
     #[test]
     fn a_bound_client_leaves_its_port_to_connect_and_still_connects() {

@@ -4,9 +4,9 @@
 
 use std::ops::Range;
 
-use shardmq::protocol::{Packet, PacketId, Publish, PublishResponse, QoS};
+use shardmq::protocol::{Packet, PacketId, PublishResponse, QoS};
 
-use crate::connection::Connection;
+use crate::connection::{Connection, PublishSummary};
 use crate::context::ShardContext;
 use crate::error::ProtocolViolation;
 use crate::payload::PayloadHeader;
@@ -85,7 +85,9 @@ impl Subscriber {
         now_ns: u64,
     ) -> Result<(), ProtocolViolation> {
         match packet {
-            Packet::Publish(publish) => self.on_publish(ctx, connection, publish, now_ns),
+            Packet::Publish(publish) => {
+                self.on_publish(ctx, connection, PublishSummary::of(&publish), now_ns)
+            }
             Packet::PubRel(response) => {
                 let awaiting = self.awaiting_pubrel.as_mut().ok_or(ProtocolViolation)?;
                 // A repeated PUBREL after our PUBCOMP was lost still wants a PUBCOMP.
@@ -100,11 +102,12 @@ impl Subscriber {
         }
     }
 
-    fn on_publish(
+    /// Handles a PUBLISH from the broker; `Err` on a protocol violation.
+    pub fn on_publish(
         &mut self,
         ctx: &ShardContext,
         connection: &mut Connection,
-        publish: Publish,
+        publish: PublishSummary,
         now_ns: u64,
     ) -> Result<(), ProtocolViolation> {
         match (publish.qos, publish.packet_id) {
@@ -121,11 +124,11 @@ impl Subscriber {
             }
             _ => return Err(ProtocolViolation),
         }
-        self.record(ctx, &publish.payload, now_ns);
+        self.record(ctx, publish.payload_header, now_ns);
         Ok(())
     }
 
-    fn record(&mut self, ctx: &ShardContext, payload: &[u8], now_ns: u64) {
+    fn record(&mut self, ctx: &ShardContext, header: Option<PayloadHeader>, now_ns: u64) {
         let mut stats = ctx.stats.borrow_mut();
         stats.delivered += 1;
         stats.last_delivery_ns = now_ns;
@@ -133,7 +136,7 @@ impl Subscriber {
         if now_ns >= warmup_end_ns {
             stats.delivered_measured += 1;
         }
-        let Some(header) = PayloadHeader::read(payload) else {
+        let Some(header) = header else {
             stats.errors.unexpected_messages += 1;
             return;
         };
