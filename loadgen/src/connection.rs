@@ -6,7 +6,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use nix::sys::socket::setsockopt;
@@ -25,7 +25,7 @@ use crate::payload::PayloadHeader;
 pub struct Connection {
     stream: TcpStream,
     protocol_version: ProtocolVersion,
-    read_buffer: BytesMut,
+    read_buffer: ReadBuffer,
     read_chunk: usize,
     write_buffer: BytesMut,
 }
@@ -44,7 +44,7 @@ impl Connection {
         Ok(Connection {
             stream: TcpStream::from(socket),
             protocol_version,
-            read_buffer: BytesMut::new(),
+            read_buffer: ReadBuffer::default(),
             read_chunk: READ_CHUNK_MIN,
             write_buffer: BytesMut::new(),
         })
@@ -77,53 +77,56 @@ impl Connection {
     /// the stream. The chunk read at once grows while reads fill it, so that
     /// idle connections hold little memory and busy ones few syscalls.
     ///
-    /// Cancel-safe: a read dropped before it completes (its race against a
-    /// timer lost) leaves the buffer as it was.
+    /// Cancel-safe: a read dropped before it completes leaves the buffer's
+    /// unread bytes as they were.
     pub async fn read_more(&mut self) -> io::Result<usize> {
-        let filled = self.read_buffer.len();
-        self.read_buffer.resize(filled + self.read_chunk, 0);
-        let mut guard = FilledGuard {
-            buffer: &mut self.read_buffer,
-            filled,
-        };
-        let result = self.stream.read(&mut guard.buffer[filled..]).await;
-        if let Ok(read) = result {
-            guard.filled += read;
-            if read == self.read_chunk {
-                self.read_chunk = (self.read_chunk * 2).min(READ_CHUNK_MAX);
-            }
+        let end = self.read_buffer.make_room(self.read_chunk);
+        let read = self
+            .stream
+            .read(&mut self.read_buffer.bytes[end..end + self.read_chunk])
+            .await?;
+        self.read_buffer.end += read;
+        if read == self.read_chunk {
+            self.read_chunk = (self.read_chunk * 2).min(READ_CHUNK_MAX);
         }
-        result
+        Ok(read)
     }
 
     /// The next complete packet in the read buffer, if any.
     pub fn next_packet(&mut self) -> Result<Option<Packet>, ProtocolError> {
-        decode(
-            &mut self.read_buffer,
-            self.protocol_version,
-            MAXIMUM_PACKET_SIZE,
-        )
+        let Some(header) = peek_frame(self.read_buffer.unread(), MAXIMUM_PACKET_SIZE)? else {
+            return Ok(None);
+        };
+        let Some(frame) = self.read_buffer.take(header.frame_len()) else {
+            return Ok(None);
+        };
+        // A copy of its own for the decoder, which splits what it decodes off
+        // a `BytesMut`; the packets that come this way are few and small.
+        let mut frame = BytesMut::from(frame);
+        decode(&mut frame, self.protocol_version, MAXIMUM_PACKET_SIZE)?
+            .map(Some)
+            .ok_or(ProtocolError::LengthPastFrame)
     }
 
     /// The next complete packet in the read buffer, if any, with a PUBLISH
     /// read in place: only its QoS, packet identifier and payload header are
-    /// taken, and its bytes are dropped from the buffer without being split
-    /// off, shared or copied. This is the receive path of every delivery, so
-    /// it does per message only what the run's accounting needs; any other
-    /// packet (and a PUBLISH relying on a topic alias) is decoded in full.
+    /// taken, and its bytes are left behind without being copied. This is
+    /// the receive path of every delivery, so it does per message only what
+    /// the run's accounting needs; any other packet (and a PUBLISH relying on
+    /// a topic alias) is decoded in full.
     pub fn next_incoming(&mut self) -> Result<Option<Incoming>, ProtocolError> {
-        let Some(header) = peek_frame(&self.read_buffer, MAXIMUM_PACKET_SIZE)? else {
+        let unread = self.read_buffer.unread();
+        let Some(header) = peek_frame(unread, MAXIMUM_PACKET_SIZE)? else {
             return Ok(None);
         };
-        if self.read_buffer.len() < header.frame_len() {
+        let Some(frame) = unread.get(..header.frame_len()) else {
             return Ok(None);
-        }
+        };
         if header.packet_type == PacketType::Publish {
-            let frame = &self.read_buffer[..header.frame_len()];
             if let Some(summary) =
                 read_publish_in_place(frame, &header, self.protocol_version.is_v5())?
             {
-                self.read_buffer.advance(header.frame_len());
+                self.read_buffer.start += header.frame_len();
                 return Ok(Some(Incoming::Publish(summary)));
             }
         }
@@ -223,15 +226,46 @@ fn read_publish_in_place(
     }))
 }
 
-/// Cuts the read buffer back to the bytes actually read, however the read ends.
-struct FilledGuard<'a> {
-    buffer: &'a mut BytesMut,
-    filled: usize,
+/// Bytes read and not yet taken, `bytes[start..end]`. `bytes` is
+/// zero-filled only as it grows, so a read does not clear the space it reads
+/// into.
+#[derive(Debug, Default)]
+struct ReadBuffer {
+    bytes: Vec<u8>,
+    start: usize,
+    end: usize,
 }
 
-impl Drop for FilledGuard<'_> {
-    fn drop(&mut self) {
-        self.buffer.truncate(self.filled);
+impl ReadBuffer {
+    /// The bytes read and not yet taken.
+    fn unread(&self) -> &[u8] {
+        &self.bytes[self.start..self.end]
+    }
+
+    /// Takes the first `len` unread bytes, if that many are there.
+    fn take(&mut self, len: usize) -> Option<&[u8]> {
+        if self.end - self.start < len {
+            return None;
+        }
+        self.start += len;
+        Some(&self.bytes[self.start - len..self.start])
+    }
+
+    /// Makes room for `len` more bytes after the unread ones, moving those
+    /// to the front first; returns where the room starts.
+    fn make_room(&mut self, len: usize) -> usize {
+        if self.bytes.len() - self.end < len {
+            self.bytes.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            if self.bytes.len() - self.end < len {
+                self.bytes.resize(self.end + len, 0);
+            }
+        } else if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        self.end
     }
 }
 
@@ -383,6 +417,38 @@ mod tests {
         );
         let wire = frame(&aliased, ProtocolVersion::V5);
         assert_eq!(read_in_place(&wire, true).unwrap(), None);
+    }
+
+    #[test]
+    fn the_read_buffer_keeps_unread_bytes_in_order_as_it_makes_room() {
+        let mut buffer = ReadBuffer::default();
+        let mut expected = std::collections::VecDeque::new();
+        let mut next = 0u8;
+        let mut most_unread = 0;
+        for round in 0..200usize {
+            let room = 1 + round % 37;
+            most_unread = most_unread.max(expected.len());
+            let at = buffer.make_room(room);
+            assert!(buffer.bytes.len() >= at + room);
+            let filled = room.saturating_sub(round % 3);
+            for byte in &mut buffer.bytes[at..at + filled] {
+                *byte = next;
+                expected.push_back(next);
+                next = next.wrapping_add(1);
+            }
+            buffer.end += filled;
+            let take = (round * 7) % 23;
+            let taken = buffer.take(take).map(<[u8]>::to_vec);
+            if take <= expected.len() {
+                let want: Vec<u8> = expected.drain(..take).collect();
+                assert_eq!(taken, Some(want));
+            } else {
+                assert_eq!(taken, None);
+            }
+            assert!(buffer.unread().iter().eq(expected.iter()));
+        }
+        // Room is made by moving the unread bytes, not by growing forever.
+        assert!(buffer.bytes.len() <= most_unread + 37);
     }
 
     #[test]

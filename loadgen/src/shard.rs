@@ -170,7 +170,7 @@ fn send_progress(ctx: &ShardContext, progress: &Sender<ProgressSample>) {
         delivered: stats.delivered,
         connections_up: stats.connections_up,
         errors: stats.errors.total(),
-        interval_delivery: std::mem::take(&mut stats.interval_delivery),
+        interval_delivery: stats.take_interval_delivery(),
         interval_connack: std::mem::take(&mut stats.interval_connack),
     };
     // A full queue means the printing thread is behind; a lost line is fine.
@@ -210,8 +210,11 @@ fn collect(ctx: &ShardContext, roles: &[Rc<RefCell<Role>>], start_ns: u64) -> Sh
             Role::Idle => {}
         }
     }
+    let mut stats = ctx.stats.borrow_mut();
+    // Deliveries since the last progress sample join the measured ones.
+    stats.take_interval_delivery();
     ShardResult {
-        stats: ctx.stats.borrow().clone(),
+        stats: stats.clone(),
         published_by,
         subscribers,
         start_ns,

@@ -148,17 +148,61 @@ pub struct ShardStats {
     pub distinct_unreported: u64,
     /// Latency distributions of the measured phase.
     pub latencies: Latencies,
-    /// Delivery latency since the last progress sample.
+    /// Delivery latency since the last progress sample, of messages meant to
+    /// be sent during the warmup.
     pub interval_delivery: Latency,
+    /// Delivery latency since the last progress sample, of messages meant to
+    /// be sent after the warmup: not yet in `latencies.delivery` (each
+    /// delivery is recorded once, and moved there with the sample).
+    pub interval_delivery_measured: Latency,
     /// CONNACK latency since the last progress sample.
     pub interval_connack: Latency,
     /// Errors.
     pub errors: ErrorCounts,
 }
 
+impl ShardStats {
+    /// Records the delivery latency of a message meant to be sent at
+    /// `intended_ns`, with the warmup ending at `warmup_end_ns`.
+    pub fn record_delivery(&mut self, latency_ns: u64, intended_ns: u64, warmup_end_ns: u64) {
+        if intended_ns >= warmup_end_ns {
+            self.interval_delivery_measured.record_ns(latency_ns);
+        } else {
+            self.interval_delivery.record_ns(latency_ns);
+        }
+    }
+
+    /// The delivery latencies since the previous call, every one of them;
+    /// the measured ones join `latencies.delivery` on the way.
+    pub fn take_interval_delivery(&mut self) -> Latency {
+        let measured = &mut self.interval_delivery_measured;
+        self.latencies.delivery.merge(measured);
+        self.interval_delivery.merge(measured);
+        measured.clear();
+        std::mem::take(&mut self.interval_delivery)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delivery_counts_once_per_interval_and_in_the_measured_phase_once() {
+        let mut stats = ShardStats::default();
+        stats.record_delivery(1_000_000, 5, 10);
+        stats.record_delivery(2_000_000, 10, 10);
+        stats.record_delivery(3_000_000, 11, 10);
+        let first = stats.take_interval_delivery();
+        assert_eq!(first.count(), 3);
+        assert_eq!(stats.latencies.delivery.count(), 2);
+        // The warmup's 1 ms is not among them.
+        assert!(stats.latencies.delivery.quantile_us(0.0) >= 1_990);
+        stats.record_delivery(4_000_000, 12, 10);
+        assert_eq!(stats.take_interval_delivery().count(), 1);
+        assert_eq!(stats.take_interval_delivery().count(), 0);
+        assert_eq!(stats.latencies.delivery.count(), 3);
+    }
 
     #[test]
     fn reason_counts_merge_by_code() {

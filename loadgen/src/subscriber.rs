@@ -143,10 +143,7 @@ impl Subscriber {
         // Another process's epoch means nothing here: `sub` runs are not timed.
         if ctx.scenario.kind != ScenarioKind::Sub {
             let latency_ns = now_ns.saturating_sub(header.intended_ns);
-            stats.interval_delivery.record_ns(latency_ns);
-            if header.intended_ns >= warmup_end_ns {
-                stats.latencies.delivery.record_ns(latency_ns);
-            }
+            stats.record_delivery(latency_ns, header.intended_ns, warmup_end_ns);
         }
         if !self.publishers.contains(&header.publisher_index) {
             // Subscribers of `sub` runs expect no one in particular.
