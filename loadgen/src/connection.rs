@@ -14,7 +14,7 @@ use nix::sys::socket::sockopt::IpBindAddressNoPort;
 use shardmq::protocol::framing::read_variable_byte_integer;
 use shardmq::protocol::{
     decode, encode, peek_frame, FrameHeader, Packet, PacketId, PacketType, ProtocolError,
-    ProtocolVersion, Publish, QoS,
+    ProtocolVersion, Publish, PublishResponse, QoS,
 };
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
@@ -122,13 +122,35 @@ impl Connection {
         let Some(frame) = unread.get(..header.frame_len()) else {
             return Ok(None);
         };
-        if header.packet_type == PacketType::Publish {
-            if let Some(summary) =
-                read_publish_in_place(frame, &header, self.protocol_version.is_v5())?
-            {
-                self.read_buffer.start += header.frame_len();
-                return Ok(Some(Incoming::Publish(summary)));
+        match header.packet_type {
+            PacketType::Publish => {
+                if let Some(summary) =
+                    read_publish_in_place(frame, &header, self.protocol_version.is_v5())?
+                {
+                    self.read_buffer.start += header.frame_len();
+                    return Ok(Some(Incoming::Publish(summary)));
+                }
             }
+            // The short form of an acknowledgement, a packet identifier and
+            // nothing else (Success under 5.0): no copy for the decoder.
+            PacketType::PubAck | PacketType::PubRec | PacketType::PubRel | PacketType::PubComp
+                if header.remaining_length == 2 =>
+            {
+                let id = &frame[header.header_len..];
+                let packet_id = match u16::from_be_bytes([id[0], id[1]]) {
+                    0 => return Err(ProtocolError::ZeroPacketId),
+                    packet_id => packet_id,
+                };
+                self.read_buffer.start += header.frame_len();
+                let response = PublishResponse::success(packet_id);
+                return Ok(Some(Incoming::Packet(match header.packet_type {
+                    PacketType::PubAck => Packet::PubAck(response),
+                    PacketType::PubRec => Packet::PubRec(response),
+                    PacketType::PubRel => Packet::PubRel(response),
+                    _ => Packet::PubComp(response),
+                })));
+            }
+            _ => {}
         }
         Ok(self.next_packet()?.map(Incoming::Packet))
     }
@@ -402,6 +424,63 @@ mod tests {
             );
             assert!(in_place.is_err(), "{case}: read in place as {in_place:?}");
             assert!(full.is_err(), "{case}: the full decoder took it");
+        }
+    }
+
+    /// `next_incoming` over `wire`, on a connection that never connects.
+    fn incoming(wire: &[u8], version: ProtocolVersion) -> Result<Option<Incoming>, ProtocolError> {
+        let mut buffer = ReadBuffer::default();
+        let at = buffer.make_room(wire.len());
+        buffer.bytes[at..at + wire.len()].copy_from_slice(wire);
+        buffer.end += wire.len();
+        let executor = glommio::LocalExecutorBuilder::default().make().unwrap();
+        executor.run(async move {
+            let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+            let mut connection = Connection {
+                stream: TcpStream::from(socket),
+                protocol_version: version,
+                read_buffer: buffer,
+                read_chunk: READ_CHUNK_MIN,
+                write_buffer: BytesMut::new(),
+            };
+            let first = connection.next_incoming();
+            assert!(connection.read_buffer.unread().is_empty() || first.is_err());
+            first
+        })
+    }
+
+    #[test]
+    fn an_acknowledgement_reads_as_the_full_decoder_reads_it() {
+        use shardmq::protocol::ReasonCode;
+        type Build = fn(PublishResponse) -> Packet;
+        let kinds: [(Build, ReasonCode); 4] = [
+            (Packet::PubAck, ReasonCode::QuotaExceeded),
+            (Packet::PubRec, ReasonCode::QuotaExceeded),
+            (Packet::PubRel, ReasonCode::PacketIdentifierNotFound),
+            (Packet::PubComp, ReasonCode::PacketIdentifierNotFound),
+        ];
+        for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+            for (build, failure) in kinds {
+                let mut responses = vec![PublishResponse::success(9)];
+                if version.is_v5() {
+                    responses.push(PublishResponse {
+                        reason_code: failure,
+                        ..PublishResponse::success(9)
+                    });
+                }
+                for response in responses {
+                    let packet = build(response);
+                    let mut wire = BytesMut::new();
+                    encode(&packet, version, &mut wire).unwrap();
+                    let read = incoming(&wire, version).unwrap();
+                    assert!(
+                        matches!(&read, Some(Incoming::Packet(p)) if *p == packet),
+                        "{version:?}: {packet:?} read as {read:?}"
+                    );
+                }
+            }
+            let zero_id = [0x40, 0x02, 0x00, 0x00];
+            assert!(incoming(&zero_id, version).is_err());
         }
     }
 
