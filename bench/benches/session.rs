@@ -129,7 +129,7 @@ fn sent_packet_id(actions: &[Action]) -> PacketId {
     actions
         .iter()
         .find_map(|action| match action {
-            Action::Send(Packet::Publish(publish)) => publish.packet_id,
+            Action::Deliver(delivery) => delivery.packet_id,
             _ => None,
         })
         .expect("a PUBLISH with a packet id")
@@ -140,7 +140,7 @@ fn action_kinds(actions: &[Action]) -> Vec<&'static str> {
     actions
         .iter()
         .map(|action| match action {
-            Action::Send(Packet::Publish(_)) => "send PUBLISH",
+            Action::Deliver(_) => "send PUBLISH",
             Action::Send(Packet::PubAck(_)) => "send PUBACK",
             Action::Send(Packet::PubRec(_)) => "send PUBREC",
             Action::Send(Packet::PubComp(_)) => "send PUBCOMP",
@@ -329,10 +329,12 @@ impl PublishPath {
         let packet_id = sent_packet_id(&self.subscriber_actions);
         for action in self.subscriber_actions.drain(..) {
             match action {
-                Action::Send(packet) => {
-                    protocol::encode(&packet, ProtocolVersion::V5, &mut self.write_buffer)
-                        .expect("encodable PUBLISH")
-                }
+                Action::Deliver(delivery) => protocol::encode_publish_ref(
+                    &delivery.publish(),
+                    ProtocolVersion::V5,
+                    &mut self.write_buffer,
+                )
+                .expect("encodable PUBLISH"),
                 other => panic!("unexpected action for a delivery: {other:?}"),
             }
         }

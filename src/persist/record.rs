@@ -15,7 +15,7 @@
 //! | `Action::Unsubscribe` | `SubscriptionRemoved` |
 //! | `Session::deliver` of a QoS 1/2 message to local sessions | one `MessageAccepted`: `message.to_record(..)`, a `session.delivery_target(..)` per session |
 //! | an inbound QoS 2 PUBLISH routed | its `MessageAccepted` carries `inbound_qos2` |
-//! | `Action::Send` of a PUBLISH with a packet id, DUP clear | `session.delivered_record(packet_id)` |
+//! | `Action::Deliver` with a packet id, DUP clear | `session.delivered_record(packet_id)` |
 //! | PUBREC from the client answered with PUBREL | `PubRecReceived` |
 //! | PUBACK, PUBCOMP, or a PUBREC with a failure code | `Acknowledged` |
 //! | PUBREL from the client | `PubRelReceived` |

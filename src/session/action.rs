@@ -1,9 +1,13 @@
 //! What a session asks the runtime to do: the output of every session call.
 
+use std::sync::Arc;
+
 use bytestring::ByteString;
 
 use super::message::SharedMessage;
-use crate::protocol::{Packet, ReasonCode, SubscriptionOptions};
+use crate::protocol::{
+    Packet, PacketId, Publish, PublishProperties, PublishRef, QoS, ReasonCode, SubscriptionOptions,
+};
 
 /// The timers a session arms. The runtime keeps at most one of each kind per
 /// session: [`Action::ArmTimer`] replaces an armed timer of the same kind.
@@ -29,6 +33,8 @@ pub enum TimerKind {
 pub enum Action {
     /// Write this packet to the session's connection.
     Send(Packet),
+    /// Write this PUBLISH of a routed message to the session's connection.
+    Deliver(Delivery),
     /// Route this message to the subscribers of its topic, and store or clear it as
     /// the retained message of the topic when `retain` is set.
     Publish(SharedMessage),
@@ -69,4 +75,63 @@ pub enum Action {
     },
     /// The session is over for good: drop it, its timers and its subscriptions.
     EndSession,
+}
+
+/// A PUBLISH of a routed message to one client, holding the shared message
+/// rather than handles to its buffers: a message delivered to a thousand
+/// subscribers is counted once per delivery, not once per buffer, and the
+/// runtime encodes the PUBLISH from it in place ([`Delivery::publish`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// The message.
+    pub message: SharedMessage,
+    /// DUP flag: a resend.
+    pub dup: bool,
+    /// QoS of this delivery.
+    pub qos: QoS,
+    /// RETAIN flag on the wire.
+    pub retain: bool,
+    /// Packet Identifier: `Some` exactly when `qos` is 1 or 2.
+    pub packet_id: Option<PacketId>,
+    /// False when a Topic Alias the client already knows stands for the
+    /// topic name, which is then left empty.
+    pub with_topic_name: bool,
+    /// The v5 properties of this delivery; `None` when there are none.
+    pub properties: Option<Arc<PublishProperties>>,
+}
+
+impl Delivery {
+    /// The PUBLISH, borrowed from the message.
+    pub fn publish(&self) -> PublishRef<'_> {
+        PublishRef {
+            dup: self.dup,
+            qos: self.qos,
+            retain: self.retain,
+            topic_name: if self.with_topic_name {
+                &self.message.topic_name
+            } else {
+                ""
+            },
+            packet_id: self.packet_id,
+            properties: self.properties.as_deref(),
+            payload: &self.message.payload,
+        }
+    }
+
+    /// The PUBLISH as a packet of its own, sharing the message's buffers.
+    pub fn to_packet(&self) -> Publish {
+        Publish {
+            dup: self.dup,
+            qos: self.qos,
+            retain: self.retain,
+            topic_name: if self.with_topic_name {
+                self.message.topic_name.clone()
+            } else {
+                ByteString::new()
+            },
+            packet_id: self.packet_id,
+            properties: self.properties.clone(),
+            payload: self.message.payload.clone(),
+        }
+    }
 }

@@ -61,7 +61,7 @@ mod subscriptions;
 #[cfg(test)]
 mod tests;
 
-pub use action::{Action, TimerKind};
+pub use action::{Action, Delivery, TimerKind};
 pub use config::{QueueFullPolicy, SessionConfig};
 pub use connect::{needs_assigned_client_id, refuse_connect, ConnectOutcome};
 pub use message::{Message, MessageProperties, SharedMessage, SubscriptionMatch};

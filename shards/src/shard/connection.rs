@@ -24,8 +24,10 @@ use std::task::Context;
 
 use bytes::BytesMut;
 use shardmq::limits;
-use shardmq::protocol::{encode, encode_publish_ref, Packet, ProtocolVersion, QoS};
-use shardmq::session::Message;
+use shardmq::protocol::{
+    encode, encode_publish_ref, Packet, ProtocolVersion, Publish, PublishRef, QoS,
+};
+use shardmq::session::{Delivery, Message};
 
 use super::parking::ParkedSocket;
 use super::sessions::SessionKey;
@@ -263,24 +265,46 @@ impl Connection {
     /// the shared message: no packet is built unless it has to wait in the
     /// queue. False when it was dropped, as [`Connection::send`] drops one.
     pub fn send_message(&self, message: &Message, retain: bool) -> bool {
+        let version = self.protocol_version;
+        self.send_publish(
+            QoS::AtMostOnce,
+            &message.plain_publish(retain, version),
+            || message.plain_packet(retain, version),
+        )
+    }
+
+    /// Queues a PUBLISH of a routed message the same way: encoded from the
+    /// shared message, a packet built only when it has to wait.
+    pub fn send_delivery(&self, delivery: &Delivery) -> bool {
+        self.send_publish(delivery.qos, &delivery.publish(), || delivery.to_packet())
+    }
+
+    /// Encodes `publish` into the batch being built, or queues the packet
+    /// `packet` builds when the batch is full or packets wait already. False
+    /// when the connection is closing or a QoS 0 PUBLISH was dropped.
+    fn send_publish(
+        &self,
+        qos: QoS,
+        publish: &PublishRef<'_>,
+        packet: impl FnOnce() -> Publish,
+    ) -> bool {
         if self.closing.get() {
             return false;
         }
-        if self.drop_qos0_over_bound() {
+        if qos == QoS::AtMostOnce && self.drop_qos0_over_bound() {
             return false;
         }
-        let version = self.protocol_version;
         {
             let mut guard = self.buffers.borrow_mut();
             let buffers = guard.get_or_insert_with(Box::default);
             match buffers.encode_now() {
                 Some(encoded) => {
-                    let publish = message.plain_publish(retain, version);
-                    if let Err(error) = encode_publish_ref(&publish, version, encoded) {
+                    if let Err(error) = encode_publish_ref(publish, self.protocol_version, encoded)
+                    {
                         tracing::debug!(connection = self.id, peer = %self.peer, %error, "packet not sent");
                     }
                 }
-                None => buffers.queue(Packet::Publish(message.plain_packet(retain, version))),
+                None => buffers.queue(Packet::Publish(packet())),
             }
         }
         self.wake_task();

@@ -111,8 +111,8 @@ impl Shard {
             return;
         }
         match action {
-            Action::Send(Packet::Publish(publish)) if !publish.dup => {
-                if let Some(packet_id) = publish.packet_id {
+            Action::Deliver(delivery) if !delivery.dup => {
+                if let Some(packet_id) = delivery.packet_id {
                     self.journal_session(key, |session| session.delivered_record(packet_id));
                 }
             }

@@ -241,6 +241,11 @@ impl Shard {
                         connection.send(packet);
                     }
                 }
+                Action::Deliver(delivery) => {
+                    if let Some(connection) = connection {
+                        connection.send_delivery(&delivery);
+                    }
+                }
                 Action::Publish(message) => self.publish(message),
                 Action::Subscribe {
                     topic_filter,

@@ -137,7 +137,7 @@ pub fn sent_packet_ids(actions: &[Action]) -> Vec<PacketId> {
     actions
         .iter()
         .filter_map(|action| match action {
-            Action::Send(Packet::Publish(publish)) if !publish.dup => publish.packet_id,
+            Action::Deliver(delivery) if !delivery.dup => delivery.packet_id,
             _ => None,
         })
         .collect()

@@ -152,7 +152,7 @@ fn an_offline_session_keeps_its_queue_flows_and_deadlines_across_a_restart() {
     let payloads: Vec<_> = resumed
         .iter()
         .filter_map(|action| match action {
-            Action::Send(Packet::Publish(publish)) => Some(publish.payload.clone()),
+            Action::Deliver(delivery) => Some(delivery.message.payload.clone()),
             _ => None,
         })
         .collect();

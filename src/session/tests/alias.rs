@@ -71,11 +71,11 @@ fn outbound_alias_is_assigned_on_first_use_and_sent_alone_afterwards() {
     let mut session = client_with_alias_maximum(4);
     let message = message("sensors/1", QoS::AtMostOnce, "p");
     let actions = deliver(&mut session, &message, QoS::AtMostOnce, 1);
-    let first = sent_publishes(&actions)[0];
+    let first = sent_publishes(&actions)[0].clone();
     assert_eq!(first.topic_name, "sensors/1");
     assert_eq!(first.topic_alias(), Some(1));
     let actions = deliver(&mut session, &message, QoS::AtMostOnce, 2);
-    let second = sent_publishes(&actions)[0];
+    let second = sent_publishes(&actions)[0].clone();
     assert_eq!(second.topic_name, ByteString::new());
     assert_eq!(second.topic_alias(), Some(1));
 }
@@ -95,7 +95,7 @@ fn outbound_aliases_stop_at_the_client_maximum() {
         QoS::AtMostOnce,
         2,
     );
-    let publish = sent_publishes(&actions)[0];
+    let publish = sent_publishes(&actions)[0].clone();
     assert_eq!(publish.topic_name, "b");
     assert_eq!(publish.topic_alias(), None);
 }

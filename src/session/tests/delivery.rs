@@ -113,7 +113,7 @@ fn retained_message_sent_for_a_new_subscription_keeps_retain() {
     };
     let mut actions = Vec::new();
     session.deliver_retained(&Arc::new(retained), &no_local, 1, &mut actions);
-    let publish = sent_publishes(&actions)[0];
+    let publish = sent_publishes(&actions)[0].clone();
     assert!(publish.retain);
     assert_eq!(publish.qos, QoS::AtMostOnce);
     assert_eq!(&publish.properties().subscription_identifiers[..], &[4]);
@@ -149,6 +149,7 @@ fn forwarded_message_expiry_interval_is_the_remaining_time() {
     let actions = deliver(&mut session, &expiring(20_000), QoS::AtLeastOnce, 12_500);
     assert_eq!(
         sent_publishes(&actions)[0]
+            .clone()
             .properties()
             .message_expiry_interval_s,
         Some(8)
@@ -248,7 +249,8 @@ fn subscription_identifier_is_added_to_a_copy_and_the_message_set_is_unchanged()
         1,
         &mut actions,
     );
-    let properties = sent_publishes(&actions)[0].properties();
+    let publishes = sent_publishes(&actions);
+    let properties = publishes[0].properties();
     assert_eq!(properties.subscription_identifiers.as_slice(), [9]);
     assert_eq!(
         properties.user_properties,

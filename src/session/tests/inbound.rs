@@ -31,7 +31,7 @@ fn qos1_publish_is_routed_and_acknowledged() {
     assert_eq!(routed(&actions).len(), 1);
     assert_eq!(
         sent(&actions),
-        vec![&Packet::PubAck(PublishResponse::success(7))]
+        vec![Packet::PubAck(PublishResponse::success(7))]
     );
 }
 
@@ -45,18 +45,18 @@ fn qos2_duplicate_publish_before_pubrel_is_routed_once() {
     assert_eq!(routed(&actions).len(), 1);
     assert_eq!(
         sent(&actions),
-        vec![&Packet::PubRec(PublishResponse::success(9))]
+        vec![Packet::PubRec(PublishResponse::success(9))]
     );
     let actions = feed(&mut session, Packet::Publish(duplicate), 2);
     assert!(routed(&actions).is_empty());
     assert_eq!(
         sent(&actions),
-        vec![&Packet::PubRec(PublishResponse::success(9))]
+        vec![Packet::PubRec(PublishResponse::success(9))]
     );
     let actions = feed(&mut session, Packet::PubRel(PublishResponse::success(9)), 3);
     assert_eq!(
         sent(&actions),
-        vec![&Packet::PubComp(PublishResponse::success(9))]
+        vec![Packet::PubComp(PublishResponse::success(9))]
     );
     let actions = feed(
         &mut session,
@@ -90,7 +90,7 @@ fn qos2_awaiting_pubrel_survives_a_reconnect() {
 fn pubrel_for_an_unknown_packet_id_gets_pubcomp_0x92_under_v5() {
     let (mut session, _) = accept(v5_connect("c"), None, 0);
     let actions = feed(&mut session, Packet::PubRel(PublishResponse::success(3)), 1);
-    let Packet::PubComp(pubcomp) = sent(&actions)[0] else {
+    let Packet::PubComp(pubcomp) = sent(&actions)[0].clone() else {
         panic!("expected PUBCOMP");
     };
     assert_eq!(pubcomp.reason_code, ReasonCode::PacketIdentifierNotFound);
@@ -102,7 +102,7 @@ fn pubrel_for_an_unknown_packet_id_gets_plain_pubcomp_under_v3_1_1() {
     let actions = feed(&mut session, Packet::PubRel(PublishResponse::success(3)), 1);
     assert_eq!(
         sent(&actions),
-        vec![&Packet::PubComp(PublishResponse::success(3))]
+        vec![Packet::PubComp(PublishResponse::success(3))]
     );
 }
 

@@ -33,7 +33,7 @@ fn keep_alive_timer_rearms_for_the_deadline_of_the_latest_packet() {
 fn pingreq_is_answered_with_pingresp() {
     let (mut session, _) = accept(v5_connect("c"), None, 0);
     let actions = feed(&mut session, Packet::PingReq, 1);
-    assert_eq!(sent(&actions), vec![&Packet::PingResp]);
+    assert_eq!(sent(&actions), vec![Packet::PingResp]);
 }
 
 #[test]

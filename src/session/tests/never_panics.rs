@@ -195,7 +195,7 @@ fn reconnect(
 fn check_encodable(actions: &[Action], version: ProtocolVersion) {
     for packet in sent(actions) {
         let mut out = bytes::BytesMut::new();
-        assert_eq!(encode(packet, version, &mut out), Ok(()), "{packet:?}");
+        assert_eq!(encode(&packet, version, &mut out), Ok(()), "{packet:?}");
     }
 }
 

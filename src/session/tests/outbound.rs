@@ -101,7 +101,7 @@ fn qos2_outbound_flow_goes_pubrec_pubrel_pubcomp() {
     );
     assert_eq!(
         sent(&actions),
-        vec![&Packet::PubRel(PublishResponse::success(packet_id))]
+        vec![Packet::PubRel(PublishResponse::success(packet_id))]
     );
     assert_eq!(session.inflight_len(), 1);
     feed(
@@ -132,7 +132,7 @@ fn pubrec_with_a_failure_code_ends_the_flow_without_pubrel() {
 fn pubrec_for_an_unknown_packet_id_gets_pubrel_0x92_under_v5() {
     let (mut session, _) = accept(v5_connect("c"), None, 0);
     let actions = feed(&mut session, Packet::PubRec(PublishResponse::success(5)), 1);
-    let Packet::PubRel(pubrel) = sent(&actions)[0] else {
+    let Packet::PubRel(pubrel) = sent(&actions)[0].clone() else {
         panic!("expected PUBREL");
     };
     assert_eq!(pubrel.reason_code, ReasonCode::PacketIdentifierNotFound);
@@ -165,8 +165,8 @@ fn resume_resends_unacknowledged_publish_with_dup_and_pubrel_in_order() {
     let (_, actions) = accept(v5_persistent_connect("c", 600), Some(session), 4);
     let resent = sent(&actions);
     assert!(matches!(resent[0], Packet::ConnAck(_)));
-    assert_eq!(resent[1], &Packet::PubRel(PublishResponse::success(1)));
-    let Packet::Publish(publish) = resent[2] else {
+    assert_eq!(resent[1], Packet::PubRel(PublishResponse::success(1)));
+    let Packet::Publish(publish) = &resent[2] else {
         panic!("expected the PUBLISH resent");
     };
     assert!(publish.dup);
@@ -251,10 +251,8 @@ fn full_queue_drops_new_messages_and_counts_them() {
     assert_eq!(session.stats().dropped_queue_full, 1);
     assert_eq!(session.stats().dropped_qos0, 1);
     let (_, actions) = accept_with(v5_persistent_connect("c", 600), Some(session), &config, 3);
-    let topics: Vec<&str> = sent_publishes(&actions)
-        .iter()
-        .map(|p| &*p.topic_name)
-        .collect();
+    let publishes = sent_publishes(&actions);
+    let topics: Vec<&str> = publishes.iter().map(|p| &*p.topic_name).collect();
     assert_eq!(topics, vec!["a", "b"]);
 }
 
@@ -279,9 +277,7 @@ fn congested_connection_queues_qos0_within_the_bound_and_drops_the_rest() {
     assert_eq!(session.stats().dropped_qos0, 1);
     let mut actions = Vec::new();
     session.set_congested(false, 3, &mut actions);
-    let topics: Vec<&str> = sent_publishes(&actions)
-        .iter()
-        .map(|p| &*p.topic_name)
-        .collect();
+    let publishes = sent_publishes(&actions);
+    let topics: Vec<&str> = publishes.iter().map(|p| &*p.topic_name).collect();
     assert_eq!(topics, vec!["a", "b"]);
 }

@@ -153,11 +153,11 @@ proptest! {
             }
             PlainDelivery::Plain { retain } => {
                 prop_assert_eq!(actions.len(), 1);
-                let Action::Send(packet) = &actions[0] else {
+                let Action::Deliver(delivery) = &actions[0] else {
                     panic!("deliver did not send: {actions:?}");
                 };
                 let mut sent = BytesMut::new();
-                encode(packet, version, &mut sent).unwrap();
+                encode_publish_ref(&delivery.publish(), version, &mut sent).unwrap();
                 prop_assert_eq!(sent, plain_bytes(&message, retain, version));
                 prop_assert_eq!(session.stats(), general.stats());
             }

@@ -248,7 +248,7 @@ fn unsubscribe_answers_0x11_for_an_unknown_filter_under_v5() {
             topic_filter: ByteString::from("a")
         }
     );
-    let Packet::UnsubAck(unsuback) = sent(&actions)[0] else {
+    let Packet::UnsubAck(unsuback) = sent(&actions)[0].clone() else {
         panic!("expected UNSUBACK");
     };
     assert_eq!(unsuback.packet_id, 11);

@@ -114,28 +114,29 @@ pub fn refused(connect: Connect) -> Vec<Action> {
 
 /// The CONNACK among the actions.
 pub fn connack(actions: &[Action]) -> &ConnAck {
-    sent(actions)
-        .into_iter()
-        .find_map(|packet| match packet {
-            Packet::ConnAck(connack) => Some(connack),
+    actions
+        .iter()
+        .find_map(|action| match action {
+            Action::Send(Packet::ConnAck(connack)) => Some(&**connack),
             _ => None,
         })
         .expect("a CONNACK")
 }
 
-/// Every packet sent, in order.
-pub fn sent(actions: &[Action]) -> Vec<&Packet> {
+/// Every packet sent, in order; a delivery as the PUBLISH it encodes to.
+pub fn sent(actions: &[Action]) -> Vec<Packet> {
     actions
         .iter()
         .filter_map(|action| match action {
-            Action::Send(packet) => Some(packet),
+            Action::Send(packet) => Some(packet.clone()),
+            Action::Deliver(delivery) => Some(Packet::Publish(delivery.to_packet())),
             _ => None,
         })
         .collect()
 }
 
 /// Every PUBLISH sent, in order.
-pub fn sent_publishes(actions: &[Action]) -> Vec<&Publish> {
+pub fn sent_publishes(actions: &[Action]) -> Vec<Publish> {
     sent(actions)
         .into_iter()
         .filter_map(|packet| match packet {

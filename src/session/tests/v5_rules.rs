@@ -104,7 +104,7 @@ fn invalid_utf8_payload_is_refused_with_0x99_the_way_its_qos_allows() {
         assert!(routed(&actions).is_empty(), "{qos:?} is not routed");
         assert_eq!(session.is_connected(), stays_connected, "{qos:?}");
         match answer {
-            Some(answer) => assert_eq!(sent(&actions), vec![&answer], "{qos:?}"),
+            Some(answer) => assert_eq!(sent(&actions), vec![answer], "{qos:?}"),
             None => assert_eq!(disconnect_reason(&actions), Some(invalid), "{qos:?}"),
         }
     }
@@ -130,7 +130,7 @@ fn refused_qos2_publish_keeps_no_packet_id_awaiting_pubrel() {
     assert_eq!(routed(&actions).len(), 1, "the window is still free");
     assert_eq!(
         sent(&actions),
-        vec![&Packet::PubRec(PublishResponse::success(2))]
+        vec![Packet::PubRec(PublishResponse::success(2))]
     );
 }
 
@@ -145,7 +145,7 @@ fn valid_utf8_payload_with_the_indicator_is_routed() {
     assert_eq!(routed(&actions).len(), 1);
     assert_eq!(
         sent(&actions),
-        vec![&Packet::PubAck(PublishResponse::success(1))]
+        vec![Packet::PubAck(PublishResponse::success(1))]
     );
 }
 
