@@ -223,7 +223,7 @@ impl Session {
             return;
         }
         if publish.qos == QoS::AtMostOnce {
-            self.transmit(&publish, None, false, now_ms, actions);
+            self.transmit(publish, None, false, now_ms, actions);
         } else if self.state.queue.is_empty() && self.has_window_room() {
             self.start_flight(publish, now_ms, actions);
         } else {
@@ -291,7 +291,7 @@ impl Session {
             if publish.message.is_expired(now_ms) {
                 self.state.stats.add(1, |stats| &mut stats.dropped_expired);
             } else if publish.qos == QoS::AtMostOnce {
-                self.transmit(&publish, None, false, now_ms, actions);
+                self.transmit(publish, None, false, now_ms, actions);
             } else {
                 self.start_flight(publish, now_ms, actions);
             }
@@ -307,16 +307,17 @@ impl Session {
         // The packet id is taken first so the size check sees the real packet; a
         // message too large for the client then behaves as if delivered (3.1.2.11.4).
         let packet_id = self.state.inflight.start(stage);
-        if !self.transmit(&publish, Some(packet_id), false, now_ms, actions) {
+        if !self.transmit(publish, Some(packet_id), false, now_ms, actions) {
             self.state.inflight.remove(packet_id);
         }
     }
 
     /// Builds and sends the PUBLISH; false (and counted) when it exceeds the
-    /// client's Maximum Packet Size.
+    /// client's Maximum Packet Size. Takes `publish` so that the delivery
+    /// holds its reference to the message instead of another one.
     fn transmit(
         &mut self,
-        publish: &OutboundPublish,
+        publish: OutboundPublish,
         packet_id: Option<PacketId>,
         dup: bool,
         now_ms: u64,
@@ -326,10 +327,11 @@ impl Session {
         let Some(connection) = self.connection.as_mut() else {
             return false;
         };
-        let message = &publish.message;
         let v5 = protocol_version.is_v5();
         let alias = if v5 {
-            connection.outbound_aliases.lookup(&message.topic_name)
+            connection
+                .outbound_aliases
+                .lookup(&publish.message.topic_name)
         } else {
             OutboundAlias::None
         };
@@ -341,12 +343,12 @@ impl Session {
         // Properties exist only under v5: a 3.x PUBLISH carries none, and
         // building a set anyway took 4.5% of the broker's time in a p2p profile.
         let properties = if v5 {
-            delivery_properties(publish, topic_alias, now_ms)
+            delivery_properties(&publish, topic_alias, now_ms)
         } else {
             None
         };
         let delivery = Delivery {
-            message: SharedMessage::clone(message),
+            message: publish.message,
             dup,
             qos: publish.qos,
             retain: publish.retain,
@@ -366,7 +368,7 @@ impl Session {
         if let OutboundAlias::New(topic_alias) = alias {
             connection
                 .outbound_aliases
-                .assign(message.topic_name.clone(), topic_alias);
+                .assign(delivery.message.topic_name.clone(), topic_alias);
         }
         actions.push(Action::Deliver(delivery));
         true
@@ -462,7 +464,7 @@ impl Session {
             if publish.message.is_expired(now_ms) {
                 self.state.stats.add(1, |stats| &mut stats.dropped_expired);
                 self.state.inflight.remove(packet_id);
-            } else if !self.transmit(&publish, Some(packet_id), true, now_ms, actions) {
+            } else if !self.transmit(publish, Some(packet_id), true, now_ms, actions) {
                 self.state.inflight.remove(packet_id);
             }
         }
