@@ -22,6 +22,18 @@ pub const CLIENT_RECEIVE_MAXIMUM_DEFAULT: u16 = 65_535;
 /// Receive Maximum: each one holds a message until acknowledged.
 pub const OUTBOUND_INFLIGHT_MAX_DEFAULT: u16 = 1024;
 
+/// Outbound QoS 1/2 PUBLISHes in flight across all the clients of one shard
+/// before a client past `OUTBOUND_INFLIGHT_GUARANTEED` waits for its own
+/// acknowledgements: a few clients may each fill a large window, a thousand
+/// share the budget. Every message in flight is bytes in the shard's write
+/// buffers and the sockets' queues that the next delivery has to reach past.
+pub const OUTBOUND_INFLIGHT_SHARD_BUDGET_DEFAULT: usize = 128 * 1024;
+
+/// Outbound QoS 1/2 PUBLISHes in flight that a client may always have,
+/// whatever the shard's budget: its acknowledgements are what bring the next
+/// ones, so no client waits on the others'.
+pub const OUTBOUND_INFLIGHT_GUARANTEED: usize = 32;
+
 /// Our Topic Alias Maximum: inbound aliases a client may define per connection.
 pub const TOPIC_ALIAS_MAXIMUM_DEFAULT: u16 = 64;
 

@@ -43,6 +43,9 @@ pub struct Config {
     pub receive_maximum: u16,
     /// Outbound QoS 1/2 publishes in flight per client; the client's Receive Maximum lowers it.
     pub outbound_inflight_maximum: u16,
+    /// Outbound QoS 1/2 publishes in flight across one shard's clients before a
+    /// client past its guaranteed few waits for its own acknowledgements.
+    pub outbound_inflight_shard_budget: usize,
     /// Messages queued per session beyond the inflight window or while it is offline.
     pub max_queued_messages: usize,
     /// Bytes queued per session (payload, topic and variable-length properties).
@@ -132,6 +135,7 @@ impl Default for Config {
             io_ring_depth: limits::IO_RING_DEPTH,
             receive_maximum: session.receive_maximum,
             outbound_inflight_maximum: session.outbound_inflight_maximum,
+            outbound_inflight_shard_budget: session.outbound_inflight_shard_budget,
             max_queued_messages: session.max_queued_messages,
             max_queued_bytes: session.max_queued_bytes,
             queue_qos0: session.queue_qos0,
@@ -246,6 +250,10 @@ impl Config {
                 "outbound_inflight_maximum",
                 usize::from(self.outbound_inflight_maximum),
             ),
+            (
+                "outbound_inflight_shard_budget",
+                self.outbound_inflight_shard_budget,
+            ),
             ("max_queued_messages", self.max_queued_messages),
             ("max_queued_bytes", self.max_queued_bytes),
             ("keep_alive_max_s", usize::from(self.keep_alive_max_s)),
@@ -312,6 +320,7 @@ impl Config {
             maximum_packet_size: self.maximum_packet_size,
             topic_alias_maximum: self.topic_alias_maximum,
             outbound_inflight_maximum: self.outbound_inflight_maximum,
+            outbound_inflight_shard_budget: self.outbound_inflight_shard_budget,
             max_queued_messages: self.max_queued_messages,
             max_queued_bytes: self.max_queued_bytes,
             queue_qos0: self.queue_qos0,

@@ -1,7 +1,10 @@
 //! The server-side settings one session obeys, with defaults from [`crate::limits`].
 
+use std::sync::Arc;
+
 use bytestring::ByteString;
 
+use super::inflight::InflightGauge;
 use crate::limits;
 use crate::protocol::QoS;
 
@@ -37,6 +40,15 @@ pub struct SessionConfig {
     /// Outbound QoS 1/2 PUBLISHes in flight, at most; the client's Receive Maximum
     /// lowers it.
     pub outbound_inflight_maximum: u16,
+    /// Outbound QoS 1/2 PUBLISHes in flight across the sessions sharing
+    /// `inflight_gauge`, past which a session with more than
+    /// `limits::OUTBOUND_INFLIGHT_GUARANTEED` in flight queues the next ones
+    /// until its own acknowledgements come back.
+    pub outbound_inflight_shard_budget: usize,
+    /// The count of outbound flows open across the sessions running under
+    /// this configuration (one copy per shard). Runtime state rather than a
+    /// setting: two configurations compare equal whatever their gauges read.
+    pub inflight_gauge: Arc<InflightGauge>,
     /// Highest QoS we accept in PUBLISH and grant in SUBACK.
     pub maximum_qos: QoS,
     /// Whether retained messages are supported. A PUBLISH with RETAIN when they are
@@ -85,6 +97,8 @@ impl Default for SessionConfig {
             topic_alias_maximum: limits::TOPIC_ALIAS_MAXIMUM_DEFAULT,
             outbound_topic_alias_maximum: limits::OUTBOUND_TOPIC_ALIAS_MAX_DEFAULT,
             outbound_inflight_maximum: limits::OUTBOUND_INFLIGHT_MAX_DEFAULT,
+            outbound_inflight_shard_budget: limits::OUTBOUND_INFLIGHT_SHARD_BUDGET_DEFAULT,
+            inflight_gauge: Arc::default(),
             maximum_qos: QoS::ExactlyOnce,
             retain_available: true,
             max_queued_messages: limits::QUEUED_MESSAGES_MAX_DEFAULT,

@@ -128,9 +128,9 @@ impl Session {
             Some(previous) if session_present => previous.resume(actions),
             Some(mut previous) => {
                 previous.end_replaced_session(now_ms, actions);
-                SessionState::new(client_id, protocol_version)
+                SessionState::new(client_id, protocol_version, config)
             }
-            None => SessionState::new(client_id, protocol_version),
+            None => SessionState::new(client_id, protocol_version, config),
         };
         state.protocol_version = protocol_version;
         state.session_expiry_interval_s = session_expiry_interval_s;
@@ -237,13 +237,17 @@ impl ConnectionState {
 }
 
 impl SessionState {
-    fn new(client_id: ByteString, protocol_version: ProtocolVersion) -> SessionState {
+    fn new(
+        client_id: ByteString,
+        protocol_version: ProtocolVersion,
+        config: &SessionConfig,
+    ) -> SessionState {
         SessionState {
             client_id,
             protocol_version,
             session_expiry_interval_s: 0,
             subscriptions: FastMap::default(),
-            inflight: OutboundInflight::default(),
+            inflight: OutboundInflight::new(Arc::clone(&config.inflight_gauge)),
             queue: OutboundQueue::new(),
             awaiting_pubrel: FastSet::default(),
             will: None,

@@ -16,6 +16,8 @@
 //! breaks that order; the search is then linear until the window empties.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use super::outbound::OutboundPublish;
 use crate::protocol::PacketId;
@@ -44,8 +46,47 @@ const PACKET_IDS: u32 = u16::MAX as u32;
 /// Empty slots tolerated beyond the number of open flows before they are dropped.
 const EMPTY_SLOTS_SLACK: usize = 16;
 
+/// Outbound flows open across the sessions that share it: every session of
+/// one shard (see `SessionConfig::outbound_inflight_shard_budget`).
+///
+/// The sessions sharing a gauge run on one thread, so it is counted with
+/// plain loads and stores, not read-modify-write instructions, which would
+/// cost a full memory barrier per delivery. Sessions on several threads
+/// sharing one would lose counts; the gauge only throttles, so the worst a
+/// wrong count does is hold sessions to their guaranteed window or let them
+/// past the budget.
+#[derive(Debug, Default)]
+pub struct InflightGauge(AtomicUsize);
+
+impl InflightGauge {
+    /// Flows open now.
+    pub fn open(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, count: usize) {
+        self.0
+            .store(self.open().saturating_add(count), Ordering::Relaxed);
+    }
+
+    fn sub(&self, count: usize) {
+        self.0
+            .store(self.open().saturating_sub(count), Ordering::Relaxed);
+    }
+}
+
+impl PartialEq for InflightGauge {
+    /// Gauges are state, not settings: any two compare equal, so that two
+    /// session configurations compare by their settings alone.
+    fn eq(&self, _: &InflightGauge) -> bool {
+        true
+    }
+}
+
+impl Eq for InflightGauge {}
+
 /// The outbound flows of a session, in the order they started.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct OutboundInflight {
     /// Each flow under its packet id; `None` once it ended out of order.
     slots: VecDeque<(PacketId, Option<Flight>)>,
@@ -54,16 +95,34 @@ pub(crate) struct OutboundInflight {
     /// The slots' ids increase from the front (see the module's text).
     ordered: bool,
     last_packet_id: PacketId,
+    /// Where the open flows are counted with the other sessions'.
+    gauge: Arc<InflightGauge>,
 }
 
 impl Default for OutboundInflight {
+    /// No flows, counted on a gauge of their own.
     fn default() -> OutboundInflight {
+        OutboundInflight::new(Arc::default())
+    }
+}
+
+impl Clone for OutboundInflight {
+    /// A copy whose flows count on the same gauge as this one's.
+    fn clone(&self) -> OutboundInflight {
+        self.gauge.add(self.open);
         OutboundInflight {
-            slots: VecDeque::new(),
-            open: 0,
-            ordered: true,
-            last_packet_id: 0,
+            slots: self.slots.clone(),
+            open: self.open,
+            ordered: self.ordered,
+            last_packet_id: self.last_packet_id,
+            gauge: Arc::clone(&self.gauge),
         }
+    }
+}
+
+impl Drop for OutboundInflight {
+    fn drop(&mut self) {
+        self.gauge.sub(self.open);
     }
 }
 
@@ -78,6 +137,22 @@ fn next_packet_id(packet_id: PacketId) -> PacketId {
 }
 
 impl OutboundInflight {
+    /// No flows; those to come are counted on `gauge`.
+    pub(crate) fn new(gauge: Arc<InflightGauge>) -> OutboundInflight {
+        OutboundInflight {
+            slots: VecDeque::new(),
+            open: 0,
+            ordered: true,
+            last_packet_id: 0,
+            gauge,
+        }
+    }
+
+    /// Flows open on every session sharing this one's gauge.
+    pub(crate) fn gauge(&self) -> usize {
+        self.gauge.open()
+    }
+
     /// Flows in progress.
     pub(crate) fn len(&self) -> usize {
         self.open
@@ -105,6 +180,7 @@ impl OutboundInflight {
         self.last_packet_id = packet_id;
         self.slots.push_back((packet_id, Some(Flight { stage })));
         self.open += 1;
+        self.gauge.add(1);
         packet_id
     }
 
@@ -125,6 +201,7 @@ impl OutboundInflight {
         let index = self.slot_of(packet_id)?;
         let flight = self.slots[index].1.take()?;
         self.open -= 1;
+        self.gauge.sub(1);
         while matches!(self.slots.front(), Some((_, None))) {
             self.slots.pop_front();
         }
@@ -161,10 +238,11 @@ impl OutboundInflight {
     }
 
     /// Flows restored from a snapshot, given in the order they started, under
-    /// distinct non-zero packet ids (the caller checks).
+    /// distinct non-zero packet ids (the caller checks), counted on `gauge`.
     pub(crate) fn restore(
         flights: impl IntoIterator<Item = (PacketId, FlightStage)>,
         last_packet_id: PacketId,
+        gauge: Arc<InflightGauge>,
     ) -> OutboundInflight {
         let slots: VecDeque<(PacketId, Option<Flight>)> = flights
             .into_iter()
@@ -185,11 +263,13 @@ impl OutboundInflight {
             ids.windows(2).all(|pair| pair[0] != pair[1]),
             "restored flows share a packet id"
         );
+        gauge.add(slots.len());
         OutboundInflight {
             open: slots.len(),
             slots,
             ordered,
             last_packet_id,
+            gauge,
         }
     }
 
@@ -291,12 +371,14 @@ mod tests {
 
     #[test]
     fn ids_count_up_and_skip_zero_and_ids_in_use() {
-        let mut inflight = OutboundInflight::restore([(65_534, FlightStage::Released)], 65_533);
+        let mut inflight =
+            OutboundInflight::restore([(65_534, FlightStage::Released)], 65_533, Arc::default());
         assert_eq!(inflight.last_packet_id(), 65_533);
         assert_eq!(open(&mut inflight), 65_535);
         assert_eq!(open(&mut inflight), 1);
         assert_eq!(inflight.packet_ids_in_order(), [65_534, 65_535, 1]);
-        let mut inflight = OutboundInflight::restore([(2, FlightStage::Released)], 65_535);
+        let mut inflight =
+            OutboundInflight::restore([(2, FlightStage::Released)], 65_535, Arc::default());
         assert_eq!(open(&mut inflight), 1);
         assert_eq!(open(&mut inflight), 3);
         assert_eq!(
@@ -310,7 +392,7 @@ mod tests {
     #[test]
     fn a_restored_window_out_of_id_order_is_still_searched_right() {
         let flights = [40, 7, 300, 2].map(|id| (id, FlightStage::Released));
-        let mut inflight = OutboundInflight::restore(flights, 300);
+        let mut inflight = OutboundInflight::restore(flights, 300, Arc::default());
         for id in [7, 300, 40, 2] {
             assert!(inflight.remove(id).is_some(), "{id}");
         }
@@ -319,8 +401,40 @@ mod tests {
     }
 
     #[test]
+    fn the_gauge_counts_every_open_flow_of_the_sessions_sharing_it() {
+        let gauge = Arc::new(InflightGauge::default());
+        let mut first = OutboundInflight::new(Arc::clone(&gauge));
+        let mut second = OutboundInflight::new(Arc::clone(&gauge));
+        let a = open(&mut first);
+        open(&mut first);
+        open(&mut second);
+        assert_eq!(gauge.open(), 3);
+        first.remove(a);
+        first.remove(a);
+        assert_eq!(gauge.open(), 2);
+        let copy = first.clone();
+        assert_eq!(gauge.open(), 3);
+        drop(copy);
+        drop(second);
+        assert_eq!(gauge.open(), 1);
+        let restored = OutboundInflight::restore(
+            [(9, FlightStage::Released), (10, FlightStage::Released)],
+            10,
+            Arc::clone(&gauge),
+        );
+        assert_eq!(restored.gauge(), 3);
+        drop(restored);
+        drop(first);
+        assert_eq!(gauge.open(), 0);
+    }
+
+    #[test]
     #[should_panic(expected = "share a packet id")]
     fn restored_flows_under_one_id_are_refused() {
-        OutboundInflight::restore([(5, FlightStage::Released), (5, FlightStage::Released)], 5);
+        OutboundInflight::restore(
+            [(5, FlightStage::Released), (5, FlightStage::Released)],
+            5,
+            Arc::default(),
+        );
     }
 }

@@ -64,6 +64,7 @@ mod tests;
 pub use action::{Action, Delivery, TimerKind};
 pub use config::{QueueFullPolicy, SessionConfig};
 pub use connect::{needs_assigned_client_id, refuse_connect, ConnectOutcome};
+pub use inflight::InflightGauge;
 pub use message::{Message, MessageProperties, SharedMessage, SubscriptionMatch};
 pub use outbound::PlainDelivery;
 pub use queue::QueueBounds;

@@ -18,6 +18,7 @@ use super::alias::OutboundAlias;
 use super::inflight::FlightStage;
 use super::message::{SharedMessage, SubscriptionMatch};
 use super::{Action, Delivery, Session};
+use crate::limits;
 use crate::protocol::{
     publish_ref_len, Packet, PacketId, PublishProperties, PublishResponse, QoS, ReasonCode,
 };
@@ -243,7 +244,9 @@ impl Session {
             .push(publish, &self.config, now_ms, &mut self.state.stats);
     }
 
-    /// The inflight window: the client's Receive Maximum, capped by ours.
+    /// The inflight window: the client's Receive Maximum, capped by ours, and
+    /// past `limits::OUTBOUND_INFLIGHT_GUARANTEED` only while the shard's
+    /// flows are within its budget.
     fn has_window_room(&self) -> bool {
         let Some(connection) = &self.connection else {
             return false;
@@ -251,7 +254,10 @@ impl Session {
         let window = connection
             .client_receive_maximum
             .min(self.config.outbound_inflight_maximum);
-        self.state.inflight.len() < usize::from(window)
+        let open = self.state.inflight.len();
+        open < usize::from(window)
+            && (open < limits::OUTBOUND_INFLIGHT_GUARANTEED
+                || self.state.inflight.gauge() < self.config.outbound_inflight_shard_budget)
     }
 
     /// True when a connection is attached and not congested.

@@ -318,7 +318,11 @@ fn session_state(
         };
         (flight.packet_id, stage)
     });
-    let inflight = OutboundInflight::restore(flights, snapshot.last_packet_id);
+    let inflight = OutboundInflight::restore(
+        flights,
+        snapshot.last_packet_id,
+        Arc::clone(&config.inflight_gauge),
+    );
     let mut stats = DropCounters::from(session_stats(snapshot.stats));
     let queue = OutboundQueue::restore(
         snapshot.queue.into_iter().map(to_publish),

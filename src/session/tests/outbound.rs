@@ -49,6 +49,55 @@ fn inflight_window_is_bounded_by_our_own_limit() {
 }
 
 #[test]
+fn past_the_shard_budget_a_session_keeps_its_guaranteed_window_and_waits_for_its_acks() {
+    use crate::limits::OUTBOUND_INFLIGHT_GUARANTEED as GUARANTEED;
+    let config = SessionConfig {
+        outbound_inflight_shard_budget: GUARANTEED + 10,
+        ..SessionConfig::default()
+    };
+    let (mut busy, _) = accept_with(v5_connect("busy"), None, &config, 0);
+    let (mut quiet, _) = accept_with(v5_connect("quiet"), None, &config, 0);
+    let message = message("t", QoS::AtLeastOnce, "p");
+    // The busy session takes the whole budget: its guaranteed window and
+    // the ten the budget has beyond it.
+    for now_ms in 0..100 {
+        deliver(&mut busy, &message, QoS::AtLeastOnce, now_ms);
+    }
+    assert_eq!(busy.inflight_len(), GUARANTEED + 10);
+    assert_eq!(busy.queued_len(), 100 - GUARANTEED - 10);
+    // The quiet one still has its guaranteed window, and no more.
+    for now_ms in 0..GUARANTEED as u64 + 5 {
+        deliver(&mut quiet, &message, QoS::AtLeastOnce, now_ms);
+    }
+    assert_eq!(quiet.inflight_len(), GUARANTEED);
+    assert_eq!(quiet.queued_len(), 5);
+    // An acknowledgement of the busy session brings none of its queue while
+    // the shard is over budget; one of the quiet session's brings the next
+    // of its own.
+    let actions = feed(&mut busy, Packet::PubAck(PublishResponse::success(1)), 200);
+    assert!(sent_publishes(&actions).is_empty());
+    assert_eq!(busy.inflight_len(), GUARANTEED + 9);
+    let actions = feed(&mut quiet, Packet::PubAck(PublishResponse::success(1)), 200);
+    assert_eq!(sent_publishes(&actions).len(), 1);
+    // Over budget, the busy session's acknowledgements refill its
+    // guaranteed window only.
+    for packet_id in 2..=12 {
+        feed(
+            &mut busy,
+            Packet::PubAck(PublishResponse::success(packet_id)),
+            201,
+        );
+    }
+    assert_eq!(busy.inflight_len(), GUARANTEED);
+    // A session that ends gives its flows back to the shard: the busy one's
+    // next acknowledgement refills it up to the budget.
+    drop(quiet);
+    let actions = feed(&mut busy, Packet::PubAck(PublishResponse::success(13)), 300);
+    assert_eq!(sent_publishes(&actions).len(), 11);
+    assert_eq!(busy.inflight_len(), GUARANTEED + 10);
+}
+
+#[test]
 fn qos0_is_sent_even_when_the_window_is_full() {
     let mut session = client_with_receive_maximum(1);
     deliver(
