@@ -51,10 +51,11 @@ const EMPTY_SLOTS_SLACK: usize = 16;
 ///
 /// The sessions sharing a gauge run on one thread, so it is counted with
 /// plain loads and stores, not read-modify-write instructions, which would
-/// cost a full memory barrier per delivery. Sessions on several threads
-/// sharing one would lose counts; the gauge only throttles, so the worst a
-/// wrong count does is hold sessions to their guaranteed window or let them
-/// past the budget.
+/// cost a full memory barrier per delivery; a copy of a session's flows (a
+/// snapshot's, dropped on another thread) counts on a gauge of its own.
+/// Sessions on several threads sharing one would lose counts; the gauge only
+/// throttles, so the worst a wrong count could do is hold sessions to their
+/// guaranteed window or let them past the budget.
 #[derive(Debug, Default)]
 pub struct InflightGauge(AtomicUsize);
 
@@ -107,15 +108,19 @@ impl Default for OutboundInflight {
 }
 
 impl Clone for OutboundInflight {
-    /// A copy whose flows count on the same gauge as this one's.
+    /// A copy whose flows count on a gauge of its own: copies are taken to
+    /// be stored (a snapshot, converted and dropped on another thread), not
+    /// to be served, so they neither take the shard's budget nor touch its
+    /// gauge from elsewhere.
     fn clone(&self) -> OutboundInflight {
-        self.gauge.add(self.open);
+        let gauge = InflightGauge::default();
+        gauge.add(self.open);
         OutboundInflight {
             slots: self.slots.clone(),
             open: self.open,
             ordered: self.ordered,
             last_packet_id: self.last_packet_id,
-            gauge: Arc::clone(&self.gauge),
+            gauge: Arc::new(gauge),
         }
     }
 }
@@ -412,9 +417,13 @@ mod tests {
         first.remove(a);
         first.remove(a);
         assert_eq!(gauge.open(), 2);
+        // A copy (a snapshot's) counts apart, and dropping it elsewhere
+        // leaves the shard's gauge alone.
         let copy = first.clone();
-        assert_eq!(gauge.open(), 3);
-        drop(copy);
+        assert_eq!(gauge.open(), 2);
+        assert_eq!(copy.gauge(), 1);
+        std::thread::spawn(move || drop(copy)).join().unwrap();
+        assert_eq!(gauge.open(), 2);
         drop(second);
         assert_eq!(gauge.open(), 1);
         let restored = OutboundInflight::restore(
