@@ -26,8 +26,9 @@ pub enum TimerKind {
 }
 
 /// One thing the runtime must do, in the order the session emitted them.
-// `Send` is by far the most common variant and the action Vec is reused, so boxing
-// the packet would cost an allocation per packet to save memory nobody holds.
+// `Send` and `Deliver` are by far the most common variants and the action Vec is
+// reused, so boxing the packet would cost an allocation per packet to save memory
+// nobody holds.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
