@@ -13,7 +13,8 @@
 //! Packet ids are handed out counting up (1 after 65,535), so the slots' ids
 //! increase, modulo the id space, from front to back, and a flow is found by
 //! binary search. Only a flow left open for a whole round of the id space
-//! breaks that order; the search is then linear until the window empties.
+//! breaks that order; the search is then linear until the oldest flows end
+//! and the order holds again.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -136,6 +137,18 @@ fn distance(from: PacketId, packet_id: PacketId) -> u32 {
     (u32::from(packet_id) + PACKET_IDS - u32::from(from)) % PACKET_IDS
 }
 
+/// True when the slots' ids increase, counting up through the id space, from
+/// the front's (true for no slots).
+fn in_id_order(slots: &VecDeque<(PacketId, Option<Flight>)>) -> bool {
+    let Some(&(front, _)) = slots.front() else {
+        return true;
+    };
+    slots
+        .iter()
+        .zip(slots.iter().skip(1))
+        .all(|((a, _), (b, _))| distance(front, *a) < distance(front, *b))
+}
+
 /// The packet id after `packet_id`: 1 follows 65,535 (0 is never used).
 fn next_packet_id(packet_id: PacketId) -> PacketId {
     packet_id.checked_add(1).unwrap_or(1)
@@ -213,10 +226,13 @@ impl OutboundInflight {
         while matches!(self.slots.back(), Some((_, None))) {
             self.slots.pop_back();
         }
-        if self.slots.is_empty() {
-            self.ordered = true;
-        } else if self.slots.len() - self.open > self.open + EMPTY_SLOTS_SLACK {
+        if self.slots.len() - self.open > self.open + EMPTY_SLOTS_SLACK {
             self.drop_empty_slots();
+        }
+        if !self.ordered && index == 0 {
+            // The oldest flow ended, the one that may have broken the order:
+            // a scan no longer than the linear searches it ends.
+            self.ordered = in_id_order(&self.slots);
         }
         Some(flight)
     }
@@ -256,13 +272,8 @@ impl OutboundInflight {
                 (packet_id, Some(Flight { stage }))
             })
             .collect();
+        let ordered = in_id_order(&slots);
         let mut ids: Vec<PacketId> = slots.iter().map(|(packet_id, _)| *packet_id).collect();
-        let ordered = match ids.first() {
-            Some(&front) => ids
-                .windows(2)
-                .all(|pair| distance(front, pair[0]) < distance(front, pair[1])),
-            None => true,
-        };
         ids.sort_unstable();
         assert!(
             ids.windows(2).all(|pair| pair[0] != pair[1]),
@@ -372,6 +383,27 @@ mod tests {
             }
         }
         assert!(started > u64::from(PACKET_IDS), "the ids went round");
+    }
+
+    #[test]
+    fn the_order_returns_once_the_flow_that_broke_it_ends() {
+        let mut inflight = OutboundInflight::default();
+        let held = open(&mut inflight);
+        // A round of the id space while the first flow stays open; the
+        // window holds a few more, ended in order.
+        let mut window = std::collections::VecDeque::new();
+        for _ in 0..70_000 {
+            window.push_back(open(&mut inflight));
+            if window.len() > 4 {
+                inflight.remove(window.pop_front().unwrap());
+            }
+        }
+        assert!(!inflight.ordered, "the ids went round the held flow");
+        inflight.remove(held);
+        assert!(inflight.ordered);
+        for &packet_id in &window {
+            assert!(inflight.get(packet_id).is_some());
+        }
     }
 
     #[test]
