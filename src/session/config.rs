@@ -40,8 +40,8 @@ pub struct SessionConfig {
     /// Outbound QoS 1/2 PUBLISHes in flight, at most; the client's Receive Maximum
     /// lowers it.
     pub outbound_inflight_maximum: u16,
-    /// Outbound QoS 1/2 PUBLISHes in flight across the sessions sharing
-    /// `inflight_gauge`, past which a session with more than
+    /// Outbound QoS 1/2 PUBLISHes in flight across the connected sessions
+    /// sharing `inflight_gauge`, past which a session with more than
     /// `limits::OUTBOUND_INFLIGHT_GUARANTEED` in flight queues the next ones
     /// until its own acknowledgements come back.
     pub outbound_inflight_shard_budget: usize,

@@ -179,10 +179,12 @@ impl Session {
         ConnectOutcome::Accepted(session)
     }
 
-    /// A reconnect in time: the delayed will and the expiry are cancelled.
+    /// A reconnect in time: the delayed will and the expiry are cancelled, and
+    /// the flows in flight count against the shard's budget again.
     fn resume(mut self, actions: &mut Vec<Action>) -> SessionState {
         self.state.will_at_ms = None;
         self.state.expires_at_ms = None;
+        self.state.inflight.attach();
         actions.push(Action::CancelTimer(TimerKind::WillDelay));
         actions.push(Action::CancelTimer(TimerKind::SessionExpiry));
         self.state

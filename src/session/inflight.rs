@@ -99,6 +99,11 @@ pub(crate) struct OutboundInflight {
     last_packet_id: PacketId,
     /// Where the open flows are counted with the other sessions'.
     gauge: Arc<InflightGauge>,
+    /// True while the open flows are on the gauge: while the session has a
+    /// connection. A client that went away holds no share of the budget, or
+    /// a few offline sessions with full windows would hold every connected
+    /// client of the shard to its guaranteed window.
+    counted: bool,
 }
 
 impl Default for OutboundInflight {
@@ -115,20 +120,23 @@ impl Clone for OutboundInflight {
     /// gauge from elsewhere.
     fn clone(&self) -> OutboundInflight {
         let gauge = InflightGauge::default();
-        gauge.add(self.open);
+        if self.counted {
+            gauge.add(self.open);
+        }
         OutboundInflight {
             slots: self.slots.clone(),
             open: self.open,
             ordered: self.ordered,
             last_packet_id: self.last_packet_id,
             gauge: Arc::new(gauge),
+            counted: self.counted,
         }
     }
 }
 
 impl Drop for OutboundInflight {
     fn drop(&mut self) {
-        self.gauge.sub(self.open);
+        self.detach();
     }
 }
 
@@ -155,7 +163,8 @@ fn next_packet_id(packet_id: PacketId) -> PacketId {
 }
 
 impl OutboundInflight {
-    /// No flows; those to come are counted on `gauge`.
+    /// No flows, of a session with a connection; those to come are counted
+    /// on `gauge`.
     pub(crate) fn new(gauge: Arc<InflightGauge>) -> OutboundInflight {
         OutboundInflight {
             slots: VecDeque::new(),
@@ -163,6 +172,24 @@ impl OutboundInflight {
             ordered: true,
             last_packet_id: 0,
             gauge,
+            counted: true,
+        }
+    }
+
+    /// The session has a connection again: its flows count on the gauge.
+    pub(crate) fn attach(&mut self) {
+        if !self.counted {
+            self.gauge.add(self.open);
+            self.counted = true;
+        }
+    }
+
+    /// The session lost its connection: its flows leave the gauge until
+    /// [`OutboundInflight::attach`].
+    pub(crate) fn detach(&mut self) {
+        if self.counted {
+            self.gauge.sub(self.open);
+            self.counted = false;
         }
     }
 
@@ -198,7 +225,9 @@ impl OutboundInflight {
         self.last_packet_id = packet_id;
         self.slots.push_back((packet_id, Some(Flight { stage })));
         self.open += 1;
-        self.gauge.add(1);
+        if self.counted {
+            self.gauge.add(1);
+        }
         packet_id
     }
 
@@ -219,7 +248,9 @@ impl OutboundInflight {
         let index = self.slot_of(packet_id)?;
         let flight = self.slots[index].1.take()?;
         self.open -= 1;
-        self.gauge.sub(1);
+        if self.counted {
+            self.gauge.sub(1);
+        }
         while matches!(self.slots.front(), Some((_, None))) {
             self.slots.pop_front();
         }
@@ -259,7 +290,8 @@ impl OutboundInflight {
     }
 
     /// Flows restored from a snapshot, given in the order they started, under
-    /// distinct non-zero packet ids (the caller checks), counted on `gauge`.
+    /// distinct non-zero packet ids (the caller checks), of a session waiting
+    /// for its client: counted on `gauge` from [`OutboundInflight::attach`].
     pub(crate) fn restore(
         flights: impl IntoIterator<Item = (PacketId, FlightStage)>,
         last_packet_id: PacketId,
@@ -279,13 +311,13 @@ impl OutboundInflight {
             ids.windows(2).all(|pair| pair[0] != pair[1]),
             "restored flows share a packet id"
         );
-        gauge.add(slots.len());
         OutboundInflight {
             open: slots.len(),
             slots,
             ordered,
             last_packet_id,
             gauge,
+            counted: false,
         }
     }
 
@@ -458,14 +490,43 @@ mod tests {
         assert_eq!(gauge.open(), 2);
         drop(second);
         assert_eq!(gauge.open(), 1);
-        let restored = OutboundInflight::restore(
+        drop(first);
+        assert_eq!(gauge.open(), 0);
+    }
+
+    #[test]
+    fn the_gauge_counts_flows_only_while_their_session_is_attached() {
+        let gauge = Arc::new(InflightGauge::default());
+        let mut connected = OutboundInflight::new(Arc::clone(&gauge));
+        open(&mut connected);
+        // A restored session waits for its client: off the gauge.
+        let mut restored = OutboundInflight::restore(
             [(9, FlightStage::Released), (10, FlightStage::Released)],
             10,
             Arc::clone(&gauge),
         );
-        assert_eq!(restored.gauge(), 3);
+        assert_eq!(gauge.open(), 1);
+        restored.attach();
+        restored.attach();
+        assert_eq!(gauge.open(), 3);
+        // Offline, flows start and end without touching the gauge.
+        restored.detach();
+        restored.detach();
+        assert_eq!(gauge.open(), 1);
+        let started = open(&mut restored);
+        restored.remove(9);
+        assert_eq!(gauge.open(), 1);
+        // A copy of an offline session and its drop leave the gauge alone too.
+        drop(restored.clone());
+        assert_eq!(gauge.open(), 1);
+        restored.attach();
+        assert_eq!(gauge.open(), 3);
+        restored.remove(started);
+        assert_eq!(gauge.open(), 2);
+        restored.detach();
         drop(restored);
-        drop(first);
+        assert_eq!(gauge.open(), 1);
+        drop(connected);
         assert_eq!(gauge.open(), 0);
     }
 

@@ -32,7 +32,7 @@ impl Session {
         actions.push(Action::Close {
             reason_code: ReasonCode::SessionTakenOver,
         });
-        self.connection = None;
+        self.detach_connection();
         actions.push(Action::CancelTimer(TimerKind::KeepAlive));
         let will_delay_s = self.will_delay_s();
         if will_delay_s == 0 {
@@ -153,7 +153,7 @@ impl Session {
     /// messages queued while the connection was congested are dropped (and counted)
     /// unless QoS 0 is queued for offline clients.
     fn end_connection(&mut self, publish_will: bool, now_ms: u64, actions: &mut Vec<Action>) {
-        self.connection = None;
+        self.detach_connection();
         if !self.config.queue_qos0 {
             self.state
                 .stats
@@ -192,6 +192,13 @@ impl Session {
                 at_ms,
             });
         }
+    }
+
+    /// Forgets the connection; the flows left in flight stop counting
+    /// against the shard's in-flight budget until the client is back.
+    fn detach_connection(&mut self) {
+        self.connection = None;
+        self.state.inflight.detach();
     }
 
     /// The session is over: publish a will still pending, then [`Action::EndSession`].

@@ -98,6 +98,38 @@ fn past_the_shard_budget_a_session_keeps_its_guaranteed_window_and_waits_for_its
 }
 
 #[test]
+fn flows_of_a_client_that_went_away_leave_the_shard_budget_until_it_returns() {
+    use crate::limits::OUTBOUND_INFLIGHT_GUARANTEED as GUARANTEED;
+    let config = SessionConfig {
+        outbound_inflight_shard_budget: GUARANTEED + 10,
+        ..SessionConfig::default()
+    };
+    let message = message("t", QoS::AtLeastOnce, "p");
+    let (mut away, _) = accept_with(v5_persistent_connect("away", 600), None, &config, 0);
+    for now_ms in 0..GUARANTEED as u64 + 10 {
+        deliver(&mut away, &message, QoS::AtLeastOnce, now_ms);
+    }
+    assert_eq!(away.inflight_len(), GUARANTEED + 10);
+    away.connection_lost(100, &mut Vec::new());
+    // The stored session keeps its flows, but a connected client has the
+    // budget to itself.
+    let (mut present, _) = accept_with(v5_connect("present"), None, &config, 100);
+    for now_ms in 100..100 + GUARANTEED as u64 + 5 {
+        deliver(&mut present, &message, QoS::AtLeastOnce, now_ms);
+    }
+    assert_eq!(present.inflight_len(), GUARANTEED + 5);
+    assert_eq!(present.queued_len(), 0);
+    // Back again, the resent flows count once more: the shard is over
+    // budget and the other client keeps to what it has.
+    let (away, actions) = accept_with(v5_persistent_connect("away", 600), Some(away), &config, 200);
+    assert_eq!(sent_publishes(&actions).len(), GUARANTEED + 10);
+    assert_eq!(away.inflight_len(), GUARANTEED + 10);
+    deliver(&mut present, &message, QoS::AtLeastOnce, 201);
+    assert_eq!(present.inflight_len(), GUARANTEED + 5);
+    assert_eq!(present.queued_len(), 1);
+}
+
+#[test]
 fn qos0_is_sent_even_when_the_window_is_full() {
     let mut session = client_with_receive_maximum(1);
     deliver(
