@@ -105,14 +105,20 @@ fn main() -> ExitCode {
     let stats = broker.stats_handle();
     let outcome = broker.wait_stopped();
     let counters = stats.snapshot();
+    let drops = counters.session_drops;
     tracing::info!(
         accepted = counters.connections_accepted,
         refused = counters.connections_refused,
         handoffs = counters.handoffs,
-        qos0_dropped = counters.qos0_dropped,
         malformed = counters.malformed_packets,
         parks = counters.parks,
         unparks = counters.unparks,
+        qos0_dropped = counters.qos0_dropped,
+        queue_full_dropped = drops.dropped_queue_full,
+        queue_full_qos0_dropped = drops.dropped_qos0,
+        expired_dropped = drops.dropped_expired,
+        too_large_dropped = drops.dropped_too_large,
+        offline_qos0_dropped = drops.dropped_qos0_offline,
         "broker counters"
     );
     match outcome {

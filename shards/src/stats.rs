@@ -4,6 +4,9 @@
 //! here, so the atomics stay off the per-message hot path.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use shardmq::session::{DropTally, SessionStats};
 
 /// Counters shared by every shard.
 #[derive(Debug, Default)]
@@ -15,6 +18,9 @@ pub struct BrokerStats {
     malformed_packets: AtomicU64,
     parks: AtomicU64,
     unparks: AtomicU64,
+    /// What the sessions dropped (full queues, expiry, size, offline QoS 0),
+    /// counted by the sessions themselves.
+    session_drops: Arc<DropTally>,
 }
 
 /// A point-in-time copy of [`BrokerStats`].
@@ -34,6 +40,10 @@ pub struct StatsSnapshot {
     pub parks: u64,
     /// Times a parked connection came back.
     pub unparks: u64,
+    /// Messages the sessions dropped instead of delivering, by reason: a
+    /// full queue (QoS 0 and QoS 1/2 apart), expiry, the client's Maximum
+    /// Packet Size, QoS 0 for an offline client.
+    pub session_drops: SessionStats,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -76,6 +86,11 @@ impl BrokerStats {
         bump(&self.unparks);
     }
 
+    /// The tally every session of the broker counts its drops on.
+    pub fn session_drops(&self) -> Arc<DropTally> {
+        Arc::clone(&self.session_drops)
+    }
+
     /// The current values.
     pub fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
@@ -86,6 +101,7 @@ impl BrokerStats {
             malformed_packets: self.malformed_packets.load(Ordering::Relaxed),
             parks: self.parks.load(Ordering::Relaxed),
             unparks: self.unparks.load(Ordering::Relaxed),
+            session_drops: self.session_drops.get(),
         }
     }
 }

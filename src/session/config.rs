@@ -5,6 +5,7 @@ use std::sync::Arc;
 use bytestring::ByteString;
 
 use super::inflight::InflightGauge;
+use super::state::DropTally;
 use crate::limits;
 use crate::protocol::QoS;
 
@@ -49,6 +50,10 @@ pub struct SessionConfig {
     /// this configuration (one copy per shard). Runtime state rather than a
     /// setting: two configurations compare equal whatever their gauges read.
     pub inflight_gauge: Arc<InflightGauge>,
+    /// Where the sessions under this configuration count what they drop, on
+    /// top of their own [`SessionStats`](super::SessionStats): one tally
+    /// shared by the whole broker. Runtime state, like `inflight_gauge`.
+    pub drop_tally: Arc<DropTally>,
     /// Highest QoS we accept in PUBLISH and grant in SUBACK.
     pub maximum_qos: QoS,
     /// Whether retained messages are supported. A PUBLISH with RETAIN when they are
@@ -99,6 +104,7 @@ impl Default for SessionConfig {
             outbound_inflight_maximum: limits::OUTBOUND_INFLIGHT_MAX_DEFAULT,
             outbound_inflight_shard_budget: limits::OUTBOUND_INFLIGHT_SHARD_BUDGET_DEFAULT,
             inflight_gauge: Arc::default(),
+            drop_tally: Arc::default(),
             maximum_qos: QoS::ExactlyOnce,
             retain_available: true,
             max_queued_messages: limits::QUEUED_MESSAGES_MAX_DEFAULT,

@@ -155,11 +155,8 @@ impl Session {
     fn end_connection(&mut self, publish_will: bool, now_ms: u64, actions: &mut Vec<Action>) {
         self.detach_connection();
         if !self.config.queue_qos0 {
-            self.state
-                .stats
-                .add(self.state.queue.remove_qos0() as u64, |stats| {
-                    &mut stats.dropped_qos0_offline
-                });
+            let removed = self.state.queue.remove_qos0() as u64;
+            self.count_dropped(removed, |stats| &mut stats.dropped_qos0_offline);
         }
         actions.push(Action::CancelTimer(TimerKind::KeepAlive));
         if !publish_will {

@@ -72,14 +72,14 @@ pub use queue::QueueBounds;
 pub(crate) use queue::Queued;
 pub(crate) use queue::{count_dropped_full, BoundedQueue};
 pub use snapshot::RestoreError;
-pub use state::SessionStats;
+pub use state::{DropTally, SessionStats};
 
 use std::sync::Arc;
 
 use bytestring::ByteString;
 
 use crate::protocol::{Packet, ProtocolVersion, ReasonCode, SubscriptionOptions};
-use state::{ConnectionState, SessionState};
+use state::{ConnectionState, DropField, SessionState};
 
 /// One client's session: what outlives its connections (subscriptions, unfinished
 /// QoS flows, queued messages, will, expiry) and, while connected, the state of
@@ -183,10 +183,14 @@ impl Session {
     /// and never touches a message in flight.
     pub fn purge_expired(&mut self, now_ms: u64) -> usize {
         let purged = self.state.queue.purge_expired(now_ms);
-        self.state
-            .stats
-            .add(purged as u64, |stats| &mut stats.dropped_expired);
+        self.count_dropped(purged as u64, |stats| &mut stats.dropped_expired);
         purged
+    }
+
+    /// Counts `count` messages dropped, in the session's own counters and on
+    /// the broker's tally.
+    pub(crate) fn count_dropped(&mut self, count: u64, field: DropField) {
+        self.state.stats.add(count, field, &self.config.drop_tally);
     }
 
     /// The subscriptions with their granted options and Subscription Identifier,

@@ -94,7 +94,7 @@ impl Session {
             return PlainDelivery::General;
         }
         if message.is_expired(now_ms) {
-            self.state.stats.add(1, |stats| &mut stats.dropped_expired);
+            self.count_dropped(1, |stats| &mut stats.dropped_expired);
             return PlainDelivery::Skipped;
         }
         let protocol_version = self.state.protocol_version;
@@ -113,9 +113,7 @@ impl Session {
         let fits = publish_ref_len(&publish, protocol_version)
             .is_ok_and(|length| length <= connection.client_maximum_packet_size as usize);
         if !fits {
-            self.state
-                .stats
-                .add(1, |stats| &mut stats.dropped_too_large);
+            self.count_dropped(1, |stats| &mut stats.dropped_too_large);
             return PlainDelivery::Skipped;
         }
         PlainDelivery::Plain { retain }
@@ -216,7 +214,7 @@ impl Session {
 
     fn route_outbound(&mut self, publish: OutboundPublish, now_ms: u64, actions: &mut Vec<Action>) {
         if publish.message.is_expired(now_ms) {
-            self.state.stats.add(1, |stats| &mut stats.dropped_expired);
+            self.count_dropped(1, |stats| &mut stats.dropped_expired);
             return;
         }
         if !self.can_send() {
@@ -234,9 +232,7 @@ impl Session {
 
     fn enqueue(&mut self, publish: OutboundPublish, now_ms: u64) {
         if publish.qos == QoS::AtMostOnce && self.connection.is_none() && !self.config.queue_qos0 {
-            self.state
-                .stats
-                .add(1, |stats| &mut stats.dropped_qos0_offline);
+            self.count_dropped(1, |stats| &mut stats.dropped_qos0_offline);
             return;
         }
         self.state
@@ -295,7 +291,7 @@ impl Session {
                 return;
             };
             if publish.message.is_expired(now_ms) {
-                self.state.stats.add(1, |stats| &mut stats.dropped_expired);
+                self.count_dropped(1, |stats| &mut stats.dropped_expired);
             } else if publish.qos == QoS::AtMostOnce {
                 self.transmit(publish, None, false, now_ms, actions);
             } else {
@@ -366,9 +362,7 @@ impl Session {
         let fits = publish_ref_len(&delivery.publish(), protocol_version)
             .is_ok_and(|length| length <= connection.client_maximum_packet_size as usize);
         if !fits {
-            self.state
-                .stats
-                .add(1, |stats| &mut stats.dropped_too_large);
+            self.count_dropped(1, |stats| &mut stats.dropped_too_large);
             return false;
         }
         if let OutboundAlias::New(topic_alias) = alias {
@@ -468,7 +462,7 @@ impl Session {
                 }
             };
             if publish.message.is_expired(now_ms) {
-                self.state.stats.add(1, |stats| &mut stats.dropped_expired);
+                self.count_dropped(1, |stats| &mut stats.dropped_expired);
                 self.state.inflight.remove(packet_id);
             } else if !self.transmit(publish, Some(packet_id), true, now_ms, actions) {
                 self.state.inflight.remove(packet_id);

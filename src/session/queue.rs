@@ -29,7 +29,7 @@ use std::collections::VecDeque;
 
 use super::config::{QueueFullPolicy, SessionConfig};
 use super::outbound::OutboundPublish;
-use super::state::DropCounters;
+use super::state::{DropCounters, DropField, DropTally};
 use crate::limits;
 use crate::persist::schema::DeliveryRecord;
 use crate::protocol::QoS;
@@ -377,10 +377,10 @@ impl OutboundQueue {
         now_ms: u64,
         stats: &mut DropCounters,
     ) -> bool {
-        stats.add(self.purge_expired(now_ms) as u64, |stats| {
-            &mut stats.dropped_expired
-        });
-        self.admit(publish, &config.queue_bounds(), stats)
+        let tally = &config.drop_tally;
+        let purged = self.purge_expired(now_ms) as u64;
+        stats.add(purged, |stats| &mut stats.dropped_expired, tally);
+        self.admit(publish, &config.queue_bounds(), stats, tally)
     }
 
     /// A queue refilled from a snapshot, oldest first, within the bounds of `config`
@@ -395,7 +395,7 @@ impl OutboundQueue {
         let bounds = config.queue_bounds();
         let mut queue = OutboundQueue::new();
         for publish in entries {
-            queue.admit(publish, &bounds, stats);
+            queue.admit(publish, &bounds, stats, &config.drop_tally);
         }
         queue
     }
@@ -405,12 +405,11 @@ impl OutboundQueue {
         publish: OutboundPublish,
         bounds: &QueueBounds,
         stats: &mut DropCounters,
+        tally: &DropTally,
     ) -> bool {
         let expires_at_ms = publish.message.expires_at_ms;
-        // Called only for a message dropped: the counters are boxed then.
         let admitted = self.entries.admit(publish, bounds, |qos| {
-            let stats = stats.counting();
-            count_dropped_full(qos, &mut stats.dropped_qos0, &mut stats.dropped_queue_full)
+            stats.add(1, dropped_full_field(qos), tally);
         });
         self.forget_expiry_when_empty();
         if let (true, Some(at_ms)) = (admitted, expires_at_ms) {
@@ -460,5 +459,14 @@ pub(crate) fn count_dropped_full(qos: QoS, dropped_qos0: &mut u64, dropped_queue
         *dropped_qos0 += 1;
     } else {
         *dropped_queue_full += 1;
+    }
+}
+
+/// The counter of a message of `qos` dropped because the queue was full.
+fn dropped_full_field(qos: QoS) -> DropField {
+    if qos == QoS::AtMostOnce {
+        |stats| &mut stats.dropped_qos0
+    } else {
+        |stats| &mut stats.dropped_queue_full
     }
 }

@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytestring::ByteString;
 
@@ -46,6 +47,62 @@ pub struct SessionStats {
     pub dropped_qos0_offline: u64,
 }
 
+/// Picks one of the [`SessionStats`] counters.
+pub(crate) type DropField = fn(&mut SessionStats) -> &mut u64;
+
+/// The messages dropped by every session counting on it (all the broker's,
+/// through [`SessionConfig::drop_tally`](super::SessionConfig::drop_tally)):
+/// what an operator reads to learn that a bound was reached. Sessions on
+/// several threads share one, so it counts with atomic additions; they run
+/// only when something is dropped.
+#[derive(Debug, Default)]
+pub struct DropTally {
+    dropped_qos0: AtomicU64,
+    dropped_queue_full: AtomicU64,
+    dropped_too_large: AtomicU64,
+    dropped_expired: AtomicU64,
+    dropped_qos0_offline: AtomicU64,
+}
+
+impl DropTally {
+    /// The counts so far.
+    pub fn get(&self) -> SessionStats {
+        SessionStats {
+            dropped_qos0: self.dropped_qos0.load(Ordering::Relaxed),
+            dropped_queue_full: self.dropped_queue_full.load(Ordering::Relaxed),
+            dropped_too_large: self.dropped_too_large.load(Ordering::Relaxed),
+            dropped_expired: self.dropped_expired.load(Ordering::Relaxed),
+            dropped_qos0_offline: self.dropped_qos0_offline.load(Ordering::Relaxed),
+        }
+    }
+
+    fn add(&self, count: u64, field: DropField) {
+        let mut added = SessionStats::default();
+        *field(&mut added) += count;
+        for (counter, value) in [
+            (&self.dropped_qos0, added.dropped_qos0),
+            (&self.dropped_queue_full, added.dropped_queue_full),
+            (&self.dropped_too_large, added.dropped_too_large),
+            (&self.dropped_expired, added.dropped_expired),
+            (&self.dropped_qos0_offline, added.dropped_qos0_offline),
+        ] {
+            if value > 0 {
+                counter.fetch_add(value, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl PartialEq for DropTally {
+    /// Tallies are state, not settings: any two compare equal, so that two
+    /// session configurations compare by their settings alone.
+    fn eq(&self, _: &DropTally) -> bool {
+        true
+    }
+}
+
+impl Eq for DropTally {}
+
 /// A session's [`SessionStats`], boxed on the first drop: most sessions
 /// never drop anything, and the counters would be a seventh of a session.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -57,16 +114,13 @@ impl DropCounters {
         self.0.as_deref().copied().unwrap_or_default()
     }
 
-    /// Adds `count` to the counter `field` picks; nothing is boxed for 0.
-    pub(crate) fn add(&mut self, count: u64, field: fn(&mut SessionStats) -> &mut u64) {
+    /// Adds `count` to the counter `field` picks, here and on `tally`;
+    /// nothing is boxed for 0.
+    pub(crate) fn add(&mut self, count: u64, field: DropField, tally: &DropTally) {
         if count > 0 {
-            *field(self.counting()) += count;
+            *field(self.0.get_or_insert_with(Box::default)) += count;
+            tally.add(count, field);
         }
-    }
-
-    /// The counters to count a drop in, boxed now if they were not.
-    pub(crate) fn counting(&mut self) -> &mut SessionStats {
-        self.0.get_or_insert_with(Box::default)
     }
 }
 
@@ -143,14 +197,44 @@ mod tests {
 
     #[test]
     fn drop_counters_box_only_once_something_is_dropped() {
+        let tally = DropTally::default();
         let mut counters = DropCounters::from(SessionStats::default());
-        counters.add(0, |stats| &mut stats.dropped_expired);
+        counters.add(0, |stats| &mut stats.dropped_expired, &tally);
         assert!(counters.0.is_none());
         assert_eq!(counters.get(), SessionStats::default());
-        counters.add(2, |stats| &mut stats.dropped_expired);
-        counters.add(1, |stats| &mut stats.dropped_qos0);
+        counters.add(2, |stats| &mut stats.dropped_expired, &tally);
+        counters.add(1, |stats| &mut stats.dropped_qos0, &tally);
         let stats = counters.get();
         assert_eq!((stats.dropped_expired, stats.dropped_qos0), (2, 1));
         assert_eq!(DropCounters::from(stats), counters);
+    }
+
+    #[test]
+    fn the_tally_adds_up_the_drops_of_every_session_counting_on_it() {
+        let tally = DropTally::default();
+        let mut first = DropCounters::default();
+        let mut second = DropCounters::from(SessionStats {
+            dropped_expired: 7,
+            ..SessionStats::default()
+        });
+        first.add(2, |stats| &mut stats.dropped_queue_full, &tally);
+        second.add(1, |stats| &mut stats.dropped_queue_full, &tally);
+        second.add(3, |stats| &mut stats.dropped_too_large, &tally);
+        first.add(4, |stats| &mut stats.dropped_qos0_offline, &tally);
+        second.add(5, |stats| &mut stats.dropped_qos0, &tally);
+        first.add(6, |stats| &mut stats.dropped_expired, &tally);
+        // The tally counts from when it was made; a session's counters
+        // keep what it dropped before (a restored session's).
+        assert_eq!(
+            tally.get(),
+            SessionStats {
+                dropped_qos0: 5,
+                dropped_queue_full: 3,
+                dropped_too_large: 3,
+                dropped_expired: 6,
+                dropped_qos0_offline: 4,
+            }
+        );
+        assert_eq!(second.get().dropped_expired, 7);
     }
 }

@@ -1,5 +1,6 @@
 //! Offline queues and the 5.0 rules on what a client publishes, end to end: queue
-//! limits under both full-queue policies, QoS 0 for offline clients, Subscription
+//! limits under both full-queue policies (and the broker's count of what they
+//! dropped), QoS 0 for offline clients, Subscription
 //! Identifiers and Payload Format Indicator from a client, Response Information.
 //!
 //! Publisher and subscriber share a home shard, so the publisher's PUBACK comes
@@ -90,6 +91,8 @@ fn offline_session_with_a_full_queue_under_drop_newest_gets_the_first_messages_o
     let publisher = publish_all(address, &FIVE_QOS1);
     let received = resume_and_collect(address, &subscriber, publisher);
     assert_eq!(received, vec!["1", "2", "3"]);
+    // What the queue turned away is counted for the operator.
+    assert_eq!(broker.stats().session_drops.dropped_queue_full, 2);
     broker.shutdown();
 }
 
@@ -102,6 +105,7 @@ fn offline_session_with_a_full_queue_under_drop_oldest_gets_the_latest_messages_
     let publisher = publish_all(address, &FIVE_QOS1);
     let received = resume_and_collect(address, &subscriber, publisher);
     assert_eq!(received, vec!["3", "4", "5"]);
+    assert_eq!(broker.stats().session_drops.dropped_queue_full, 2);
     broker.shutdown();
 }
 
@@ -117,6 +121,7 @@ fn offline_session_does_not_queue_qos0_by_default() {
     );
     let received = resume_and_collect(address, &subscriber, publisher);
     assert_eq!(received, vec!["one"]);
+    assert_eq!(broker.stats().session_drops.dropped_qos0_offline, 1);
     broker.shutdown();
 }
 

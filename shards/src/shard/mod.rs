@@ -159,7 +159,10 @@ pub async fn run(setup: ShardSetup) {
             (None, None)
         }
     };
-    let session_config = Arc::new(setup.config.session_config());
+    let session_config = Arc::new(SessionConfig {
+        drop_tally: setup.stats.session_drops(),
+        ..setup.config.session_config()
+    });
     let retained = retained::RetainedStore::new(
         setup.config.max_retained_messages,
         setup.config.max_retained_bytes,
