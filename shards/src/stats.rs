@@ -4,7 +4,7 @@
 //! here, so the atomics stay off the per-message hot path.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use shardmq::session::{DropTally, SessionStats};
 
@@ -19,8 +19,10 @@ pub struct BrokerStats {
     parks: AtomicU64,
     unparks: AtomicU64,
     /// What the sessions dropped (full queues, expiry, size, offline QoS 0),
-    /// counted by the sessions themselves.
-    session_drops: Arc<DropTally>,
+    /// counted by the sessions themselves on one tally per shard. The
+    /// drops a lowered queue bound makes while sessions are restored at
+    /// start-up stay in those sessions' own counters.
+    session_drops: Mutex<Vec<Arc<DropTally>>>,
 }
 
 /// A point-in-time copy of [`BrokerStats`].
@@ -44,6 +46,13 @@ pub struct StatsSnapshot {
     /// full queue (QoS 0 and QoS 1/2 apart), expiry, the client's Maximum
     /// Packet Size, QoS 0 for an offline client.
     pub session_drops: SessionStats,
+}
+
+/// The tallies, even if a thread panicked holding them: they are counters.
+fn lock(tallies: &Mutex<Vec<Arc<DropTally>>>) -> MutexGuard<'_, Vec<Arc<DropTally>>> {
+    tallies
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn bump(counter: &AtomicU64) {
@@ -86,9 +95,25 @@ impl BrokerStats {
         bump(&self.unparks);
     }
 
-    /// The tally every session of the broker counts its drops on.
+    /// A new tally for the sessions of one shard to count their drops on,
+    /// added into every snapshot from now on.
     pub fn session_drops(&self) -> Arc<DropTally> {
-        Arc::clone(&self.session_drops)
+        let tally = Arc::new(DropTally::default());
+        lock(&self.session_drops).push(Arc::clone(&tally));
+        tally
+    }
+
+    fn session_drops_total(&self) -> SessionStats {
+        lock(&self.session_drops)
+            .iter()
+            .map(|tally| tally.get())
+            .fold(SessionStats::default(), |sum, drops| SessionStats {
+                dropped_qos0: sum.dropped_qos0 + drops.dropped_qos0,
+                dropped_queue_full: sum.dropped_queue_full + drops.dropped_queue_full,
+                dropped_too_large: sum.dropped_too_large + drops.dropped_too_large,
+                dropped_expired: sum.dropped_expired + drops.dropped_expired,
+                dropped_qos0_offline: sum.dropped_qos0_offline + drops.dropped_qos0_offline,
+            })
     }
 
     /// The current values.
@@ -101,7 +126,7 @@ impl BrokerStats {
             malformed_packets: self.malformed_packets.load(Ordering::Relaxed),
             parks: self.parks.load(Ordering::Relaxed),
             unparks: self.unparks.load(Ordering::Relaxed),
-            session_drops: self.session_drops.get(),
+            session_drops: self.session_drops_total(),
         }
     }
 }

@@ -51,8 +51,8 @@ pub struct SessionConfig {
     /// setting: two configurations compare equal whatever their gauges read.
     pub inflight_gauge: Arc<InflightGauge>,
     /// Where the sessions under this configuration count what they drop, on
-    /// top of their own [`SessionStats`](super::SessionStats): one tally
-    /// shared by the whole broker. Runtime state, like `inflight_gauge`.
+    /// top of their own [`SessionStats`](super::SessionStats) (one tally per
+    /// shard). Runtime state, like `inflight_gauge`.
     pub drop_tally: Arc<DropTally>,
     /// Highest QoS we accept in PUBLISH and grant in SUBACK.
     pub maximum_qos: QoS,

@@ -173,6 +173,10 @@ impl Session {
             state,
             connection: Some(Box::new(connection)),
         };
+        debug_assert!(
+            session.state.inflight.is_counted(),
+            "a connected session's flows count against the shard's budget"
+        );
         if session_present {
             session.resend_inflight(now_ms, actions);
         }

@@ -176,6 +176,11 @@ impl OutboundInflight {
         }
     }
 
+    /// True while the flows count on the gauge.
+    pub(crate) fn is_counted(&self) -> bool {
+        self.counted
+    }
+
     /// The session has a connection again: its flows count on the gauge.
     pub(crate) fn attach(&mut self) {
         if !self.counted {

@@ -50,11 +50,15 @@ pub struct SessionStats {
 /// Picks one of the [`SessionStats`] counters.
 pub(crate) type DropField = fn(&mut SessionStats) -> &mut u64;
 
-/// The messages dropped by every session counting on it (all the broker's,
-/// through [`SessionConfig::drop_tally`](super::SessionConfig::drop_tally)):
-/// what an operator reads to learn that a bound was reached. Sessions on
-/// several threads share one, so it counts with atomic additions; they run
-/// only when something is dropped.
+/// The messages dropped by every session counting on it (a shard's, through
+/// [`SessionConfig::drop_tally`](super::SessionConfig::drop_tally)): what an
+/// operator reads to learn that a bound was reached.
+///
+/// Like [`InflightGauge`](super::InflightGauge), it is written from the one
+/// thread its sessions run on, with plain loads and stores: under overload a
+/// drop may come with every delivery, and a read-modify-write shared by
+/// shards would bounce its cache line between cores right then. Any thread
+/// may read it.
 #[derive(Debug, Default)]
 pub struct DropTally {
     dropped_qos0: AtomicU64,
@@ -87,7 +91,8 @@ impl DropTally {
             (&self.dropped_qos0_offline, added.dropped_qos0_offline),
         ] {
             if value > 0 {
-                counter.fetch_add(value, Ordering::Relaxed);
+                let total = counter.load(Ordering::Relaxed).saturating_add(value);
+                counter.store(total, Ordering::Relaxed);
             }
         }
     }

@@ -1,6 +1,8 @@
 //! Messages to the client: packet ids, the inflight window, the queue, the
 //! acknowledgement flows and the resend on resume.
 
+use std::sync::Arc;
+
 use super::support::*;
 use crate::protocol::*;
 use crate::session::{Session, SessionConfig};
@@ -127,6 +129,50 @@ fn flows_of_a_client_that_went_away_leave_the_shard_budget_until_it_returns() {
     deliver(&mut present, &message, QoS::AtLeastOnce, 201);
     assert_eq!(present.inflight_len(), GUARANTEED + 5);
     assert_eq!(present.queued_len(), 1);
+}
+
+#[test]
+fn the_shard_gauge_follows_takeover_restore_and_clean_start() {
+    let config = SessionConfig::default();
+    let gauge = || config.inflight_gauge.open();
+    let message = message("t", QoS::AtLeastOnce, "p");
+    let fill = |session: &mut Session, count: usize| {
+        for now_ms in 0..count as u64 {
+            deliver(session, &message, QoS::AtLeastOnce, now_ms);
+        }
+    };
+    let (mut first, _) = accept_with(v5_persistent_connect("c", 600), None, &config, 0);
+    fill(&mut first, 3);
+    assert_eq!(gauge(), 3);
+    // Taken over and resumed: counted once, not twice, and not dropped.
+    first.taken_over(10, &mut Vec::new());
+    assert_eq!(gauge(), 0);
+    let (mut second, _) = accept_with(v5_persistent_connect("c", 600), Some(first), &config, 10);
+    assert_eq!(gauge(), 3);
+    // A snapshot taken while connected restores offline, off the gauge,
+    // and counts again once its client resumes.
+    fill(&mut second, 2);
+    let snapshot = second.to_snapshot(20, 1_000_000);
+    drop(second);
+    assert_eq!(gauge(), 0);
+    let restored = Session::from_snapshot(
+        snapshot,
+        &Arc::new(config.clone()),
+        30,
+        1_000_010,
+        &mut Vec::new(),
+    )
+    .unwrap();
+    assert_eq!(gauge(), 0);
+    let (resumed, _) = accept_with(v5_persistent_connect("c", 600), Some(restored), &config, 40);
+    assert_eq!(resumed.inflight_len(), 5);
+    assert_eq!(gauge(), 5);
+    // Clean Start replaces it: its flows leave the gauge with it.
+    let mut resumed = resumed;
+    resumed.taken_over(50, &mut Vec::new());
+    let (fresh, _) = accept_with(v5_connect("c"), Some(resumed), &config, 50);
+    assert_eq!(fresh.inflight_len(), 0);
+    assert_eq!(gauge(), 0);
 }
 
 #[test]
