@@ -247,11 +247,22 @@ fn wait_until_ready(
     Ok(())
 }
 
+/// The CPUs shards are pinned to: the online ones this process may run on.
+/// The default shard count follows the process's CPU affinity (`taskset`, a
+/// cgroup cpuset), so the placement must too, or a broker confined to CPU 1
+/// would put its one shard on CPU 0.
 fn online_cpus() -> Option<Vec<usize>> {
+    let allowed = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).ok();
+    let may_run_on = |cpu: usize| {
+        allowed
+            .as_ref()
+            .map_or(true, |allowed| allowed.is_set(cpu).unwrap_or(false))
+    };
     let mut cpus: Vec<usize> = CpuSet::online()
         .ok()?
         .into_iter()
         .map(|cpu| cpu.cpu)
+        .filter(|&cpu| may_run_on(cpu))
         .collect();
     // glommio's set comes in no fixed order; shard i takes the i-th lowest
     // CPU, so that `--shards 1` is on CPU 0 in every run, not on whichever

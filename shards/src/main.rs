@@ -5,6 +5,7 @@
 //! 3 when a journal write or fsync failed while running (the broker stopped
 //! itself without acknowledging what was not durable), 1 for anything else.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -169,7 +170,11 @@ fn init_tracing(cli: &Cli, config: &Config) {
     let filter = from_env
         .and_then(|value| tracing_subscriber::EnvFilter::try_new(value).ok())
         .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(&config.log_level));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    // Colours for a terminal only: a log file or a pipe gets plain text.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
+        .init();
 }
 
 fn describe_start(cli: &Cli, config: &Config) {

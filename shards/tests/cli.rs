@@ -1,5 +1,6 @@
-//! The `shardmq` binary: help, configuration errors, bind errors and a clean
-//! stop on SIGTERM. Every wait is bounded by [`TEST_TIMEOUT`].
+//! The `shardmq` binary: help, configuration errors, bind errors, a clean
+//! stop on SIGTERM, and its shards staying on the CPUs it is confined to.
+//! Every wait is bounded by [`TEST_TIMEOUT`].
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -34,6 +35,22 @@ fn run(mut command: Command) -> std::process::Output {
         .recv_timeout(TEST_TIMEOUT)
         .expect("the binary exited in time")
         .expect("the binary ran")
+}
+
+/// The log line saying the broker listens, read from `child`'s stdout
+/// within [`TEST_TIMEOUT`].
+fn listening_line(child: &mut std::process::Child) -> Result<String, mpsc::RecvTimeoutError> {
+    let stdout = child.stdout.take().unwrap();
+    let (ready_sender, ready) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if line.contains("listening for MQTT") {
+                let _ = ready_sender.send(line);
+            }
+        }
+    });
+    ready.recv_timeout(TEST_TIMEOUT)
 }
 
 #[test]
@@ -96,19 +113,7 @@ fn sigterm_disconnects_v5_clients_with_server_shutting_down_and_exits_0() {
         .stderr(Stdio::null())
         .spawn()
         .expect("the binary starts");
-    let stdout = child.stdout.take().unwrap();
-    let (ready_sender, ready) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { return };
-            if line.contains("listening for MQTT") {
-                let _ = ready_sender.send(());
-            }
-        }
-    });
-    ready
-        .recv_timeout(TEST_TIMEOUT)
-        .expect("the broker reported it was listening");
+    listening_line(&mut child).expect("the broker reported it was listening");
 
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_read_timeout(Some(TEST_TIMEOUT)).unwrap();
@@ -165,4 +170,59 @@ fn sigterm_disconnects_v5_clients_with_server_shutting_down_and_exits_0() {
         .expect("the broker exited in time")
         .unwrap();
     assert_eq!(status.code(), Some(0));
+}
+
+/// The CPUs this test process may run on, lowest first.
+fn allowed_cpus() -> Vec<usize> {
+    let allowed = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).unwrap();
+    (0..nix::sched::CpuSet::count())
+        .filter(|&cpu| allowed.is_set(cpu).unwrap_or(false))
+        .collect()
+}
+
+/// The `Cpus_allowed_list` of every thread of process `pid`.
+fn thread_cpu_lists(pid: u32) -> Vec<(String, String)> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    tasks
+        .map(|task| {
+            let path = task.unwrap().path();
+            let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
+            let cpus = status
+                .lines()
+                .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+                .unwrap_or_default();
+            (name.trim().to_owned(), cpus.trim().to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn a_broker_confined_to_one_cpu_keeps_every_thread_on_it() {
+    let cpus = allowed_cpus();
+    let Some(&last) = cpus.last().filter(|_| cpus.len() > 1) else {
+        eprintln!("one CPU only: nothing to confine the broker away from");
+        return;
+    };
+    // The highest CPU, so that a placement ignoring the confinement (which
+    // starts from the lowest) is caught.
+    let mut child = Command::new("taskset")
+        .args(["-c", &last.to_string(), env!("CARGO_BIN_EXE_shardmq")])
+        .args(["--listen", "127.0.0.1:0", "--log-level", "info"])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("taskset runs the binary");
+    let listening = listening_line(&mut child);
+    let threads = thread_cpu_lists(child.id());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let listening = listening.expect("the broker reported it was listening");
+    assert!(listening.contains("shards=1"), "{listening}");
+    let expected = last.to_string();
+    assert!(
+        threads.iter().all(|(_, cpus)| *cpus == expected),
+        "every thread on CPU {last}: {threads:?}"
+    );
 }
