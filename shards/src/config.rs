@@ -22,7 +22,8 @@ pub const LISTEN_DEFAULT: &str = "127.0.0.1:1883";
 pub struct Config {
     /// TCP addresses to accept MQTT connections on.
     pub listen: Vec<SocketAddr>,
-    /// Number of shards (executor threads); 0 means one per online CPU.
+    /// Number of shards (executor threads); 0 means one per CPU the process
+    /// may run on.
     pub shards: usize,
     /// Pin each shard to its own CPU.
     pub pin_shards: bool,
@@ -335,7 +336,8 @@ impl Config {
         }
     }
 
-    /// The number of shards to run: the configured count, or one per online CPU.
+    /// The number of shards to run: the configured count, or one per CPU the
+    /// process may run on.
     pub fn shard_count(&self) -> usize {
         if self.shards > 0 {
             return self.shards;

@@ -35,7 +35,7 @@ struct Cli {
     /// Address to accept MQTT over TCP on; repeat for several. Replaces `listen` of the file.
     #[arg(long, value_name = "ADDR")]
     listen: Vec<SocketAddr>,
-    /// Number of shards (executor threads, one per CPU); 0 means all online CPUs.
+    /// Number of shards (executor threads, one per CPU); 0 means one per CPU the process may run on.
     #[arg(long, value_name = "N")]
     shards: Option<usize>,
     /// Log filter in RUST_LOG syntax, e.g. `info` or `shardmq_shards=debug`.
