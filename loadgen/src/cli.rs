@@ -89,7 +89,8 @@ struct Common {
     /// Executor threads (default: all CPUs).
     #[arg(long)]
     shards: Option<usize>,
-    /// CPU of the first shard; the others follow it.
+    /// CPU of the first shard; the others follow it, among the CPUs loadgen
+    /// may use (see `taskset`).
     #[arg(long, default_value_t = 0)]
     first_cpu: usize,
     /// Protocol level: 4 (3.1.1) or 5.

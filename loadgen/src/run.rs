@@ -38,17 +38,20 @@ pub fn run(scenario: &Scenario) -> Result<Report, Error> {
     let control = Arc::new(control);
     let (progress_tx, progress_rx) =
         crossbeam_channel::bounded(PROGRESS_QUEUE_MAX * scenario.shards);
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus = allowed_cpus();
     let mut handles = Vec::with_capacity(scenario.shards);
     let mut spawn_error = None;
     for shard in 0..scenario.shards {
         let (shard_scenario, shard_control, shard_progress) =
             (scenario.clone(), control.clone(), progress_tx.clone());
-        let spawned =
-            LocalExecutorBuilder::new(Placement::Fixed((scenario.first_cpu + shard) % cpus))
-                .name(&format!("loadgen-{shard}"))
-                .io_memory(IO_MEMORY_BYTES)
-                .spawn(move || run_shard(shard, shard_scenario, shard_control, shard_progress));
+        let spawned = LocalExecutorBuilder::new(Placement::Fixed(shard_cpu(
+            &cpus,
+            scenario.first_cpu,
+            shard,
+        )))
+        .name(&format!("loadgen-{shard}"))
+        .io_memory(IO_MEMORY_BYTES)
+        .spawn(move || run_shard(shard, shard_scenario, shard_control, shard_progress));
         match spawned {
             Ok(handle) => handles.push(handle),
             Err(error) => {
@@ -79,4 +82,63 @@ pub fn run(scenario: &Scenario) -> Result<Report, Error> {
         group_counts.as_deref(),
         samples,
     ))
+}
+
+/// The CPUs loadgen may run on (its affinity: `taskset`, a cgroup cpuset),
+/// lowest first; CPUs 0 to n-1 for n available when it cannot be read.
+fn allowed_cpus() -> Vec<usize> {
+    let allowed = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).ok();
+    let cpus: Vec<usize> = allowed
+        .map(|allowed| {
+            (0..nix::sched::CpuSet::count())
+                .filter(|&cpu| allowed.is_set(cpu).unwrap_or(false))
+                .collect()
+        })
+        .unwrap_or_default();
+    if cpus.is_empty() {
+        let count = std::thread::available_parallelism().map_or(1, |n| n.get());
+        return (0..count).collect();
+    }
+    cpus
+}
+
+/// The CPU of shard `shard`: of the `allowed` CPUs (lowest first, never
+/// empty), the `shard`-th counting from the first at or after `first_cpu`,
+/// wrapping around. Unconfined, that is CPU `(first_cpu + shard) % cpus`.
+fn shard_cpu(allowed: &[usize], first_cpu: usize, shard: usize) -> usize {
+    let start = allowed
+        .iter()
+        .position(|&cpu| cpu >= first_cpu)
+        .unwrap_or(0);
+    allowed[(start + shard) % allowed.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unconfined_shards_count_up_from_the_first_cpu_and_wrap() {
+        let all = [0, 1, 2, 3];
+        let cpus: Vec<usize> = (0..4).map(|shard| shard_cpu(&all, 1, shard)).collect();
+        assert_eq!(cpus, [1, 2, 3, 0]);
+    }
+
+    #[test]
+    fn confined_shards_stay_on_the_cpus_loadgen_may_use() {
+        let allowed = [2, 3];
+        let from = |first_cpu| -> Vec<usize> {
+            (0..3)
+                .map(|shard| shard_cpu(&allowed, first_cpu, shard))
+                .collect()
+        };
+        assert_eq!(from(0), [2, 3, 2]);
+        assert_eq!(from(3), [3, 2, 3]);
+        assert_eq!(from(9), [2, 3, 2]);
+    }
+
+    #[test]
+    fn this_process_may_run_on_some_cpu() {
+        assert!(!allowed_cpus().is_empty());
+    }
 }

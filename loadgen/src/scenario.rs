@@ -41,8 +41,9 @@ pub struct Scenario {
     pub broker: SocketAddr,
     /// Executor threads, one per core.
     pub shards: usize,
-    /// CPU the first shard is pinned to; shard `i` runs on CPU
-    /// `(first_cpu + i) % cpus`, so that loadgen can keep off the broker's cores.
+    /// CPU the first shard is pinned to; shard `i` runs on the `i`-th CPU
+    /// after it that loadgen may use (`(first_cpu + i) % cpus` when it is
+    /// not confined), so that loadgen can keep off the broker's cores.
     pub first_cpu: usize,
     /// Protocol level of every connection.
     pub protocol_version: ProtocolVersion,
