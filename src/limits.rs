@@ -222,6 +222,13 @@ pub const SHUTDOWN_FLUSH_MS: u64 = 2_000;
 /// enough that a burst of connections settles before the next one.
 pub const IDLE_PARK_MS_DEFAULT: u64 = 1_000;
 
+/// Default count of unparked connections per shard past which a new
+/// connection that sends nothing after its CONNACK is parked at once: far
+/// above what a shard's busy clients need at a time, far below a storm of
+/// reconnects, whose tasks and streams (about 800 B each) would otherwise
+/// all be alive together before the first of them parks.
+pub const PARK_NEW_CONNECTIONS_ABOVE_DEFAULT: usize = 1_024;
+
 /// Stack of a shard's parking watcher thread, which only waits in
 /// `epoll_wait` and writes ids, bytes.
 pub const PARK_WATCHER_STACK_BYTES: usize = 64 * 1024;

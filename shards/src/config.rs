@@ -38,6 +38,10 @@ pub struct Config {
     /// Time after which a connection that read and wrote nothing is parked
     /// (its task and stream released, its socket watched by epoll), ms; 0 never.
     pub idle_park_ms: u64,
+    /// Unparked connections a shard serves before it parks a new
+    /// connection that sends nothing after its CONNACK at once instead of
+    /// after `idle_park_ms`.
+    pub park_new_connections_above: usize,
     /// Entries of each of a shard's io_uring rings (1..=32768).
     pub io_ring_depth: u32,
     /// Inbound QoS 2 publishes a client may leave awaiting PUBREL (sent as Receive Maximum).
@@ -133,6 +137,7 @@ impl Default for Config {
             connect_timeout_ms: limits::CONNECT_TIMEOUT_MS,
             shutdown_flush_ms: limits::SHUTDOWN_FLUSH_MS,
             idle_park_ms: limits::IDLE_PARK_MS_DEFAULT,
+            park_new_connections_above: limits::PARK_NEW_CONNECTIONS_ABOVE_DEFAULT,
             io_ring_depth: limits::IO_RING_DEPTH,
             receive_maximum: session.receive_maximum,
             outbound_inflight_maximum: session.outbound_inflight_maximum,

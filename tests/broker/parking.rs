@@ -136,3 +136,26 @@ fn parked_clients_hear_that_the_broker_stops() {
     }
     broker.join();
 }
+
+#[test]
+fn on_a_crowded_shard_a_new_connection_parks_at_once_and_still_talks() {
+    // Sweeps would park after ten minutes: only the crowding rule can park
+    // within the test. One unparked connection per shard is the crowd.
+    let broker = start_broker_with(Config {
+        idle_park_ms: 600_000,
+        park_new_connections_above: 1,
+        ..Config::default()
+    });
+    let address = broker.local_addr();
+    let mut first = RawClient::clean(address, ProtocolVersion::V5, &client_id_on(0, "first"));
+    let mut second = RawClient::clean(address, ProtocolVersion::V5, &client_id_on(0, "second"));
+    wait_for_parks(&broker, 1);
+    second.subscribe("crowd/#", QoS::AtLeastOnce);
+    first.publish("crowd/a", "hello", QoS::AtLeastOnce, false);
+    assert_eq!(second.recv_publish_acked().payload, "hello".as_bytes());
+    // The first connection, alone on its shard when it came, stays; the
+    // second parked once, right after its CONNACK, and not again.
+    let stats = broker.stats();
+    assert_eq!((stats.parks, stats.unparks), (1, 1), "{stats:?}");
+    broker.shutdown();
+}

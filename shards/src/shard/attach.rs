@@ -113,7 +113,7 @@ impl Shard {
                 }
             }
             connection.close();
-            self.spawn_task(connection, stream, transport, buffered);
+            self.spawn_task(connection, stream, transport, buffered, false);
             return;
         }
 
@@ -172,17 +172,20 @@ impl Shard {
                 connection.close();
             }
         }
-        self.spawn_task(connection, stream, transport, buffered);
+        self.spawn_task(connection, stream, transport, buffered, true);
     }
 
     /// Starts the task of `connection`; a refused or closed connection's task
-    /// only writes what is queued (the CONNACK) and closes.
+    /// only writes what is queued (the CONNACK) and closes. `just_connected`
+    /// for a connection whose CONNECT was just handled (see
+    /// [`Shard::is_crowded`]).
     pub(super) fn spawn_task(
         self: &Rc<Self>,
         connection: Rc<Connection>,
         stream: TcpStream,
         transport: TransportLayer,
         buffered: BytesMut,
+        just_connected: bool,
     ) {
         glommio::spawn_local(serve(
             Rc::clone(self),
@@ -190,8 +193,30 @@ impl Shard {
             stream,
             transport,
             buffered,
+            just_connected,
         ))
         .detach();
+    }
+
+    /// True when the shard serves more unparked connections than
+    /// `park_new_connections_above`: a connection that sends nothing after
+    /// its CONNACK is then parked at once rather than after `idle_park_ms`.
+    /// In a storm of connections (every client of a broker reconnecting
+    /// after a network fault) the task and stream of each would otherwise
+    /// be held until the first of them parks, and the allocator keeps that
+    /// peak for good, scattered between the connections that stay.
+    pub(super) fn is_crowded(&self) -> bool {
+        self.live_tasks.get() > self.config.park_new_connections_above
+    }
+
+    /// One more connection task alive.
+    pub(super) fn task_started(&self) {
+        self.live_tasks.set(self.live_tasks.get() + 1);
+    }
+
+    /// A connection task ended (closed or parked).
+    pub(super) fn task_ended(&self) {
+        self.live_tasks.set(self.live_tasks.get().saturating_sub(1));
     }
 
     /// True when the session under `key` has a connection attached.

@@ -123,6 +123,8 @@ pub struct Shard {
     barriers: RefCell<HashMap<u64, barrier::Barrier>>,
     filters_in_flight: RefCell<HashMap<ByteString, u64>>,
     read_scratch: RefCell<Vec<u8>>,
+    /// Connection tasks alive: the connections not parked.
+    live_tasks: Cell<usize>,
     next_connection_id: Cell<u64>,
     next_assigned_id: Cell<u64>,
     pending_connects: Cell<usize>,
@@ -191,6 +193,7 @@ pub async fn run(setup: ShardSetup) {
         retained_sequence: Cell::new(0),
         timers: RefCell::new(TimerQueue::new(limits::TIMERS_PER_SHARD_MAX)),
         read_scratch: RefCell::new(vec![0; limits::READ_CHUNK_SIZE]),
+        live_tasks: Cell::new(0),
         next_connection_id: Cell::new(0),
         next_assigned_id: Cell::new(0),
         pending_connects: Cell::new(0),

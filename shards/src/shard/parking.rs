@@ -1,5 +1,6 @@
-//! Parking idle connections: a connection quiet for `idle_park_ms` gives up
-//! its task and its glommio stream (a task allocation and the stream's I/O
+//! Parking idle connections: a connection quiet for `idle_park_ms` (or, on a
+//! crowded shard, a new one quiet right after its CONNACK) gives up its task
+//! and its glommio stream (a task allocation and the stream's I/O
 //! source, together about 760 bytes), keeping only its socket, which one epoll
 //! set per shard watches. Most of what an idle connection held is then gone;
 //! its `Connection` and session stay as they are.
@@ -246,7 +247,7 @@ impl Shard {
         tracing::trace!(connection = id, peer = %connection.peer, "unparked");
         self.stats.connection_unparked();
         let stream = TcpStream::from(socket2::Socket::from(parked.socket));
-        self.spawn_task(connection, stream, parked.transport, BytesMut::new());
+        self.spawn_task(connection, stream, parked.transport, BytesMut::new(), false);
     }
 
     /// Takes `connection`, closed by the shard, out of the connection table;

@@ -23,7 +23,9 @@
 //! A connection idle for `idle_park_ms` is parked: when an idle sweep asks
 //! and nothing is in flight, the task hands the socket to the shard's parking
 //! lot and ends, and a new task takes over when it comes back (see
-//! [`super::parking`]).
+//! [`super::parking`]). On a crowded shard (see [`Shard::is_crowded`]) a new
+//! connection that sent nothing after its CONNECT parks as soon as its
+//! CONNACK is written.
 //!
 //! One read takes whatever the socket holds, through the shard's scratch buffer;
 //! only the bytes received are kept, in a buffer of their own that decoded
@@ -56,8 +58,12 @@ pub fn serve(
     stream: TcpStream,
     transport: TransportLayer,
     buffered: BytesMut,
+    just_connected: bool,
 ) -> ConnectionTask {
+    shard.task_started();
     let mut task = ConnectionTask {
+        // Bytes after the CONNECT: the client is talking.
+        fresh: just_connected && buffered.is_empty(),
         shard,
         connection,
         stream,
@@ -103,6 +109,15 @@ pub struct ConnectionTask {
     batch: BytesMut,
     /// How much of `batch` the socket took so far.
     written: usize,
+    /// Nothing was read since the CONNECT and the connection has not yet
+    /// been idle: the first idle moment parks it on a crowded shard.
+    fresh: bool,
+}
+
+impl Drop for ConnectionTask {
+    fn drop(&mut self) {
+        self.shard.task_ended();
+    }
 }
 
 /// What one step of reading or writing did.
@@ -136,7 +151,8 @@ impl ConnectionTask {
                 return Poll::Ready(End::Closed);
             }
             if read == Step::Parked && write == Step::Parked {
-                if self.connection.park_requested() {
+                let crowded = std::mem::take(&mut self.fresh) && self.shard.is_crowded();
+                if crowded || self.connection.park_requested() {
                     if self.park() {
                         return Poll::Ready(End::Parked);
                     }
@@ -222,6 +238,7 @@ impl ConnectionTask {
                 Step::Progress
             }
             Poll::Ready(Ok(_)) => {
+                self.fresh = false;
                 self.handle_buffered();
                 Step::Read
             }
