@@ -103,8 +103,8 @@ fn allowed_cpus() -> Vec<usize> {
 }
 
 /// The CPU of shard `shard`: of the `allowed` CPUs (lowest first, never
-/// empty), the `shard`-th counting from the first at or after `first_cpu`,
-/// wrapping around. Unconfined, that is CPU `(first_cpu + shard) % cpus`.
+/// empty), the `shard`-th counting from the first at or after `first_cpu`
+/// (from the lowest when there is none), wrapping around.
 fn shard_cpu(allowed: &[usize], first_cpu: usize, shard: usize) -> usize {
     let start = allowed
         .iter()

@@ -42,8 +42,9 @@ pub struct Scenario {
     /// Executor threads, one per core.
     pub shards: usize,
     /// CPU the first shard is pinned to; shard `i` runs on the `i`-th CPU
-    /// after it that loadgen may use (`(first_cpu + i) % cpus` when it is
-    /// not confined), so that loadgen can keep off the broker's cores.
+    /// loadgen may use counting from it, wrapping (from the lowest when no
+    /// CPU it may use is that high), so that loadgen can keep off the
+    /// broker's cores.
     pub first_cpu: usize,
     /// Protocol level of every connection.
     pub protocol_version: ProtocolVersion,

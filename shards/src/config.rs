@@ -40,7 +40,7 @@ pub struct Config {
     pub idle_park_ms: u64,
     /// Unparked connections a shard serves before it parks a new
     /// connection that sends nothing after its CONNACK at once instead of
-    /// after `idle_park_ms`.
+    /// after `idle_park_ms` (which, at 0, turns this off too).
     pub park_new_connections_above: usize,
     /// Entries of each of a shard's io_uring rings (1..=32768).
     pub io_ring_depth: u32,

@@ -159,3 +159,53 @@ fn on_a_crowded_shard_a_new_connection_parks_at_once_and_still_talks() {
     assert_eq!((stats.parks, stats.unparks), (1, 1), "{stats:?}");
     broker.shutdown();
 }
+
+#[test]
+fn on_a_crowded_shard_a_resumed_connection_parks_once_its_backlog_is_written() {
+    let broker = start_broker_with(Config {
+        idle_park_ms: 600_000,
+        park_new_connections_above: 0,
+        ..Config::default()
+    });
+    let address = broker.local_addr();
+    let subscriber = client_id_on(0, "backlogged");
+    let persistent = |clean_start| {
+        let mut connect = connect_packet(ProtocolVersion::V5, &subscriber, clean_start, 0);
+        connect.properties.session_expiry_interval_s = Some(600);
+        connect
+    };
+    // Each new connection parks right after its CONNACK: wait for it before
+    // the client talks, or its first packet could come first.
+    let (mut client, _) = RawClient::connected(address, persistent(true));
+    wait_for_parks(&broker, 1);
+    client.subscribe("backlog/#", QoS::AtLeastOnce);
+    client.disconnect();
+    // More than the broker's send buffer (4 MiB at most) and the client's
+    // small receive buffer hold: the resumed connection is first idle with
+    // most of its backlog unwritten. The client reads it without
+    // acknowledging, so that the connection stays one that said nothing.
+    const MESSAGES: usize = 100;
+    let payload = bytes::Bytes::from(vec![7u8; 64 * 1024]);
+    let mut publisher = RawClient::clean(address, ProtocolVersion::V5, &client_id_on(0, "feeder"));
+    wait_for_parks(&broker, 2);
+    for _ in 0..MESSAGES {
+        publisher.publish("backlog/a", payload.clone(), QoS::AtLeastOnce, false);
+    }
+    let mut client = RawClient::open(address, ProtocolVersion::V5);
+    socket2::SockRef::from(client.stream())
+        .set_recv_buffer_size(64 * 1024)
+        .unwrap();
+    client.send(&Packet::Connect(Box::new(persistent(false))));
+    match client.recv() {
+        Packet::ConnAck(connack) => assert!(connack.session_present),
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+    for _ in 0..MESSAGES {
+        assert_eq!(client.recv_publish().payload.len(), payload.len());
+    }
+    // Written out and quiet: now it parks, and comes back to talk.
+    wait_for_parks(&broker, 3);
+    client.send(&Packet::PingReq);
+    assert_eq!(client.recv(), Packet::PingResp);
+    broker.shutdown();
+}

@@ -198,15 +198,18 @@ impl Shard {
         .detach();
     }
 
-    /// True when the shard serves more unparked connections than
-    /// `park_new_connections_above`: a connection that sends nothing after
+    /// True when the shard parks connections (`idle_park_ms` is not 0) and
+    /// serves more unparked connections than `park_new_connections_above`:
+    /// a connection that sends nothing after
     /// its CONNACK is then parked at once rather than after `idle_park_ms`.
     /// In a storm of connections (every client of a broker reconnecting
     /// after a network fault) the task and stream of each would otherwise
     /// be held until the first of them parks, and the allocator keeps that
     /// peak for good, scattered between the connections that stay.
     pub(super) fn is_crowded(&self) -> bool {
-        self.live_tasks.get() > self.config.park_new_connections_above
+        self.parking.is_some()
+            && self.config.idle_park_ms > 0
+            && self.live_tasks.get() > self.config.park_new_connections_above
     }
 
     /// One more connection task alive.

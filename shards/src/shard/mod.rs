@@ -123,7 +123,8 @@ pub struct Shard {
     barriers: RefCell<HashMap<u64, barrier::Barrier>>,
     filters_in_flight: RefCell<HashMap<ByteString, u64>>,
     read_scratch: RefCell<Vec<u8>>,
-    /// Connection tasks alive: the connections not parked.
+    /// Connection tasks alive: the connections not parked, including
+    /// refused or closing ones still writing their last packets.
     live_tasks: Cell<usize>,
     next_connection_id: Cell<u64>,
     next_assigned_id: Cell<u64>,

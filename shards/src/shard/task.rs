@@ -110,7 +110,8 @@ pub struct ConnectionTask {
     /// How much of `batch` the socket took so far.
     written: usize,
     /// Nothing was read since the CONNECT and the connection has not yet
-    /// been idle: the first idle moment parks it on a crowded shard.
+    /// been idle with its CONNACK written: that moment parks it on a
+    /// crowded shard.
     fresh: bool,
 }
 
@@ -151,8 +152,10 @@ impl ConnectionTask {
                 return Poll::Ready(End::Closed);
             }
             if read == Step::Parked && write == Step::Parked {
-                let crowded = std::mem::take(&mut self.fresh) && self.shard.is_crowded();
-                if crowded || self.connection.park_requested() {
+                if self.park_if_crowded() {
+                    return Poll::Ready(End::Parked);
+                }
+                if self.connection.park_requested() {
                     if self.park() {
                         return Poll::Ready(End::Parked);
                     }
@@ -168,6 +171,19 @@ impl ConnectionTask {
         // Busy: let the shard's other tasks run, then go on.
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+
+    /// Parks a fresh connection on a crowded shard (see
+    /// [`Shard::is_crowded`]) once its CONNACK is out, which a barrier may
+    /// hold for a while: until then it stays fresh. True when parked.
+    fn park_if_crowded(&mut self) -> bool {
+        let written =
+            self.batch.is_empty() && !self.connection.is_held() && !self.connection.has_queued();
+        if !self.fresh || !written {
+            return false;
+        }
+        self.fresh = false;
+        self.shard.is_crowded() && self.park()
     }
 
     /// Hands the socket to the shard's parking lot when nothing is in flight:
