@@ -1,6 +1,6 @@
 //! Offline queues and the 5.0 rules on what a client publishes, end to end: queue
 //! limits under both full-queue policies (and the broker's count of what they
-//! dropped), QoS 0 for offline clients, Subscription
+//! dropped), a message larger than the client takes, QoS 0 for offline clients, Subscription
 //! Identifiers and Payload Format Indicator from a client, Response Information.
 //!
 //! Publisher and subscriber share a home shard, so the publisher's PUBACK comes
@@ -221,5 +221,22 @@ fn connack_carries_response_information_when_requested_and_configured() {
     let silent = connect_packet(ProtocolVersion::V5, "does-not-ask", true, 0);
     let (_, connack) = RawClient::connected(broker.local_addr(), silent);
     assert_eq!(connack.properties.response_information, None);
+    broker.shutdown();
+}
+
+#[test]
+fn a_message_larger_than_the_subscriber_takes_is_skipped_and_counted() {
+    let broker = start_broker();
+    let address = broker.local_addr();
+    let mut connect = connect_packet(ProtocolVersion::V5, &client_id_on(0, "small"), true, 0);
+    connect.properties.maximum_packet_size = Some(256);
+    let (mut subscriber, _) = RawClient::connected(address, connect);
+    subscriber.subscribe(TOPIC, QoS::AtLeastOnce);
+    let mut publisher = RawClient::clean(address, ProtocolVersion::V5, &client_id_on(0, "big"));
+    publisher.publish(TOPIC, vec![b'x'; 1024], QoS::AtLeastOnce, false);
+    publisher.publish(TOPIC, "fits", QoS::AtLeastOnce, false);
+    // Only what fits arrives [MQTT-3.1.2-25], and the broker counts the rest.
+    assert_eq!(subscriber.recv_publish_acked().payload, "fits".as_bytes());
+    assert_eq!(broker.stats().session_drops.dropped_too_large, 1);
     broker.shutdown();
 }
