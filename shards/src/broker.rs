@@ -247,16 +247,27 @@ fn wait_until_ready(
     Ok(())
 }
 
+/// The CPUs this process may run on (its affinity), lowest first; `None`
+/// when the affinity cannot be read.
+pub fn allowed_cpus() -> Option<Vec<usize>> {
+    let allowed = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).ok()?;
+    Some(
+        (0..nix::sched::CpuSet::count())
+            .filter(|&cpu| allowed.is_set(cpu).unwrap_or(false))
+            .collect(),
+    )
+}
+
 /// The CPUs shards are pinned to: the online ones this process may run on.
 /// The default shard count follows the process's CPU affinity (`taskset`, a
 /// cgroup cpuset), so the placement must too, or a broker confined to CPU 1
 /// would put its one shard on CPU 0.
 fn online_cpus() -> Option<Vec<usize>> {
-    let allowed = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).ok();
+    let allowed = allowed_cpus();
     let may_run_on = |cpu: usize| {
         allowed
             .as_ref()
-            .map_or(true, |allowed| allowed.is_set(cpu).unwrap_or(false))
+            .map_or(true, |allowed| allowed.binary_search(&cpu).is_ok())
     };
     let mut cpus: Vec<usize> = CpuSet::online()
         .ok()?

@@ -35,7 +35,7 @@ mod timers;
 mod transport;
 mod wake;
 
-pub use broker::{Broker, BrokerHandle, StartError, StopHandle};
+pub use broker::{allowed_cpus, Broker, BrokerHandle, StartError, StopHandle};
 pub use config::{Config, ConfigError, FsyncMode, PersistenceConfig};
 pub use home::home_shard;
 pub use listener::BindError;

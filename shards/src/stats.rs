@@ -107,13 +107,7 @@ impl BrokerStats {
         lock(&self.session_drops)
             .iter()
             .map(|tally| tally.get())
-            .fold(SessionStats::default(), |sum, drops| SessionStats {
-                dropped_qos0: sum.dropped_qos0 + drops.dropped_qos0,
-                dropped_queue_full: sum.dropped_queue_full + drops.dropped_queue_full,
-                dropped_too_large: sum.dropped_too_large + drops.dropped_too_large,
-                dropped_expired: sum.dropped_expired + drops.dropped_expired,
-                dropped_qos0_offline: sum.dropped_qos0_offline + drops.dropped_qos0_offline,
-            })
+            .fold(SessionStats::default(), |sum, drops| sum + drops)
     }
 
     /// The current values.

@@ -172,14 +172,6 @@ fn sigterm_disconnects_v5_clients_with_server_shutting_down_and_exits_0() {
     assert_eq!(status.code(), Some(0));
 }
 
-/// The CPUs this test process may run on, lowest first.
-fn allowed_cpus() -> Vec<usize> {
-    let allowed = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).unwrap();
-    (0..nix::sched::CpuSet::count())
-        .filter(|&cpu| allowed.is_set(cpu).unwrap_or(false))
-        .collect()
-}
-
 /// The `Cpus_allowed_list` of every thread of process `pid`.
 fn thread_cpu_lists(pid: u32) -> Vec<(String, String)> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
@@ -199,7 +191,7 @@ fn thread_cpu_lists(pid: u32) -> Vec<(String, String)> {
 
 #[test]
 fn a_broker_confined_to_one_cpu_keeps_every_thread_on_it() {
-    let cpus = allowed_cpus();
+    let cpus = shardmq_shards::allowed_cpus().expect("this process's CPU affinity");
     let Some(&last) = cpus.last().filter(|_| cpus.len() > 1) else {
         eprintln!("one CPU only: nothing to confine the broker away from");
         return;

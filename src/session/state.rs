@@ -47,6 +47,21 @@ pub struct SessionStats {
     pub dropped_qos0_offline: u64,
 }
 
+impl std::ops::Add for SessionStats {
+    type Output = SessionStats;
+
+    /// The counts of both, reason by reason.
+    fn add(self, other: SessionStats) -> SessionStats {
+        SessionStats {
+            dropped_qos0: self.dropped_qos0 + other.dropped_qos0,
+            dropped_queue_full: self.dropped_queue_full + other.dropped_queue_full,
+            dropped_too_large: self.dropped_too_large + other.dropped_too_large,
+            dropped_expired: self.dropped_expired + other.dropped_expired,
+            dropped_qos0_offline: self.dropped_qos0_offline + other.dropped_qos0_offline,
+        }
+    }
+}
+
 /// Picks one of the [`SessionStats`] counters.
 pub(crate) type DropField = fn(&mut SessionStats) -> &mut u64;
 
@@ -80,21 +95,21 @@ impl DropTally {
         }
     }
 
+    /// Adds `count` to the counter `field` picks; only the tally's own
+    /// thread writes, so a load and a store are enough.
     fn add(&self, count: u64, field: DropField) {
-        let mut added = SessionStats::default();
-        *field(&mut added) += count;
-        for (counter, value) in [
-            (&self.dropped_qos0, added.dropped_qos0),
-            (&self.dropped_queue_full, added.dropped_queue_full),
-            (&self.dropped_too_large, added.dropped_too_large),
-            (&self.dropped_expired, added.dropped_expired),
-            (&self.dropped_qos0_offline, added.dropped_qos0_offline),
-        ] {
-            if value > 0 {
-                let total = counter.load(Ordering::Relaxed).saturating_add(value);
-                counter.store(total, Ordering::Relaxed);
-            }
-        }
+        let mut total = self.get();
+        *field(&mut total) += count;
+        self.dropped_qos0
+            .store(total.dropped_qos0, Ordering::Relaxed);
+        self.dropped_queue_full
+            .store(total.dropped_queue_full, Ordering::Relaxed);
+        self.dropped_too_large
+            .store(total.dropped_too_large, Ordering::Relaxed);
+        self.dropped_expired
+            .store(total.dropped_expired, Ordering::Relaxed);
+        self.dropped_qos0_offline
+            .store(total.dropped_qos0_offline, Ordering::Relaxed);
     }
 }
 

@@ -177,13 +177,16 @@ impl ConnectionTask {
     /// [`Shard::is_crowded`]) once its CONNACK is out, which a barrier may
     /// hold for a while: until then it stays fresh. True when parked.
     fn park_if_crowded(&mut self) -> bool {
-        let written =
-            self.batch.is_empty() && !self.connection.is_held() && !self.connection.has_queued();
-        if !self.fresh || !written {
+        if !self.fresh || !self.output_written() {
             return false;
         }
         self.fresh = false;
         self.shard.is_crowded() && self.park()
+    }
+
+    /// Nothing left to write: no batch under way, none queued or held.
+    fn output_written(&self) -> bool {
+        self.batch.is_empty() && !self.connection.is_held() && !self.connection.has_queued()
     }
 
     /// Hands the socket to the shard's parking lot when nothing is in flight:
@@ -195,10 +198,8 @@ impl ConnectionTask {
             && !self.lost_pending
             && !self.write_failed
             && self.inbound.is_empty()
-            && self.batch.is_empty()
             && !self.connection.is_closing()
-            && !self.connection.is_held()
-            && !self.connection.has_queued();
+            && self.output_written();
         if !quiet || !self.transport.can_park() {
             return false;
         }
