@@ -41,13 +41,47 @@ pub const TOPIC_ALIAS_MAXIMUM_DEFAULT: u16 = 64;
 /// Alias Maximum may lower it): each one keeps a topic name per connection.
 pub const OUTBOUND_TOPIC_ALIAS_MAX_DEFAULT: u16 = 64;
 
-/// Messages queued for one session beyond its inflight window (or while offline).
+/// Messages queued for one session while its client is offline or stuck (see
+/// [`DELIVERY_BUDGET_BYTES_DEFAULT`] for a connected one), as Mosquitto's
+/// `max_queued_messages`.
 pub const QUEUED_MESSAGES_MAX_DEFAULT: usize = 1000;
 
 /// Bytes queued for one session (payload, topic name and variable-length
-/// properties of each message; see `session::queue`), beyond its inflight window or
-/// while offline. At least one message of the default maximum packet size fits.
+/// properties of each message; see `session::queue`) while its client is offline
+/// or stuck. At least one message of the default maximum packet size fits.
 pub const QUEUED_BYTES_MAX_DEFAULT: usize = 16 * 1024 * 1024;
+
+/// Bytes one shard may hold queued for its connected subscribers (counted as
+/// `session::queue` counts them: a payload shared by many subscribers counts
+/// once for each) before its publishers are paused. Pausing starts at three
+/// quarters of it ([`delivery_pause_at_bytes`]), leaving the last quarter for
+/// what is already on its way (ring items, the packet being handled), and
+/// lifts at half ([`delivery_resume_at_bytes`]). 256 MiB: a burst of a million
+/// 64-byte deliveries fits without a pause, and two shards' worth is a small
+/// part of a 24 GiB machine.
+pub const DELIVERY_BUDGET_BYTES_DEFAULT: usize = 256 * 1024 * 1024;
+
+/// Where publishers are paused for a shard's delivery budget of `budget_bytes`.
+pub const fn delivery_pause_at_bytes(budget_bytes: usize) -> usize {
+    budget_bytes / 4 * 3
+}
+
+/// Where paused publishers resume for a delivery budget of `budget_bytes`.
+pub const fn delivery_resume_at_bytes(budget_bytes: usize) -> usize {
+    budget_bytes / 2
+}
+
+/// Time a connected subscriber with messages waiting may make no progress
+/// (write nothing to its socket) before it is treated as stuck, ms. Longer
+/// than a healthy client's hiccups (a garbage collection pause, TCP's first
+/// retransmission timeouts of 1 s and 2 s), short enough that publishers
+/// paused behind a stuck subscriber resume within seconds.
+pub const SLOW_SUBSCRIBER_TIMEOUT_MS_DEFAULT: u64 = 5_000;
+
+/// Time a closing connection has to write its last packets before its socket
+/// is shut down whatever is left: a client that stopped reading never takes
+/// them, ms.
+pub const CLOSE_FLUSH_MS: u64 = 2_000;
 
 /// Slots an emptied (or mostly expired) session queue keeps allocated; a larger
 /// allocation left by a burst or an absence is released.
@@ -76,6 +110,11 @@ const _: () = assert!(OUTBOUND_INFLIGHT_MAX_DEFAULT > 0);
 const _: () = assert!(QUEUED_MESSAGES_MAX_DEFAULT > 0);
 const _: () = assert!(QUEUED_BYTES_MAX_DEFAULT >= MAXIMUM_PACKET_SIZE_DEFAULT as usize);
 const _: () = assert!(QUEUE_CAPACITY_KEEP_MAX > 0);
+const _: () = assert!(
+    delivery_resume_at_bytes(DELIVERY_BUDGET_BYTES_DEFAULT)
+        < delivery_pause_at_bytes(DELIVERY_BUDGET_BYTES_DEFAULT)
+);
+const _: () = assert!(SLOW_SUBSCRIBER_TIMEOUT_MS_DEFAULT > CONNECTION_SWEEP_MS);
 const _: () = assert!(QUEUE_PURGE_INTERVAL_MS > 0);
 
 /// Longest topic name or topic filter accepted, bytes. The wire allows 65,535

@@ -51,9 +51,18 @@ pub struct Config {
     /// Outbound QoS 1/2 publishes in flight across one shard's clients before a
     /// client past its guaranteed few waits for its own acknowledgements.
     pub outbound_inflight_shard_budget: usize,
-    /// Messages queued per session beyond the inflight window or while it is offline.
+    /// Bytes a shard holds queued for its connected subscribers before its
+    /// publishers are paused (from three quarters of it, until it is half).
+    pub delivery_budget_bytes: usize,
+    /// Time a connected subscriber with messages waiting may write nothing
+    /// before it is treated as stuck, ms.
+    pub slow_subscriber_timeout_ms: u64,
+    /// What happens to a stuck subscriber.
+    pub slow_subscriber_action: SlowSubscriberAction,
+    /// Messages queued per session while it is offline or stuck.
     pub max_queued_messages: usize,
-    /// Bytes queued per session (payload, topic and variable-length properties).
+    /// Bytes queued per session while it is offline or stuck (payload, topic and
+    /// variable-length properties).
     pub max_queued_bytes: usize,
     /// Whether QoS 0 messages are queued for offline clients.
     pub queue_qos0: bool,
@@ -113,6 +122,22 @@ impl Default for PersistenceConfig {
     }
 }
 
+/// What the broker does with a connected subscriber that made no progress for
+/// `slow_subscriber_timeout_ms` while messages waited for it.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SlowSubscriberAction {
+    /// It stays connected; its queue leaves the shard's delivery budget and
+    /// keeps to `max_queued_messages` and `max_queued_bytes`, past which
+    /// `queue_full_policy` drops (and counts) messages, until it makes
+    /// progress again.
+    #[default]
+    Drop,
+    /// It is disconnected (5.0: DISCONNECT 0x97 Quota exceeded); its session
+    /// keeps what an offline session keeps.
+    Disconnect,
+}
+
 /// When the journal is flushed to stable storage.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -142,6 +167,9 @@ impl Default for Config {
             receive_maximum: session.receive_maximum,
             outbound_inflight_maximum: session.outbound_inflight_maximum,
             outbound_inflight_shard_budget: session.outbound_inflight_shard_budget,
+            delivery_budget_bytes: limits::DELIVERY_BUDGET_BYTES_DEFAULT,
+            slow_subscriber_timeout_ms: limits::SLOW_SUBSCRIBER_TIMEOUT_MS_DEFAULT,
+            slow_subscriber_action: SlowSubscriberAction::Drop,
             max_queued_messages: session.max_queued_messages,
             max_queued_bytes: session.max_queued_bytes,
             queue_qos0: session.queue_qos0,
@@ -259,6 +287,11 @@ impl Config {
             (
                 "outbound_inflight_shard_budget",
                 self.outbound_inflight_shard_budget,
+            ),
+            ("delivery_budget_bytes", self.delivery_budget_bytes),
+            (
+                "slow_subscriber_timeout_ms",
+                usize::try_from(self.slow_subscriber_timeout_ms).unwrap_or(usize::MAX),
             ),
             ("max_queued_messages", self.max_queued_messages),
             ("max_queued_bytes", self.max_queued_bytes),

@@ -36,7 +36,7 @@ mod transport;
 mod wake;
 
 pub use broker::{allowed_cpus, Broker, BrokerHandle, StartError, StopHandle};
-pub use config::{Config, ConfigError, FsyncMode, PersistenceConfig};
+pub use config::{Config, ConfigError, FsyncMode, PersistenceConfig, SlowSubscriberAction};
 pub use home::home_shard;
 pub use listener::BindError;
 pub use stats::{BrokerStats, StatsSnapshot};

@@ -120,6 +120,10 @@ fn main() -> ExitCode {
         expired_dropped = drops.dropped_expired,
         too_large_dropped = drops.dropped_too_large,
         offline_qos0_dropped = drops.dropped_qos0_offline,
+        publisher_pauses = counters.publisher_pauses,
+        publishing_paused_ms = counters.publishing_paused_ms,
+        stalled_subscribers = counters.stalled_subscribers,
+        stalled_subscribers_disconnected = counters.stalled_subscribers_disconnected,
         "broker counters"
     );
     match outcome {

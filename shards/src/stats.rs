@@ -18,6 +18,10 @@ pub struct BrokerStats {
     malformed_packets: AtomicU64,
     parks: AtomicU64,
     unparks: AtomicU64,
+    publisher_pauses: AtomicU64,
+    publishing_paused_ms: AtomicU64,
+    stalled_subscribers: AtomicU64,
+    stalled_subscribers_disconnected: AtomicU64,
     /// What the sessions dropped (full queues, expiry, size, offline QoS 0),
     /// counted by the sessions themselves on one tally per shard. The
     /// drops a lowered queue bound makes while sessions are restored at
@@ -42,6 +46,16 @@ pub struct StatsSnapshot {
     pub parks: u64,
     /// Times a parked connection came back.
     pub unparks: u64,
+    /// Times a publisher's connection stopped being read at a PUBLISH because
+    /// a shard's delivery backlog was over its budget.
+    pub publisher_pauses: u64,
+    /// Time publishing was paused, summed over the shards, ms.
+    pub publishing_paused_ms: u64,
+    /// Connected subscribers found making no progress for
+    /// `slow_subscriber_timeout_ms` with messages waiting.
+    pub stalled_subscribers: u64,
+    /// Of those, the ones disconnected (`slow_subscriber_action = "disconnect"`).
+    pub stalled_subscribers_disconnected: u64,
     /// Messages the sessions dropped instead of delivering, by reason: a
     /// full queue (QoS 0 and QoS 1/2 apart), expiry, the client's Maximum
     /// Packet Size, QoS 0 for an offline client.
@@ -95,6 +109,25 @@ impl BrokerStats {
         bump(&self.unparks);
     }
 
+    /// One more publisher paused at a PUBLISH.
+    pub fn publisher_paused(&self) {
+        bump(&self.publisher_pauses);
+    }
+
+    /// A shard's publishing resumed after `paused_ms`.
+    pub fn publishing_resumed(&self, paused_ms: u64) {
+        self.publishing_paused_ms
+            .fetch_add(paused_ms, Ordering::Relaxed);
+    }
+
+    /// One more stalled subscriber, disconnected or not.
+    pub fn subscriber_stalled(&self, disconnected: bool) {
+        bump(&self.stalled_subscribers);
+        if disconnected {
+            bump(&self.stalled_subscribers_disconnected);
+        }
+    }
+
     /// A new tally for the sessions of one shard to count their drops on,
     /// added into every snapshot from now on.
     pub fn session_drops(&self) -> Arc<DropTally> {
@@ -120,6 +153,12 @@ impl BrokerStats {
             malformed_packets: self.malformed_packets.load(Ordering::Relaxed),
             parks: self.parks.load(Ordering::Relaxed),
             unparks: self.unparks.load(Ordering::Relaxed),
+            publisher_pauses: self.publisher_pauses.load(Ordering::Relaxed),
+            publishing_paused_ms: self.publishing_paused_ms.load(Ordering::Relaxed),
+            stalled_subscribers: self.stalled_subscribers.load(Ordering::Relaxed),
+            stalled_subscribers_disconnected: self
+                .stalled_subscribers_disconnected
+                .load(Ordering::Relaxed),
             session_drops: self.session_drops_total(),
         }
     }

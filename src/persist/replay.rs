@@ -13,7 +13,11 @@
 //! own type, `BoundedQueue`, under the same [`QueueBounds`], so a message the live
 //! queue dropped or evicted when full (by count, by bytes, newest or oldest) is
 //! dropped here too, and QoS 0 leaves the queue when the connection ends unless
-//! `queue_qos0` keeps it. Deliveries are taken from the front of the queue, so when
+//! `queue_qos0` keeps it. While the client is connected, QoS 1/2 is queued
+//! unbounded and brought within the bounds when it disconnects, as live; a
+//! subscriber the live broker found stalled (which is not journaled) kept to
+//! its bounds earlier than replay does, so replay may keep messages the live
+//! session dropped, never fewer. Deliveries are taken from the front of the queue, so when
 //! a [`JournalRecord::MessageDelivered`] names a message further back, the ones
 //! before it were dropped live (expired) and are dropped here too.
 
@@ -61,10 +65,25 @@ impl ReplayedSession {
         replayed
     }
 
-    /// Queues `delivery` as the live queue would, counting what it drops.
+    /// Queues `delivery` as the live queue would, counting what it drops: QoS
+    /// 1/2 unbounded while the client is connected, everything else within
+    /// `bounds`.
     fn enqueue(&mut self, delivery: DeliveryRecord, bounds: &QueueBounds) {
+        if self.session.connected && delivery.qos != QosRecord::AtMostOnce {
+            self.queue.push_unbounded(delivery);
+            return;
+        }
         let stats = &mut self.session.stats;
         self.queue.admit(delivery, bounds, |qos| {
+            count_dropped_full(qos, &mut stats.dropped_qos0, &mut stats.dropped_queue_full)
+        });
+    }
+
+    /// The client went away: its queue keeps to `bounds` from now on, as the
+    /// live one does.
+    fn enforce(&mut self, bounds: &QueueBounds) {
+        let stats = &mut self.session.stats;
+        self.queue.enforce(bounds, |qos| {
             count_dropped_full(qos, &mut stats.dropped_qos0, &mut stats.dropped_queue_full)
         });
     }
@@ -164,10 +183,13 @@ impl Replay {
                 session_expiry_interval_s,
                 expires_at_wall_ms,
                 will_due,
-            } => self.with_session(&client_id, |ReplayedSession { session, queue }| {
+            } => self.with_session(&client_id, |replayed| {
                 if !bounds.queue_qos0 {
-                    session.stats.dropped_qos0_offline += queue.remove_qos0() as u64;
+                    replayed.session.stats.dropped_qos0_offline +=
+                        replayed.queue.remove_qos0() as u64;
                 }
+                replayed.enforce(&bounds);
+                let session = &mut replayed.session;
                 session.connected = false;
                 session.session_expiry_interval_s = session_expiry_interval_s;
                 session.expires_at_wall_ms = expires_at_wall_ms;

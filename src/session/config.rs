@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use bytestring::ByteString;
 
-use super::inflight::InflightGauge;
+use super::gauge::Gauge;
 use super::state::DropTally;
 use crate::limits;
 use crate::protocol::QoS;
@@ -49,7 +49,16 @@ pub struct SessionConfig {
     /// The count of outbound flows open across the sessions running under
     /// this configuration (one copy per shard). Runtime state rather than a
     /// setting: two configurations compare equal whatever their gauges read.
-    pub inflight_gauge: Arc<InflightGauge>,
+    pub inflight_gauge: Arc<Gauge>,
+    /// Bytes queued (as `session::queue::queued_bytes` counts them) by the
+    /// sessions under this configuration whose client is connected and
+    /// keeps reading: the shard's delivery backlog, which the runtime holds
+    /// within its budget by pausing publishers. Their queues are not held to
+    /// `max_queued_messages` and `max_queued_bytes` for QoS 1/2 messages;
+    /// an offline session's, or a stalled subscriber's
+    /// ([`Session::subscriber_stalled`](super::Session::subscriber_stalled)),
+    /// are, and count here no more. Runtime state, like `inflight_gauge`.
+    pub delivery_gauge: Arc<Gauge>,
     /// Where the sessions under this configuration count what they drop, on
     /// top of their own [`SessionStats`](super::SessionStats) (one tally per
     /// shard). Runtime state, like `inflight_gauge`.
@@ -59,9 +68,11 @@ pub struct SessionConfig {
     /// Whether retained messages are supported. A PUBLISH with RETAIN when they are
     /// not ends the connection with 0x9A (Retain not supported).
     pub retain_available: bool,
-    /// Messages queued per session beyond the inflight window or while offline.
+    /// Messages queued per session while its client is offline or stalled
+    /// (see `delivery_gauge`); QoS 0 messages also while it is connected.
     pub max_queued_messages: usize,
-    /// Bytes queued per session, as `session::queue::queued_bytes` estimates them
+    /// Bytes queued per session, as `session::queue::queued_bytes` estimates them,
+    /// under the same conditions as `max_queued_messages`
     /// (payload, topic name and variable-length properties of each message).
     pub max_queued_bytes: usize,
     /// Whether QoS 0 messages are queued for a client that is offline. Off by
@@ -104,6 +115,7 @@ impl Default for SessionConfig {
             outbound_inflight_maximum: limits::OUTBOUND_INFLIGHT_MAX_DEFAULT,
             outbound_inflight_shard_budget: limits::OUTBOUND_INFLIGHT_SHARD_BUDGET_DEFAULT,
             inflight_gauge: Arc::default(),
+            delivery_gauge: Arc::default(),
             drop_tally: Arc::default(),
             maximum_qos: QoS::ExactlyOnce,
             retain_available: true,

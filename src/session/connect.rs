@@ -174,8 +174,8 @@ impl Session {
             connection: Some(Box::new(connection)),
         };
         debug_assert!(
-            session.state.inflight.is_counted(),
-            "a connected session's flows count against the shard's budget"
+            session.state.inflight.is_counted() && session.state.queue.is_counted(),
+            "a connected session's flows and queue count against the shard's budgets"
         );
         if session_present {
             session.resend_inflight(now_ms, actions);
@@ -184,11 +184,12 @@ impl Session {
     }
 
     /// A reconnect in time: the delayed will and the expiry are cancelled, and
-    /// the flows in flight count against the shard's budget again.
+    /// the flows in flight and the queue count against the shard's budgets again.
     fn resume(mut self, actions: &mut Vec<Action>) -> SessionState {
         self.state.will_at_ms = None;
         self.state.expires_at_ms = None;
         self.state.inflight.attach();
+        self.state.queue.attach();
         actions.push(Action::CancelTimer(TimerKind::WillDelay));
         actions.push(Action::CancelTimer(TimerKind::SessionExpiry));
         self.state
@@ -238,6 +239,7 @@ impl ConnectionState {
             inbound_aliases: InboundTopicAliases::new(inbound_topic_alias_maximum),
             outbound_aliases: OutboundTopicAliases::new(outbound_topic_alias_maximum),
             congested: false,
+            stalled: false,
         }
     }
 }
@@ -254,7 +256,7 @@ impl SessionState {
             session_expiry_interval_s: 0,
             subscriptions: FastMap::default(),
             inflight: OutboundInflight::new(Arc::clone(&config.inflight_gauge)),
-            queue: OutboundQueue::new(),
+            queue: OutboundQueue::new(Arc::clone(&config.delivery_gauge)),
             awaiting_pubrel: FastSet::default(),
             will: None,
             will_at_ms: None,

@@ -17,9 +17,9 @@
 //! and the order holds again.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use super::gauge::Gauge;
 use super::outbound::OutboundPublish;
 use crate::protocol::PacketId;
 
@@ -47,46 +47,6 @@ const PACKET_IDS: u32 = u16::MAX as u32;
 /// Empty slots tolerated beyond the number of open flows before they are dropped.
 const EMPTY_SLOTS_SLACK: usize = 16;
 
-/// Outbound flows open across the sessions that share it: every session of
-/// one shard (see `SessionConfig::outbound_inflight_shard_budget`).
-///
-/// The sessions sharing a gauge run on one thread, so it is counted with
-/// plain loads and stores, not read-modify-write instructions, which would
-/// cost a full memory barrier per delivery; a copy of a session's flows (a
-/// snapshot's, dropped on another thread) counts on a gauge of its own.
-/// Sessions on several threads sharing one would lose counts; the gauge only
-/// throttles, so the worst a wrong count could do is hold sessions to their
-/// guaranteed window or let them past the budget.
-#[derive(Debug, Default)]
-pub struct InflightGauge(AtomicUsize);
-
-impl InflightGauge {
-    /// Flows open now.
-    pub fn open(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
-    }
-
-    fn add(&self, count: usize) {
-        self.0
-            .store(self.open().saturating_add(count), Ordering::Relaxed);
-    }
-
-    fn sub(&self, count: usize) {
-        self.0
-            .store(self.open().saturating_sub(count), Ordering::Relaxed);
-    }
-}
-
-impl PartialEq for InflightGauge {
-    /// Gauges are state, not settings: any two compare equal, so that two
-    /// session configurations compare by their settings alone.
-    fn eq(&self, _: &InflightGauge) -> bool {
-        true
-    }
-}
-
-impl Eq for InflightGauge {}
-
 /// The outbound flows of a session, in the order they started.
 #[derive(Debug)]
 pub(crate) struct OutboundInflight {
@@ -98,7 +58,7 @@ pub(crate) struct OutboundInflight {
     ordered: bool,
     last_packet_id: PacketId,
     /// Where the open flows are counted with the other sessions'.
-    gauge: Arc<InflightGauge>,
+    gauge: Arc<Gauge>,
     /// True while the open flows are on the gauge: while the session has a
     /// connection. A client that went away holds no share of the budget, or
     /// a few offline sessions with full windows would hold every connected
@@ -119,7 +79,7 @@ impl Clone for OutboundInflight {
     /// to be served, so they neither take the shard's budget nor touch its
     /// gauge from elsewhere.
     fn clone(&self) -> OutboundInflight {
-        let gauge = InflightGauge::default();
+        let gauge = Gauge::default();
         if self.counted {
             gauge.add(self.open);
         }
@@ -165,7 +125,7 @@ fn next_packet_id(packet_id: PacketId) -> PacketId {
 impl OutboundInflight {
     /// No flows, of a session with a connection; those to come are counted
     /// on `gauge`.
-    pub(crate) fn new(gauge: Arc<InflightGauge>) -> OutboundInflight {
+    pub(crate) fn new(gauge: Arc<Gauge>) -> OutboundInflight {
         OutboundInflight {
             slots: VecDeque::new(),
             open: 0,
@@ -200,7 +160,7 @@ impl OutboundInflight {
 
     /// Flows open on every session sharing this one's gauge.
     pub(crate) fn gauge(&self) -> usize {
-        self.gauge.open()
+        self.gauge.get()
     }
 
     /// Flows in progress.
@@ -300,7 +260,7 @@ impl OutboundInflight {
     pub(crate) fn restore(
         flights: impl IntoIterator<Item = (PacketId, FlightStage)>,
         last_packet_id: PacketId,
-        gauge: Arc<InflightGauge>,
+        gauge: Arc<Gauge>,
     ) -> OutboundInflight {
         let slots: VecDeque<(PacketId, Option<Flight>)> = flights
             .into_iter()
@@ -476,32 +436,32 @@ mod tests {
 
     #[test]
     fn the_gauge_counts_every_open_flow_of_the_sessions_sharing_it() {
-        let gauge = Arc::new(InflightGauge::default());
+        let gauge = Arc::new(Gauge::default());
         let mut first = OutboundInflight::new(Arc::clone(&gauge));
         let mut second = OutboundInflight::new(Arc::clone(&gauge));
         let a = open(&mut first);
         open(&mut first);
         open(&mut second);
-        assert_eq!(gauge.open(), 3);
+        assert_eq!(gauge.get(), 3);
         first.remove(a);
         first.remove(a);
-        assert_eq!(gauge.open(), 2);
+        assert_eq!(gauge.get(), 2);
         // A copy (a snapshot's) counts apart, and dropping it elsewhere
         // leaves the shard's gauge alone.
         let copy = first.clone();
-        assert_eq!(gauge.open(), 2);
+        assert_eq!(gauge.get(), 2);
         assert_eq!(copy.gauge(), 1);
         std::thread::spawn(move || drop(copy)).join().unwrap();
-        assert_eq!(gauge.open(), 2);
+        assert_eq!(gauge.get(), 2);
         drop(second);
-        assert_eq!(gauge.open(), 1);
+        assert_eq!(gauge.get(), 1);
         drop(first);
-        assert_eq!(gauge.open(), 0);
+        assert_eq!(gauge.get(), 0);
     }
 
     #[test]
     fn the_gauge_counts_flows_only_while_their_session_is_attached() {
-        let gauge = Arc::new(InflightGauge::default());
+        let gauge = Arc::new(Gauge::default());
         let mut connected = OutboundInflight::new(Arc::clone(&gauge));
         open(&mut connected);
         // A restored session waits for its client: off the gauge.
@@ -510,29 +470,29 @@ mod tests {
             10,
             Arc::clone(&gauge),
         );
-        assert_eq!(gauge.open(), 1);
+        assert_eq!(gauge.get(), 1);
         restored.attach();
         restored.attach();
-        assert_eq!(gauge.open(), 3);
+        assert_eq!(gauge.get(), 3);
         // Offline, flows start and end without touching the gauge.
         restored.detach();
         restored.detach();
-        assert_eq!(gauge.open(), 1);
+        assert_eq!(gauge.get(), 1);
         let started = open(&mut restored);
         restored.remove(9);
-        assert_eq!(gauge.open(), 1);
+        assert_eq!(gauge.get(), 1);
         // A copy of an offline session and its drop leave the gauge alone too.
         drop(restored.clone());
-        assert_eq!(gauge.open(), 1);
+        assert_eq!(gauge.get(), 1);
         restored.attach();
-        assert_eq!(gauge.open(), 3);
+        assert_eq!(gauge.get(), 3);
         restored.remove(started);
-        assert_eq!(gauge.open(), 2);
+        assert_eq!(gauge.get(), 2);
         restored.detach();
         drop(restored);
-        assert_eq!(gauge.open(), 1);
+        assert_eq!(gauge.get(), 1);
         drop(connected);
-        assert_eq!(gauge.open(), 0);
+        assert_eq!(gauge.get(), 0);
     }
 
     #[test]

@@ -158,6 +158,10 @@ impl Session {
             let removed = self.state.queue.remove_qos0() as u64;
             self.count_dropped(removed, |stats| &mut stats.dropped_qos0_offline);
         }
+        // What a reading client was sent unbounded now waits for an absent one.
+        self.state
+            .queue
+            .enforce(&self.config, &mut self.state.stats);
         actions.push(Action::CancelTimer(TimerKind::KeepAlive));
         if !publish_will {
             self.state.will = None;
@@ -191,11 +195,60 @@ impl Session {
         }
     }
 
-    /// Forgets the connection; the flows left in flight stop counting
-    /// against the shard's in-flight budget until the client is back.
+    /// Forgets the connection; the flows left in flight and the queue stop
+    /// counting against the shard's budgets until the client is back.
     fn detach_connection(&mut self) {
         self.connection = None;
         self.state.inflight.detach();
+        self.state.queue.detach();
+    }
+
+    /// The runtime saw the connected client make no progress (nothing written
+    /// to its socket) for its stall timeout while messages waited for it: a
+    /// subscriber that is stuck, not one that is slow for a moment. Its queue
+    /// leaves the shard's delivery budget, so that it holds neither the
+    /// publishers nor the other subscribers hostage, and keeps from now on to
+    /// the bounds an offline session keeps to (`max_queued_messages`,
+    /// `max_queued_bytes`, `queue_full_policy`): what is past them now is
+    /// dropped and counted as a full queue drops it. True when the session was
+    /// connected and not already stalled.
+    pub fn subscriber_stalled(&mut self) -> bool {
+        let Some(connection) = self.connection.as_mut() else {
+            return false;
+        };
+        if connection.stalled {
+            return false;
+        }
+        connection.stalled = true;
+        self.state.queue.detach();
+        self.state
+            .queue
+            .enforce(&self.config, &mut self.state.stats);
+        true
+    }
+
+    /// A stalled client made progress again: its queue counts against the
+    /// shard's delivery budget again, and is no longer held to its bounds.
+    pub fn subscriber_progressed(&mut self) {
+        if let Some(connection) = self.connection.as_mut() {
+            if connection.stalled {
+                connection.stalled = false;
+                self.state.queue.attach();
+            }
+        }
+    }
+
+    /// True while messages wait in the queue for a connected client that is
+    /// not stalled: what counts against the shard's delivery budget.
+    pub fn holds_backlog(&self) -> bool {
+        self.state.queue.is_counted() && !self.state.queue.is_empty()
+    }
+
+    /// True while the client is connected and reported stalled.
+    pub fn is_stalled(&self) -> bool {
+        self.connection
+            .as_ref()
+            .is_some_and(|connection| connection.stalled)
     }
 
     /// The session is over: publish a will still pending, then [`Action::EndSession`].

@@ -28,7 +28,13 @@
 //!    its timers) until [`Action::EndSession`].
 //! 5. When the connection's outbound buffer fills up, call
 //!    [`Session::set_congested`] with `true`, and with `false` once it drains.
-//! 6. Every [`QUEUE_PURGE_INTERVAL_MS`](crate::limits::QUEUE_PURGE_INTERVAL_MS),
+//! 6. Watch [`SessionConfig::delivery_gauge`]: the bytes queued for connected,
+//!    reading clients, which are not held to the per-session bounds. Slow the
+//!    publishers while it is high. When a connected client with a backlog
+//!    ([`Session::holds_backlog`]) makes no progress for a while, call
+//!    [`Session::subscriber_stalled`] (and [`Session::subscriber_progressed`]
+//!    once it does again).
+//! 7. Every [`QUEUE_PURGE_INTERVAL_MS`](crate::limits::QUEUE_PURGE_INTERVAL_MS),
 //!    call [`Session::purge_expired`] on every stored session, connected or not, so
 //!    expired messages queued for clients that stay away are freed.
 //!
@@ -41,7 +47,8 @@
 //! - `lifecycle`: DISCONNECT, keep-alive, will, session expiry, protocol errors.
 //! - `inbound`: PUBLISH from the client, QoS 1/2 acknowledgements, Receive Maximum.
 //! - `outbound`, `inflight`: messages to the client, the inflight window.
-//! - `queue`: the bounded queue behind the window, its policies and expiry purge.
+//! - `queue`: the queue behind the window, its bounds, policies and expiry purge.
+//! - `gauge`: [`Gauge`], the counts the sessions of a shard keep together.
 //! - `alias`: topic aliases both ways. `subscriptions`: SUBSCRIBE and UNSUBSCRIBE.
 //! - `snapshot`: to and from the persisted schema, and the timers a restore arms.
 
@@ -49,6 +56,7 @@ mod action;
 mod alias;
 mod config;
 mod connect;
+mod gauge;
 mod inbound;
 mod inflight;
 mod lifecycle;
@@ -64,7 +72,7 @@ mod tests;
 pub use action::{Action, Delivery, TimerKind};
 pub use config::{QueueFullPolicy, SessionConfig};
 pub use connect::{needs_assigned_client_id, refuse_connect, ConnectOutcome};
-pub use inflight::InflightGauge;
+pub use gauge::Gauge;
 pub use message::{Message, MessageProperties, SharedMessage, SubscriptionMatch};
 pub use outbound::PlainDelivery;
 pub use queue::QueueBounds;

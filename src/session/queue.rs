@@ -2,10 +2,14 @@
 //! congested connection to drain, or for its client to return: its two bounds, what
 //! happens when it is full, and the removal of expired messages.
 //!
-//! Two bounds hold at all times: at most `max_queued_messages` entries and at most
-//! `max_queued_bytes` bytes, counted with [`queued_bytes`]. The byte count is kept
-//! exactly: added on every push, subtracted on every removal, so it always equals
-//! the sum over the queue.
+//! Two bounds hold whenever the client is offline or stalled: at most
+//! `max_queued_messages` entries and at most `max_queued_bytes` bytes, counted with
+//! [`queued_bytes`]. While the client is connected and reading, QoS 1/2 messages are
+//! queued past them and the bytes count on the shard's delivery gauge instead (see
+//! [`OutboundQueue`]); the bounds apply again, by the policy, once it leaves or
+//! stalls. The byte count is kept exactly: added on every push, subtracted on every
+//! removal, so it always equals the sum over the queue, and the gauge holds exactly
+//! the bytes of the queues counted on it.
 //!
 //! A message that does not fit is handled by the [`QueueFullPolicy`]: the arriving
 //! message is dropped, or the oldest queued ones are evicted to make room. Only
@@ -26,8 +30,10 @@
 //! exactly the messages the live session kept, under the same [`QueueBounds`].
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use super::config::{QueueFullPolicy, SessionConfig};
+use super::gauge::Gauge;
 use super::outbound::OutboundPublish;
 use super::state::{DropCounters, DropField, DropTally};
 use crate::limits;
@@ -256,6 +262,34 @@ impl<T: Queued> BoundedQueue<T> {
         true
     }
 
+    /// Queues `entry` whatever the bounds: for a connected subscriber that keeps
+    /// reading, whose backlog the runtime bounds by slowing the publishers.
+    pub(crate) fn push_unbounded(&mut self, entry: T) {
+        self.bytes += entry.queued_bytes();
+        self.entries.push_back(entry);
+    }
+
+    /// Brings a queue that grew past `bounds` (while unbounded, see
+    /// [`BoundedQueue::push_unbounded`]) back within them by its policy: the
+    /// newest entries go under [`QueueFullPolicy::DropNewest`], the oldest under
+    /// [`QueueFullPolicy::DropOldest`]; calls `dropped` with the QoS of each.
+    pub(crate) fn enforce(&mut self, bounds: &QueueBounds, mut dropped: impl FnMut(QoS)) {
+        while self.entries.len() > bounds.max_queued_messages
+            || self.bytes > bounds.max_queued_bytes
+        {
+            let entry = match bounds.queue_full_policy {
+                QueueFullPolicy::DropNewest => self.entries.pop_back(),
+                QueueFullPolicy::DropOldest => self.entries.pop_front(),
+            };
+            let Some(entry) = entry else {
+                break;
+            };
+            self.bytes -= entry.queued_bytes();
+            dropped(entry.qos());
+        }
+        self.shrink_when_empty_or_sparse();
+    }
+
     /// Keeps the entries `keep` accepts and frees the memory of the others; returns
     /// how many were removed.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) -> usize {
@@ -311,26 +345,102 @@ impl<T: Queued> BoundedQueue<T> {
 }
 
 /// Messages waiting to go out to one client, oldest first.
-#[derive(Clone, Debug)]
+///
+/// While its client is connected and reading, the queue is *counted*: its bytes
+/// are on the shard's delivery gauge (`SessionConfig::delivery_gauge`) and QoS 1/2
+/// messages are queued whatever `max_queued_messages` and `max_queued_bytes` say,
+/// since the runtime bounds the shard's backlog by slowing the publishers instead
+/// of dropping what they were told was accepted. Otherwise (offline, or stalled)
+/// the queue keeps to its bounds and counts on no gauge.
+#[derive(Debug)]
 pub(crate) struct OutboundQueue {
     entries: BoundedQueue<OutboundPublish>,
     /// No queued message expires before this, ms (`u64::MAX`: none ever does). A lower
     /// bound: removals leave it as it is, a purge makes it exact again.
     earliest_expiry_ms: u64,
+    /// Where the bytes are counted while `counted`.
+    gauge: Arc<Gauge>,
+    /// True while the bytes are on the gauge and QoS 1/2 is queued unbounded.
+    counted: bool,
 }
 
 impl Default for OutboundQueue {
+    /// Empty, not counted.
     fn default() -> OutboundQueue {
-        OutboundQueue::new()
+        OutboundQueue::with_gauge(Arc::default(), false)
+    }
+}
+
+impl Clone for OutboundQueue {
+    /// A copy counted on a gauge of its own, like a copy of the in-flight
+    /// window: copies are taken to be stored, not served.
+    fn clone(&self) -> OutboundQueue {
+        let gauge = Gauge::default();
+        if self.counted {
+            gauge.add(self.entries.bytes());
+        }
+        OutboundQueue {
+            entries: self.entries.clone(),
+            earliest_expiry_ms: self.earliest_expiry_ms,
+            gauge: Arc::new(gauge),
+            counted: self.counted,
+        }
+    }
+}
+
+impl Drop for OutboundQueue {
+    fn drop(&mut self) {
+        self.detach();
     }
 }
 
 impl OutboundQueue {
-    /// An empty queue.
-    pub(crate) fn new() -> OutboundQueue {
+    /// An empty queue of a connected session, counted on `gauge`.
+    pub(crate) fn new(gauge: Arc<Gauge>) -> OutboundQueue {
+        OutboundQueue::with_gauge(gauge, true)
+    }
+
+    fn with_gauge(gauge: Arc<Gauge>, counted: bool) -> OutboundQueue {
         OutboundQueue {
             entries: BoundedQueue::default(),
             earliest_expiry_ms: u64::MAX,
+            gauge,
+            counted,
+        }
+    }
+
+    /// True while the bytes count on the gauge.
+    pub(crate) fn is_counted(&self) -> bool {
+        self.counted
+    }
+
+    /// The client is connected and reading again: the bytes count on the gauge
+    /// and QoS 1/2 is queued unbounded.
+    pub(crate) fn attach(&mut self) {
+        if !self.counted {
+            self.gauge.add(self.entries.bytes());
+            self.counted = true;
+        }
+    }
+
+    /// The client went away or stalled: the bytes leave the gauge. The caller
+    /// brings the queue within its bounds ([`OutboundQueue::enforce`]).
+    pub(crate) fn detach(&mut self) {
+        if self.counted {
+            self.gauge.sub(self.entries.bytes());
+            self.counted = false;
+        }
+    }
+
+    /// Follows a change of the byte count from `before` on the gauge.
+    fn account(&self, before: usize) {
+        if self.counted {
+            let after = self.entries.bytes();
+            if after >= before {
+                self.gauge.add(after - before);
+            } else {
+                self.gauge.sub(before - after);
+            }
         }
     }
 
@@ -361,7 +471,9 @@ impl OutboundQueue {
 
     /// Removes and returns the oldest queued message.
     pub(crate) fn pop_front(&mut self) -> Option<OutboundPublish> {
+        let before = self.entries.bytes();
         let publish = self.entries.pop_front()?;
+        self.account(before);
         self.forget_expiry_when_empty();
         Some(publish)
     }
@@ -384,7 +496,9 @@ impl OutboundQueue {
     }
 
     /// A queue refilled from a snapshot, oldest first, within the bounds of `config`
-    /// (lowered bounds apply at once, by its policy, counted in `stats`). Expired
+    /// (lowered bounds apply at once, by its policy, counted in `stats`), of a
+    /// session waiting for its client: counted on `config.delivery_gauge` from
+    /// [`OutboundQueue::attach`]. Expired
     /// messages stay until the queue is next touched or purged, so a snapshot taken
     /// of the restored session is the one it was restored from.
     pub(crate) fn restore(
@@ -393,7 +507,7 @@ impl OutboundQueue {
         stats: &mut DropCounters,
     ) -> OutboundQueue {
         let bounds = config.queue_bounds();
-        let mut queue = OutboundQueue::new();
+        let mut queue = OutboundQueue::with_gauge(Arc::clone(&config.delivery_gauge), false);
         for publish in entries {
             queue.admit(publish, &bounds, stats, &config.drop_tally);
         }
@@ -408,9 +522,16 @@ impl OutboundQueue {
         tally: &DropTally,
     ) -> bool {
         let expires_at_ms = publish.message.expires_at_ms;
-        let admitted = self.entries.admit(publish, bounds, |qos| {
-            stats.add(1, dropped_full_field(qos), tally);
-        });
+        let before = self.entries.bytes();
+        let admitted = if self.counted && publish.qos != QoS::AtMostOnce {
+            self.entries.push_unbounded(publish);
+            true
+        } else {
+            self.entries.admit(publish, bounds, |qos| {
+                stats.add(1, dropped_full_field(qos), tally);
+            })
+        };
+        self.account(before);
         self.forget_expiry_when_empty();
         if let (true, Some(at_ms)) = (admitted, expires_at_ms) {
             self.earliest_expiry_ms = self.earliest_expiry_ms.min(at_ms);
@@ -425,6 +546,7 @@ impl OutboundQueue {
             return 0;
         }
         let mut earliest_expiry_ms = u64::MAX;
+        let before = self.entries.bytes();
         let removed = self.entries.retain(|publish| {
             if publish.message.is_expired(now_ms) {
                 return false;
@@ -434,15 +556,31 @@ impl OutboundQueue {
             }
             true
         });
+        self.account(before);
         self.earliest_expiry_ms = earliest_expiry_ms;
         removed
     }
 
     /// Removes every queued QoS 0 message and frees its memory; returns how many.
     pub(crate) fn remove_qos0(&mut self) -> usize {
+        let before = self.entries.bytes();
         let removed = self.entries.remove_qos0();
+        self.account(before);
         self.forget_expiry_when_empty();
         removed
+    }
+
+    /// Brings the queue back within the bounds of `config` by its policy, each
+    /// message dropped counted in `stats` as a full queue drops it: for a queue
+    /// that grew unbounded while counted, once it no longer is.
+    pub(crate) fn enforce(&mut self, config: &SessionConfig, stats: &mut DropCounters) {
+        let before = self.entries.bytes();
+        let tally = &config.drop_tally;
+        self.entries.enforce(&config.queue_bounds(), |qos| {
+            stats.add(1, dropped_full_field(qos), tally);
+        });
+        self.account(before);
+        self.forget_expiry_when_empty();
     }
 
     fn forget_expiry_when_empty(&mut self) {

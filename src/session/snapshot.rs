@@ -139,6 +139,7 @@ impl Session {
                 inbound_aliases: InboundTopicAliases::new(0),
                 outbound_aliases: OutboundTopicAliases::new(0),
                 congested: true,
+                stalled: false,
             }));
             session.connection_lost(now_ms, actions);
         } else {

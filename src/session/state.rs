@@ -69,7 +69,7 @@ pub(crate) type DropField = fn(&mut SessionStats) -> &mut u64;
 /// [`SessionConfig::drop_tally`](super::SessionConfig::drop_tally)): what an
 /// operator reads to learn that a bound was reached.
 ///
-/// Like [`InflightGauge`](super::InflightGauge), it is written from the one
+/// Like [`Gauge`](super::Gauge), it is written from the one
 /// thread its sessions run on, with plain loads and stores: under overload a
 /// drop may come with every delivery, and a read-modify-write shared by
 /// shards would bounce its cache line between cores right then. Any thread
@@ -209,6 +209,9 @@ pub(crate) struct ConnectionState {
     pub(crate) outbound_aliases: OutboundTopicAliases,
     /// The runtime reported its outbound buffer full: hold messages in the queue.
     pub(crate) congested: bool,
+    /// The runtime reported the client making no progress (see
+    /// [`Session::subscriber_stalled`](super::Session::subscriber_stalled)).
+    pub(crate) stalled: bool,
 }
 
 #[cfg(test)]

@@ -65,6 +65,28 @@ pub struct Connection {
     /// While parked: the socket, its transport layer and where to ask for
     /// the connection back.
     parked: RefCell<Option<ParkedSocket>>,
+    /// Bytes went out to the socket since the last stall sweep.
+    wrote: Cell<bool>,
+    /// Since when a stall sweep found the session with messages waiting and
+    /// nothing written, ms; `u64::MAX` when it did not.
+    stalled_since_ms: Cell<u64>,
+    /// The session was reported stalled (see `Session::subscriber_stalled`).
+    stalled: Cell<bool>,
+    /// Closing took too long: the task shuts the socket down without
+    /// writing what is left.
+    aborted: Cell<bool>,
+}
+
+/// What a stall sweep found of one connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Progress {
+    /// Nothing to report.
+    Unchanged,
+    /// A stalled connection wrote again.
+    Resumed,
+    /// Nothing was written since the last sweep: the caller looks at the
+    /// session's queue.
+    Quiet,
 }
 
 /// What a connection has to write. Boxed, and only while the connection has
@@ -137,6 +159,75 @@ impl Connection {
             quiet_since_ms: Cell::new(0),
             keep_alive_at_ms: Cell::new(u64::MAX),
             parked: RefCell::new(None),
+            wrote: Cell::new(false),
+            stalled_since_ms: Cell::new(u64::MAX),
+            stalled: Cell::new(false),
+            aborted: Cell::new(false),
+        }
+    }
+
+    /// The task wrote bytes to the socket.
+    pub(super) fn note_written(&self) {
+        self.wrote.set(true);
+    }
+
+    /// A stall sweep: whether the connection wrote since the last one.
+    pub(super) fn sweep_progress(&self) -> Progress {
+        if self.wrote.replace(false) {
+            self.stalled_since_ms.set(u64::MAX);
+            if self.stalled.replace(false) {
+                return Progress::Resumed;
+            }
+            return Progress::Unchanged;
+        }
+        if self.stalled.get() {
+            Progress::Unchanged
+        } else {
+            Progress::Quiet
+        }
+    }
+
+    /// A quiet connection (see [`Progress::Quiet`]) whose session has messages
+    /// waiting (`waiting`), at `now_ms`: true once it has been so for
+    /// `timeout_ms`; it is then marked stalled.
+    pub(super) fn stalled_for(&self, waiting: bool, now_ms: u64, timeout_ms: u64) -> bool {
+        if !waiting {
+            self.stalled_since_ms.set(u64::MAX);
+            return false;
+        }
+        let since_ms = self.stalled_since_ms.get();
+        if since_ms == u64::MAX {
+            self.stalled_since_ms.set(now_ms);
+            return false;
+        }
+        let stalled = now_ms.saturating_sub(since_ms) >= timeout_ms;
+        if stalled {
+            self.stalled.set(true);
+            self.stalled_since_ms.set(u64::MAX);
+        }
+        stalled
+    }
+
+    /// Closing took too long: the task shuts the socket down at once.
+    pub(super) fn abort(&self) {
+        self.aborted.set(true);
+        self.closing.set(true);
+        self.wake_task();
+    }
+
+    /// True once [`Connection::abort`] was called.
+    pub(super) fn is_aborted(&self) -> bool {
+        self.aborted.get()
+    }
+
+    /// Drops everything waiting to be written (the session keeps its QoS 1/2
+    /// messages in flight, to resend on resume): for a client that does not
+    /// read, before the goodbye that closes it.
+    pub(super) fn discard_output(&self) {
+        if let Some(buffers) = self.buffers.borrow_mut().as_mut() {
+            buffers.outbound.clear();
+            buffers.queued_bytes = 0;
+            buffers.encoded.clear();
         }
     }
 
@@ -415,15 +506,10 @@ impl Connection {
         if self.held.get() == 0 {
             return;
         }
-        let mut guard = self.buffers.borrow_mut();
-        let buffers = guard.get_or_insert_with(Box::default);
-        buffers.outbound.clear();
-        buffers.queued_bytes = 0;
-        buffers.encoded.clear();
+        self.discard_output();
         if let Some(packet) = goodbye {
-            self.encode(&packet, &mut buffers.encoded);
+            self.send(packet);
         }
-        drop(guard);
         self.held.set(0);
         self.close();
     }

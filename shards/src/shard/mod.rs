@@ -12,6 +12,8 @@
 //! - `clients`: the index from client id to session key.
 //! - `barrier`: holding a client's acknowledgement until every shard applied its change.
 //! - `connection`: the outbound queue and the flags a connection's task obeys.
+//! - `flow`: the delivery budget: publishers paused while a shard's backlog is
+//!   over it, stalled subscribers cut out of it, slow closes cut short.
 //! - `journaling`: the calls into persistence: journal records, durable acks.
 //! - `parking`: idle connections without a task, their sockets watched by epoll
 //!   (the same watcher wakes the accept loop when a listener has connections).
@@ -27,6 +29,7 @@ mod attach;
 mod barrier;
 mod clients;
 mod connection;
+mod flow;
 mod journaling;
 mod parking;
 mod reader;
@@ -39,6 +42,7 @@ mod task;
 
 use ahash::AHashMap as HashMap;
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::net::TcpListener;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -47,7 +51,7 @@ use std::time::{Duration, Instant};
 use bytestring::ByteString;
 use futures_lite::future;
 use shardmq::limits;
-use shardmq::session::{Action, Session, SessionConfig, SubscriptionMatch, TimerKind};
+use shardmq::session::{Action, Gauge, Session, SessionConfig, SubscriptionMatch, TimerKind};
 use shardmq::topic::SubscriptionTrie;
 
 use crate::config::Config;
@@ -138,6 +142,11 @@ pub struct Shard {
     /// When the tick next wakes, ms: a timer armed earlier wakes it sooner.
     tick_at_ms: Cell<u64>,
     tick_wake: Notify,
+    /// The delivery budgets of this shard and the others.
+    flow: flow::DeliveryFlow,
+    /// Closing connections by the time their socket is shut down if they
+    /// have not finished writing, oldest first.
+    closing: RefCell<VecDeque<(u64, Rc<Connection>)>>,
 }
 
 /// Runs one shard until the broker is asked to stop.
@@ -164,8 +173,14 @@ pub async fn run(setup: ShardSetup) {
     };
     let session_config = Arc::new(SessionConfig {
         drop_tally: setup.stats.session_drops(),
+        delivery_gauge: Arc::new(Gauge::default()),
         ..setup.config.session_config()
     });
+    let flow = flow::DeliveryFlow::new(
+        Arc::clone(&session_config.delivery_gauge),
+        setup.config.delivery_budget_bytes,
+        setup.shard_count,
+    );
     let retained = retained::RetainedStore::new(
         setup.config.max_retained_messages,
         setup.config.max_retained_bytes,
@@ -208,6 +223,8 @@ pub async fn run(setup: ShardSetup) {
         parking,
         tick_at_ms: Cell::new(0),
         tick_wake: Notify::default(),
+        flow,
+        closing: RefCell::new(VecDeque::new()),
     });
     let flusher = shard
         .persistence
@@ -266,12 +283,16 @@ pub async fn run(setup: ShardSetup) {
         let now_ms = shard.now_ms();
         if now_ms >= next_sweep_ms {
             shard.sweep_connections(now_ms, park_idle_ms);
+            shard.sweep_stalled_subscribers(now_ms);
             next_sweep_ms = now_ms + sweep_ms;
         }
+        shard.abort_slow_closes(now_ms);
         if now_ms >= next_purge_ms {
             shard.purge_expired_messages(now_ms);
             next_purge_ms = now_ms + limits::QUEUE_PURGE_INTERVAL_MS;
         }
+        // Expiries, stalls and lost connections lower the backlog too.
+        shard.check_delivery_budget();
         shard.retained.borrow_mut().sweep_expired(now_ms);
     }
     shard.stopping.set(true);
@@ -362,6 +383,7 @@ async fn consume_ring(shard: Rc<Shard>, ring: Inbound<ShardMessage>) {
     let mut batch = 0;
     while let Some(message) = ring.receiver.recv().await {
         shard.on_ring_message(ring.from, message);
+        shard.check_delivery_budget();
         batch += 1;
         if batch == limits::RING_RECEIVE_BATCH_MAX {
             batch = 0;

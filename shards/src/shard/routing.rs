@@ -70,6 +70,15 @@ pub enum ShardMessage {
         /// Its barrier number.
         token: u64,
     },
+    /// Shard `from`'s delivery backlog went over its budget (`over`) or back
+    /// within it: its publishers and this shard's pause or resume (see
+    /// [`super::flow`]).
+    DeliveryBacklog {
+        /// The shard whose backlog changed.
+        from: usize,
+        /// True for over budget.
+        over: bool,
+    },
     /// The answer to [`ShardMessage::Barrier`] and [`ShardMessage::DurableBarrier`].
     BarrierPassed {
         /// The barrier number.
@@ -371,6 +380,10 @@ impl Shard {
             }
             ShardMessage::DurableBarrier { from, token } => self.on_durable_barrier(from, token),
             ShardMessage::BarrierPassed { token } => self.barrier_passed(token),
+            ShardMessage::DeliveryBacklog { from, over } => {
+                self.flow.set_remote(from, over);
+                self.settle_flow();
+            }
         }
     }
 

@@ -76,6 +76,8 @@ pub fn serve(
         },
         reading: true,
         backlog: false,
+        paused: false,
+        close_watched: false,
         lost_pending: false,
         write_failed: false,
         batch: BytesMut::new(),
@@ -100,6 +102,12 @@ pub struct ConnectionTask {
     reading: bool,
     /// `inbound` may hold complete packets left while the mesh was congested.
     backlog: bool,
+    /// `inbound` starts with a PUBLISH left while publishing is paused for a
+    /// shard's delivery budget (see [`super::flow`]): nothing more is read
+    /// or handled until the pause lifts.
+    paused: bool,
+    /// The shard watches how long the connection takes to close.
+    close_watched: bool,
     /// The connection ended and the session has not heard yet: it will once
     /// the mesh is not congested.
     lost_pending: bool,
@@ -145,6 +153,10 @@ impl ConnectionTask {
     /// closed with nothing left to write (`Ready`).
     fn poll_turns(&mut self, cx: &mut Context<'_>) -> Poll<End> {
         self.connection.clear_waker();
+        if !self.close_watched && self.connection.is_closing() {
+            self.close_watched = true;
+            self.shard.watch_closing(&self.connection);
+        }
         for _ in 0..limits::CONNECTION_TURNS_PER_POLL {
             let read = self.poll_read_step(cx);
             let write = self.poll_write_step(cx);
@@ -195,6 +207,7 @@ impl ConnectionTask {
     fn park(&mut self) -> bool {
         let quiet = self.reading
             && !self.backlog
+            && !self.paused
             && !self.lost_pending
             && !self.write_failed
             && self.inbound.is_empty()
@@ -218,6 +231,7 @@ impl ConnectionTask {
     fn is_done(&self) -> bool {
         self.connection.is_closing()
             && (self.write_failed
+                || self.connection.is_aborted()
                 || (!self.connection.is_held()
                     && self.batch.is_empty()
                     && !self.connection.has_queued()))
@@ -243,6 +257,14 @@ impl ConnectionTask {
         }
         if self.shard.mesh.poll_uncongested(cx).is_pending() {
             return Step::Parked;
+        }
+        if self.paused {
+            if self.shard.flow.poll_resumed(cx).is_pending() {
+                return Step::Parked;
+            }
+            self.paused = false;
+            self.handle_buffered();
+            return Step::Read;
         }
         if self.backlog {
             self.handle_buffered();
@@ -286,11 +308,17 @@ impl ConnectionTask {
         let inbound = self.transport.inbound(&mut self.inbound);
         let reading = &mut self.reading;
         let backlog = &mut self.backlog;
+        let paused = &mut self.paused;
         *backlog = false;
         shard.with_clock(|| {
             while *reading && !connection.is_closing() {
                 if shard.mesh.is_congested() {
                     *backlog = true;
+                    break;
+                }
+                if starts_with_publish(inbound) && shard.publishing_paused() {
+                    *paused = true;
+                    shard.stats.publisher_paused();
                     break;
                 }
                 match decode(
@@ -311,12 +339,14 @@ impl ConnectionTask {
         if self.inbound.is_empty() && self.inbound.capacity() > limits::IDLE_BUFFER_KEEP_MAX {
             self.inbound = BytesMut::new();
         }
+        // Acknowledgements handled here may have drained the backlog.
+        self.shard.check_delivery_budget();
     }
 
     /// Writes the current batch, or encodes the next one from the queue; a
     /// failed write ends the connection.
     fn poll_write_step(&mut self, cx: &mut Context<'_>) -> Step {
-        if self.write_failed {
+        if self.write_failed || self.connection.is_aborted() {
             return Step::Parked;
         }
         match self.poll_write(cx) {
@@ -346,6 +376,7 @@ impl ConnectionTask {
             Poll::Ready(Err(error)) => Err(error),
             Poll::Ready(Ok(0)) => Err(io::ErrorKind::WriteZero.into()),
             Poll::Ready(Ok(count)) => {
+                self.connection.note_written();
                 self.written += count;
                 if self.written == wire.len() {
                     self.batch.clear();
@@ -379,6 +410,12 @@ impl ConnectionTask {
         }
         self.connection.finished();
     }
+}
+
+/// True when the first complete or partial packet in `inbound` is a PUBLISH
+/// (packet type 3 in the fixed header's high nibble).
+fn starts_with_publish(inbound: &BytesMut) -> bool {
+    inbound.first().is_some_and(|byte| byte >> 4 == 3)
 }
 
 impl Future for ConnectionTask {

@@ -310,25 +310,27 @@ fn assert_replay_matches_live(live: &Journaled, config: &SessionConfig, now_ms: 
     );
 }
 
+/// The meter's connection ends, journaled as the runtime journals it.
+fn disconnect(live: &mut Journaled, now_ms: u64) {
+    live.session.connection_lost(now_ms, &mut Vec::new());
+    let disconnected = live
+        .session
+        .disconnected_record(now_ms, wall_ms(now_ms))
+        .expect("the session stays");
+    live.write(disconnected);
+}
+
 #[test]
-fn replay_under_a_byte_limit_keeps_the_queue_the_live_session_kept() {
+fn replay_under_a_byte_limit_keeps_the_queue_the_live_offline_session_kept() {
     let config = SessionConfig {
         max_queued_bytes: 40,
         outbound_inflight_maximum: 1,
         ..SessionConfig::default()
     };
     let mut live = congested_meter(&config);
+    disconnect(&mut live, 150);
     for (index, message) in growing_messages(8).iter().enumerate() {
         live.deliver(message, QoS::AtLeastOnce, 200 + index as u64);
-    }
-    // One more message after the front went out: it fits again, and replay must
-    // take the same one the live queue took.
-    let mut drained = Vec::new();
-    live.session.set_congested(false, 300, &mut drained);
-    live.journal_deliveries(&drained);
-    live.session.set_congested(true, 310, &mut Vec::new());
-    for (index, message) in growing_messages(3).iter().enumerate() {
-        live.deliver(message, QoS::AtLeastOnce, 320 + index as u64);
     }
 
     let stats = live.session.stats();
@@ -338,7 +340,7 @@ fn replay_under_a_byte_limit_keeps_the_queue_the_live_session_kept() {
 }
 
 #[test]
-fn replay_with_drop_oldest_keeps_the_queue_the_live_session_kept() {
+fn replay_queues_unbounded_while_connected_and_trims_like_live_when_the_client_leaves() {
     let config = SessionConfig {
         max_queued_messages: 3,
         max_queued_bytes: 20,
@@ -349,11 +351,17 @@ fn replay_with_drop_oldest_keeps_the_queue_the_live_session_kept() {
     for (index, message) in growing_messages(9).iter().enumerate() {
         live.deliver(message, QoS::ExactlyOnce, 200 + index as u64);
     }
-    let mut drained = Vec::new();
-    live.session.set_congested(false, 300, &mut drained);
-    live.journal_deliveries(&drained);
+    assert_eq!(
+        live.session.queued_len(),
+        9,
+        "a connected client loses nothing"
+    );
+    assert_eq!(live.session.stats().dropped_queue_full, 0);
+    assert_replay_matches_live(&live, &config, 300);
 
+    disconnect(&mut live, 310);
     assert!(live.session.stats().dropped_queue_full >= 6);
+    assert!(live.session.queued_len() <= 3 && live.session.queued_bytes() <= 20);
     assert_replay_matches_live(&live, &config, 400);
 }
 

@@ -134,7 +134,7 @@ fn flows_of_a_client_that_went_away_leave_the_shard_budget_until_it_returns() {
 #[test]
 fn the_shard_gauge_follows_takeover_restore_and_clean_start() {
     let config = SessionConfig::default();
-    let gauge = || config.inflight_gauge.open();
+    let gauge = || config.inflight_gauge.get();
     let message = message("t", QoS::AtLeastOnce, "p");
     let fill = |session: &mut Session, count: usize| {
         for now_ms in 0..count as u64 {

@@ -192,8 +192,10 @@ fn drop_oldest_never_evicts_a_message_in_flight() {
     let (mut session, _) = accept_with(connect, None, &config, 0);
     deliver_all(&mut session, &["sent", "2", "3"], QoS::AtLeastOnce, 1);
     assert_eq!(session.inflight_len(), 1);
-    assert_eq!(session.queued_len(), 1);
+    // Connected: queued past the bound; the bound applies once it leaves.
+    assert_eq!(session.queued_len(), 2);
     session.connection_lost(2, &mut Vec::new());
+    assert_eq!(session.queued_len(), 1);
     let (_, actions) = accept_with(v5_persistent_connect("c", 600), Some(session), &config, 3);
     let publishes = sent_publishes(&actions);
     assert_eq!(topics(&actions), vec!["sent", "3"]);
@@ -400,6 +402,8 @@ enum Step {
     Wait(u64),
     /// The broker restarts: the session is snapshotted and restored.
     Restart,
+    /// The runtime reports the client stuck (`true`) or making progress again.
+    Stalled(bool),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -417,6 +421,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(Step::Disconnect),
         1 => (1..4u16).prop_map(Step::Reconnect),
         1 => any::<bool>().prop_map(Step::Congested),
+        1 => any::<bool>().prop_map(Step::Stalled),
         1 => Just(Step::Purge),
         1 => (0..1_000u64).prop_map(Step::Wait),
         1 => Just(Step::Restart),
@@ -467,6 +472,10 @@ fn run_step(session: Session, step: &Step, config: &SessionConfig, now_ms: &mut 
             session.purge_expired(*now_ms);
         }
         Step::Wait(elapsed_ms) => *now_ms += elapsed_ms,
+        Step::Stalled(true) => {
+            session.subscriber_stalled();
+        }
+        Step::Stalled(false) => session.subscriber_progressed(),
         Step::Restart => {
             let snapshot = session.to_snapshot(*now_ms, WALL_CLOCK_MS);
             session = Session::from_snapshot(
@@ -484,7 +493,7 @@ fn run_step(session: Session, step: &Step, config: &SessionConfig, now_ms: &mut 
 
 proptest! {
     #[test]
-    fn queued_bytes_always_equal_the_sum_over_the_queue_and_both_bounds_hold(
+    fn queued_bytes_add_up_on_the_gauge_and_both_bounds_hold_unless_connected_and_reading(
         max_queued_messages in 1..6usize,
         max_queued_bytes in 1..600usize,
         queue_full_policy in policy(),
@@ -500,11 +509,103 @@ proptest! {
         };
         let mut now_ms = 0;
         let mut session = accept_with(v5_persistent_connect("c", 600), None, &config, now_ms).0;
+        let gauge = &config.delivery_gauge;
         for step in &steps {
             session = run_step(session, step, &config, &mut now_ms);
             prop_assert_eq!(session.queued_bytes(), queue_sum(&session));
-            prop_assert!(session.queued_len() <= max_queued_messages);
-            prop_assert!(session.queued_bytes() <= max_queued_bytes);
+            // Bytes in equal bytes out: the shard's gauge holds exactly the
+            // queue of a client connected and reading, nothing otherwise.
+            let counted = session.is_connected() && !session.is_stalled();
+            prop_assert_eq!(gauge.get(), if counted { session.queued_bytes() } else { 0 });
+            if !counted {
+                prop_assert!(session.queued_len() <= max_queued_messages);
+                prop_assert!(session.queued_bytes() <= max_queued_bytes);
+            }
         }
+        drop(session);
+        prop_assert_eq!(gauge.get(), 0, "a session gone leaves nothing on the gauge");
     }
+}
+
+#[test]
+fn a_connected_reading_client_is_queued_past_the_bounds_and_counted_on_the_shard_gauge() {
+    let config = SessionConfig {
+        max_queued_messages: 2,
+        ..SessionConfig::default()
+    };
+    let mut connect = v5_persistent_connect("c", 600);
+    connect.properties.receive_maximum = Some(1);
+    let (mut session, _) = accept_with(connect, None, &config, 0);
+    deliver_all(
+        &mut session,
+        &["1", "2", "3", "4", "5"],
+        QoS::AtLeastOnce,
+        1,
+    );
+    assert_eq!(session.inflight_len(), 1);
+    assert_eq!(session.queued_len(), 4);
+    assert_eq!(session.stats().dropped_queue_full, 0);
+    assert!(session.holds_backlog());
+    assert_eq!(config.delivery_gauge.get(), queue_sum(&session));
+}
+
+#[test]
+fn a_stalled_client_leaves_the_gauge_keeps_to_its_bounds_and_returns_when_it_progresses() {
+    let config = SessionConfig {
+        max_queued_messages: 2,
+        ..SessionConfig::default()
+    };
+    let mut connect = v5_persistent_connect("c", 600);
+    connect.properties.receive_maximum = Some(1);
+    let (mut session, _) = accept_with(connect, None, &config, 0);
+    deliver_all(
+        &mut session,
+        &["1", "2", "3", "4", "5"],
+        QoS::AtLeastOnce,
+        1,
+    );
+    assert!(session.subscriber_stalled());
+    assert!(!session.subscriber_stalled(), "reported once");
+    // The newest go under drop_newest; the oldest waiting stay.
+    assert_eq!(session.queued_len(), 2);
+    assert_eq!(session.stats().dropped_queue_full, 2);
+    assert_eq!(config.delivery_gauge.get(), 0);
+    assert!(!session.holds_backlog());
+    deliver_all(&mut session, &["6"], QoS::AtLeastOnce, 2);
+    assert_eq!(
+        session.stats().dropped_queue_full,
+        3,
+        "bounded while stalled"
+    );
+    session.subscriber_progressed();
+    assert_eq!(config.delivery_gauge.get(), queue_sum(&session));
+    deliver_all(&mut session, &["7"], QoS::AtLeastOnce, 3);
+    assert_eq!(session.queued_len(), 3, "unbounded again");
+    let mut actions = Vec::new();
+    let puback = Packet::PubAck(PublishResponse::success(1));
+    session.handle_packet(puback, 4, &mut actions);
+    assert_eq!(topics(&actions), vec!["2"]);
+}
+
+#[test]
+fn the_bounds_apply_once_the_client_leaves_and_the_gauge_lets_go_of_its_queue() {
+    let config = SessionConfig {
+        max_queued_messages: 2,
+        queue_full_policy: QueueFullPolicy::DropOldest,
+        ..SessionConfig::default()
+    };
+    let mut connect = v5_persistent_connect("c", 600);
+    connect.properties.receive_maximum = Some(1);
+    let (mut session, _) = accept_with(connect, None, &config, 0);
+    deliver_all(
+        &mut session,
+        &["1", "2", "3", "4", "5"],
+        QoS::AtLeastOnce,
+        1,
+    );
+    session.connection_lost(2, &mut Vec::new());
+    assert_eq!(config.delivery_gauge.get(), 0);
+    assert_eq!(session.stats().dropped_queue_full, 2);
+    assert_eq!(resume(session, &config, 3), vec!["1", "4", "5"]);
+    assert_eq!(config.delivery_gauge.get(), 0, "all of it went out");
 }
