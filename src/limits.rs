@@ -188,6 +188,18 @@ pub const IDLE_BUFFER_KEEP_MAX: usize = 4 * 1024;
 /// deliveries to that connection are dropped and counted.
 pub const OUTBOUND_BYTES_MAX: usize = 1024 * 1024;
 
+/// Packets one connection may have waiting to be written beyond its current
+/// batch before the broker stops reading from it: a client that sends without
+/// reading what it is sent (a publisher flooding without reading its PUBACKs)
+/// is slowed by TCP instead of growing its queue without end.
+pub const OUTBOUND_PACKETS_READ_PAUSE: usize = 8 * 1024;
+
+/// Bytes a connection paused at a PUBLISH (see `DELIVERY_BUDGET_BYTES_DEFAULT`)
+/// may still have read ahead of it, to find the acknowledgements and pings that
+/// follow it: a client that publishes and subscribes must still be able to
+/// acknowledge what it receives, or its own backlog would never drain.
+pub const PAUSED_READ_AHEAD_BYTES: usize = 64 * 1024;
+
 /// Read-and-write turns a connection's task takes per wake-up before it lets
 /// the shard's other tasks run, so a client that never stops sending cannot
 /// hold its shard.
@@ -276,6 +288,7 @@ const _: () = assert!(RING_CAPACITY > 0 && RING_OUTBOX_MAX >= RING_CAPACITY);
 const _: () = assert!(RING_OUTBOX_PUBLISH_MAX > 0 && RING_OUTBOX_PUBLISH_MAX < RING_OUTBOX_MAX);
 const _: () = assert!(RING_RECEIVE_BATCH_MAX > 0 && RING_RECEIVE_BATCH_MAX <= RING_CAPACITY);
 const _: () = assert!(IDLE_BUFFER_KEEP_MAX <= READ_CHUNK_SIZE);
+const _: () = assert!(PAUSED_READ_AHEAD_BYTES >= READ_CHUNK_SIZE);
 const _: () = assert!(MAXIMUM_PACKET_SIZE_DEFAULT as usize <= OUTBOUND_BYTES_MAX);
 
 /// Longest journal record, bytes (kind byte and body): a message of the largest

@@ -462,6 +462,15 @@ impl Connection {
             .is_some_and(|buffers| !buffers.encoded.is_empty() || !buffers.outbound.is_empty())
     }
 
+    /// True while more than `limits::OUTBOUND_PACKETS_READ_PAUSE` packets wait
+    /// to be written: the client is not read until they go out.
+    pub(super) fn output_backed_up(&self) -> bool {
+        self.buffers
+            .borrow()
+            .as_ref()
+            .is_some_and(|buffers| buffers.outbound.len() >= limits::OUTBOUND_PACKETS_READ_PAUSE)
+    }
+
     /// True while a [`Connection::hold`] is in force.
     pub(super) fn is_held(&self) -> bool {
         self.held.get() > 0

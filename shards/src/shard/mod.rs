@@ -18,6 +18,7 @@
 //! - `parking`: idle connections without a task, their sockets watched by epoll
 //!   (the same watcher wakes the accept loop when a listener has connections).
 //! - `recovery`: restoring the state start-up hands the shard; its snapshots.
+//! - `read_ahead`: the acknowledgements behind a PUBLISH paused by `flow`.
 //! - `reader`: CONNECT and the hand-off to the home shard.
 //! - `table`: the sessions of the shard, by key.
 //! - `task`: a connection's one task: reading and handling packets, writing.
@@ -32,6 +33,7 @@ mod connection;
 mod flow;
 mod journaling;
 mod parking;
+mod read_ahead;
 mod reader;
 mod recovery;
 mod retained;

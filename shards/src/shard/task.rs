@@ -12,6 +12,12 @@
 //! an idle one holds; and the acknowledgements a read produces go out in the
 //! same turn, without waking another task.
 //!
+//! A client that does not read what it is sent is not read either once
+//! `limits::OUTBOUND_PACKETS_READ_PAUSE` packets wait for it (a publisher
+//! flooding without reading its PUBACKs), and a PUBLISH is not handled while
+//! a shard's delivery backlog is over its budget (see [`super::flow`]); its
+//! socket is then not read until the pause lifts.
+//!
 //! The mesh's congestion is obeyed packet by packet: while an outbox is
 //! congested no further packet of this client is handled (any may publish or
 //! change subscriptions) and its socket is not read, and a lost connection,
@@ -47,6 +53,7 @@ use shardmq::limits;
 use shardmq::protocol::decode;
 use socket2::SockRef;
 
+use super::read_ahead::take_acknowledgements;
 use super::{Connection, Shard};
 use crate::transport::TransportLayer;
 
@@ -255,12 +262,16 @@ impl ConnectionTask {
         if !self.reading || self.connection.is_closing() {
             return Step::Parked;
         }
+        if self.connection.output_backed_up() {
+            // The write step runs on, and this one looks again after it.
+            return Step::Parked;
+        }
         if self.shard.mesh.poll_uncongested(cx).is_pending() {
             return Step::Parked;
         }
         if self.paused {
             if self.shard.flow.poll_resumed(cx).is_pending() {
-                return Step::Parked;
+                return self.poll_read_ahead(cx);
             }
             self.paused = false;
             self.handle_buffered();
@@ -289,6 +300,51 @@ impl ConnectionTask {
         }
     }
 
+    /// While paused at a PUBLISH: handles the acknowledgements and pings
+    /// already read behind it, and reads on while less than
+    /// `limits::PAUSED_READ_AHEAD_BYTES` are buffered, to find more.
+    fn poll_read_ahead(&mut self, cx: &mut Context<'_>) -> Step {
+        self.handle_acknowledgements_ahead();
+        if !self.reading || self.inbound.len() >= limits::PAUSED_READ_AHEAD_BYTES {
+            return Step::Parked;
+        }
+        match self.poll_read_some(cx) {
+            Poll::Pending => Step::Parked,
+            Poll::Ready(Ok(0)) => {
+                // What is left was never acknowledged: the client resends it.
+                self.lost();
+                Step::Progress
+            }
+            Poll::Ready(Ok(_)) => {
+                self.handle_acknowledgements_ahead();
+                Step::Read
+            }
+            Poll::Ready(Err(error)) => {
+                tracing::debug!(connection = self.connection.id, peer = %self.connection.peer, %error, "read failed");
+                self.lost();
+                Step::Progress
+            }
+        }
+    }
+
+    /// Handles the acknowledgements and pings behind the paused PUBLISH (see
+    /// [`super::read_ahead`]).
+    fn handle_acknowledgements_ahead(&mut self) {
+        let maximum_packet_size = self.shard.config.maximum_packet_size;
+        let inbound = self.transport.inbound(&mut self.inbound);
+        let Some(mut acknowledgements) = take_acknowledgements(inbound, maximum_packet_size) else {
+            return;
+        };
+        handle_packets(
+            &self.shard,
+            &self.connection,
+            &mut acknowledgements,
+            &mut self.reading,
+            |_| false,
+        );
+        self.shard.check_delivery_budget();
+    }
+
     /// Reads once into the shard's scratch buffer and appends what came to
     /// `inbound`. `Ok(0)` is end of stream.
     fn poll_read_some(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
@@ -301,41 +357,32 @@ impl ConnectionTask {
     }
 
     /// Decodes and handles every complete packet in `inbound`, all at one
-    /// clock reading, stopping early while the mesh is congested.
+    /// clock reading, stopping early while the mesh is congested or before a
+    /// PUBLISH while publishing is paused.
     fn handle_buffered(&mut self) {
         let shard = &self.shard;
-        let connection = &self.connection;
         let inbound = self.transport.inbound(&mut self.inbound);
-        let reading = &mut self.reading;
         let backlog = &mut self.backlog;
         let paused = &mut self.paused;
         *backlog = false;
-        shard.with_clock(|| {
-            while *reading && !connection.is_closing() {
+        handle_packets(
+            shard,
+            &self.connection,
+            inbound,
+            &mut self.reading,
+            |inbound| {
                 if shard.mesh.is_congested() {
                     *backlog = true;
-                    break;
+                    return true;
                 }
                 if starts_with_publish(inbound) && shard.publishing_paused() {
                     *paused = true;
                     shard.stats.publisher_paused();
-                    break;
+                    return true;
                 }
-                match decode(
-                    inbound,
-                    connection.protocol_version,
-                    shard.config.maximum_packet_size,
-                ) {
-                    Ok(Some(packet)) => shard.on_packet(connection, packet),
-                    Ok(None) => break,
-                    Err(error) => {
-                        shard.stats.malformed_packet();
-                        shard.on_protocol_error(connection, error);
-                        *reading = false;
-                    }
-                }
-            }
-        });
+                false
+            },
+        );
         if self.inbound.is_empty() && self.inbound.capacity() > limits::IDLE_BUFFER_KEEP_MAX {
             self.inbound = BytesMut::new();
         }
@@ -410,6 +457,39 @@ impl ConnectionTask {
         }
         self.connection.finished();
     }
+}
+
+/// Decodes and handles the packets of `inbound` in order, at one clock
+/// reading, until none is complete, the connection closes, `stop_before` says
+/// to stop before the next one, or a malformed packet ends the reading (it is
+/// answered as the protocol says, and `reading` turns false).
+fn handle_packets(
+    shard: &Shard,
+    connection: &Rc<Connection>,
+    inbound: &mut BytesMut,
+    reading: &mut bool,
+    mut stop_before: impl FnMut(&BytesMut) -> bool,
+) {
+    shard.with_clock(|| {
+        while *reading && !connection.is_closing() {
+            if stop_before(inbound) {
+                break;
+            }
+            match decode(
+                inbound,
+                connection.protocol_version,
+                shard.config.maximum_packet_size,
+            ) {
+                Ok(Some(packet)) => shard.on_packet(connection, packet),
+                Ok(None) => break,
+                Err(error) => {
+                    shard.stats.malformed_packet();
+                    shard.on_protocol_error(connection, error);
+                    *reading = false;
+                }
+            }
+        }
+    });
 }
 
 /// True when the first complete or partial packet in `inbound` is a PUBLISH
