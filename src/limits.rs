@@ -72,11 +72,12 @@ pub const fn delivery_resume_at_bytes(budget_bytes: usize) -> usize {
 }
 
 /// Time a connected subscriber with messages waiting may make no progress
-/// (write nothing to its socket) before it is treated as stuck, ms. Longer
-/// than a healthy client's hiccups (a garbage collection pause, TCP's first
-/// retransmission timeouts of 1 s and 2 s), short enough that publishers
-/// paused behind a stuck subscriber resume within seconds.
-pub const SLOW_SUBSCRIBER_TIMEOUT_MS_DEFAULT: u64 = 5_000;
+/// (write nothing to its socket) before it is treated as stuck, ms. The pause a
+/// stuck subscriber can cause publishers is this plus one connection sweep, and
+/// client libraries give up on a write blocked for 5 s (rumqttc's default), so
+/// it stays well under that; it is still longer than TCP's first two
+/// retransmission timeouts (1 s, then 2 s more) that a healthy client may hit.
+pub const SLOW_SUBSCRIBER_TIMEOUT_MS_DEFAULT: u64 = 3_000;
 
 /// Time a closing connection has to write its last packets before its socket
 /// is shut down whatever is left: a client that stopped reading never takes
@@ -195,10 +196,14 @@ pub const OUTBOUND_BYTES_MAX: usize = 1024 * 1024;
 pub const OUTBOUND_PACKETS_READ_PAUSE: usize = 8 * 1024;
 
 /// Bytes a connection paused at a PUBLISH (see `DELIVERY_BUDGET_BYTES_DEFAULT`)
-/// may still have read ahead of it, to find the acknowledgements and pings that
-/// follow it: a client that publishes and subscribes must still be able to
-/// acknowledge what it receives, or its own backlog would never drain.
-pub const PAUSED_READ_AHEAD_BYTES: usize = 64 * 1024;
+/// may still read ahead of it while the client owes acknowledgements for
+/// messages it was sent, to find them: a client that publishes and subscribes
+/// must still be able to acknowledge what it receives, or its own backlog would
+/// never drain. Its acknowledgements lie behind at most its own window of
+/// PUBLISHes (128 under 5.0, our Receive Maximum; a hundred or so in 3.1.1
+/// clients), 1 MiB covers that window of 8 KiB messages. The same bound as the
+/// output waiting for one connection.
+pub const PAUSED_READ_AHEAD_BYTES: usize = 1024 * 1024;
 
 /// Read-and-write turns a connection's task takes per wake-up before it lets
 /// the shard's other tasks run, so a client that never stops sending cannot

@@ -191,6 +191,15 @@ impl Shard {
         self.flow.is_paused()
     }
 
+    /// True while the session `connection` serves has messages in flight
+    /// to its client, awaiting acknowledgements.
+    pub(super) fn owes_acknowledgements(&self, connection: &Connection) -> bool {
+        self.entries
+            .borrow()
+            .get(&connection.session_key)
+            .is_some_and(|entry| entry.session.inflight_len() > 0)
+    }
+
     /// Finds the connected subscribers that wrote nothing for
     /// `slow_subscriber_timeout_ms` while messages waited for them, and
     /// handles them by `slow_subscriber_action`; a stalled one that wrote

@@ -301,11 +301,16 @@ impl ConnectionTask {
     }
 
     /// While paused at a PUBLISH: handles the acknowledgements and pings
-    /// already read behind it, and reads on while less than
-    /// `limits::PAUSED_READ_AHEAD_BYTES` are buffered, to find more.
+    /// already read behind it and, while the client owes acknowledgements
+    /// for messages it was sent, reads on to find more, up to
+    /// `limits::PAUSED_READ_AHEAD_BYTES` buffered. A client that owes none
+    /// (a publisher only) is not read at all.
     fn poll_read_ahead(&mut self, cx: &mut Context<'_>) -> Step {
         self.handle_acknowledgements_ahead();
-        if !self.reading || self.inbound.len() >= limits::PAUSED_READ_AHEAD_BYTES {
+        if !self.reading
+            || self.inbound.len() >= limits::PAUSED_READ_AHEAD_BYTES
+            || !self.shard.owes_acknowledgements(&self.connection)
+        {
             return Step::Parked;
         }
         match self.poll_read_some(cx) {
