@@ -1,6 +1,6 @@
 //! The second phase of decoding: one complete frame into a [`Packet`].
 //!
-//! [`decode`] first reads the fixed header with [`peek_frame`] (which refuses
+//! [`decode`] first reads the fixed header with [`peek_frame_at`] (which refuses
 //! an oversized packet before its body is buffered), waits for the whole frame,
 //! splits it off the read buffer and parses it. Every string, binary field and
 //! payload of the result is a slice of that frame.
@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 
 use super::error::ProtocolError;
-use super::framing::{peek_frame, FrameHeader, PacketType};
+use super::framing::{peek_frame_at, FrameHeader, PacketType};
 use super::packet::*;
 use super::properties::PublishProperties;
 use super::properties_codec::{decode_properties, decode_shared_properties, WILL_PROPERTIES};
@@ -31,7 +31,7 @@ pub fn decode(
     version: ProtocolVersion,
     maximum_packet_size: u32,
 ) -> Result<Option<Packet>, ProtocolError> {
-    let Some(header) = peek_frame(buf, maximum_packet_size)? else {
+    let Some(header) = peek_frame_at(buf, maximum_packet_size, version)? else {
         return Ok(None);
     };
     if buf.len() < header.frame_len() {

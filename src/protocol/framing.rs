@@ -6,6 +6,7 @@
 //! refused before a byte of its body is buffered.
 
 use super::error::ProtocolError;
+use super::packet::ProtocolVersion;
 use crate::limits::REMAINING_LENGTH_MAX;
 
 /// The longest Variable Byte Integer, bytes.
@@ -81,6 +82,16 @@ impl PacketType {
             _ => 0,
         }
     }
+
+    /// True when `flags` are allowed on this type (not PUBLISH) at `version`:
+    /// [`PacketType::fixed_flags`], and under MQTT 3.1 also with DUP (0b1000) on
+    /// PUBREL, SUBSCRIBE and UNSUBSCRIBE, which 3.1 lets a client set when it
+    /// resends them (3.1, 2.1); 3.1.1 fixed those flags [MQTT-2.1.3-1].
+    pub fn flags_allowed(self, flags: u8, version: ProtocolVersion) -> bool {
+        let fixed = self.fixed_flags();
+        flags == fixed
+            || (version == ProtocolVersion::V3_1 && fixed != 0 && flags == fixed | 0b1000)
+    }
 }
 
 /// A parsed fixed header.
@@ -114,6 +125,17 @@ pub fn peek_frame(
     buf: &[u8],
     maximum_packet_size: u32,
 ) -> Result<Option<FrameHeader>, ProtocolError> {
+    peek_frame_at(buf, maximum_packet_size, ProtocolVersion::V3_1_1)
+}
+
+/// [`peek_frame`] for a connection at protocol level `version`, whose rules for
+/// the fixed header's flags it applies (see [`PacketType::flags_allowed`]).
+#[inline]
+pub fn peek_frame_at(
+    buf: &[u8],
+    maximum_packet_size: u32,
+    version: ProtocolVersion,
+) -> Result<Option<FrameHeader>, ProtocolError> {
     let Some(&first) = buf.first() else {
         return Ok(None);
     };
@@ -123,7 +145,7 @@ pub fn peek_frame(
         PacketType::from_u8(type_nibble).ok_or(ProtocolError::ReservedPacketType {
             packet_type: type_nibble,
         })?;
-    if packet_type != PacketType::Publish && flags != packet_type.fixed_flags() {
+    if packet_type != PacketType::Publish && !packet_type.flags_allowed(flags, version) {
         return Err(ProtocolError::InvalidFixedHeaderFlags {
             packet_type: type_nibble,
             flags,

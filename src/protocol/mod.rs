@@ -37,7 +37,7 @@ mod writer;
 pub use decode::decode;
 pub use encode::{encode, encode_publish_ref, encoded_len, publish_ref_len};
 pub use error::{EncodeError, ProtocolError};
-pub use framing::{peek_frame, FrameHeader, PacketType};
+pub use framing::{peek_frame, peek_frame_at, FrameHeader, PacketType};
 pub use packet::*;
 pub use properties::*;
 pub use reason::ReasonCode;

@@ -14,8 +14,8 @@ use super::state::{ConnectionState, DropCounters, FastMap, FastSet, SessionState
 use super::{Action, Session, SessionConfig, TimerKind};
 use crate::limits;
 use crate::protocol::{
-    ConnAck, ConnAckProperties, Connect, ConnectProperties, Packet, ProtocolVersion, QoS,
-    ReasonCode,
+    encoded_len, ConnAck, ConnAckProperties, Connect, ConnectProperties, Packet, ProtocolVersion,
+    QoS, ReasonCode,
 };
 use crate::topic::validate_topic_name;
 
@@ -26,8 +26,10 @@ pub enum ConnectOutcome {
     /// CONNACK, the keep-alive timer, resent flows and queued messages.
     Accepted(Session),
     /// The connection is refused; the actions hold the CONNACK with the failure
-    /// code (when the protocol level has one for it) and [`Action::Close`]. The
-    /// stored session, if one was passed in, comes back untouched.
+    /// code (when the protocol level has one for it and it fits the client's
+    /// Maximum Packet Size) and [`Action::Close`]. A v5 client whose Maximum
+    /// Packet Size no CONNACK accepting it can fit gets [`Action::Close`] alone.
+    /// The stored session, if one was passed in, comes back untouched.
     Refused {
         /// The `existing` session passed to [`Session::connect`].
         existing: Option<Session>,
@@ -47,20 +49,30 @@ pub fn needs_assigned_client_id(connect: &Connect) -> bool {
 }
 
 /// When [`Session::connect`] would refuse `connect`, pushes the actions it
-/// would (the CONNACK with the failure code where the protocol level has one,
-/// and [`Action::Close`]) and returns true. Refusal never depends on the
-/// stored session, so a runtime can ask before it touches that session (a
-/// refused CONNECT must not take over), and nothing is cloned to ask.
+/// would (the CONNACK with the failure code where the protocol level has one
+/// and it fits the client's Maximum Packet Size, and [`Action::Close`]) and
+/// returns true. Refusal never depends on the stored session, so a runtime can
+/// ask before it touches that session (a refused CONNECT must not take over),
+/// and nothing is cloned to ask.
+///
+/// One refusal depends on the Assigned Client Identifier, which is not passed
+/// here: a v5 CONNACK that fits the client's Maximum Packet Size only without
+/// that identifier, refused with 0x85 (Client Identifier not valid). Only
+/// [`Session::connect`] refuses that one; a generated client id has no stored
+/// session to protect. A CONNACK that does not fit even without the
+/// identifier does not fit with it, so that refusal is made here too.
 pub fn refuse_connect(
     connect: &Connect,
     has_assigned_client_id: bool,
     config: &SessionConfig,
     actions: &mut Vec<Action>,
 ) -> bool {
-    match check_connect(connect, has_assigned_client_id, config) {
+    let checked = check_connect(connect, has_assigned_client_id, config)
+        .and_then(|()| accepted_connack_properties(connect, None, config).map(|_| ()));
+    match checked {
         Ok(()) => false,
         Err(refusal) => {
-            refuse(refusal, actions);
+            refuse(refusal, connect, actions);
             true
         }
     }
@@ -98,9 +110,19 @@ impl Session {
         now_ms: u64,
         actions: &mut Vec<Action>,
     ) -> ConnectOutcome {
-        if refuse_connect(&connect, assigned_client_id.is_some(), config, actions) {
-            return ConnectOutcome::Refused { existing };
-        }
+        // What refuse_connect checks, with the Assigned Client Identifier itself
+        // in the CONNACK rather than a guess at its size.
+        let checked =
+            check_connect(&connect, assigned_client_id.is_some(), config).and_then(|()| {
+                accepted_connack_properties(&connect, assigned_client_id.clone(), config)
+            });
+        let connack_properties = match checked {
+            Ok(properties) => properties,
+            Err(refusal) => {
+                refuse(refusal, &connect, actions);
+                return ConnectOutcome::Refused { existing };
+            }
+        };
         assert!(
             !existing.as_ref().is_some_and(Session::is_connected),
             "call taken_over on a connected session before connect replaces it"
@@ -143,23 +165,13 @@ impl Session {
             now_ms,
         );
 
-        let mut connack = ConnAck {
-            session_present,
+        let connack = ConnAck {
+            // MQTT 3.1 has no Session Present flag: the first CONNACK byte is
+            // reserved and 0 (3.1, 3.2), whether a session was resumed or not.
+            session_present: session_present && protocol_version != ProtocolVersion::V3_1,
             reason_code: ReasonCode::Success,
-            properties: ConnAckProperties::default(),
+            properties: connack_properties,
         };
-        if protocol_version.is_v5() {
-            connack.properties = connack_properties(config, assigned_client_id);
-            if connect.properties.request_response_information == Some(true) {
-                connack.properties.response_information = config.response_information.clone();
-            }
-            if session_expiry_interval_s != requested_expiry_s {
-                connack.properties.session_expiry_interval_s = Some(session_expiry_interval_s);
-            }
-            if keep_alive_s != connect.keep_alive_s {
-                connack.properties.server_keep_alive_s = Some(keep_alive_s);
-            }
-        }
         actions.push(Action::Send(Packet::ConnAck(Box::new(connack))));
         if connection.keep_alive_timeout_ms > 0 {
             actions.push(Action::ArmTimer {
@@ -319,13 +331,19 @@ fn check_connect(
     Ok(())
 }
 
-fn refuse(refusal: Refusal, actions: &mut Vec<Action>) {
+fn refuse(refusal: Refusal, connect: &Connect, actions: &mut Vec<Action>) {
     if refusal.send_connack {
-        actions.push(Action::Send(Packet::ConnAck(Box::new(ConnAck {
+        let connack = Packet::ConnAck(Box::new(ConnAck {
             session_present: false,
             reason_code: refusal.reason_code,
             properties: ConnAckProperties::default(),
-        }))));
+        }));
+        // A v5 refusal CONNACK is 5 bytes: a client that allows fewer gets
+        // none [MQTT-3.1.2-24], only the closed connection.
+        let maximum = client_maximum_packet_size(connect);
+        if connack_fits(&connack, connect.protocol_version, maximum) {
+            actions.push(Action::Send(connack));
+        }
     }
     actions.push(Action::Close {
         reason_code: refusal.reason_code,
@@ -373,3 +391,204 @@ fn connack_properties(
         ..ConnAckProperties::default()
     }
 }
+
+/// The properties of the CONNACK that accepts `connect` (none below v5), cut to
+/// the client's Maximum Packet Size [MQTT-3.1.2-24] in [`LEAVE_OUT_ORDER`]; the
+/// refusal when even what the client must know does not fit.
+fn accepted_connack_properties(
+    connect: &Connect,
+    assigned_client_id: Option<ByteString>,
+    config: &SessionConfig,
+) -> Result<ConnAckProperties, Refusal> {
+    if !connect.protocol_version.is_v5() {
+        return Ok(ConnAckProperties::default());
+    }
+    let mut properties = connack_properties(config, assigned_client_id);
+    if connect.properties.request_response_information == Some(true) {
+        properties.response_information = config.response_information.clone();
+    }
+    let requested_expiry_s = requested_session_expiry_s(connect);
+    let session_expiry_interval_s = requested_expiry_s.min(config.session_expiry_interval_max_s);
+    if session_expiry_interval_s != requested_expiry_s {
+        properties.session_expiry_interval_s = Some(session_expiry_interval_s);
+    }
+    let keep_alive_s = granted_keep_alive_s(connect.keep_alive_s, config);
+    if keep_alive_s != connect.keep_alive_s {
+        properties.server_keep_alive_s = Some(keep_alive_s);
+    }
+    let Some(maximum) = client_maximum_packet_size(connect) else {
+        return Ok(properties);
+    };
+    if leave_out_until_fits(&mut properties, maximum) {
+        return Ok(properties);
+    }
+    // An empty client id must be answered with an Assigned Client Identifier
+    // [MQTT-3.2.2-16], which this client cannot receive. A server need not allow
+    // empty client ids ([MQTT-3.1.3-6] says "MAY"), and may refuse an id with
+    // 0x85 (Client Identifier not valid) before closing [MQTT-3.1.3-8]. When the
+    // CONNACK would fit without the identifier, that refusal (5 bytes, no more
+    // than this CONNACK) tells the client what to change: send an id of its own.
+    if properties.assigned_client_identifier.take().is_some()
+        && leave_out_until_fits(&mut properties, maximum)
+    {
+        return Err(Refusal::with_connack(ReasonCode::ClientIdentifierNotValid));
+    }
+    // No CONNACK accepting this client can be sent [MQTT-3.1.2-24], and no
+    // other packet may come before one [MQTT-3.2.0-1]: closing is what is
+    // left. It is a refusal without CONNACK, as for a malformed will under 3.x
+    // (only Action::Close, which the runtime's refusal paths already handle);
+    // a refusal CONNACK would have no reason code that says why (0x95 is about
+    // the CONNECT being too large), so 0x95 is only for the log.
+    Err(Refusal {
+        reason_code: ReasonCode::PacketTooLarge,
+        send_connack: false,
+    })
+}
+
+/// The Maximum Packet Size a v5 client set (3.1.2.11.4). 0 is a Protocol Error
+/// the CONNACK refusing it cannot honour, so it stands for no limit.
+fn client_maximum_packet_size(connect: &Connect) -> Option<u32> {
+    connect
+        .properties
+        .maximum_packet_size
+        .filter(|&maximum| maximum > 0 && connect.protocol_version.is_v5())
+}
+
+/// True when `connack` encodes at `version` in at most `maximum` bytes, or
+/// there is no maximum.
+fn connack_fits(connack: &Packet, version: ProtocolVersion, maximum: Option<u32>) -> bool {
+    match maximum {
+        None => true,
+        Some(maximum) => encoded_len(connack, version).is_ok_and(|len| len <= maximum as usize),
+    }
+}
+
+/// Leaves the optional `properties` of a v5 CONNACK accepting a connection out,
+/// one at a time in [`LEAVE_OUT_ORDER`], until the CONNACK is at most `maximum`
+/// bytes; true when it then is, false when it is not even with none of them.
+pub(super) fn leave_out_until_fits(properties: &mut ConnAckProperties, maximum: u32) -> bool {
+    let mut connack = Packet::ConnAck(Box::new(ConnAck {
+        // A flag bit and a reason code byte: they do not change the size.
+        session_present: false,
+        reason_code: ReasonCode::Success,
+        properties: std::mem::take(properties),
+    }));
+    let mut fits = connack_fits(&connack, ProtocolVersion::V5, Some(maximum));
+    for leave_out in LEAVE_OUT_ORDER {
+        if fits {
+            break;
+        }
+        if leave_out(connack_properties_mut(&mut connack)) {
+            fits = connack_fits(&connack, ProtocolVersion::V5, Some(maximum));
+        }
+    }
+    *properties = std::mem::take(connack_properties_mut(&mut connack));
+    fits
+}
+
+fn connack_properties_mut(connack: &mut Packet) -> &mut ConnAckProperties {
+    match connack {
+        Packet::ConnAck(connack) => &mut connack.properties,
+        _ => unreachable!("only a CONNACK is measured"),
+    }
+}
+
+/// The largest packet the protocol can frame (1 + 4 + 268,435,455 bytes):
+/// what a client takes when the CONNACK has no Maximum Packet Size (3.2.2.3.6).
+const PROTOCOL_MAXIMUM_PACKET_SIZE: u32 = limits::REMAINING_LENGTH_MAX + 5;
+
+/// The optional CONNACK properties (MQTT 5.0, 3.2.2.3), in the order they are
+/// left out of a CONNACK larger than the client's Maximum Packet Size; each
+/// step removes one and says whether it was there to remove. First what the
+/// specification itself tells the server to leave out of a CONNACK too large;
+/// then what the client reads as the same value when it is absent, so that
+/// nothing is lost; then what it reads as a value no less restrictive than
+/// ours, or as a service it asked for and may go without.
+///
+/// Never left out, as the client must know them to behave:
+/// - Session Expiry Interval (3.2.2.3.2): sent only when ours differs from the
+///   client's; absent, the client would take its own for the one in force.
+/// - Receive Maximum (3.2.2.3.3) below 65,535: absent means 65,535, and the
+///   client would send more QoS 1/2 PUBLISHes than we take (0x93).
+/// - Maximum QoS (3.2.2.3.4): the server MUST send it when it does not
+///   support QoS 1 or 2 [MQTT-3.2.2-9].
+/// - Retain Available 0 (3.2.2.3.5): absent means available, and the client
+///   would send retained messages we refuse (0x9A) [MQTT-3.2.2-14].
+/// - Maximum Packet Size (3.2.2.3.6) below the protocol's: absent means the
+///   protocol's limit, and the client could send packets we refuse (0x95)
+///   [MQTT-3.2.2-15].
+/// - Assigned Client Identifier (3.2.2.3.7): MUST be sent to a client that
+///   connected with an empty id [MQTT-3.2.2-16]; the client has no other way
+///   to learn the id of its session.
+/// - Server Keep Alive (3.2.2.3.14): absent, we would have to use the
+///   client's Keep Alive [MQTT-3.2.2-22] and the client would keep it
+///   [MQTT-3.2.2-21].
+/// - Wildcard Subscription, Subscription Identifiers and Shared Subscription
+///   Available 0 (3.2.2.3.11 to 3.2.2.3.13): absent means available, and the
+///   client would subscribe in ways we disconnect for. (We support all three
+///   and never send these.)
+/// - Authentication Method and Data (3.2.2.3.17, 3.2.2.3.18): part of an
+///   authentication exchange (4.12), which we refuse, so never sent.
+const LEAVE_OUT_ORDER: [fn(&mut ConnAckProperties) -> bool; 11] = [
+    // 1. Reason String (3.2.2.3.9): the server MUST NOT send it when it would
+    //    make the CONNACK exceed the Maximum Packet Size [MQTT-3.2.2-19]; it is
+    //    for diagnostics only.
+    |properties| properties.reason_string.take().is_some(),
+    // 2. User Property (3.2.2.3.10): likewise [MQTT-3.2.2-20]; its meaning is
+    //    not defined by the spec and the client MAY ignore it.
+    |properties| !std::mem::take(&mut properties.user_properties).is_empty(),
+    // 3. Values that equal what their absence means, so the client learns the
+    //    same without them: Wildcard Subscription, Subscription Identifiers and
+    //    Shared Subscription Available 1 (3.2.2.3.11 to 3.2.2.3.13), Retain
+    //    Available 1 (3.2.2.3.5), Receive Maximum 65,535 (3.2.2.3.3), a Maximum
+    //    Packet Size of the protocol's limit (3.2.2.3.6).
+    |properties| {
+        properties
+            .wildcard_subscription_available
+            .take_if(|available| *available)
+            .is_some()
+    },
+    |properties| {
+        properties
+            .subscription_identifiers_available
+            .take_if(|available| *available)
+            .is_some()
+    },
+    |properties| {
+        properties
+            .shared_subscription_available
+            .take_if(|available| *available)
+            .is_some()
+    },
+    |properties| {
+        properties
+            .retain_available
+            .take_if(|available| *available)
+            .is_some()
+    },
+    |properties| {
+        properties
+            .receive_maximum
+            .take_if(|maximum| *maximum == u16::MAX)
+            .is_some()
+    },
+    |properties| {
+        properties
+            .maximum_packet_size
+            .take_if(|maximum| *maximum >= PROTOCOL_MAXIMUM_PACKET_SIZE)
+            .is_some()
+    },
+    // 4. Server Reference (3.2.2.3.16): the spec gives it a use only with
+    //    0x9C (Use another server) or 0x9D (Server moved) (4.11); a CONNACK
+    //    that accepts the connection tells the client nothing with it.
+    |properties| properties.server_reference.take().is_some(),
+    // 5. Topic Alias Maximum (3.2.2.3.8): absent means 0, and the client then
+    //    sends no topic alias [MQTT-3.2.2-18], only topic names, which we always
+    //    take: more restrictive for the client, costing it bytes per PUBLISH
+    //    and nothing else.
+    |properties| properties.topic_alias_maximum.take().is_some(),
+    // 6. Response Information (3.2.2.3.15): sending it is OPTIONAL even when
+    //    the client asks for it. Last of all, since the client did ask, and its
+    //    application may build its response topics from it (4.10).
+    |properties| properties.response_information.take().is_some(),
+];

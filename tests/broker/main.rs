@@ -3,6 +3,8 @@
 
 mod bursts;
 mod common;
+mod conformance;
+mod connack_size;
 mod fan_out;
 mod features;
 mod loadgen_runs;
@@ -18,3 +20,4 @@ mod rumqtt;
 mod session_limits;
 mod sessions;
 mod shared;
+mod shared_fairness;

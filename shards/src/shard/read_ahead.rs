@@ -11,19 +11,23 @@
 //! PUBLISH, SUBSCRIBE or DISCONNECT, which keep their order.
 
 use bytes::BytesMut;
-use shardmq::protocol::{peek_frame, PacketType};
+use shardmq::protocol::{peek_frame_at, PacketType, ProtocolVersion};
 
 /// Takes the complete PUBACK, PUBREC, PUBCOMP and PINGREQ frames after the
-/// first frame of `inbound` out of it, in order, leaving every other byte in
+/// first frame of `inbound` (read at protocol level `version`) out of it, in order, leaving every other byte in
 /// its place; `None` when there are none. Stops at the first incomplete or
 /// malformed frame, which the decoder meets in turn.
-pub fn take_acknowledgements(inbound: &mut BytesMut, maximum_packet_size: u32) -> Option<BytesMut> {
+pub fn take_acknowledgements(
+    inbound: &mut BytesMut,
+    maximum_packet_size: u32,
+    version: ProtocolVersion,
+) -> Option<BytesMut> {
     let mut acknowledgements = BytesMut::new();
     let mut kept = BytesMut::new();
     // Bytes before this are in `kept` or `acknowledgements`.
     let mut copied_to = 0;
     let mut offset = 0;
-    while let Ok(Some(header)) = peek_frame(&inbound[offset..], maximum_packet_size) {
+    while let Ok(Some(header)) = peek_frame_at(&inbound[offset..], maximum_packet_size, version) {
         let end = offset + header.frame_len();
         if end > inbound.len() {
             break;
@@ -50,6 +54,8 @@ pub fn take_acknowledgements(inbound: &mut BytesMut, maximum_packet_size: u32) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const V4: ProtocolVersion = ProtocolVersion::V3_1_1;
 
     /// PUBLISH QoS 1, topic "t", packet id 1, payload "x" (3.1.1).
     const PUBLISH: [u8; 8] = [0x32, 0x06, 0x00, 0x01, b't', 0x00, 0x01, b'x'];
@@ -84,7 +90,7 @@ mod tests {
             &PUBCOMP,
             &DISCONNECT,
         ]);
-        let taken = take_acknowledgements(&mut inbound, 1024).unwrap();
+        let taken = take_acknowledgements(&mut inbound, 1024, V4).unwrap();
         assert_eq!(taken, bytes(&[&PUBACK, &PUBREC, &PINGREQ, &PUBCOMP]));
         assert_eq!(
             inbound,
@@ -95,7 +101,7 @@ mod tests {
     #[test]
     fn the_first_frame_stays_even_when_it_is_an_acknowledgement() {
         let mut inbound = bytes(&[&PUBACK, &PUBLISH]);
-        assert_eq!(take_acknowledgements(&mut inbound, 1024), None);
+        assert_eq!(take_acknowledgements(&mut inbound, 1024, V4), None);
         assert_eq!(inbound, bytes(&[&PUBACK, &PUBLISH]));
     }
 
@@ -103,18 +109,18 @@ mod tests {
     fn an_incomplete_or_malformed_frame_ends_the_search_and_keeps_what_follows() {
         let mut inbound = bytes(&[&PUBLISH, &PUBACK, &PUBACK[..3]]);
         assert_eq!(
-            take_acknowledgements(&mut inbound, 1024),
+            take_acknowledgements(&mut inbound, 1024, V4),
             Some(bytes(&[&PUBACK]))
         );
         assert_eq!(inbound, bytes(&[&PUBLISH, &PUBACK[..3]]));
 
         // Reserved type 0 stops the search; the PUBACK after it stays put.
         let mut inbound = bytes(&[&PUBLISH, &[0x00, 0x00], &PUBACK]);
-        assert_eq!(take_acknowledgements(&mut inbound, 1024), None);
+        assert_eq!(take_acknowledgements(&mut inbound, 1024, V4), None);
         assert_eq!(inbound, bytes(&[&PUBLISH, &[0x00, 0x00], &PUBACK]));
 
         // A frame past the maximum packet size stops it too.
         let mut inbound = bytes(&[&PUBLISH, &PUBLISH, &PUBACK]);
-        assert_eq!(take_acknowledgements(&mut inbound, 7), None);
+        assert_eq!(take_acknowledgements(&mut inbound, 7, V4), None);
     }
 }

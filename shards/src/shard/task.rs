@@ -337,7 +337,10 @@ impl ConnectionTask {
     fn handle_acknowledgements_ahead(&mut self) {
         let maximum_packet_size = self.shard.config.maximum_packet_size;
         let inbound = self.transport.inbound(&mut self.inbound);
-        let Some(mut acknowledgements) = take_acknowledgements(inbound, maximum_packet_size) else {
+        let version = self.connection.protocol_version;
+        let Some(mut acknowledgements) =
+            take_acknowledgements(inbound, maximum_packet_size, version)
+        else {
             return;
         };
         handle_packets(

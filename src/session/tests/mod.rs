@@ -2,6 +2,7 @@
 //! clock: every `now_ms` is a value the test passes in.
 
 mod alias;
+mod connack_size;
 mod connect;
 mod delivery;
 mod errors;
