@@ -5,18 +5,20 @@
 //! directly; every other shard with non-shared subscribers on a matching filter
 //! gets it once, whatever its subscriber count, with the payload shared through
 //! the `Arc`. For a share group the publishing shard picks one shard among those
-//! with members (round-robin), and that shard picks one local member.
+//! with members (round-robin), and that shard picks one local member
+//! (round-robin); each group on each filter keeps its own turns in its trie
+//! entry (`shardmq::topic::trie::ShareCursors`), so groups matched by the same
+//! publish do not take each other's.
 //! Subscription changes travel as "shard s has / no longer has subscribers on
 //! filter f" transitions; each shard's messages arrive in order on its ring.
 
-use std::cell::Cell;
 use std::rc::Rc;
 
 use bytestring::ByteString;
 use shardmq::limits;
 use shardmq::persist::InboundQos2Record;
 use shardmq::session::{SharedMessage, SubscriptionMatch};
-use shardmq::topic::{MatchVisitor, ShardSet, SharedGroupMatch, SharedMembers};
+use shardmq::topic::{MatchVisitor, ShardSet, SharedGroupMatch};
 
 use super::reader::HandOff;
 use super::retained::{Stamp, Update};
@@ -118,8 +120,6 @@ pub struct Scratch {
 /// Collects a walk's matches on the publishing shard.
 struct PublishingVisitor<'a> {
     index: usize,
-    shard_cursor: &'a Cell<usize>,
-    member_cursor: &'a Cell<usize>,
     scratch: &'a mut Scratch,
 }
 
@@ -130,21 +130,12 @@ impl MatchVisitor<SessionKey, SubscriptionMatch> for PublishingVisitor<'_> {
     }
 
     fn shared(&mut self, group: SharedGroupMatch<'_, SessionKey, SubscriptionMatch>) {
-        let mut candidates: ShardSet = *group.remote_shards;
-        if !group.local_members.is_empty() {
-            candidates.insert(self.index);
-        }
-        let Some(target) = candidates.next_from(self.shard_cursor.get()) else {
+        let Some(target) = group.pick_shard(self.index) else {
             return;
         };
-        self.shard_cursor.set(target + 1);
         if target == self.index {
             self.scratch.sources.note_group();
-            pick_member(
-                group.local_members,
-                self.member_cursor,
-                &mut self.scratch.local,
-            );
+            pick_member(&group, &mut self.scratch.local);
         } else {
             self.scratch.remote_groups.push((
                 target,
@@ -161,7 +152,6 @@ impl MatchVisitor<SessionKey, SubscriptionMatch> for PublishingVisitor<'_> {
 struct ReceivingVisitor<'a> {
     plain: bool,
     share_groups: &'a [SharedTarget],
-    member_cursor: &'a Cell<usize>,
     local: &'a mut Vec<(SessionKey, SubscriptionMatch)>,
     sources: &'a mut Sources,
 }
@@ -180,7 +170,7 @@ impl MatchVisitor<SessionKey, SubscriptionMatch> for ReceivingVisitor<'_> {
         });
         if picked {
             self.sources.note_group();
-            pick_member(group.local_members, self.member_cursor, self.local);
+            pick_member(&group, self.local);
         }
     }
 }
@@ -209,18 +199,13 @@ impl Sources {
     }
 }
 
-/// Picks the next local member of a share group, round-robin.
+/// Picks the next local member of a share group, round-robin on the group's
+/// own cursor.
 fn pick_member(
-    members: &SharedMembers<SessionKey, SubscriptionMatch>,
-    cursor: &Cell<usize>,
+    group: &SharedGroupMatch<'_, SessionKey, SubscriptionMatch>,
     local: &mut Vec<(SessionKey, SubscriptionMatch)>,
 ) {
-    if members.is_empty() {
-        return;
-    }
-    let position = cursor.get() % members.len();
-    cursor.set(cursor.get().wrapping_add(1));
-    if let Some((key, value)) = members.get(position) {
+    if let Some((key, value)) = group.pick_member() {
         local.push((*key, *value));
     }
 }
@@ -260,8 +245,6 @@ impl Shard {
         let remote_plain = {
             let mut visitor = PublishingVisitor {
                 index: self.index,
-                shard_cursor: &self.shared_shard_cursor,
-                member_cursor: &self.shared_member_cursor,
                 scratch: &mut scratch,
             };
             self.trie
@@ -393,7 +376,6 @@ impl Shard {
             let mut visitor = ReceivingVisitor {
                 plain,
                 share_groups,
-                member_cursor: &self.shared_member_cursor,
                 local: &mut scratch.local,
                 sources: &mut scratch.sources,
             };
@@ -483,14 +465,10 @@ mod tests {
     /// Runs the publishing walk once and returns (local keys, remote group shards).
     fn walk(
         trie: &SubscriptionTrie<SessionKey, SubscriptionMatch>,
-        shard_cursor: &Cell<usize>,
-        member_cursor: &Cell<usize>,
     ) -> (Vec<SessionKey>, Vec<usize>) {
         let mut scratch = Scratch::default();
         let mut visitor = PublishingVisitor {
             index: 0,
-            shard_cursor,
-            member_cursor,
             scratch: &mut scratch,
         };
         trie.match_topic("jobs/build", &mut visitor);
@@ -512,10 +490,7 @@ mod tests {
         trie.insert("$share/workers/jobs/+", 2, subscription())
             .unwrap();
         trie.add_remote("$share/workers/jobs/+", 1).unwrap();
-        let (shard_cursor, member_cursor) = (Cell::new(0), Cell::new(0));
-        let picks: Vec<(Vec<SessionKey>, Vec<usize>)> = (0..4)
-            .map(|_| walk(&trie, &shard_cursor, &member_cursor))
-            .collect();
+        let picks: Vec<(Vec<SessionKey>, Vec<usize>)> = (0..4).map(|_| walk(&trie)).collect();
         assert_eq!(
             picks,
             vec![
@@ -524,6 +499,83 @@ mod tests {
                 (vec![2], vec![]),
                 (vec![], vec![1]),
             ]
+        );
+    }
+
+    /// How many picks each subscriber key got, by key.
+    fn counts(keys: impl IntoIterator<Item = SessionKey>) -> Vec<(SessionKey, usize)> {
+        let mut counts = std::collections::BTreeMap::new();
+        for key in keys {
+            *counts.entry(key).or_insert(0) += 1;
+        }
+        counts.into_iter().collect()
+    }
+
+    #[test]
+    fn groups_on_one_filter_each_spread_over_their_own_members() {
+        // The fairness issue: `$share/one` on a, b, c and `$share/two` on d, e,
+        // all local; each publish matches both groups.
+        let mut trie = SubscriptionTrie::new();
+        for key in 1..=3 {
+            trie.insert("$share/one/jobs/+", key, subscription())
+                .unwrap();
+        }
+        for key in 4..=5 {
+            trie.insert("$share/two/jobs/+", key, subscription())
+                .unwrap();
+        }
+        let local = (0..30).flat_map(|_| walk(&trie).0);
+        assert_eq!(
+            counts(local),
+            vec![(1, 10), (2, 10), (3, 10), (4, 15), (5, 15)]
+        );
+    }
+
+    #[test]
+    fn groups_on_one_filter_each_alternate_between_local_and_remote_shards() {
+        let mut trie = SubscriptionTrie::new();
+        trie.insert("$share/one/jobs/+", 1, subscription()).unwrap();
+        trie.insert("$share/two/jobs/+", 2, subscription()).unwrap();
+        trie.add_remote("$share/one/jobs/+", 1).unwrap();
+        trie.add_remote("$share/two/jobs/+", 1).unwrap();
+        let picks: Vec<(Vec<SessionKey>, Vec<usize>)> = (0..4).map(|_| walk(&trie)).collect();
+        let mut local = Vec::new();
+        let mut remote = 0;
+        for (keys, shards) in picks {
+            assert_eq!(keys.len() + shards.len(), 2, "one pick per group");
+            local.extend(keys);
+            remote += shards.len();
+        }
+        assert_eq!(counts(local), vec![(1, 2), (2, 2)]);
+        assert_eq!(remote, 4);
+    }
+
+    #[test]
+    fn receiving_shard_spreads_each_group_over_its_own_members() {
+        let mut trie = SubscriptionTrie::new();
+        for key in 1..=2 {
+            trie.insert("$share/a/jobs/+", key, subscription()).unwrap();
+        }
+        for key in 3..=5 {
+            trie.insert("$share/b/jobs/+", key, subscription()).unwrap();
+        }
+        let picked = ["a", "b"].map(|share_name| SharedTarget {
+            share_name: share_name.into(),
+            topic_filter: "jobs/+".into(),
+        });
+        let mut local = Vec::new();
+        for _ in 0..6 {
+            let mut visitor = ReceivingVisitor {
+                plain: false,
+                share_groups: &picked,
+                local: &mut local,
+                sources: &mut Sources::default(),
+            };
+            trie.match_topic("jobs/build", &mut visitor);
+        }
+        assert_eq!(
+            counts(local.iter().map(|(key, _)| *key)),
+            vec![(1, 3), (2, 3), (3, 2), (4, 2), (5, 2)]
         );
     }
 
@@ -539,8 +591,6 @@ mod tests {
         let remote = {
             let mut visitor = PublishingVisitor {
                 index: 0,
-                shard_cursor: &Cell::new(0),
-                member_cursor: &Cell::new(0),
                 scratch: &mut scratch,
             };
             trie.match_topic("jobs/build", &mut visitor)
@@ -560,8 +610,6 @@ mod tests {
         let mut scratch = Scratch::default();
         let mut visitor = PublishingVisitor {
             index: 0,
-            shard_cursor: &Cell::new(0),
-            member_cursor: &Cell::new(0),
             scratch: &mut scratch,
         };
         trie.match_topic(topic_name, &mut visitor);
@@ -597,7 +645,6 @@ mod tests {
         let mut visitor = ReceivingVisitor {
             plain: false,
             share_groups: &picked,
-            member_cursor: &Cell::new(0),
             local: &mut local,
             sources: &mut Sources::default(),
         };

@@ -1,12 +1,14 @@
 //! What the trie keeps on the node where a filter ends: the remote shards with
 //! subscribers on it, this shard's own subscriptions, and the same two per
-//! share group for `$share/{group}/{filter}`.
+//! share group for `$share/{group}/{filter}`, with the group's round-robin
+//! cursors.
 
 use core::hash::Hash;
 use std::collections::HashMap;
 
 use ahash::RandomState;
 
+use super::cursors::ShareCursors;
 use super::hashing::SubscriberHasher;
 use super::members::SharedMembers;
 use crate::topic::ShardSet;
@@ -33,6 +35,8 @@ pub(super) struct SharedGroup<K, V> {
     pub(super) remote_shards: ShardSet,
     /// This shard's members of the group.
     pub(super) members: SharedMembers<K, V>,
+    /// The group's own round-robin turns, over shards and over `members`.
+    pub(super) cursors: ShareCursors,
 }
 
 impl<K: Copy + Eq + Hash, V> FilterEntry<K, V> {
@@ -62,6 +66,7 @@ impl<K: Copy + Eq + Hash, V> FilterEntry<K, V> {
             let group = SharedGroup {
                 remote_shards: ShardSet::new(),
                 members: SharedMembers::new(),
+                cursors: ShareCursors::new(),
             };
             shared.insert(share_name.into(), group);
         }

@@ -23,7 +23,10 @@
 //!   [`SubscriptionTrie::remove_remote`]. A shard never records itself as remote.
 //! - PUBLISH: [`SubscriptionTrie::match_topic`] delivers to the local entries
 //!   the visitor receives, forwards once to each shard of the returned set,
-//!   and per share group picks one of the group's remote shards or local members.
+//!   and per share group picks one of the group's remote shards or local members
+//!   ([`SharedGroupMatch::pick_shard`]); a shard picked for a group delivers to
+//!   one of its local members ([`SharedGroupMatch::pick_member`]). Each group
+//!   on each filter takes these turns on cursors of its own ([`ShareCursors`]).
 //!
 //! Hashing: subscriber maps use fixed seeds, so the order a match reports
 //! local subscribers in is the same on every run. Level labels and share names
@@ -31,6 +34,7 @@
 //! hash them with per-process random seeds so that colliding labels cannot be
 //! precomputed.
 
+mod cursors;
 mod entry;
 mod hashing;
 mod members;
@@ -44,6 +48,7 @@ use core::hash::Hash;
 
 use ahash::RandomState;
 
+pub use cursors::ShareCursors;
 pub use members::SharedMembers;
 pub use walk::{MatchVisitor, SharedGroupMatch};
 

@@ -594,3 +594,240 @@ proptest! {
         prop_assert_eq!(trie.local_count(), 0);
     }
 }
+
+/// Where one match sent a share group's message: a local member, or a remote
+/// shard (which then picks one of its members).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Pick {
+    Member(u64),
+    Shard(usize),
+}
+
+/// Takes every matching share group's turn as the publishing shard 0 does,
+/// delivering locally when it picks itself, and counts the picks per group
+/// (share name and filter).
+#[derive(Default)]
+struct Picker {
+    picks: BTreeMap<(String, String), BTreeMap<Pick, usize>>,
+}
+
+const THIS_SHARD: usize = 0;
+
+impl MatchVisitor<u64, u32> for Picker {
+    fn local(&mut self, _topic_filter: &str, _key: &u64, _value: &u32) {}
+
+    fn shared(&mut self, group: SharedGroupMatch<'_, u64, u32>) {
+        let target = group
+            .pick_shard(THIS_SHARD)
+            .expect("a reported group has members somewhere");
+        let pick = if target == THIS_SHARD {
+            let (key, _) = group
+                .pick_member()
+                .expect("the shard picked itself: it has members");
+            Pick::Member(*key)
+        } else {
+            Pick::Shard(target)
+        };
+        let group_key = (group.share_name.to_owned(), group.topic_filter.to_owned());
+        *self
+            .picks
+            .entry(group_key)
+            .or_default()
+            .entry(pick)
+            .or_default() += 1;
+    }
+}
+
+impl Picker {
+    /// The picks of `share_name` on `topic_filter`, in [`Pick`] order.
+    fn of(&self, share_name: &str, topic_filter: &str) -> Vec<(Pick, usize)> {
+        self.picks
+            .get(&(share_name.to_owned(), topic_filter.to_owned()))
+            .map(|picks| picks.iter().map(|(&pick, &count)| (pick, count)).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// True when `counts` (of one group's members, or of its shards) differ by
+/// at most one: the group spread evenly.
+fn even(counts: impl IntoIterator<Item = usize>) -> bool {
+    let counts: Vec<usize> = counts.into_iter().collect();
+    match (counts.iter().min(), counts.iter().max()) {
+        (Some(min), Some(max)) => max - min <= 1,
+        _ => true,
+    }
+}
+
+#[test]
+fn two_groups_on_one_filter_each_spread_over_their_own_members() {
+    // The fairness issue: `$share/one/t` on a, b, c and `$share/two/t` on d,
+    // e; each publish to `t` matches both and must not take the other's turn.
+    let mut trie = Trie::new();
+    for key in 1..=3 {
+        trie.insert("$share/one/t", key, 0).expect("valid");
+    }
+    for key in 4..=5 {
+        trie.insert("$share/two/t", key, 0).expect("valid");
+    }
+    let mut picker = Picker::default();
+    for _ in 0..30 {
+        trie.match_topic("t", &mut picker);
+    }
+    let one = [
+        (Pick::Member(1), 10),
+        (Pick::Member(2), 10),
+        (Pick::Member(3), 10),
+    ];
+    assert_eq!(picker.of("one", "t"), one);
+    assert_eq!(
+        picker.of("two", "t"),
+        [(Pick::Member(4), 15), (Pick::Member(5), 15)]
+    );
+}
+
+#[test]
+fn a_group_with_remote_members_alternates_shards_apart_from_other_groups() {
+    let mut trie = Trie::new();
+    trie.insert("$share/one/t", 1, 0).expect("valid");
+    trie.insert("$share/one/t", 2, 0).expect("valid");
+    trie.add_remote("$share/one/t", 3).expect("valid");
+    trie.insert("$share/two/t", 4, 0).expect("valid");
+    trie.add_remote("$share/two/t", 3).expect("valid");
+    trie.add_remote("$share/two/t", 5).expect("valid");
+    let mut picker = Picker::default();
+    for _ in 0..12 {
+        trie.match_topic("t", &mut picker);
+    }
+    // `one`: shards 0 and 3 in turn, shard 0's turns over members 1 and 2.
+    let one = [
+        (Pick::Member(1), 3),
+        (Pick::Member(2), 3),
+        (Pick::Shard(3), 6),
+    ];
+    assert_eq!(picker.of("one", "t"), one);
+    // `two`: shards 0, 3 and 5 in turn.
+    let two = [
+        (Pick::Member(4), 4),
+        (Pick::Shard(3), 4),
+        (Pick::Shard(5), 4),
+    ];
+    assert_eq!(picker.of("two", "t"), two);
+}
+
+#[test]
+fn three_groups_on_overlapping_filters_each_spread_evenly() {
+    let mut trie = Trie::new();
+    for key in 1..=4 {
+        trie.insert("$share/g1/t/#", key, 0).expect("valid");
+    }
+    for key in 11..=13 {
+        trie.insert("$share/g2/t/+", key, 0).expect("valid");
+    }
+    for key in 21..=22 {
+        trie.insert("$share/g3/t/x", key, 0).expect("valid");
+    }
+    let mut picker = Picker::default();
+    // 24 rounds: g1 matches all 4 topics (96), g2 `t/x` and `t/y` (48), g3
+    // `t/x` (24).
+    for _ in 0..24 {
+        for topic_name in ["t/x", "t/y", "t/y/z", "t"] {
+            trie.match_topic(topic_name, &mut picker);
+        }
+    }
+    let members = |keys: core::ops::RangeInclusive<u64>, count: usize| -> Vec<(Pick, usize)> {
+        keys.map(|key| (Pick::Member(key), count)).collect()
+    };
+    assert_eq!(picker.of("g1", "t/#"), members(1..=4, 24));
+    assert_eq!(picker.of("g2", "t/+"), members(11..=13, 16));
+    assert_eq!(picker.of("g3", "t/x"), members(21..=22, 12));
+}
+
+#[test]
+fn member_turns_stay_in_range_as_members_leave_and_join() {
+    let mut trie = Trie::new();
+    for key in 1..=3 {
+        trie.insert("$share/g/t", key, 0).expect("valid");
+    }
+    let mut picker = Picker::default();
+    for _ in 0..2 {
+        trie.match_topic("t", &mut picker);
+    }
+    // The member cursor, at position 2, is past the last member once two leave.
+    trie.remove("$share/g/t", &3).expect("valid");
+    trie.remove("$share/g/t", &2).expect("valid");
+    let mut picker = Picker::default();
+    for _ in 0..3 {
+        trie.match_topic("t", &mut picker);
+    }
+    assert_eq!(picker.of("g", "t"), [(Pick::Member(1), 3)]);
+    trie.insert("$share/g/t", 4, 0).expect("valid");
+    trie.insert("$share/g/t", 5, 0).expect("valid");
+    let mut picker = Picker::default();
+    for _ in 0..9 {
+        trie.match_topic("t", &mut picker);
+    }
+    let expected = [
+        (Pick::Member(1), 3),
+        (Pick::Member(4), 3),
+        (Pick::Member(5), 3),
+    ];
+    assert_eq!(picker.of("g", "t"), expected);
+}
+
+proptest! {
+    #[test]
+    fn each_group_spreads_evenly_whatever_the_other_groups_match(
+        topic_names in prop::collection::vec(
+            prop::sample::select(vec!["t", "t/x", "t/y", "t/y/z", "t/x/y", "u", "t/z"]),
+            0..200,
+        ),
+    ) {
+        // Three groups on overlapping filters, one with members on remote
+        // shards too, and a plain subscription beside them.
+        let mut trie = Trie::new();
+        for key in 1..=4 {
+            trie.insert("$share/g1/t/#", key, 0).expect("valid");
+        }
+        for key in 11..=13 {
+            trie.insert("$share/g2/t/+", key, 0).expect("valid");
+        }
+        trie.add_remote("$share/g2/t/+", 2).expect("valid");
+        trie.add_remote("$share/g2/t/+", 7).expect("valid");
+        for key in 21..=22 {
+            trie.insert("$share/g3/t/x", key, 0).expect("valid");
+        }
+        trie.insert("t/x", 31, 0).expect("valid");
+        let mut picker = Picker::default();
+        for topic_name in &topic_names {
+            trie.match_topic(topic_name, &mut picker);
+        }
+        let groups = [("g1", "t/#", 4, 1), ("g2", "t/+", 3, 3), ("g3", "t/x", 2, 1)];
+        for (share_name, topic_filter, member_count, shard_count) in groups {
+            let matched = topic_names
+                .iter()
+                .filter(|topic_name| matches(topic_filter, topic_name))
+                .count();
+            let picks = picker.of(share_name, topic_filter);
+            prop_assert_eq!(picks.iter().map(|(_, count)| count).sum::<usize>(), matched);
+            let members: Vec<usize> = picks
+                .iter()
+                .filter(|(pick, _)| matches!(pick, Pick::Member(_)))
+                .map(|(_, count)| *count)
+                .collect();
+            let local = members.iter().sum::<usize>();
+            let remote: Vec<usize> = picks
+                .iter()
+                .filter(|(pick, _)| matches!(pick, Pick::Shard(_)))
+                .map(|(_, count)| *count)
+                .collect();
+            if matched >= member_count * shard_count {
+                // Every member and shard had a turn.
+                prop_assert_eq!(members.len(), member_count, "{:?}", picks);
+                prop_assert_eq!(remote.len(), shard_count - 1, "{:?}", picks);
+            }
+            prop_assert!(even(members.iter().copied()), "{} members: {:?}", share_name, picks);
+            let shards = remote.iter().copied().chain((local > 0).then_some(local));
+            prop_assert!(even(shards), "{} shards: {:?}", share_name, picks);
+        }
+    }
+}

@@ -10,7 +10,7 @@ use core::hash::Hash;
 
 use super::entry::FilterEntry;
 use super::node::Node;
-use super::{SharedMembers, SubscriptionTrie};
+use super::{ShareCursors, SharedMembers, SubscriptionTrie};
 use crate::topic::ShardSet;
 
 /// Receives what a match finds, filter by filter.
@@ -34,6 +34,31 @@ pub struct SharedGroupMatch<'a, K, V> {
     pub remote_shards: &'a ShardSet,
     /// This shard's members of the group on this filter.
     pub local_members: &'a SharedMembers<K, V>,
+    /// The group's round-robin cursors on this filter, its own: picking for
+    /// one group never moves another's turn.
+    pub cursors: &'a ShareCursors,
+}
+
+impl<'a, K, V> SharedGroupMatch<'a, K, V> {
+    /// On the shard a message is published on (`this_shard`), takes the
+    /// group's next turn among the shards with members: `this_shard` when it
+    /// has local members, and the remote shards of the group. `None` when
+    /// there is none. See [`ShareCursors::next_shard`].
+    pub fn pick_shard(&self, this_shard: usize) -> Option<usize> {
+        let mut candidates = *self.remote_shards;
+        if !self.local_members.is_empty() {
+            candidates.insert(this_shard);
+        }
+        self.cursors.next_shard(&candidates)
+    }
+
+    /// On the shard picked to deliver, takes the group's next turn among its
+    /// local members. `None` when it has none (they left since the pick).
+    /// See [`ShareCursors::next_member`].
+    pub fn pick_member(&self) -> Option<(&'a K, &'a V)> {
+        let position = self.cursors.next_member(self.local_members.len())?;
+        self.local_members.get(position)
+    }
 }
 
 impl<K: Copy + Eq + Hash, V> SubscriptionTrie<K, V> {
@@ -112,6 +137,7 @@ impl<Visitor> Walk<'_, Visitor> {
                 share_name,
                 remote_shards: &group.remote_shards,
                 local_members: &group.members,
+                cursors: &group.cursors,
             });
         }
     }
