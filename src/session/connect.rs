@@ -207,10 +207,29 @@ impl Session {
         self.state
     }
 
-    /// Clean Start replaced this stored session: it ends now, with its pending will.
+    /// Clean Start replaced this stored session: it ends now. A will still
+    /// waiting for its Will Delay Interval is discarded, not published.
+    ///
+    /// The specification pulls two ways here. The will is delayed "until the
+    /// Will Delay Interval has passed or the Session ends, whichever happens
+    /// first" (3.1.3.2.2), and Clean Start ends the stored session. But
+    /// [MQTT-3.1.2-8] makes publishing it a duty only "unless ... a new Network
+    /// Connection for the ClientID is opened before the Will Delay Interval has
+    /// elapsed", which is this case, whatever the new connection's Clean Start;
+    /// and the delay exists so that a client that comes back in time is not
+    /// announced as gone (the note to 3.1.3.2.2). A client reconnecting within
+    /// its own delay is not gone, so nothing is published, as Mosquitto does.
+    /// A will whose delay has passed (its timer not yet run) is published.
+    /// A will with no delay was published when the old connection ended, a
+    /// takeover included ([MQTT-3.1.4-3]: the existing client's will is
+    /// published as 3.1.2.5 describes), so there is none pending here.
     fn end_replaced_session(&mut self, now_ms: u64, actions: &mut Vec<Action>) {
-        if self.state.will_at_ms.is_some() {
-            self.publish_will(now_ms, actions);
+        match self.state.will_at_ms {
+            Some(at_ms) if at_ms <= now_ms => self.publish_will(now_ms, actions),
+            _ => {
+                self.state.will = None;
+                self.state.will_at_ms = None;
+            }
         }
         actions.push(Action::CancelTimer(TimerKind::WillDelay));
         actions.push(Action::CancelTimer(TimerKind::SessionExpiry));

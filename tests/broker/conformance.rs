@@ -120,3 +120,117 @@ fn a_v3_1_1_pubrel_with_dup_set_is_malformed_and_closes_the_connection() {
     assert_eq!(broker.stats().malformed_packets, 1);
     broker.shutdown();
 }
+
+impl Bytes {
+    /// Reads one packet: its first byte and the bytes after its remaining
+    /// length.
+    fn packet(&mut self) -> (u8, Vec<u8>) {
+        let mut first = [0; 1];
+        self.stream.read_exact(&mut first).expect("a packet");
+        let mut length = 0usize;
+        for shift in [0, 7, 14, 21] {
+            let mut byte = [0; 1];
+            self.stream
+                .read_exact(&mut byte)
+                .expect("a remaining length");
+            length |= usize::from(byte[0] & 0x7f) << shift;
+            if byte[0] & 0x80 == 0 {
+                break;
+            }
+        }
+        let mut body = vec![0; length];
+        self.stream.read_exact(&mut body).expect("a packet body");
+        (first[0], body)
+    }
+
+    /// Reads a 5.0 CONNACK and checks it accepts: `20`, flags, reason 0x00.
+    fn expect_v5_connack_accepted(&mut self) {
+        let (first, body) = self.packet();
+        assert_eq!(first, 0x20);
+        assert_eq!(body[1], 0x00, "reason code");
+    }
+}
+
+/// 3.1.1 CONNECT, Clean Session 1, id "s8"; then SUBSCRIBE id 1 to `topic`
+/// (3 bytes) at QoS 0, and its SUBACK.
+fn subscriber(address: SocketAddr, topic: &[u8; 3]) -> Bytes {
+    let mut client = Bytes::open(address);
+    client.send(&[
+        0x10, 0x0e, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3c, 0x00, 0x02, b's',
+        b'8',
+    ]);
+    client.expect(&CONNACK_ACCEPTED);
+    let mut subscribe = vec![0x82, 0x08, 0x00, 0x01, 0x00, 0x03];
+    subscribe.extend_from_slice(topic);
+    subscribe.push(0x00);
+    client.send(&subscribe);
+    client.expect(&[0x90, 0x03, 0x00, 0x01, 0x00]);
+    client
+}
+
+#[test]
+fn a_clean_start_reconnect_within_the_will_delay_publishes_no_will() {
+    let broker = start_broker();
+    let address = broker.local_addr();
+    let mut watcher = subscriber(address, b"w/1");
+    // 5.0 CONNECT, Clean Start, Will (QoS 0), Keep Alive 60, Session Expiry
+    // Interval 60; id "w1"; Will Delay Interval 1 s, will topic "w/1",
+    // payload "gone".
+    let mut first = Bytes::open(address);
+    first.send(&[
+        0x10, 0x25, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x06, 0x00, 0x3c, 0x05, 0x11, 0x00,
+        0x00, 0x00, 0x3c, 0x00, 0x02, b'w', b'1', 0x05, 0x18, 0x00, 0x00, 0x00, 0x01, 0x00, 0x03,
+        b'w', b'/', b'1', 0x00, 0x04, b'g', b'o', b'n', b'e',
+    ]);
+    first.expect_v5_connack_accepted();
+    // Gone without DISCONNECT: the will waits for its delay.
+    drop(first);
+    // Back within the delay, Clean Start, no will, no properties.
+    let mut second = Bytes::open(address);
+    second.send(&[
+        0x10, 0x0f, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x3c, 0x00, 0x00, 0x02,
+        b'w', b'1',
+    ]);
+    second.expect_v5_connack_accepted();
+    // Past the delay (an interval of time, not an event to wait for), then
+    // a message on the will topic: it is the next thing the watcher gets.
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    second.send(&[
+        0x30, 0x0a, 0x00, 0x03, b'w', b'/', b'1', 0x00, b'h', b'e', b'r', b'e',
+    ]);
+    watcher.expect(&[
+        0x30, 0x09, 0x00, 0x03, b'w', b'/', b'1', b'h', b'e', b'r', b'e',
+    ]);
+    broker.shutdown();
+}
+
+#[test]
+fn taking_over_a_persistent_v5_session_publishes_the_old_connections_will_without_delay() {
+    let broker = start_broker();
+    let address = broker.local_addr();
+    let mut watcher = subscriber(address, b"w/2");
+    // 5.0 CONNECT, Clean Start 0, Will (QoS 0, no properties), Keep Alive
+    // 60, Session Expiry Interval 60; id "w2", will topic "w/2", payload "gone".
+    let mut old = Bytes::open(address);
+    old.send(&[
+        0x10, 0x20, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x04, 0x00, 0x3c, 0x05, 0x11, 0x00,
+        0x00, 0x00, 0x3c, 0x00, 0x02, b'w', b'2', 0x00, 0x00, 0x03, b'w', b'/', b'2', 0x00, 0x04,
+        b'g', b'o', b'n', b'e',
+    ]);
+    old.expect_v5_connack_accepted();
+    // The same id again, resuming the session: a takeover.
+    let mut new = Bytes::open(address);
+    new.send(&[
+        0x10, 0x14, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x00, 0x00, 0x3c, 0x05, 0x11, 0x00,
+        0x00, 0x00, 0x3c, 0x00, 0x02, b'w', b'2',
+    ]);
+    new.expect_v5_connack_accepted();
+    // [MQTT-3.1.4-3]: DISCONNECT 0x8E to the old connection, and its will
+    // is published as 3.1.2.5 describes: with no delay, now.
+    let (first, body) = old.packet();
+    assert_eq!((first, body[0]), (0xe0, 0x8e));
+    watcher.expect(&[
+        0x30, 0x09, 0x00, 0x03, b'w', b'/', b'2', b'g', b'o', b'n', b'e',
+    ]);
+    broker.shutdown();
+}

@@ -84,11 +84,33 @@ fn will_delay_cancelled_by_reconnect() {
 }
 
 #[test]
-fn will_pending_is_published_when_clean_start_replaces_the_session() {
+fn a_clean_start_reconnect_within_the_will_delay_discards_the_pending_will() {
     let (mut session, _) = accept(with_will(Some(10), 3600), None, 0);
     session.connection_lost(1_000, &mut Vec::new());
-    let (_, actions) = accept(v5_connect("c"), Some(session), 5_000);
+    let (mut replaced, actions) = accept(v5_connect("c"), Some(session), 5_000);
+    assert!(routed(&actions).is_empty(), "[MQTT-3.1.2-8]: back in time");
+    assert!(actions.contains(&Action::CancelTimer(TimerKind::WillDelay)));
+    let mut actions = Vec::new();
+    replaced.connection_lost(6_000, &mut actions);
+    assert!(routed(&actions).is_empty(), "the old will is gone for good");
+}
+
+#[test]
+fn a_clean_start_reconnect_after_the_will_delay_publishes_a_will_its_timer_had_not_yet_run() {
+    let (mut session, _) = accept(with_will(Some(10), 3600), None, 0);
+    session.connection_lost(1_000, &mut Vec::new());
+    let (_, actions) = accept(v5_connect("c"), Some(session), 11_000);
     assert_eq!(routed(&actions).len(), 1);
+}
+
+#[test]
+fn a_will_with_a_delay_is_not_published_when_a_clean_start_takeover_comes_within_it() {
+    let (mut old, _) = accept(with_will(Some(10), 3600), None, 0);
+    let mut actions = Vec::new();
+    old.taken_over(5, &mut actions);
+    assert!(routed(&actions).is_empty());
+    let (_, actions) = accept(v5_connect("c"), Some(old), 5);
+    assert!(routed(&actions).is_empty());
 }
 
 #[test]
@@ -113,6 +135,9 @@ fn will_with_delay_is_published_at_once_when_the_session_ends_at_once() {
     assert!(ends_session(&actions));
 }
 
+/// [MQTT-3.1.4-3]: on takeover "the existing Client's Will Message is
+/// published as described in section 3.1.2.5": without a delay, at once, the
+/// new connection resuming the persistent session or not.
 #[test]
 fn takeover_sends_session_taken_over_to_the_old_connection_and_publishes_the_will() {
     let (mut old, _) = accept(with_will(None, 3600), None, 0);
