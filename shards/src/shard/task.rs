@@ -281,6 +281,16 @@ impl ConnectionTask {
             self.handle_buffered();
             return Step::Read;
         }
+        self.poll_read_then(cx, |task| {
+            task.fresh = false;
+            task.handle_buffered();
+        })
+    }
+
+    /// Reads once and, when bytes came, runs `handle` on the task; the end of
+    /// the stream or a read error ends the client's side. What a paused
+    /// connection leaves unread was never acknowledged: the client resends it.
+    fn poll_read_then(&mut self, cx: &mut Context<'_>, handle: impl FnOnce(&mut Self)) -> Step {
         match self.poll_read_some(cx) {
             Poll::Pending => Step::Parked,
             Poll::Ready(Ok(0)) => {
@@ -288,8 +298,7 @@ impl ConnectionTask {
                 Step::Progress
             }
             Poll::Ready(Ok(_)) => {
-                self.fresh = false;
-                self.handle_buffered();
+                handle(self);
                 Step::Read
             }
             Poll::Ready(Err(error)) => {
@@ -313,23 +322,7 @@ impl ConnectionTask {
         {
             return Step::Parked;
         }
-        match self.poll_read_some(cx) {
-            Poll::Pending => Step::Parked,
-            Poll::Ready(Ok(0)) => {
-                // What is left was never acknowledged: the client resends it.
-                self.lost();
-                Step::Progress
-            }
-            Poll::Ready(Ok(_)) => {
-                self.handle_acknowledgements_ahead();
-                Step::Read
-            }
-            Poll::Ready(Err(error)) => {
-                tracing::debug!(connection = self.connection.id, peer = %self.connection.peer, %error, "read failed");
-                self.lost();
-                Step::Progress
-            }
-        }
+        self.poll_read_then(cx, Self::handle_acknowledgements_ahead)
     }
 
     /// Handles the acknowledgements and pings behind the paused PUBLISH (see

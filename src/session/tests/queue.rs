@@ -527,21 +527,28 @@ proptest! {
     }
 }
 
-#[test]
-fn a_connected_reading_client_is_queued_past_the_bounds_and_counted_on_the_shard_gauge() {
-    let config = SessionConfig {
-        max_queued_messages: 2,
-        ..SessionConfig::default()
-    };
+/// A connected client with a window of one, sent messages "1" to "5" at 1
+/// ms: "1" in flight, the others queued.
+fn five_delivered_with_a_window_of_one(config: &SessionConfig) -> Session {
     let mut connect = v5_persistent_connect("c", 600);
     connect.properties.receive_maximum = Some(1);
-    let (mut session, _) = accept_with(connect, None, &config, 0);
+    let (mut session, _) = accept_with(connect, None, config, 0);
     deliver_all(
         &mut session,
         &["1", "2", "3", "4", "5"],
         QoS::AtLeastOnce,
         1,
     );
+    session
+}
+
+#[test]
+fn a_connected_reading_client_is_queued_past_the_bounds_and_counted_on_the_shard_gauge() {
+    let config = SessionConfig {
+        max_queued_messages: 2,
+        ..SessionConfig::default()
+    };
+    let mut session = five_delivered_with_a_window_of_one(&config);
     assert_eq!(session.inflight_len(), 1);
     assert_eq!(session.queued_len(), 4);
     assert_eq!(session.stats().dropped_queue_full, 0);
@@ -555,15 +562,7 @@ fn a_stalled_client_leaves_the_gauge_keeps_to_its_bounds_and_returns_when_it_pro
         max_queued_messages: 2,
         ..SessionConfig::default()
     };
-    let mut connect = v5_persistent_connect("c", 600);
-    connect.properties.receive_maximum = Some(1);
-    let (mut session, _) = accept_with(connect, None, &config, 0);
-    deliver_all(
-        &mut session,
-        &["1", "2", "3", "4", "5"],
-        QoS::AtLeastOnce,
-        1,
-    );
+    let mut session = five_delivered_with_a_window_of_one(&config);
     assert!(session.subscriber_stalled());
     assert!(!session.subscriber_stalled(), "reported once");
     // The newest go under drop_newest; the oldest waiting stay.
@@ -594,15 +593,7 @@ fn the_bounds_apply_once_the_client_leaves_and_the_gauge_lets_go_of_its_queue() 
         queue_full_policy: QueueFullPolicy::DropOldest,
         ..SessionConfig::default()
     };
-    let mut connect = v5_persistent_connect("c", 600);
-    connect.properties.receive_maximum = Some(1);
-    let (mut session, _) = accept_with(connect, None, &config, 0);
-    deliver_all(
-        &mut session,
-        &["1", "2", "3", "4", "5"],
-        QoS::AtLeastOnce,
-        1,
-    );
+    let mut session = five_delivered_with_a_window_of_one(&config);
     session.connection_lost(2, &mut Vec::new());
     assert_eq!(config.delivery_gauge.get(), 0);
     assert_eq!(session.stats().dropped_queue_full, 2);
