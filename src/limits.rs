@@ -124,12 +124,29 @@ const _: () = assert!(QUEUE_PURGE_INTERVAL_MS > 0);
 /// subscription count and the maximum packet size instead.
 pub const TOPIC_LENGTH_MAX: usize = 65_535;
 
-/// Most levels (`/`-separated parts) in a topic name or filter. Bounds the depth
-/// of the subscription trie, hence the recursion of a match.
-pub const TOPIC_LEVELS_MAX: usize = 128;
+/// Most levels (`/`-separated parts) in a topic name or filter that any
+/// configuration accepts: the hard bound of `max_topic_levels`. It bounds the
+/// depth of the subscription trie, hence the recursion of a match, an insert
+/// and a removal: a few hundred bytes of stack per level in a debug build,
+/// and the trie's tests run a trie this deep on 1 MiB, half a shard thread's
+/// stack. The trie and the retained store hold every filter to it, not to
+/// `max_topic_levels`: what a session accepted under any configuration (a
+/// subscription restored from a snapshot taken under a higher bound, or
+/// replicated from another shard) must fit there.
+pub const TOPIC_LEVELS_MAX: usize = 1024;
+
+/// Default of `max_topic_levels`, the levels a client's topic names and
+/// filters may have. 201: Mosquitto's `TOPIC_HIERARCHY_LIMIT` of 200 counts
+/// the `/` separators, so the deepest topic it accepts has 201 levels; a
+/// client that works with Mosquitto works here.
+pub const TOPIC_LEVELS_MAX_DEFAULT: usize = 201;
 
 const _: () = assert!(TOPIC_LENGTH_MAX <= u16::MAX as usize);
-const _: () = assert!(TOPIC_LEVELS_MAX >= 1 && TOPIC_LEVELS_MAX <= TOPIC_LENGTH_MAX);
+// A topic of `TOPIC_LENGTH_MAX` bytes has at most this many levels (all of
+// them empty but separated); a larger bound would bound nothing.
+const _: () = assert!(TOPIC_LEVELS_MAX >= 1 && TOPIC_LEVELS_MAX <= TOPIC_LENGTH_MAX / 2 + 1);
+const _: () =
+    assert!(TOPIC_LEVELS_MAX_DEFAULT >= 1 && TOPIC_LEVELS_MAX_DEFAULT <= TOPIC_LEVELS_MAX);
 
 /// Most shards (threads) a broker runs, hence the width of the per-filter
 /// shard bitset in the subscription trie.

@@ -75,6 +75,9 @@ pub struct Config {
     pub response_information: Option<String>,
     /// Subscriptions one session may hold.
     pub max_subscriptions: usize,
+    /// Levels a topic name or filter from a client may have, 1 to
+    /// `limits::TOPIC_LEVELS_MAX`.
+    pub max_topic_levels: usize,
     /// Topic aliases a client may define per connection (sent as Topic Alias Maximum).
     pub topic_alias_maximum: u16,
     /// Longest Session Expiry Interval granted, seconds.
@@ -177,6 +180,7 @@ impl Default for Config {
             validate_payload_format: session.validate_payload_format,
             response_information: session.response_information.as_deref().map(str::to_owned),
             max_subscriptions: session.max_subscriptions,
+            max_topic_levels: session.max_topic_levels,
             topic_alias_maximum: session.topic_alias_maximum,
             session_expiry_interval_max_s: session.session_expiry_interval_max_s,
             keep_alive_max_s: session.keep_alive_max_s,
@@ -303,6 +307,13 @@ impl Config {
                 return Err(ConfigError::new(format!("key `{key}`: must be at least 1")));
             }
         }
+        if !(1..=limits::TOPIC_LEVELS_MAX).contains(&self.max_topic_levels) {
+            return Err(ConfigError::new(format!(
+                "key `max_topic_levels`: {} is outside 1..={}",
+                self.max_topic_levels,
+                limits::TOPIC_LEVELS_MAX
+            )));
+        }
         if let Some(response_information) = &self.response_information {
             // An MQTT UTF-8 string: at most 65,535 bytes, no U+0000 [MQTT-1.5.4-2].
             if response_information.len() > usize::from(u16::MAX)
@@ -367,6 +378,7 @@ impl Config {
             validate_payload_format: self.validate_payload_format,
             response_information: self.response_information.as_deref().map(ByteString::from),
             max_subscriptions: self.max_subscriptions,
+            max_topic_levels: self.max_topic_levels,
             session_expiry_interval_max_s: self.session_expiry_interval_max_s,
             keep_alive_max_s: self.keep_alive_max_s,
             retain_available: self.retain_available,
@@ -476,6 +488,28 @@ mod tests {
         }
         let config = Config::from_toml("io_ring_depth = 128", "test").unwrap();
         assert_eq!(config.io_ring_depth, 128);
+    }
+
+    #[test]
+    fn max_topic_levels_reaches_the_session_config() {
+        let config = Config::from_toml("max_topic_levels = 300", "test").unwrap();
+        assert_eq!(config.session_config().max_topic_levels, 300);
+        assert_eq!(
+            Config::default().session_config().max_topic_levels,
+            limits::TOPIC_LEVELS_MAX_DEFAULT
+        );
+    }
+
+    #[test]
+    fn max_topic_levels_outside_its_bounds_is_refused_and_named() {
+        let over = format!("max_topic_levels = {}", limits::TOPIC_LEVELS_MAX + 1);
+        for text in ["max_topic_levels = 0", &over] {
+            let error = Config::from_toml(text, "test").unwrap_err();
+            assert!(error.to_string().contains("max_topic_levels"), "{error}");
+        }
+        let at_bound = format!("max_topic_levels = {}", limits::TOPIC_LEVELS_MAX);
+        assert!(Config::from_toml(&at_bound, "test").is_ok());
+        assert!(Config::from_toml("max_topic_levels = 1", "test").is_ok());
     }
 
     #[test]

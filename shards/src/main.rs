@@ -124,6 +124,7 @@ fn main() -> ExitCode {
         publishing_paused_ms = counters.publishing_paused_ms,
         stalled_subscribers = counters.stalled_subscribers,
         stalled_subscribers_disconnected = counters.stalled_subscribers_disconnected,
+        sys_publishes_refused = counters.sys_publishes_refused,
         "broker counters"
     );
     match outcome {

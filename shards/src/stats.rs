@@ -22,6 +22,7 @@ pub struct BrokerStats {
     publishing_paused_ms: AtomicU64,
     stalled_subscribers: AtomicU64,
     stalled_subscribers_disconnected: AtomicU64,
+    sys_publishes_refused: AtomicU64,
     /// What the sessions dropped (full queues, expiry, size, offline QoS 0),
     /// counted by the sessions themselves on one tally per shard. The
     /// drops a lowered queue bound makes while sessions are restored at
@@ -56,6 +57,9 @@ pub struct StatsSnapshot {
     pub stalled_subscribers: u64,
     /// Of those, the ones disconnected (`slow_subscriber_action = "disconnect"`).
     pub stalled_subscribers_disconnected: u64,
+    /// PUBLISHes from clients to `$SYS` topics, dropped (QoS 1 and 2
+    /// acknowledged, with 0x90 under 5.0): `$SYS` belongs to the broker.
+    pub sys_publishes_refused: u64,
     /// Messages the sessions dropped instead of delivering, by reason: a
     /// full queue (QoS 0 and QoS 1/2 apart), expiry, the client's Maximum
     /// Packet Size, QoS 0 for an offline client.
@@ -128,6 +132,11 @@ impl BrokerStats {
         }
     }
 
+    /// One more PUBLISH to `$SYS` refused.
+    pub fn sys_publish_refused(&self) {
+        bump(&self.sys_publishes_refused);
+    }
+
     /// A new tally for the sessions of one shard to count their drops on,
     /// added into every snapshot from now on.
     pub fn session_drops(&self) -> Arc<DropTally> {
@@ -159,6 +168,7 @@ impl BrokerStats {
             stalled_subscribers_disconnected: self
                 .stalled_subscribers_disconnected
                 .load(Ordering::Relaxed),
+            sys_publishes_refused: self.sys_publishes_refused.load(Ordering::Relaxed),
             session_drops: self.session_drops_total(),
         }
     }

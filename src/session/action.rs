@@ -8,6 +8,7 @@ use super::message::SharedMessage;
 use crate::protocol::{
     Packet, PacketId, Publish, PublishProperties, PublishRef, QoS, ReasonCode, SubscriptionOptions,
 };
+use crate::topic::TopicError;
 
 /// The timers a session arms. The runtime keeps at most one of each kind per
 /// session: [`Action::ArmTimer`] replaces an armed timer of the same kind.
@@ -76,6 +77,28 @@ pub enum Action {
     },
     /// The session is over for good: drop it, its timers and its subscriptions.
     EndSession,
+    /// A PUBLISH from the client was not routed, for the runtime to log and
+    /// count; nothing else is to be done for it. Whatever answers it (a PUBACK
+    /// or PUBREC, a DISCONNECT and [`Action::Close`]) comes with the other
+    /// actions.
+    PublishRefused(PublishRefusal),
+}
+
+/// Why a PUBLISH from the client was not routed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PublishRefusal {
+    /// Its topic name is not one the session accepts, most often for having
+    /// more levels than
+    /// [`SessionConfig::max_topic_levels`](super::SessionConfig::max_topic_levels):
+    /// the connection is closed with 0x90 (Topic Name invalid).
+    TopicNameInvalid(TopicError),
+    /// Its topic name is in `$SYS`, which belongs to the broker
+    /// ([`crate::topic::system`]): the message is dropped, QoS 1 and 2 are
+    /// still acknowledged (with 0x90 under 5.0).
+    SysTopic {
+        /// The topic name, alias resolved.
+        topic_name: ByteString,
+    },
 }
 
 /// A PUBLISH of a routed message to one client, holding the shared message

@@ -94,6 +94,13 @@ pub struct SessionConfig {
     pub response_information: Option<ByteString>,
     /// Subscriptions per session, at most; more are refused with 0x97 (Quota exceeded).
     pub max_subscriptions: usize,
+    /// Levels a topic name in a PUBLISH, or a filter in a SUBSCRIBE (without
+    /// its `$share/{group}/` prefix), may have: 1 to
+    /// [`limits::TOPIC_LEVELS_MAX`]. A deeper topic name ends the connection
+    /// with 0x90 (Topic Name invalid), a deeper filter is refused with 0x8F
+    /// (Topic Filter invalid) or 0x80 (3.x). UNSUBSCRIBE is not held to it, so
+    /// that a subscription made under a higher bound can always be removed.
+    pub max_topic_levels: usize,
     /// Longest Session Expiry Interval granted, seconds. A longer request (or a 3.1.1
     /// Clean Session 0, which means "never") is lowered to it.
     pub session_expiry_interval_max_s: u32,
@@ -126,6 +133,7 @@ impl Default for SessionConfig {
             validate_payload_format: true,
             response_information: None,
             max_subscriptions: limits::SUBSCRIPTIONS_PER_SESSION_MAX_DEFAULT,
+            max_topic_levels: limits::TOPIC_LEVELS_MAX_DEFAULT,
             session_expiry_interval_max_s: limits::SESSION_EXPIRY_INTERVAL_MAX_S_DEFAULT,
             server_keep_alive_s: None,
             keep_alive_max_s: limits::KEEP_ALIVE_MAX_S_DEFAULT,

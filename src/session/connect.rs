@@ -11,13 +11,13 @@ use super::inbound::response_topic_is_valid;
 use super::inflight::OutboundInflight;
 use super::queue::OutboundQueue;
 use super::state::{ConnectionState, DropCounters, FastMap, FastSet, SessionState};
-use super::{Action, Session, SessionConfig, TimerKind};
+use super::{Action, PublishRefusal, Session, SessionConfig, TimerKind};
 use crate::limits;
 use crate::protocol::{
     encoded_len, ConnAck, ConnAckProperties, Connect, ConnectProperties, Packet, ProtocolVersion,
     QoS, ReasonCode,
 };
-use crate::topic::validate_topic_name;
+use crate::topic::{is_sys_topic, validate_topic_name_within};
 
 /// What [`Session::connect`] made of a CONNECT.
 #[derive(Debug)]
@@ -157,6 +157,15 @@ impl Session {
         state.protocol_version = protocol_version;
         state.session_expiry_interval_s = session_expiry_interval_s;
         state.will = connect.will.map(Box::new);
+        // `$SYS` belongs to the broker: a will there is accepted with its
+        // CONNECT, as Mosquitto does, but never stored, so it is not published
+        // (nor persisted to be published after a restart); refused and counted
+        // as a PUBLISH to `$SYS` is.
+        if let Some(will) = state.will.take_if(|will| is_sys_topic(&will.topic_name)) {
+            actions.push(Action::PublishRefused(PublishRefusal::SysTopic {
+                topic_name: will.topic_name,
+            }));
+        }
         let connection = ConnectionState::new(
             &connect.properties,
             protocol_version,
@@ -320,7 +329,7 @@ fn check_connect(
     let Some(will) = &connect.will else {
         return Ok(());
     };
-    if validate_topic_name(&will.topic_name).is_err() {
+    if validate_topic_name_within(&will.topic_name, config.max_topic_levels).is_err() {
         // Malformed: 3.x has no CONNACK code for it and closes without one.
         return Err(Refusal {
             reason_code: ReasonCode::TopicNameInvalid,

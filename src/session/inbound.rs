@@ -4,19 +4,24 @@
 //!
 //! The checks, in order: QoS and RETAIN against what we support, no Subscription
 //! Identifier [MQTT-3.3.4-6], a Response Topic that is a valid topic name, without
-//! wildcards [MQTT-3.3.2-14], the topic alias and name, the packet id, then (when
-//! [`SessionConfig::validate_payload_format`](super::SessionConfig) is on) a payload
-//! that says it is UTF-8 must be (3.3.2.3.2). The alias is resolved before the
-//! payload check, so a PUBLISH refused for its payload still defines its alias.
+//! wildcards [MQTT-3.3.2-14], the topic alias and name (the name within
+//! [`SessionConfig::max_topic_levels`](super::SessionConfig) levels), the packet
+//! id, then (when [`SessionConfig::validate_payload_format`](super::SessionConfig)
+//! is on) a payload that says it is UTF-8 must be (3.3.2.3.2), and last the topic
+//! must not be in `$SYS`, which belongs to the broker. The alias is resolved before
+//! the payload and `$SYS` checks, so a PUBLISH refused for either still defines
+//! its alias. A well-formed PUBLISH is refused for `$SYS` only after every rule of
+//! the protocol has passed: a packet that breaks one gets the protocol's answer
+//! wherever it was going.
 
 use std::sync::Arc;
 
 use bytestring::ByteString;
 
 use super::message::Message;
-use super::{Action, Session};
+use super::{Action, PublishRefusal, Session};
 use crate::protocol::{Packet, PacketId, Publish, PublishResponse, QoS, ReasonCode};
-use crate::topic::validate_topic_name;
+use crate::topic::{is_sys_topic, validate_topic_name, validate_topic_name_within};
 
 impl Session {
     /// A PUBLISH from the client.
@@ -51,8 +56,14 @@ impl Session {
             Ok(topic_name) => topic_name,
             Err(reason_code) => return self.protocol_violation(reason_code, now_ms, actions),
         };
-        if validate_topic_name(&topic_name).is_err() {
-            return self.protocol_violation(ReasonCode::TopicNameInvalid, now_ms, actions);
+        // The codec already refused empty names, wildcards and U+0000, so what
+        // is left to fail here is mostly the level bound: the runtime logs why,
+        // as a 3.x client is closed without being told.
+        if let Err(error) = validate_topic_name_within(&topic_name, self.config.max_topic_levels) {
+            actions.push(Action::PublishRefused(PublishRefusal::TopicNameInvalid(
+                error,
+            )));
+            return self.protocol_violation(error.reason_code(), now_ms, actions);
         }
         let packet_id = match (publish.qos, publish.packet_id) {
             (QoS::AtMostOnce, _) => None,
@@ -62,6 +73,9 @@ impl Session {
         if self.config.validate_payload_format && !payload_matches_format(&publish) {
             return self.refuse_payload_format(publish.qos, packet_id, now_ms, actions);
         }
+        if is_sys_topic(&topic_name) {
+            return self.refuse_sys_topic(publish.qos, packet_id, topic_name, now_ms, actions);
+        }
         match (publish.qos, packet_id) {
             (QoS::AtLeastOnce, Some(packet_id)) => {
                 self.route(publish, topic_name, now_ms, actions);
@@ -70,9 +84,63 @@ impl Session {
                 ))));
             }
             (QoS::ExactlyOnce, Some(packet_id)) => {
-                self.receive_exactly_once(publish, topic_name, packet_id, now_ms, actions);
+                let message = Some((publish, topic_name));
+                self.receive_exactly_once(message, packet_id, now_ms, actions);
             }
             _ => self.route(publish, topic_name, now_ms, actions),
+        }
+    }
+
+    /// A PUBLISH to a `$SYS` topic: not routed, and said to the runtime. QoS 0
+    /// is dropped without a word (the client expects none, and the connection
+    /// has done nothing wrong). QoS 1 and 2 are answered as the protocol level
+    /// allows: under 5.0 with 0x90 (Topic Name invalid) in PUBACK or PUBREC, a
+    /// failed PUBREC ending the QoS 2 flow; 3.x has no failure code there, so
+    /// its PUBACK or PUBREC says success, and QoS 2 goes on to PUBREL and
+    /// PUBCOMP as for a routed message.
+    ///
+    /// Why 0x90 and not 0x87 (Not authorized): 0x87 says that this client
+    /// lacks a right another might hold, which is how Mosquitto reports it
+    /// (through its ACL check). No client may publish to `$SYS` here, and
+    /// there are no rights to grant; 0x90 is "the Topic Name is not malformed,
+    /// but is not accepted by this Server", which is exactly the case, and
+    /// points the client at its topic rather than at its credentials.
+    fn refuse_sys_topic(
+        &mut self,
+        qos: QoS,
+        packet_id: Option<PacketId>,
+        topic_name: ByteString,
+        now_ms: u64,
+        actions: &mut Vec<Action>,
+    ) {
+        actions.push(Action::PublishRefused(PublishRefusal::SysTopic {
+            topic_name,
+        }));
+        let Some(packet_id) = packet_id else {
+            return;
+        };
+        let is_v5 = self.state.protocol_version.is_v5();
+        match qos {
+            QoS::ExactlyOnce if !is_v5 => {
+                self.receive_exactly_once(None, packet_id, now_ms, actions);
+            }
+            _ => {
+                let response = PublishResponse {
+                    reason_code: if is_v5 {
+                        ReasonCode::TopicNameInvalid
+                    } else {
+                        ReasonCode::Success
+                    },
+                    ..PublishResponse::success(packet_id)
+                };
+                // Under 5.0 a failed PUBREC ends the QoS 2 flow: no PUBREL
+                // follows, so the packet id is not kept.
+                actions.push(Action::Send(if qos == QoS::ExactlyOnce {
+                    Packet::PubRec(response)
+                } else {
+                    Packet::PubAck(response)
+                }));
+            }
         }
     }
 
@@ -104,10 +172,13 @@ impl Session {
         actions.push(Action::Send(packet));
     }
 
+    /// Opens the QoS 2 flow of `packet_id` unless it is open, routing
+    /// `message` (the PUBLISH and its resolved topic name) when it opens, and
+    /// answers PUBREC. `None` opens the flow of a message that is not routed
+    /// but must still be released by PUBREL: a 3.x client is told nothing else.
     fn receive_exactly_once(
         &mut self,
-        publish: Publish,
-        topic_name: ByteString,
+        message: Option<(Publish, ByteString)>,
         packet_id: PacketId,
         now_ms: u64,
         actions: &mut Vec<Action>,
@@ -122,7 +193,9 @@ impl Session {
                 );
             }
             awaiting_pubrel.insert(packet_id);
-            self.route(publish, topic_name, now_ms, actions);
+            if let Some((publish, topic_name)) = message {
+                self.route(publish, topic_name, now_ms, actions);
+            }
         }
         actions.push(Action::Send(Packet::PubRec(PublishResponse::success(
             packet_id,

@@ -69,7 +69,7 @@ mod subscriptions;
 #[cfg(test)]
 mod tests;
 
-pub use action::{Action, Delivery, TimerKind};
+pub use action::{Action, Delivery, PublishRefusal, TimerKind};
 pub use config::{QueueFullPolicy, SessionConfig};
 pub use connect::{needs_assigned_client_id, refuse_connect, ConnectOutcome};
 pub use gauge::Gauge;

@@ -10,12 +10,13 @@ use crate::protocol::{
     AckProperties, Packet, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, SubscriptionOptions,
     UnsubAck, Unsubscribe,
 };
-use crate::topic::parse_topic_filter;
+use crate::topic::{parse_topic_filter, parse_topic_filter_within};
 
 impl Session {
     /// SUBSCRIBE: one SUBACK code per filter, then one [`Action::Subscribe`] per
-    /// accepted filter. An invalid filter gets 0x8F (v5) or 0x80 (3.x); a filter
-    /// beyond the session's subscription limit gets 0x97 (v5) or 0x80.
+    /// accepted filter. An invalid filter (one deeper than `max_topic_levels`
+    /// included) gets 0x8F (v5) or 0x80 (3.x); a filter beyond the session's
+    /// subscription limit gets 0x97 (v5) or 0x80.
     pub(crate) fn handle_subscribe(
         &mut self,
         subscribe: Subscribe,
@@ -40,7 +41,8 @@ impl Session {
         let mut reason_codes = Vec::with_capacity(subscribe.filters.len());
         let mut subscribed: SmallVec<[Action; 4]> = SmallVec::new();
         for (topic_filter, options) in subscribe.filters {
-            let is_shared = match parse_topic_filter(&topic_filter) {
+            let parsed = parse_topic_filter_within(&topic_filter, self.config.max_topic_levels);
+            let is_shared = match parsed {
                 Ok(parsed) => parsed.share_group.is_some(),
                 Err(_) => {
                     reason_codes.push(self.failure_code(ReasonCode::TopicFilterInvalid));
@@ -90,6 +92,9 @@ impl Session {
 
     /// UNSUBSCRIBE: one [`Action::Unsubscribe`] per filter the session held, then
     /// UNSUBACK (under v5 with 0x11, No subscription existed, for the others).
+    /// Filters are looked up, not validated: one the session holds was valid
+    /// when it subscribed, even if `max_topic_levels` was lowered since, and
+    /// one it does not hold has nothing to remove.
     pub(crate) fn handle_unsubscribe(
         &mut self,
         unsubscribe: Unsubscribe,

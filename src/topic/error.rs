@@ -41,8 +41,15 @@ pub enum TopicError {
         /// The length of the refused string.
         length_bytes: usize,
     },
-    /// The string has more than [`crate::limits::TOPIC_LEVELS_MAX`] levels.
-    TooManyLevels(TopicKind),
+    /// The string has more levels than the bound in force: the session's
+    /// `max_topic_levels`, or [`crate::limits::TOPIC_LEVELS_MAX`]. Not a rule
+    /// of the specification, which sets no such bound.
+    TooManyLevels {
+        /// Name or filter.
+        kind: TopicKind,
+        /// The bound in force, levels.
+        levels_max: usize,
+    },
     /// A topic name contains `+` or `#` [MQTT-4.7.0-1].
     WildcardInTopicName,
     /// `#` is not alone in the last level of the filter [MQTT-4.7.1-1].
@@ -72,7 +79,7 @@ impl TopicError {
             TopicError::Empty(kind)
             | TopicError::NullCharacter(kind)
             | TopicError::TooLong { kind, .. }
-            | TopicError::TooManyLevels(kind) => kind,
+            | TopicError::TooManyLevels { kind, .. } => kind,
             TopicError::WildcardInTopicName => TopicKind::Name,
             TopicError::MultiLevelWildcardMisplaced
             | TopicError::SingleLevelWildcardMisplaced
@@ -85,7 +92,7 @@ impl TopicError {
 
 impl fmt::Display for TopicError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use crate::limits::{TOPIC_LENGTH_MAX, TOPIC_LEVELS_MAX};
+        use crate::limits::TOPIC_LENGTH_MAX;
         match *self {
             TopicError::Empty(kind) => write!(f, "empty {} [MQTT-4.7.3-1]", kind.as_str()),
             TopicError::NullCharacter(kind) => {
@@ -96,9 +103,9 @@ impl fmt::Display for TopicError {
                 "{} of {length_bytes} bytes is longer than the {TOPIC_LENGTH_MAX} allowed [MQTT-4.7.3-3]",
                 kind.as_str()
             ),
-            TopicError::TooManyLevels(kind) => write!(
+            TopicError::TooManyLevels { kind, levels_max } => write!(
                 f,
-                "{} has more than the {TOPIC_LEVELS_MAX} levels allowed",
+                "{} has more than the {levels_max} levels allowed (max_topic_levels)",
                 kind.as_str()
             ),
             TopicError::WildcardInTopicName => {

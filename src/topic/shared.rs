@@ -3,6 +3,7 @@
 
 use super::error::{TopicError, TopicKind};
 use super::validate::{check_length, validate_plain_topic_filter};
+use crate::limits::TOPIC_LEVELS_MAX;
 
 /// The prefix that marks a shared subscription.
 pub const SHARE_PREFIX: &str = "$share/";
@@ -16,11 +17,26 @@ pub struct ParsedFilter<'a> {
     pub topic_filter: &'a str,
 }
 
-/// Validates a filter and splits off its `$share/{group}/` prefix.
+/// Validates a filter and splits off its `$share/{group}/` prefix; the filter
+/// proper may have up to the hard bound [`TOPIC_LEVELS_MAX`] levels.
 pub fn parse_topic_filter(topic_filter: &str) -> Result<ParsedFilter<'_>, TopicError> {
+    parse_topic_filter_within(topic_filter, TOPIC_LEVELS_MAX)
+}
+
+/// Validates a filter as [`parse_topic_filter`] does, with at most
+/// `levels_max` levels (a session's `max_topic_levels`) in the filter proper:
+/// the `$share/{group}/` prefix does not count.
+///
+/// # Panics
+///
+/// When `levels_max` is 0 or above [`TOPIC_LEVELS_MAX`].
+pub fn parse_topic_filter_within(
+    topic_filter: &str,
+    levels_max: usize,
+) -> Result<ParsedFilter<'_>, TopicError> {
     check_length(topic_filter, TopicKind::Filter)?;
     let Some(shared) = topic_filter.strip_prefix(SHARE_PREFIX) else {
-        validate_plain_topic_filter(topic_filter)?;
+        validate_plain_topic_filter(topic_filter, levels_max)?;
         return Ok(ParsedFilter {
             share_group: None,
             topic_filter,
@@ -41,7 +57,7 @@ pub fn parse_topic_filter(topic_filter: &str) -> Result<ParsedFilter<'_>, TopicE
     if filter.is_empty() {
         return Err(TopicError::SharedFilterMissing);
     }
-    validate_plain_topic_filter(filter)?;
+    validate_plain_topic_filter(filter, levels_max)?;
     Ok(ParsedFilter {
         share_group: Some(share_group),
         topic_filter: filter,
@@ -118,6 +134,22 @@ mod tests {
             assert_eq!(parse_topic_filter(raw), Err(expected), "{raw:?}");
             assert_eq!(validate_topic_filter(raw), Err(expected), "{raw:?}");
         }
+    }
+
+    #[test]
+    fn the_level_bound_counts_the_filter_proper_of_a_shared_filter() {
+        let three_levels = "a/b/c";
+        assert_eq!(
+            parse_topic_filter_within(&format!("$share/g/{three_levels}"), 3)
+                .map(|parsed| parsed.topic_filter),
+            Ok(three_levels)
+        );
+        let expected = Err(TopicError::TooManyLevels {
+            kind: TopicKind::Filter,
+            levels_max: 2,
+        });
+        assert_eq!(parse_topic_filter_within("$share/g/a/b/c", 2), expected);
+        assert_eq!(parse_topic_filter_within("a/b/c", 2), expected);
     }
 
     #[test]

@@ -21,3 +21,4 @@ mod session_limits;
 mod sessions;
 mod shared;
 mod shared_fairness;
+mod topic_rules;

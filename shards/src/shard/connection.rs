@@ -41,7 +41,8 @@ pub struct Connection {
     /// The key of the session it serves on this shard.
     pub session_key: SessionKey,
     /// The client's address, for logs (which name a connection by it and its
-    /// id; the client id is logged once, when the connection is attached).
+    /// id, and add the client id where the client's own doing is told: its
+    /// attach, a refused PUBLISH, a close, a stall).
     pub peer: SocketAddr,
     /// Protocol level agreed by CONNECT; decides the encoding.
     pub protocol_version: ProtocolVersion,

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use bytestring::ByteString;
 use shardmq::limits;
 use shardmq::protocol::{Disconnect, DisconnectProperties, Packet, ProtocolError, ReasonCode};
-use shardmq::session::{Action, PlainDelivery, SubscriptionMatch, TimerKind};
+use shardmq::session::{Action, PlainDelivery, PublishRefusal, SubscriptionMatch, TimerKind};
 
 use super::connection::Connection;
 use super::journaling::PacketSummary;
@@ -291,6 +291,7 @@ impl Shard {
                         tracing::debug!(
                             connection = connection.id,
                             peer = %connection.peer,
+                            client_id = %self.client_id_of(key),
                             ?reason_code,
                             "closing"
                         );
@@ -308,6 +309,9 @@ impl Shard {
                     }
                 }
                 Action::EndSession => self.end_session(key),
+                Action::PublishRefused(refusal) => {
+                    self.publish_refused(key, connection, &refusal);
+                }
             }
         }
         if closed {
@@ -316,6 +320,50 @@ impl Shard {
         self.action_depth.set(self.action_depth.get() - 1);
         if self.action_depth.get() == 0 {
             self.raise_barrier_if_wanted(connection);
+        }
+    }
+
+    /// The client id of session `key`, empty when the shard no longer holds it.
+    fn client_id_of(&self, key: SessionKey) -> ByteString {
+        self.entries
+            .borrow()
+            .get(&key)
+            .map(|entry| entry.session.client_id().clone())
+            .unwrap_or_default()
+    }
+
+    /// A PUBLISH session `key` did not route: counted when it was for `$SYS`,
+    /// and logged (a refusal that closes the connection is also told by the
+    /// [`Action::Close`] that follows it). Rare, so a debug line each.
+    fn publish_refused(
+        &self,
+        key: SessionKey,
+        connection: Option<&Rc<Connection>>,
+        refusal: &PublishRefusal,
+    ) {
+        if matches!(refusal, PublishRefusal::SysTopic { .. }) {
+            self.stats.sys_publish_refused();
+        }
+        // A PUBLISH always comes on a connection.
+        let Some(connection) = connection else {
+            return;
+        };
+        let client_id = self.client_id_of(key);
+        match refusal {
+            PublishRefusal::TopicNameInvalid(error) => tracing::debug!(
+                connection = connection.id,
+                peer = %connection.peer,
+                %client_id,
+                %error,
+                "publish refused"
+            ),
+            PublishRefusal::SysTopic { topic_name } => tracing::debug!(
+                connection = connection.id,
+                peer = %connection.peer,
+                %client_id,
+                %topic_name,
+                "publish refused: $SYS belongs to the broker"
+            ),
         }
     }
 

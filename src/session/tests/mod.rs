@@ -16,5 +16,6 @@ mod plain;
 mod queue;
 mod subscribe;
 mod support;
+mod topic_rules;
 mod v5_rules;
 mod will;

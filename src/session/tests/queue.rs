@@ -548,7 +548,7 @@ fn a_connected_reading_client_is_queued_past_the_bounds_and_counted_on_the_shard
         max_queued_messages: 2,
         ..SessionConfig::default()
     };
-    let mut session = five_delivered_with_a_window_of_one(&config);
+    let session = five_delivered_with_a_window_of_one(&config);
     assert_eq!(session.inflight_len(), 1);
     assert_eq!(session.queued_len(), 4);
     assert_eq!(session.stats().dropped_queue_full, 0);

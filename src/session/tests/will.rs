@@ -186,3 +186,18 @@ fn v3_1_1_disconnect_discards_the_will() {
     let actions = feed(&mut session, disconnect(ReasonCode::Success), 5);
     assert!(routed(&actions).is_empty());
 }
+
+#[test]
+fn a_will_on_a_sys_topic_is_refused_and_never_published_but_its_connect_is_accepted() {
+    let mut connect = v5_persistent_connect("c", 3600);
+    connect.will = Some(will("$SYS/broker/fake", None));
+    let (mut session, actions) = accept(connect, None, 0);
+    assert!(actions.iter().any(|action| matches!(
+        action,
+        Action::PublishRefused(crate::session::PublishRefusal::SysTopic { topic_name })
+            if topic_name == "$SYS/broker/fake"
+    )));
+    let mut actions = Vec::new();
+    session.connection_lost(5, &mut actions);
+    assert!(routed(&actions).is_empty());
+}

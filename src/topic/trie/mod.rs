@@ -14,6 +14,13 @@
 //! prunes it and every ancestor left empty, so memory follows the live
 //! subscriptions, not their history.
 //!
+//! Every filter is validated with [`parse_topic_filter`], so the trie is at
+//! most [`TOPIC_LEVELS_MAX`](crate::limits::TOPIC_LEVELS_MAX) levels deep,
+//! which bounds the recursion of a match, an insert and a removal. That is the
+//! hard bound, not a session's `max_topic_levels`: a filter another shard or a
+//! snapshot hands over was accepted under some configuration, and must fit
+//! whichever this shard runs.
+//!
 //! How a shard uses its replica:
 //! - SUBSCRIBE: [`SubscriptionTrie::insert`] with the raw filter (`$share/`
 //!   form included); when [`Inserted::first_local`] is set, broadcast "this

@@ -404,6 +404,55 @@ fn invalid_filters_are_refused_without_changing_the_trie() {
 }
 
 #[test]
+fn filters_as_deep_as_the_hard_bound_are_held_matched_and_pruned() {
+    // Half the 2 MiB of a shard thread: the recursion at the hard bound
+    // leaves the shard's own work most of its stack.
+    std::thread::Builder::new()
+        .stack_size(STACK_BYTES_FOR_TEST)
+        .spawn(deep_filters_round_trip)
+        .expect("a test thread")
+        .join()
+        .expect("no overflow, no failed assertion");
+}
+
+const STACK_BYTES_FOR_TEST: usize = 1024 * 1024;
+
+fn deep_filters_round_trip() {
+    use crate::limits::TOPIC_LEVELS_MAX;
+    use crate::topic::TopicKind;
+
+    let deepest_topic = vec!["a"; TOPIC_LEVELS_MAX].join("/");
+    let filters = [
+        deepest_topic.clone(),
+        vec!["+"; TOPIC_LEVELS_MAX].join("/"),
+        format!("{}/#", vec!["a"; TOPIC_LEVELS_MAX - 1].join("/")),
+        format!("$share/g/{deepest_topic}"),
+    ];
+    let mut trie = Trie::new();
+    for (key, topic_filter) in filters.iter().enumerate() {
+        trie.insert(topic_filter, key as u64, 0)
+            .expect("within the bound");
+    }
+    let matched = report(&trie, &deepest_topic);
+    assert_eq!(matched.local.len(), 3);
+    assert_eq!(matched.shared.len(), 1);
+    let too_deep = format!("{deepest_topic}/a");
+    assert_eq!(
+        trie.insert(&too_deep, 9, 0),
+        Err(TopicError::TooManyLevels {
+            kind: TopicKind::Filter,
+            levels_max: TOPIC_LEVELS_MAX
+        })
+    );
+    assert!(report(&trie, &too_deep).local.len() == 1, "only `a/.../#`");
+    for (key, topic_filter) in filters.iter().enumerate() {
+        trie.remove(topic_filter, &(key as u64))
+            .expect("within the bound");
+    }
+    assert!(trie.is_empty());
+}
+
+#[test]
 fn matching_an_unvalidated_topic_does_not_panic() {
     let trie = spec_trie();
     for topic_name in ["", "+", "#", "a/+/#", "\0", "//////"] {
