@@ -141,8 +141,12 @@ fn action_kinds(actions: &[Action]) -> Vec<&'static str> {
         .iter()
         .map(|action| match action {
             Action::Deliver(_) => "send PUBLISH",
-            Action::Send(Packet::PubAck(_)) => "send PUBACK",
-            Action::Send(Packet::PubRec(_)) => "send PUBREC",
+            Action::Send(Packet::PubAck(_)) | Action::AnswerPublish(Packet::PubAck(_)) => {
+                "send PUBACK"
+            }
+            Action::Send(Packet::PubRec(_)) | Action::AnswerPublish(Packet::PubRec(_)) => {
+                "send PUBREC"
+            }
             Action::Send(Packet::PubComp(_)) => "send PUBCOMP",
             Action::Send(_) => "send other",
             Action::Publish(_) => "route",

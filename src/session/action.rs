@@ -40,6 +40,13 @@ pub enum Action {
     /// Route this message to the subscribers of its topic, and store or clear it as
     /// the retained message of the topic when `retain` is set.
     Publish(SharedMessage),
+    /// Write this PUBACK or PUBREC (5.0 only), the answer to the PUBLISH that
+    /// the [`Action::Publish`] just before it routed: as it is when the message
+    /// matched a subscription, with 0x10 (No matching subscribers) when the
+    /// router found none. The server MAY say so (3.4.2.1, 3.5.2.1), and it tells
+    /// a client that its topic reaches nobody, as Mosquitto does; only the
+    /// router knows, so the session leaves the code to it.
+    AnswerPublish(Packet),
     /// Add (or replace) this client's subscription in the trie. When `send_retained`
     /// is set, deliver the retained messages matching `topic_filter` through
     /// [`Session::deliver_retained`](super::Session::deliver_retained). Emitted after

@@ -79,9 +79,8 @@ impl Session {
         match (publish.qos, packet_id) {
             (QoS::AtLeastOnce, Some(packet_id)) => {
                 self.route(publish, topic_name, now_ms, actions);
-                actions.push(Action::Send(Packet::PubAck(PublishResponse::success(
-                    packet_id,
-                ))));
+                let puback = Packet::PubAck(PublishResponse::success(packet_id));
+                actions.push(self.answer_to_routed(puback));
             }
             (QoS::ExactlyOnce, Some(packet_id)) => {
                 let message = Some((publish, topic_name));
@@ -195,11 +194,25 @@ impl Session {
             awaiting_pubrel.insert(packet_id);
             if let Some((publish, topic_name)) = message {
                 self.route(publish, topic_name, now_ms, actions);
+                let pubrec = Packet::PubRec(PublishResponse::success(packet_id));
+                actions.push(self.answer_to_routed(pubrec));
+                return;
             }
         }
         actions.push(Action::Send(Packet::PubRec(PublishResponse::success(
             packet_id,
         ))));
+    }
+
+    /// The action that sends `answer` to a PUBLISH just routed: under 5.0 one
+    /// the router may give 0x10 (No matching subscribers)
+    /// ([`Action::AnswerPublish`]); 3.x has no reason codes in it.
+    fn answer_to_routed(&self, answer: Packet) -> Action {
+        if self.state.protocol_version.is_v5() {
+            Action::AnswerPublish(answer)
+        } else {
+            Action::Send(answer)
+        }
     }
 
     fn route(

@@ -83,7 +83,8 @@ impl Shard {
             .iter()
             .any(|action| matches!(action, Action::Publish(_)));
         let pubrec = actions.iter().find_map(|action| match action {
-            Action::Send(Packet::PubRec(pubrec)) => Some(pubrec.packet_id),
+            Action::Send(Packet::PubRec(pubrec))
+            | Action::AnswerPublish(Packet::PubRec(pubrec)) => Some(pubrec.packet_id),
             _ => None,
         });
         let flow = match (publishes, pubrec) {

@@ -223,7 +223,12 @@ impl Shard {
     }
 
     /// Routes a message a local session published (or a will).
-    pub(super) fn publish(&self, message: SharedMessage) {
+    ///
+    /// True when the message matched a subscription: a local subscriber, a
+    /// share group, or a shard with subscribers on a matching filter (whose
+    /// subscribers may still skip it, for No Local or expiry; that is not
+    /// known here).
+    pub(super) fn publish(&self, message: SharedMessage) -> bool {
         let inbound_qos2 = self.take_inbound_qos2();
         if message.retain {
             // Kept for long and by every shard: one copy of its own, pinning no
@@ -251,9 +256,13 @@ impl Shard {
                 .borrow()
                 .match_topic(&message.topic_name, &mut visitor)
         };
+        let matched = !scratch.local.is_empty()
+            || !scratch.remote_groups.is_empty()
+            || remote_plain.iter().any(|shard| shard != self.index);
         self.forward(&message, remote_plain, &mut scratch.remote_groups);
         self.deliver_local(&message, &mut scratch, inbound_qos2);
         *self.routing_scratch.borrow_mut() = scratch;
+        matched
     }
 
     /// Sends `message` once to each shard that needs it.

@@ -233,6 +233,9 @@ impl Shard {
         self.action_depth.set(self.action_depth.get() + 1);
         self.journal_before_actions(key, actions);
         let mut closed = false;
+        // Whether the last message routed here matched a subscription, for
+        // the answer that follows it.
+        let mut matched = true;
         for action in actions.drain(..) {
             self.journal_action(key, &action);
             match action {
@@ -246,7 +249,15 @@ impl Shard {
                         connection.send_delivery(&delivery);
                     }
                 }
-                Action::Publish(message) => self.publish(message),
+                Action::Publish(message) => matched = self.publish(message),
+                Action::AnswerPublish(mut answer) => {
+                    if !matched {
+                        answer_no_matching_subscribers(&mut answer);
+                    }
+                    if let Some(connection) = connection {
+                        connection.send(answer);
+                    }
+                }
                 Action::Subscribe {
                     topic_filter,
                     options,
@@ -423,6 +434,16 @@ impl Shard {
         let mut buffers = self.action_buffers.borrow_mut();
         if buffers.len() < ACTION_BUFFERS_KEPT {
             buffers.push(actions);
+        }
+    }
+}
+
+/// Gives a successful PUBACK or PUBREC the reason 0x10 (No matching
+/// subscribers).
+fn answer_no_matching_subscribers(answer: &mut Packet) {
+    if let Packet::PubAck(response) | Packet::PubRec(response) = answer {
+        if response.reason_code == ReasonCode::Success {
+            response.reason_code = ReasonCode::NoMatchingSubscribers;
         }
     }
 }

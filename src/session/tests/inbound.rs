@@ -197,3 +197,51 @@ fn routed_message_keeps_request_response_and_user_properties() {
     assert_eq!(properties.user_properties, vec![("k".into(), "v".into())]);
     assert_eq!(properties.content_type.as_deref(), Some("application/json"));
 }
+
+/// The answers to a routed PUBLISH under 5.0 follow the route and leave the
+/// reason code to the router (0x10 when nothing matched); 3.x answers carry
+/// no reason code, and a QoS 2 duplicate, not routed again, is a plain PUBREC.
+#[test]
+fn answers_to_routed_v5_publishes_come_right_after_the_route_for_the_router_to_complete() {
+    let answer_after_route = |actions: &[crate::session::Action]| {
+        matches!(
+            actions,
+            [
+                crate::session::Action::Publish(_),
+                crate::session::Action::AnswerPublish(_)
+            ]
+        )
+    };
+    let (mut session, _) = accept(v5_connect("c"), None, 0);
+    let actions = feed(
+        &mut session,
+        Packet::Publish(publish("a", QoS::AtLeastOnce, Some(7))),
+        1,
+    );
+    assert!(answer_after_route(&actions), "{actions:?}");
+    let first = publish("a", QoS::ExactlyOnce, Some(9));
+    let mut duplicate = first.clone();
+    duplicate.dup = true;
+    let actions = feed(&mut session, Packet::Publish(first), 2);
+    assert!(answer_after_route(&actions), "{actions:?}");
+    let actions = feed(&mut session, Packet::Publish(duplicate), 3);
+    assert!(matches!(
+        actions.as_slice(),
+        [crate::session::Action::Send(Packet::PubRec(_))]
+    ));
+
+    let v3 = connect_of(ProtocolVersion::V3_1_1, "d", true);
+    let (mut session, _) = accept(v3, None, 0);
+    let actions = feed(
+        &mut session,
+        Packet::Publish(publish("a", QoS::AtLeastOnce, Some(7))),
+        1,
+    );
+    assert!(matches!(
+        actions.as_slice(),
+        [
+            crate::session::Action::Publish(_),
+            crate::session::Action::Send(Packet::PubAck(_))
+        ]
+    ));
+}

@@ -128,7 +128,7 @@ pub fn sent(actions: &[Action]) -> Vec<Packet> {
     actions
         .iter()
         .filter_map(|action| match action {
-            Action::Send(packet) => Some(packet.clone()),
+            Action::Send(packet) | Action::AnswerPublish(packet) => Some(packet.clone()),
             Action::Deliver(delivery) => Some(Packet::Publish(delivery.to_packet())),
             _ => None,
         })
