@@ -323,7 +323,7 @@ impl PublishPath {
                     NOW_MS,
                     &mut self.subscriber_actions,
                 ),
-                Action::Send(packet) => {
+                Action::Send(packet) | Action::AnswerPublish(packet) => {
                     protocol::encode(&packet, ProtocolVersion::V5, &mut self.write_buffer)
                         .expect("encodable PUBACK")
                 }

@@ -33,6 +33,7 @@ use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
 use crate::common::{client_id_on, start_broker_with, SHARDS, TEST_TIMEOUT};
+use crate::wire::{read_packet, read_variable_byte_integer};
 
 /// The topic of every burst.
 const TOPIC: &str = "burst/data";
@@ -1157,50 +1158,21 @@ const DISCONNECT: u8 = 0xE0;
 /// 5.0 reason code 0x97, Quota exceeded.
 const QUOTA_EXCEEDED: u8 = 0x97;
 
-/// Reads one MQTT packet off `stream`: its first byte and what follows its
-/// remaining length.
-fn read_packet(stream: &mut impl Read) -> io::Result<(u8, Vec<u8>)> {
-    let mut byte = [0u8; 1];
-    stream.read_exact(&mut byte)?;
-    let first = byte[0];
-    let mut length = 0usize;
-    for shift in [0, 7, 14, 21] {
-        stream.read_exact(&mut byte)?;
-        length |= usize::from(byte[0] & 0x7F) << shift;
-        if byte[0] & 0x80 == 0 {
-            let mut body = vec![0u8; length];
-            stream.read_exact(&mut body)?;
-            return Ok((first, body));
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::InvalidData,
-        "remaining length longer than 4 bytes",
-    ))
-}
-
 /// Splits `bytes` into MQTT packets (first byte and body); also returns how
 /// many bytes at the end do not make a whole packet.
 fn split_packets(mut bytes: &[u8]) -> (Vec<(u8, &[u8])>, usize) {
     let mut packets = Vec::new();
-    'packets: while bytes.len() >= 2 {
-        let mut length = 0usize;
-        for (index, shift) in [0, 7, 14, 21].into_iter().enumerate() {
-            let Some(&byte) = bytes.get(1 + index) else {
-                break 'packets;
-            };
-            length |= usize::from(byte & 0x7F) << shift;
-            if byte & 0x80 == 0 {
-                let start = 2 + index;
-                if bytes.len() < start + length {
-                    break 'packets;
-                }
-                packets.push((bytes[0], &bytes[start..start + length]));
-                bytes = &bytes[start + length..];
-                continue 'packets;
-            }
+    while bytes.len() >= 2 {
+        // Panics on a remaining length longer than 4 bytes.
+        let Some((length, length_bytes)) = read_variable_byte_integer(&bytes[1..]) else {
+            break;
+        };
+        let start = 1 + length_bytes;
+        if bytes.len() < start + length {
+            break;
         }
-        panic!("the broker sent a remaining length longer than 4 bytes");
+        packets.push((bytes[0], &bytes[start..start + length]));
+        bytes = &bytes[start + length..];
     }
     (packets, bytes.len())
 }

@@ -1,10 +1,13 @@
 //! Shared test fixtures: an in-process broker on 127.0.0.1:0 with two shards, a
 //! raw MQTT client over a blocking socket (built on the shardmq codec, so a test
-//! controls every byte and acknowledgement), and rumqttc event helpers.
+//! controls every byte and acknowledgement), and a timeout-and-shutdown frame
+//! for async (rumqttc) tests. A
+//! client free of that codec, for byte-level checks, is in [`crate::wire`].
 //!
 //! Every wait is bounded by [`TEST_TIMEOUT`]: a socket read timeout for raw
 //! clients, `tokio::time::timeout` for rumqttc ones.
 
+use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -16,6 +19,7 @@ use shardmq::protocol::{
     Publish, PublishResponse, QoS, ReasonCode, Subscribe, SubscribeProperties, SubscriptionOptions,
 };
 use shardmq_shards::{home_shard, Broker, BrokerHandle, Config};
+use tokio::time::timeout;
 
 /// Upper bound of every wait in these tests.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,6 +41,17 @@ pub fn start_broker_with(config: Config) -> BrokerHandle {
         ..config
     })
     .expect("the test broker starts")
+}
+
+/// Runs an async test's body within [`TEST_TIMEOUT`], then shuts `broker`
+/// down off the runtime's worker threads (the shutdown blocks).
+pub async fn run_then_shut_down(broker: BrokerHandle, test: impl Future<Output = ()>) {
+    timeout(TEST_TIMEOUT, test)
+        .await
+        .expect("test finished in time");
+    tokio::task::spawn_blocking(move || broker.shutdown())
+        .await
+        .unwrap();
 }
 
 /// A client id starting with `prefix` whose home is `shard`.

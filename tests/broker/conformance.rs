@@ -2,47 +2,10 @@
 //! the bytes sent and expected are written out here, not produced by shardmq's
 //! own codec, so a fault shared by its encoder and decoder cannot hide.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 
-use crate::common::{start_broker, TEST_TIMEOUT};
-
-/// A client that speaks in raw bytes.
-struct Bytes {
-    stream: TcpStream,
-}
-
-impl Bytes {
-    fn open(address: SocketAddr) -> Bytes {
-        let stream = TcpStream::connect(address).expect("connect to the test broker");
-        stream.set_read_timeout(Some(TEST_TIMEOUT)).unwrap();
-        Bytes { stream }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("write to the broker");
-    }
-
-    /// Reads exactly `expected.len()` bytes and checks they are `expected`.
-    fn expect(&mut self, expected: &[u8]) {
-        let mut got = vec![0; expected.len()];
-        self.stream
-            .read_exact(&mut got)
-            .unwrap_or_else(|error| panic!("waiting for {expected:02x?}: {error}"));
-        assert_eq!(got, expected, "expected {expected:02x?}, got {got:02x?}");
-    }
-
-    /// Waits for the broker to close the connection, with nothing more sent.
-    fn expect_closed(&mut self) {
-        let mut byte = [0; 1];
-        match self.stream.read(&mut byte) {
-            Ok(0) => {}
-            Err(error) if error.kind() == ErrorKind::ConnectionReset => {}
-            Ok(_) => panic!("expected the connection closed, got byte {:02x}", byte[0]),
-            Err(error) => panic!("expected the connection closed: {error}"),
-        }
-    }
-}
+use crate::common::start_broker;
+use crate::wire::Wire;
 
 /// MQTT 3.1 CONNECT: protocol name "MQIsdp", level 3, flags 0 (Clean Session
 /// 0), Keep Alive 60, client id "v31-sp" (3.1, 3.1).
@@ -73,13 +36,13 @@ const PUBLISH_QOS2_ID1: [u8; 8] = [0x34, 0x06, 0x00, 0x01, b't', 0x00, 0x01, b'x
 fn a_v3_1_connack_keeps_its_reserved_first_byte_zero_when_a_session_is_resumed() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let mut first = Bytes::open(address);
+    let mut first = Wire::open(address);
     first.send(&CONNECT_V3_1_PERSISTENT);
     first.expect(&CONNACK_ACCEPTED);
     // DISCONNECT: the session stays (Clean Session 0).
     first.send(&[0xe0, 0x00]);
     first.expect_closed();
-    let mut second = Bytes::open(address);
+    let mut second = Wire::open(address);
     second.send(&CONNECT_V3_1_PERSISTENT);
     // 3.1.1 would say 0x01 here (Session Present); 3.1 has no such flag.
     second.expect(&CONNACK_ACCEPTED);
@@ -89,7 +52,7 @@ fn a_v3_1_connack_keeps_its_reserved_first_byte_zero_when_a_session_is_resumed()
 #[test]
 fn a_v3_1_client_may_resend_pubrel_subscribe_and_unsubscribe_with_dup_set() {
     let broker = start_broker();
-    let mut client = Bytes::open(broker.local_addr());
+    let mut client = Wire::open(broker.local_addr());
     client.send(&CONNECT_V3_1_CLEAN);
     client.expect(&CONNACK_ACCEPTED);
     client.send(&PUBLISH_QOS2_ID1);
@@ -109,7 +72,7 @@ fn a_v3_1_client_may_resend_pubrel_subscribe_and_unsubscribe_with_dup_set() {
 #[test]
 fn a_v3_1_1_pubrel_with_dup_set_is_malformed_and_closes_the_connection() {
     let broker = start_broker();
-    let mut client = Bytes::open(broker.local_addr());
+    let mut client = Wire::open(broker.local_addr());
     client.send(&CONNECT_V3_1_1_CLEAN);
     client.expect(&CONNACK_ACCEPTED);
     client.send(&PUBLISH_QOS2_ID1);
@@ -121,28 +84,7 @@ fn a_v3_1_1_pubrel_with_dup_set_is_malformed_and_closes_the_connection() {
     broker.shutdown();
 }
 
-impl Bytes {
-    /// Reads one packet: its first byte and the bytes after its remaining
-    /// length.
-    fn packet(&mut self) -> (u8, Vec<u8>) {
-        let mut first = [0; 1];
-        self.stream.read_exact(&mut first).expect("a packet");
-        let mut length = 0usize;
-        for shift in [0, 7, 14, 21] {
-            let mut byte = [0; 1];
-            self.stream
-                .read_exact(&mut byte)
-                .expect("a remaining length");
-            length |= usize::from(byte[0] & 0x7f) << shift;
-            if byte[0] & 0x80 == 0 {
-                break;
-            }
-        }
-        let mut body = vec![0; length];
-        self.stream.read_exact(&mut body).expect("a packet body");
-        (first[0], body)
-    }
-
+impl Wire {
     /// Reads a 5.0 CONNACK and checks it accepts: `20`, flags, reason 0x00.
     fn expect_v5_connack_accepted(&mut self) {
         let (first, body) = self.packet();
@@ -153,8 +95,8 @@ impl Bytes {
 
 /// 3.1.1 CONNECT, Clean Session 1, id "s8"; then SUBSCRIBE id 1 to `topic`
 /// (3 bytes) at QoS 0, and its SUBACK.
-fn subscriber(address: SocketAddr, topic: &[u8; 3]) -> Bytes {
-    let mut client = Bytes::open(address);
+fn subscriber(address: SocketAddr, topic: &[u8; 3]) -> Wire {
+    let mut client = Wire::open(address);
     client.send(&[
         0x10, 0x0e, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3c, 0x00, 0x02, b's',
         b'8',
@@ -176,7 +118,7 @@ fn a_clean_start_reconnect_within_the_will_delay_publishes_no_will() {
     // 5.0 CONNECT, Clean Start, Will (QoS 0), Keep Alive 60, Session Expiry
     // Interval 60; id "w1"; Will Delay Interval 1 s, will topic "w/1",
     // payload "gone".
-    let mut first = Bytes::open(address);
+    let mut first = Wire::open(address);
     first.send(&[
         0x10, 0x25, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x06, 0x00, 0x3c, 0x05, 0x11, 0x00,
         0x00, 0x00, 0x3c, 0x00, 0x02, b'w', b'1', 0x05, 0x18, 0x00, 0x00, 0x00, 0x01, 0x00, 0x03,
@@ -186,7 +128,7 @@ fn a_clean_start_reconnect_within_the_will_delay_publishes_no_will() {
     // Gone without DISCONNECT: the will waits for its delay.
     drop(first);
     // Back within the delay, Clean Start, no will, no properties.
-    let mut second = Bytes::open(address);
+    let mut second = Wire::open(address);
     second.send(&[
         0x10, 0x0f, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x3c, 0x00, 0x00, 0x02,
         b'w', b'1',
@@ -211,7 +153,7 @@ fn taking_over_a_persistent_v5_session_publishes_the_old_connections_will_withou
     let mut watcher = subscriber(address, b"w/2");
     // 5.0 CONNECT, Clean Start 0, Will (QoS 0, no properties), Keep Alive
     // 60, Session Expiry Interval 60; id "w2", will topic "w/2", payload "gone".
-    let mut old = Bytes::open(address);
+    let mut old = Wire::open(address);
     old.send(&[
         0x10, 0x20, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x04, 0x00, 0x3c, 0x05, 0x11, 0x00,
         0x00, 0x00, 0x3c, 0x00, 0x02, b'w', b'2', 0x00, 0x00, 0x03, b'w', b'/', b'2', 0x00, 0x04,
@@ -219,7 +161,7 @@ fn taking_over_a_persistent_v5_session_publishes_the_old_connections_will_withou
     ]);
     old.expect_v5_connack_accepted();
     // The same id again, resuming the session: a takeover.
-    let mut new = Bytes::open(address);
+    let mut new = Wire::open(address);
     new.send(&[
         0x10, 0x14, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x00, 0x00, 0x3c, 0x05, 0x11, 0x00,
         0x00, 0x00, 0x3c, 0x00, 0x02, b'w', b'2',
@@ -232,5 +174,37 @@ fn taking_over_a_persistent_v5_session_publishes_the_old_connections_will_withou
     watcher.expect(&[
         0x30, 0x09, 0x00, 0x03, b'w', b'/', b'2', b'g', b'o', b'n', b'e',
     ]);
+    broker.shutdown();
+}
+
+#[test]
+fn a_v5_publish_that_matches_no_subscription_is_acknowledged_with_0x10() {
+    let broker = start_broker();
+    let address = broker.local_addr();
+    // 5.0 CONNECT, Clean Start, Keep Alive 60, no properties, id "nm".
+    let mut publisher = Wire::open(address);
+    publisher.send(&[
+        0x10, 0x0f, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x3c, 0x00, 0x00, 0x02,
+        b'n', b'm',
+    ]);
+    publisher.expect_v5_connack_accepted();
+    // PUBLISH QoS 1, topic "q/0", packet id 1, no properties, payload "x":
+    // nobody subscribes, so PUBACK 1 with 0x10 (No matching subscribers) and
+    // no properties (3.4.2.2: the Property Length may be left out).
+    publisher.send(&[
+        0x32, 0x09, 0x00, 0x03, b'q', b'/', b'0', 0x00, 0x01, 0x00, b'x',
+    ]);
+    publisher.expect(&[0x40, 0x03, 0x00, 0x01, 0x10]);
+    // Once someone subscribes (its SUBACK comes after every shard has the
+    // subscription), the same publish is a plain success.
+    let mut watcher = subscriber(address, b"q/0");
+    publisher.send(&[
+        0x32, 0x09, 0x00, 0x03, b'q', b'/', b'0', 0x00, 0x02, 0x00, b'x',
+    ]);
+    let (first, body) = publisher.packet();
+    assert_eq!(first, 0x40);
+    assert_eq!(&body[..2], &[0x00, 0x02]);
+    assert_eq!(body.get(2).copied().unwrap_or(0x00), 0x00, "Success");
+    watcher.expect(&[0x30, 0x06, 0x00, 0x03, b'q', b'/', b'0', b'x']);
     broker.shutdown();
 }

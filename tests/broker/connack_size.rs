@@ -2,12 +2,12 @@
 //! over loopback with a raw socket: the bytes sent are written by hand and the
 //! bytes received are read against MQTT 5.0 itself, not shardmq's codec.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 
 use shardmq_shards::Config;
 
-use crate::common::{start_broker, start_broker_with, TEST_TIMEOUT};
+use crate::common::{start_broker, start_broker_with};
+use crate::wire::{read_variable_byte_integer, Wire};
 
 /// The CONNECT of the bug report: MQTT 5, Clean Start, Keep Alive 60 s,
 /// Maximum Packet Size 10, client id "maxpkt10".
@@ -43,77 +43,16 @@ fn connect_bytes(client_id: &str, maximum_packet_size: Option<u32>) -> Vec<u8> {
 }
 
 /// A TCP connection to the broker that has sent `connect`.
-fn send_connect(address: SocketAddr, connect: &[u8]) -> TcpStream {
-    let mut stream = TcpStream::connect(address).expect("connect to the test broker");
-    stream.set_read_timeout(Some(TEST_TIMEOUT)).unwrap();
-    stream.set_nodelay(true).unwrap();
-    stream.write_all(connect).unwrap();
-    stream
-}
-
-/// A Variable Byte Integer (1.5.5) at the start of `bytes`, with its length;
-/// `None` when `bytes` ends inside it.
-fn variable_byte_integer(bytes: &[u8]) -> Option<(usize, usize)> {
-    let mut value = 0;
-    for (index, byte) in bytes.iter().enumerate().take(4) {
-        value |= usize::from(byte & 0x7f) << (7 * index);
-        if byte & 0x80 == 0 {
-            return Some((value, index + 1));
-        }
-    }
-    assert!(bytes.len() < 4, "a Variable Byte Integer of 5 bytes");
-    None
-}
-
-/// One whole packet: its first byte, the Remaining Length, and that many bytes.
-fn read_packet(stream: &mut TcpStream) -> Vec<u8> {
-    let mut packet = Vec::new();
-    let mut byte = [0];
-    loop {
-        if packet.len() > 1 {
-            if let Some((remaining, _)) = variable_byte_integer(&packet[1..]) {
-                let mut rest = vec![0; remaining];
-                stream
-                    .read_exact(&mut rest)
-                    .expect("the rest of the packet");
-                packet.extend(rest);
-                return packet;
-            }
-        }
-        stream
-            .read_exact(&mut byte)
-            .expect("a packet from the broker");
-        packet.push(byte[0]);
-    }
-}
-
-/// Every byte the broker sends until it closes the connection; panics if it
-/// keeps it open for [`TEST_TIMEOUT`].
-fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
-    let mut received = Vec::new();
-    let mut buffer = [0; 256];
-    loop {
-        match stream.read(&mut buffer) {
-            Ok(0) => return received,
-            Ok(len) => received.extend_from_slice(&buffer[..len]),
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
-                ) =>
-            {
-                return received
-            }
-            Err(error) => {
-                panic!("the broker kept the connection open ({error}), after {received:02x?}")
-            }
-        }
-    }
+fn send_connect(address: SocketAddr, connect: &[u8]) -> Wire {
+    let mut wire = Wire::open(address);
+    wire.set_nodelay();
+    wire.send(connect);
+    wire
 }
 
 /// The broker closes the connection without sending a byte.
-fn assert_closed_silently(stream: &mut TcpStream, context: &str) {
-    let received = read_until_closed(stream);
+fn assert_closed_silently(wire: &mut Wire, context: &str) {
+    let received = wire.read_until_closed();
     assert!(
         received.is_empty(),
         "{context}: expected nothing, got {received:02x?}"
@@ -144,13 +83,13 @@ impl ConnAckBytes {
 /// Reads `packet` as a v5 CONNACK, checking every length in it.
 fn parse_connack(packet: &[u8]) -> ConnAckBytes {
     assert_eq!(packet[0], 0x20, "a CONNACK: {packet:02x?}");
-    let (remaining, len) = variable_byte_integer(&packet[1..]).unwrap();
+    let (remaining, len) = read_variable_byte_integer(&packet[1..]).unwrap();
     let body = &packet[1 + len..];
     assert_eq!(body.len(), remaining, "Remaining Length of {packet:02x?}");
     let (flags, reason_code) = (body[0], body[1]);
     // Bits 7 to 1 of the flags are reserved and 0 [MQTT-3.2.2-1].
     assert_eq!(flags & 0xfe, 0, "{packet:02x?}");
-    let (property_length, len) = variable_byte_integer(&body[2..]).unwrap();
+    let (property_length, len) = read_variable_byte_integer(&body[2..]).unwrap();
     let mut rest = &body[2 + len..];
     assert_eq!(
         rest.len(),
@@ -195,9 +134,9 @@ fn broker_with_receive_maximum(receive_maximum: u16) -> shardmq_shards::BrokerHa
 }
 
 /// After a CONNACK, the connection works: PINGREQ gets PINGRESP.
-fn assert_pings(stream: &mut TcpStream) {
-    stream.write_all(&PINGREQ).unwrap();
-    assert_eq!(read_packet(stream), PINGRESP);
+fn assert_pings(wire: &mut Wire) {
+    wire.send(&PINGREQ);
+    assert_eq!(wire.packet_as_sent(), PINGRESP);
 }
 
 #[test]
@@ -214,7 +153,7 @@ fn maximum_packet_size_10_gets_a_connack_of_10_bytes_and_a_working_connection() 
 
     // Without a maximum the CONNACK also says Topic Alias Maximum: 13 bytes.
     let mut unlimited = send_connect(address, &connect_bytes("unlimited", None));
-    let connack = read_packet(&mut unlimited);
+    let connack = unlimited.packet_as_sent();
     assert_eq!(connack.len(), 13, "{connack:02x?}");
     assert_eq!(
         parse_connack(&connack).property(0x22),
@@ -222,7 +161,7 @@ fn maximum_packet_size_10_gets_a_connack_of_10_bytes_and_a_working_connection() 
     );
 
     let mut limited = send_connect(address, &CONNECT_MAXIMUM_10);
-    let connack = read_packet(&mut limited);
+    let connack = limited.packet_as_sent();
     assert!(connack.len() <= 10, "{connack:02x?}");
     let parsed = parse_connack(&connack);
     assert_eq!((parsed.flags, parsed.reason_code), (0x00, 0x00));
@@ -246,7 +185,7 @@ fn connack_that_cannot_leave_out_receive_maximum_needs_13_bytes() {
     assert_closed_silently(&mut too_small, "Maximum Packet Size 10");
 
     let mut limited = send_connect(address, &connect_bytes("maxpkt13", Some(13)));
-    let connack = read_packet(&mut limited);
+    let connack = limited.packet_as_sent();
     assert_eq!(connack.len(), 13, "{connack:02x?}");
     let parsed = parse_connack(&connack);
     assert_eq!((parsed.flags, parsed.reason_code), (0x00, 0x00));
@@ -262,7 +201,7 @@ fn maximum_packet_size_1_gets_no_connack_and_a_closed_connection_only() {
     let broker = start_broker();
     let address = broker.local_addr();
     let mut incumbent = send_connect(address, &connect_bytes("incumbent", None));
-    let connack = parse_connack(&read_packet(&mut incumbent));
+    let connack = parse_connack(&incumbent.packet_as_sent());
     assert_eq!(connack.reason_code, 0x00);
 
     // Not even a refusal fits: the connection is closed and nothing sent,
@@ -275,7 +214,7 @@ fn maximum_packet_size_1_gets_no_connack_and_a_closed_connection_only() {
     // The connected client was not taken over, and others still connect.
     assert_pings(&mut incumbent);
     let mut newcomer = send_connect(address, &connect_bytes("newcomer", None));
-    assert_eq!(parse_connack(&read_packet(&mut newcomer)).reason_code, 0x00);
+    assert_eq!(parse_connack(&newcomer.packet_as_sent()).reason_code, 0x00);
     assert_pings(&mut newcomer);
     broker.shutdown();
 }
@@ -291,10 +230,7 @@ fn empty_client_id_whose_assigned_identifier_cannot_fit_is_refused_with_0x85() {
     // refuses the empty id with 0x85 (Client Identifier not valid) and closes
     // [MQTT-3.1.3-8], [MQTT-3.2.2-7].
     let mut refused = send_connect(address, &connect_bytes("", Some(20)));
-    assert_eq!(
-        read_until_closed(&mut refused),
-        [0x20, 0x03, 0x00, 0x85, 0x00]
-    );
+    assert_eq!(refused.read_until_closed(), [0x20, 0x03, 0x00, 0x85, 0x00]);
 
     // Under 5 bytes, not even that refusal fits.
     let mut tiny = send_connect(address, &connect_bytes("", Some(4)));
@@ -302,14 +238,14 @@ fn empty_client_id_whose_assigned_identifier_cannot_fit_is_refused_with_0x85() {
 
     // With room for it, the identifier is kept and Topic Alias Maximum goes.
     let mut unlimited = send_connect(address, &connect_bytes("", None));
-    let full = read_packet(&mut unlimited);
+    let full = unlimited.packet_as_sent();
     let parsed = parse_connack(&full);
     assert_eq!(parsed.reason_code, 0x00);
     assert!(parsed.property(0x12).is_some_and(|id| id.len() > 2));
     assert!(parsed.property(0x22).is_some());
     let maximum = u32::try_from(full.len()).unwrap() - 1;
     let mut limited = send_connect(address, &connect_bytes("", Some(maximum)));
-    let connack = read_packet(&mut limited);
+    let connack = limited.packet_as_sent();
     assert!(connack.len() <= maximum as usize, "{connack:02x?}");
     let parsed = parse_connack(&connack);
     assert_eq!(parsed.reason_code, 0x00);

@@ -22,3 +22,4 @@ mod sessions;
 mod shared;
 mod shared_fairness;
 mod topic_rules;
+mod wire;

@@ -4,9 +4,8 @@
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio::time::timeout;
 
-use crate::common::{client_id_on, start_broker, TEST_TIMEOUT};
+use crate::common::{client_id_on, run_then_shut_down, start_broker};
 
 /// Polls a rumqttc 3.1.1 event loop on a task and forwards every event.
 fn spawn_v311(
@@ -31,7 +30,7 @@ fn spawn_v311(
 }
 
 /// Polls a rumqttc 5.0 event loop on a task and forwards every event.
-fn spawn_v5(
+pub(crate) fn spawn_v5(
     client_id: &str,
     port: u16,
 ) -> (
@@ -81,7 +80,7 @@ async fn wait_v311_suback(events: &mut mpsc::UnboundedReceiver<rumqttc::Event>) 
 async fn v311_publish_reaches_subscriber_homed_on_the_other_shard() {
     let broker = start_broker();
     let port = broker.local_addr().port();
-    timeout(TEST_TIMEOUT, async {
+    run_then_shut_down(broker, async {
         let (subscriber, mut subscriber_events) = spawn_v311(&client_id_on(0, "sub"), port);
         subscriber
             .subscribe("greetings/+", rumqttc::QoS::AtLeastOnce)
@@ -98,11 +97,7 @@ async fn v311_publish_reaches_subscriber_homed_on_the_other_shard() {
         assert_eq!(&publish.payload[..], b"hello");
         assert_eq!(publish.qos, rumqttc::QoS::AtLeastOnce);
     })
-    .await
-    .expect("test finished in time");
-    tokio::task::spawn_blocking(move || broker.shutdown())
-        .await
-        .unwrap();
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,7 +108,7 @@ async fn v5_publish_with_properties_reaches_subscriber_homed_on_the_other_shard(
 
     let broker = start_broker();
     let port = broker.local_addr().port();
-    timeout(TEST_TIMEOUT, async {
+    run_then_shut_down(broker, async {
         let (subscriber, mut subscriber_events) = spawn_v5(&client_id_on(1, "sub5"), port);
         subscriber
             .subscribe("replies/#", QoS::ExactlyOnce)
@@ -156,9 +151,5 @@ async fn v5_publish_with_properties_reaches_subscriber_homed_on_the_other_shard(
             vec![("origin".to_owned(), "test".to_owned())]
         );
     })
-    .await
-    .expect("test finished in time");
-    tokio::task::spawn_blocking(move || broker.shutdown())
-        .await
-        .unwrap();
+    .await;
 }

@@ -8,32 +8,15 @@
 //! evenly over both with an even number of matches per shard.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use rumqttc::v5::mqttbytes::v5::{Packet, SubscribeReasonCode};
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use rumqttc::v5::{AsyncClient, Event};
 use tokio::sync::mpsc;
-use tokio::time::{timeout, timeout_at, Instant};
+use tokio::time::{timeout_at, Instant};
 
-use crate::common::{client_id_on, start_broker, TEST_TIMEOUT};
-
-/// Connects a rumqttc 5.0 client and polls its event loop on a task that
-/// forwards every event.
-fn connect(client_id: &str, port: u16) -> (AsyncClient, mpsc::UnboundedReceiver<Event>) {
-    let mut options = MqttOptions::new(client_id, "127.0.0.1", port);
-    options.set_keep_alive(Duration::from_secs(30));
-    let (client, mut event_loop) = AsyncClient::new(options, 64);
-    let (sender, receiver) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok(event) = event_loop.poll().await {
-            if sender.send(event).is_err() {
-                return;
-            }
-        }
-    });
-    (client, receiver)
-}
+use crate::common::{client_id_on, run_then_shut_down, start_broker, TEST_TIMEOUT};
+use crate::rumqtt::spawn_v5;
 
 /// A member of a share group: its label, home shard and `$share/...` filter.
 struct Member {
@@ -54,7 +37,7 @@ async fn join(
     let mut clients = Vec::new();
     for member in members {
         let client_id = client_id_on(member.shard, &format!("fair-{}", member.label));
-        let (client, mut events) = connect(&client_id, port);
+        let (client, mut events) = spawn_v5(&client_id, port);
         client
             .subscribe(member.topic_filter, QoS::AtLeastOnce)
             .await
@@ -96,7 +79,7 @@ async fn publish_all(
     shard: usize,
     topic_names: &[&str],
 ) -> (AsyncClient, mpsc::UnboundedReceiver<Event>) {
-    let (publisher, events) = connect(&client_id_on(shard, "fair-publisher"), port);
+    let (publisher, events) = spawn_v5(&client_id_on(shard, "fair-publisher"), port);
     for topic_name in topic_names {
         publisher
             .publish(*topic_name, QoS::AtLeastOnce, false, "job")
@@ -157,7 +140,7 @@ async fn two_groups_on_one_filter(publisher_shard: usize) {
     const PUBLISHES: usize = 30;
     let broker = start_broker();
     let port = broker.local_addr().port();
-    timeout(TEST_TIMEOUT, async {
+    run_then_shut_down(broker, async {
         let member = |label, topic_filter| Member {
             label,
             shard: 0,
@@ -178,11 +161,7 @@ async fn two_groups_on_one_filter(publisher_shard: usize) {
         let expected = BTreeMap::from([("a", 10), ("b", 10), ("c", 10), ("d", 15), ("e", 15)]);
         assert_eq!(counts, expected);
     })
-    .await
-    .expect("test finished in time");
-    tokio::task::spawn_blocking(move || broker.shutdown())
-        .await
-        .unwrap();
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,7 +192,7 @@ async fn three_groups_on_overlapping_filters(publisher_shard: usize) {
     const ROUNDS: usize = 8;
     let broker = start_broker();
     let port = broker.local_addr().port();
-    timeout(TEST_TIMEOUT, async {
+    run_then_shut_down(broker, async {
         let member = |label, shard, topic_filter| Member {
             label,
             shard,
@@ -249,11 +228,7 @@ async fn three_groups_on_overlapping_filters(publisher_shard: usize) {
         ]);
         assert_eq!(counts, expected);
     })
-    .await
-    .expect("test finished in time");
-    tokio::task::spawn_blocking(move || broker.shutdown())
-        .await
-        .unwrap();
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

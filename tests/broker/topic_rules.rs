@@ -1,51 +1,18 @@
 //! The broker's own rules on topics, byte by byte: the level bound
 //! (`max_topic_levels`, 201 by default, what Mosquitto accepts) and `$SYS`,
 //! which clients may read but not publish to. Every packet sent and expected
-//! is built here from the specification's encoding rules (section 1.5 and
-//! each packet's section), not by shardmq's codec.
+//! is built from the specification's encoding rules (section 1.5, in
+//! [`crate::wire`], and each packet's section, here), not by shardmq's codec.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 
-use crate::common::{client_id_on, start_broker, TEST_TIMEOUT};
+use crate::common::{client_id_on, start_broker};
+use crate::wire::{packet, string, Wire};
 
 /// MQTT 3.1.1, protocol level 4.
 const V3_1_1: u8 = 4;
 /// MQTT 5.0, protocol level 5.
 const V5: u8 = 5;
-
-/// A Variable Byte Integer (1.5.5): seven bits a byte, low first, the top bit
-/// set on every byte but the last.
-fn variable_byte_integer(mut value: usize) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    loop {
-        let byte = (value % 128) as u8;
-        value /= 128;
-        if value == 0 {
-            bytes.push(byte);
-            return bytes;
-        }
-        bytes.push(byte | 0x80);
-    }
-}
-
-/// A UTF-8 Encoded String (1.5.4): its length in two bytes, big-endian, then
-/// its bytes.
-fn string(text: &str) -> Vec<u8> {
-    let length = u16::try_from(text.len()).expect("a string the wire can carry");
-    let mut bytes = length.to_be_bytes().to_vec();
-    bytes.extend_from_slice(text.as_bytes());
-    bytes
-}
-
-/// A whole packet: its first byte (type and flags), the Remaining Length, the
-/// rest (2.1.1).
-fn packet(first_byte: u8, rest: &[u8]) -> Vec<u8> {
-    let mut bytes = vec![first_byte];
-    bytes.extend(variable_byte_integer(rest.len()));
-    bytes.extend_from_slice(rest);
-    bytes
-}
 
 /// CONNECT (3.1) at `level`: protocol name "MQTT", Clean Start 1 (flags
 /// 0x02), Keep Alive 60, under 5.0 no properties (length 0), then the id.
@@ -109,17 +76,10 @@ fn deep(levels: usize) -> String {
     vec!["l"; levels].join("/")
 }
 
-/// A client that speaks in raw bytes.
-struct Wire {
-    stream: TcpStream,
-}
-
 impl Wire {
     /// Connects at `level` as `client_id` and checks the CONNACK accepts.
     fn connected(address: SocketAddr, level: u8, client_id: &str) -> Wire {
-        let stream = TcpStream::connect(address).expect("connect to the test broker");
-        stream.set_read_timeout(Some(TEST_TIMEOUT)).unwrap();
-        let mut wire = Wire { stream };
+        let mut wire = Wire::open(address);
         wire.send(&connect(level, client_id));
         let (first_byte, rest) = wire.packet();
         assert_eq!(first_byte, 0x20, "CONNACK");
@@ -138,50 +98,6 @@ impl Wire {
         wire.send(&subscribe(level, topic_filters));
         wire.expect(&suback_granting_qos0(level, topic_filters.len()));
         wire
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("write to the broker");
-    }
-
-    /// Reads exactly `expected.len()` bytes and checks they are `expected`.
-    fn expect(&mut self, expected: &[u8]) {
-        let mut got = vec![0; expected.len()];
-        self.stream
-            .read_exact(&mut got)
-            .unwrap_or_else(|error| panic!("waiting for {expected:02x?}: {error}"));
-        assert_eq!(got, expected, "expected {expected:02x?}, got {got:02x?}");
-    }
-
-    /// Reads one packet: its first byte and what follows its Remaining Length.
-    fn packet(&mut self) -> (u8, Vec<u8>) {
-        let mut first_byte = [0; 1];
-        self.stream.read_exact(&mut first_byte).expect("a packet");
-        let mut length = 0usize;
-        for shift in [0, 7, 14, 21] {
-            let mut byte = [0; 1];
-            self.stream
-                .read_exact(&mut byte)
-                .expect("a Remaining Length");
-            length |= usize::from(byte[0] & 0x7f) << shift;
-            if byte[0] & 0x80 == 0 {
-                break;
-            }
-        }
-        let mut rest = vec![0; length];
-        self.stream.read_exact(&mut rest).expect("a packet's rest");
-        (first_byte[0], rest)
-    }
-
-    /// Waits for the broker to close the connection, with nothing more sent.
-    fn expect_closed(&mut self) {
-        let mut byte = [0; 1];
-        match self.stream.read(&mut byte) {
-            Ok(0) => {}
-            Err(error) if error.kind() == ErrorKind::ConnectionReset => {}
-            Ok(_) => panic!("expected the connection closed, got byte {:02x}", byte[0]),
-            Err(error) => panic!("expected the connection closed: {error}"),
-        }
     }
 }
 
