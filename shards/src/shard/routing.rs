@@ -471,6 +471,17 @@ mod tests {
         )
     }
 
+    /// Subscribes the sessions `keys` to `topic_filter`.
+    fn insert_members(
+        trie: &mut SubscriptionTrie<SessionKey, SubscriptionMatch>,
+        topic_filter: &str,
+        keys: std::ops::RangeInclusive<SessionKey>,
+    ) {
+        for key in keys {
+            trie.insert(topic_filter, key, subscription()).unwrap();
+        }
+    }
+
     /// Runs the publishing walk once and returns (local keys, remote group shards).
     fn walk(
         trie: &SubscriptionTrie<SessionKey, SubscriptionMatch>,
@@ -525,14 +536,8 @@ mod tests {
         // The fairness issue: `$share/one` on a, b, c and `$share/two` on d, e,
         // all local; each publish matches both groups.
         let mut trie = SubscriptionTrie::new();
-        for key in 1..=3 {
-            trie.insert("$share/one/jobs/+", key, subscription())
-                .unwrap();
-        }
-        for key in 4..=5 {
-            trie.insert("$share/two/jobs/+", key, subscription())
-                .unwrap();
-        }
+        insert_members(&mut trie, "$share/one/jobs/+", 1..=3);
+        insert_members(&mut trie, "$share/two/jobs/+", 4..=5);
         let local = (0..30).flat_map(|_| walk(&trie).0);
         assert_eq!(
             counts(local),
@@ -562,12 +567,8 @@ mod tests {
     #[test]
     fn receiving_shard_spreads_each_group_over_its_own_members() {
         let mut trie = SubscriptionTrie::new();
-        for key in 1..=2 {
-            trie.insert("$share/a/jobs/+", key, subscription()).unwrap();
-        }
-        for key in 3..=5 {
-            trie.insert("$share/b/jobs/+", key, subscription()).unwrap();
-        }
+        insert_members(&mut trie, "$share/a/jobs/+", 1..=2);
+        insert_members(&mut trie, "$share/b/jobs/+", 3..=5);
         let picked = ["a", "b"].map(|share_name| SharedTarget {
             share_name: share_name.into(),
             topic_filter: "jobs/+".into(),
