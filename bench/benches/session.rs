@@ -141,15 +141,15 @@ fn action_kinds(actions: &[Action]) -> Vec<&'static str> {
         .iter()
         .map(|action| match action {
             Action::Deliver(_) => "send PUBLISH",
-            Action::Send(Packet::PubAck(_)) | Action::AnswerPublish(Packet::PubAck(_)) => {
+            Action::Acknowledge(Packet::PubAck(_)) | Action::AnswerPublish(Packet::PubAck(_)) => {
                 "send PUBACK"
             }
-            Action::Send(Packet::PubRec(_)) | Action::AnswerPublish(Packet::PubRec(_)) => {
+            Action::Acknowledge(Packet::PubRec(_)) | Action::AnswerPublish(Packet::PubRec(_)) => {
                 "send PUBREC"
             }
-            Action::Send(Packet::PubComp(_)) => "send PUBCOMP",
-            Action::Send(_) => "send other",
-            Action::Publish(_) => "route",
+            Action::Acknowledge(Packet::PubComp(_)) => "send PUBCOMP",
+            Action::Send(_) | Action::Acknowledge(_) => "send other",
+            Action::Publish { .. } => "route",
             _ => "other",
         })
         .collect()
@@ -317,13 +317,13 @@ impl PublishPath {
         self.write_buffer.clear();
         for action in self.publisher_actions.drain(..) {
             match action {
-                Action::Publish(message) => self.subscriber.deliver(
+                Action::Publish { message, .. } => self.subscriber.deliver(
                     &message,
                     &self.matched,
                     NOW_MS,
                     &mut self.subscriber_actions,
                 ),
-                Action::Send(packet) | Action::AnswerPublish(packet) => {
+                Action::Acknowledge(packet) | Action::AnswerPublish(packet) => {
                     protocol::encode(&packet, ProtocolVersion::V5, &mut self.write_buffer)
                         .expect("encodable PUBACK")
                 }

@@ -8,20 +8,24 @@
 //!
 //! ## What the runtime journals, and when
 //!
-//! | after | record |
+//! A journaled session reports each change of its state as
+//! `Action::Journal(change)`; the runtime appends
+//! `session.journal_record(&change, ..)` when it runs that action, in order
+//! with the session's other actions. The router adds the records only it can
+//! make:
+//!
+//! | change or event | record |
 //! | --- | --- |
-//! | `Session::connect` accepted | `session.connected_record(session_present)` |
-//! | `Action::Subscribe` | `SubscriptionAdded` with `SubscriptionRecord::new(..)` |
-//! | `Action::Unsubscribe` | `SubscriptionRemoved` |
-//! | `Session::deliver` of a QoS 1/2 message to local sessions | one `MessageAccepted`: `message.to_record(..)`, a `session.delivery_target(..)` per session |
-//! | an inbound QoS 2 PUBLISH routed | its `MessageAccepted` carries `inbound_qos2` |
-//! | `Action::Deliver` with a packet id, DUP clear | `session.delivered_record(packet_id)` |
-//! | PUBREC from the client answered with PUBREL | `PubRecReceived` |
-//! | PUBACK, PUBCOMP, or a PUBREC with a failure code | `Acknowledged` |
-//! | PUBREL from the client | `PubRelReceived` |
-//! | the connection ended and no `Action::EndSession` followed | `session.disconnected_record(..)` |
-//! | a `WillDelay` timer published the will | `WillPublished` |
-//! | `Action::EndSession` | `SessionEnded` |
+//! | `Change::Connected` | `SessionConnected` |
+//! | `Change::Subscribed` / `Change::Unsubscribed` | `SubscriptionAdded` / `SubscriptionRemoved` |
+//! | `Change::Delivered` (a new outbound flow) | `MessageDelivered` |
+//! | `Change::PubRecReceived` | `PubRecReceived` |
+//! | `Change::Acknowledged` (PUBACK, PUBCOMP, a failed PUBREC) | `Acknowledged` |
+//! | `Change::PubRelReceived` | `PubRelReceived` |
+//! | `Change::Disconnected` | `SessionDisconnected` |
+//! | `Change::WillPublished` (by its delay timer) | `WillPublished` |
+//! | `Change::Ended` | `SessionEnded` |
+//! | the router delivers a QoS 1/2 message to local journaled sessions | one `MessageAccepted`: `message.to_record(..)`, a `session.delivery_target(..)` per session; `inbound_qos2` from `Action::Publish` |
 //! | the retained store changed | `RetainedSet` / `RetainedCleared` |
 //!
 //! A new snapshot starts a new journal: records refer to state as of the snapshot

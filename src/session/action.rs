@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use bytestring::ByteString;
 
+use super::change::Change;
 use super::message::SharedMessage;
 use crate::protocol::{
     Packet, PacketId, Publish, PublishProperties, PublishRef, QoS, ReasonCode, SubscriptionOptions,
@@ -35,18 +36,38 @@ pub enum TimerKind {
 pub enum Action {
     /// Write this packet to the session's connection.
     Send(Packet),
+    /// Write this answer to a request of the client (SUBACK, UNSUBACK, PUBREL
+    /// to its PUBREC, PUBCOMP to its PUBREL, the PUBACK or PUBREC to a PUBLISH
+    /// that was not routed): it tells the client the request's effect is
+    /// stored, so where acknowledgements wait for durability (`fsync =
+    /// "always"`) it goes out only once every [`Action::Journal`] before it is
+    /// on disk.
+    Acknowledge(Packet),
     /// Write this PUBLISH of a routed message to the session's connection.
     Deliver(Delivery),
     /// Route this message to the subscribers of its topic, and store or clear it as
     /// the retained message of the topic when `retain` is set.
-    Publish(SharedMessage),
+    Publish {
+        /// The message.
+        message: SharedMessage,
+        /// Set by a journaled session for a QoS 2 PUBLISH from its client: the
+        /// message opens the inbound flow of this packet id, which is journaled
+        /// in the same record as the message (a restart then answers the
+        /// client's resend with PUBREC without routing it again).
+        inbound_qos2: Option<PacketId>,
+    },
     /// Write this PUBACK or PUBREC (5.0 only), the answer to the PUBLISH that
     /// the [`Action::Publish`] just before it routed: as it is when the message
     /// matched a subscription, with 0x10 (No matching subscribers) when the
     /// router found none. The server MAY say so (3.4.2.1, 3.5.2.1), and it tells
     /// a client that its topic reaches nobody, as Mosquitto does; only the
-    /// router knows, so the session leaves the code to it.
+    /// router knows, so the session leaves the code to it. Waits for
+    /// durability as [`Action::Acknowledge`] does.
     AnswerPublish(Packet),
+    /// Append the journal record of this change of the session's durable
+    /// state (see [`Change`]), before running the actions after it. Only a
+    /// journaled session emits it.
+    Journal(Change),
     /// Add (or replace) this client's subscription in the trie. When `send_retained`
     /// is set, deliver the retained messages matching `topic_filter` through
     /// [`Session::deliver_retained`](super::Session::deliver_retained). Emitted after

@@ -110,6 +110,10 @@ pub struct SessionConfig {
     /// Longest Keep Alive accepted from a v5 client, seconds; a longer one (or 0,
     /// "off") is lowered to it when it is below `u16::MAX`.
     pub keep_alive_max_s: u16,
+    /// Whether the runtime keeps a journal: sessions with state to keep then
+    /// report its changes ([`Action::Journal`](super::Action::Journal), see
+    /// [`Change`](super::Change)). Off by default.
+    pub journal: bool,
 }
 
 impl Default for SessionConfig {
@@ -137,6 +141,7 @@ impl Default for SessionConfig {
             session_expiry_interval_max_s: limits::SESSION_EXPIRY_INTERVAL_MAX_S_DEFAULT,
             server_keep_alive_s: None,
             keep_alive_max_s: limits::KEEP_ALIVE_MAX_S_DEFAULT,
+            journal: false,
         }
     }
 }

@@ -11,7 +11,7 @@ use super::inbound::response_topic_is_valid;
 use super::inflight::OutboundInflight;
 use super::queue::OutboundQueue;
 use super::state::{ConnectionState, DropCounters, FastMap, FastSet, SessionState};
-use super::{Action, PublishRefusal, Session, SessionConfig, TimerKind};
+use super::{Action, Change, PublishRefusal, Session, SessionConfig, TimerKind};
 use crate::limits;
 use crate::protocol::{
     encoded_len, ConnAck, ConnAckProperties, Connect, ConnectProperties, Packet, ProtocolVersion,
@@ -146,6 +146,15 @@ impl Session {
                 .as_ref()
                 .is_some_and(|previous| previous.state.session_expiry_interval_s != 0);
         let client_id = assigned_client_id.clone().unwrap_or(connect.client_id);
+        // A clean session that replaced a journaled one stays journaled, so
+        // that what the old one stored is ended on disk too.
+        let journaled = config.journal
+            && (session_expiry_interval_s > 0 || existing.as_ref().is_some_and(|s| s.journaled));
+        // First: what the old session's end or its resume causes is replayed
+        // onto the session this record starts.
+        if journaled {
+            actions.push(Action::Journal(Change::Connected { session_present }));
+        }
         let mut state = match existing {
             Some(previous) if session_present => previous.resume(actions),
             Some(mut previous) => {
@@ -193,6 +202,7 @@ impl Session {
             config: Arc::clone(config),
             state,
             connection: Some(Box::new(connection)),
+            journaled,
         };
         debug_assert!(
             session.state.inflight.is_counted() && session.state.queue.is_counted(),

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use bytestring::ByteString;
 
 use super::message::Message;
-use super::{Action, PublishRefusal, Session};
+use super::{Action, Change, PublishRefusal, Session};
 use crate::protocol::{Packet, PacketId, Publish, PublishResponse, QoS, ReasonCode};
 use crate::topic::{is_sys_topic, validate_topic_name, validate_topic_name_within};
 
@@ -78,7 +78,7 @@ impl Session {
         }
         match (publish.qos, packet_id) {
             (QoS::AtLeastOnce, Some(packet_id)) => {
-                self.route(publish, topic_name, now_ms, actions);
+                self.route(publish, topic_name, None, now_ms, actions);
                 let puback = Packet::PubAck(PublishResponse::success(packet_id));
                 actions.push(self.answer_to_routed(puback));
             }
@@ -86,7 +86,7 @@ impl Session {
                 let message = Some((publish, topic_name));
                 self.receive_exactly_once(message, packet_id, now_ms, actions);
             }
-            _ => self.route(publish, topic_name, now_ms, actions),
+            _ => self.route(publish, topic_name, None, now_ms, actions),
         }
     }
 
@@ -134,7 +134,7 @@ impl Session {
                 };
                 // Under 5.0 a failed PUBREC ends the QoS 2 flow: no PUBREL
                 // follows, so the packet id is not kept.
-                actions.push(Action::Send(if qos == QoS::ExactlyOnce {
+                actions.push(Action::Acknowledge(if qos == QoS::ExactlyOnce {
                     Packet::PubRec(response)
                 } else {
                     Packet::PubAck(response)
@@ -168,7 +168,7 @@ impl Session {
         } else {
             Packet::PubAck(response)
         };
-        actions.push(Action::Send(packet));
+        actions.push(Action::Acknowledge(packet));
     }
 
     /// Opens the QoS 2 flow of `packet_id` unless it is open, routing
@@ -193,15 +193,16 @@ impl Session {
             }
             awaiting_pubrel.insert(packet_id);
             if let Some((publish, topic_name)) = message {
-                self.route(publish, topic_name, now_ms, actions);
+                let inbound_qos2 = self.journaled.then_some(packet_id);
+                self.route(publish, topic_name, inbound_qos2, now_ms, actions);
                 let pubrec = Packet::PubRec(PublishResponse::success(packet_id));
                 actions.push(self.answer_to_routed(pubrec));
                 return;
             }
         }
-        actions.push(Action::Send(Packet::PubRec(PublishResponse::success(
-            packet_id,
-        ))));
+        actions.push(Action::Acknowledge(Packet::PubRec(
+            PublishResponse::success(packet_id),
+        )));
     }
 
     /// The action that sends `answer` to a PUBLISH just routed: under 5.0 one
@@ -211,20 +212,26 @@ impl Session {
         if self.state.protocol_version.is_v5() {
             Action::AnswerPublish(answer)
         } else {
-            Action::Send(answer)
+            Action::Acknowledge(answer)
         }
     }
 
+    /// Routes the PUBLISH under its resolved `topic_name`; `inbound_qos2`
+    /// when it opens a journaled inbound QoS 2 flow.
     fn route(
         &self,
         publish: Publish,
         topic_name: ByteString,
+        inbound_qos2: Option<PacketId>,
         now_ms: u64,
         actions: &mut Vec<Action>,
     ) {
         let publisher = self.state.client_id.clone();
         let message = Message::from_publish(publish, topic_name, publisher, now_ms);
-        actions.push(Action::Publish(Arc::new(message)));
+        actions.push(Action::Publish {
+            message: Arc::new(message),
+            inbound_qos2,
+        });
     }
 
     /// PUBREL: release the QoS 2 packet id and answer PUBCOMP; for an unknown id,
@@ -232,10 +239,12 @@ impl Session {
     pub(crate) fn handle_pubrel(&mut self, response: PublishResponse, actions: &mut Vec<Action>) {
         let packet_id = response.packet_id;
         let mut pubcomp = PublishResponse::success(packet_id);
-        if !self.state.awaiting_pubrel.remove(&packet_id) && self.state.protocol_version.is_v5() {
+        if self.state.awaiting_pubrel.remove(&packet_id) {
+            self.journal(|| Change::PubRelReceived(packet_id), actions);
+        } else if self.state.protocol_version.is_v5() {
             pubcomp.reason_code = ReasonCode::PacketIdentifierNotFound;
         }
-        actions.push(Action::Send(Packet::PubComp(pubcomp)));
+        actions.push(Action::Acknowledge(Packet::PubComp(pubcomp)));
     }
 }
 

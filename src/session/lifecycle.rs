@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::message::Message;
-use super::{Action, Session, TimerKind};
+use super::{Action, Change, Session, TimerKind};
 use crate::protocol::{Disconnect, DisconnectProperties, Packet, ReasonCode};
 
 impl Session {
@@ -116,7 +116,11 @@ impl Session {
     pub(crate) fn will_delay_timer(&mut self, now_ms: u64, actions: &mut Vec<Action>) {
         match self.state.will_at_ms {
             Some(at_ms) if self.connection.is_none() && now_ms >= at_ms => {
+                let had_will = self.state.will.is_some();
                 self.publish_will(now_ms, actions);
+                if had_will {
+                    self.journal(|| Change::WillPublished, actions);
+                }
             }
             Some(at_ms) if self.connection.is_none() => actions.push(Action::ArmTimer {
                 timer: TimerKind::WillDelay,
@@ -193,6 +197,7 @@ impl Session {
                 at_ms,
             });
         }
+        self.journal(|| Change::Disconnected, actions);
     }
 
     /// Forgets the connection; the flows left in flight and the queue stop
@@ -258,6 +263,7 @@ impl Session {
         }
         self.publish_will(now_ms, actions);
         self.state.expires_at_ms = None;
+        self.journal(|| Change::Ended, actions);
         actions.push(Action::EndSession);
     }
 
@@ -275,7 +281,10 @@ impl Session {
         self.state.will_at_ms = None;
         if let Some(will) = self.state.will.take() {
             let message = Message::from_will(*will, self.state.client_id.clone(), now_ms);
-            actions.push(Action::Publish(Arc::new(message)));
+            actions.push(Action::Publish {
+                message: Arc::new(message),
+                inbound_qos2: None,
+            });
         }
     }
 }

@@ -54,6 +54,7 @@
 
 mod action;
 mod alias;
+mod change;
 mod config;
 mod connect;
 mod gauge;
@@ -70,6 +71,7 @@ mod subscriptions;
 mod tests;
 
 pub use action::{Action, Delivery, PublishRefusal, TimerKind};
+pub use change::Change;
 pub use config::{QueueFullPolicy, SessionConfig};
 pub use connect::{needs_assigned_client_id, refuse_connect, ConnectOutcome};
 pub use gauge::Gauge;
@@ -99,9 +101,23 @@ pub struct Session {
     state: SessionState,
     /// Boxed: an offline session, often the most common kind, holds none.
     connection: Option<Box<ConnectionState>>,
+    /// Reports its changes to the journal (see [`Change`]).
+    journaled: bool,
 }
 
 impl Session {
+    /// True when the session reports its changes to the journal (see [`Change`]).
+    pub fn is_journaled(&self) -> bool {
+        self.journaled
+    }
+
+    /// Reports the change `change` makes, when the session is journaled.
+    fn journal(&self, change: impl FnOnce() -> Change, actions: &mut Vec<Action>) {
+        if self.journaled {
+            actions.push(Action::Journal(change()));
+        }
+    }
+
     /// A packet decoded from this session's connection, received at `now_ms`.
     ///
     /// Packets arriving after the session closed its connection (still buffered

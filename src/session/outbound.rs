@@ -17,7 +17,7 @@ use smallvec::SmallVec;
 use super::alias::OutboundAlias;
 use super::inflight::FlightStage;
 use super::message::{SharedMessage, SubscriptionMatch};
-use super::{Action, Delivery, Session};
+use super::{Action, Change, Delivery, Session};
 use crate::limits;
 use crate::protocol::{
     publish_ref_len, Packet, PacketId, PublishProperties, PublishResponse, QoS, ReasonCode,
@@ -370,6 +370,9 @@ impl Session {
                 .outbound_aliases
                 .assign(delivery.message.topic_name.clone(), topic_alias);
         }
+        if let (Some(packet_id), false) = (packet_id, dup) {
+            self.journal(|| Change::Delivered(packet_id), actions);
+        }
         actions.push(Action::Deliver(delivery));
         true
     }
@@ -389,6 +392,7 @@ impl Session {
             .is_some_and(|flight| matches!(flight.stage, FlightStage::AwaitingPubAck(_)));
         if awaiting_puback {
             self.state.inflight.remove(packet_id);
+            self.journal(|| Change::Acknowledged(packet_id), actions);
             self.drain_queue(now_ms, actions);
         }
     }
@@ -406,19 +410,21 @@ impl Session {
             if self.state.protocol_version.is_v5() {
                 pubrel.reason_code = ReasonCode::PacketIdentifierNotFound;
             }
-            actions.push(Action::Send(Packet::PubRel(pubrel)));
+            actions.push(Action::Acknowledge(Packet::PubRel(pubrel)));
             return;
         };
         if response.reason_code.is_error() {
             self.state.inflight.remove(packet_id);
+            self.journal(|| Change::Acknowledged(packet_id), actions);
             self.drain_queue(now_ms, actions);
             return;
         }
         if !matches!(flight.stage, FlightStage::AwaitingPubAck(_)) {
             flight.stage = FlightStage::Released;
-            actions.push(Action::Send(Packet::PubRel(PublishResponse::success(
-                packet_id,
-            ))));
+            self.journal(|| Change::PubRecReceived(packet_id), actions);
+            actions.push(Action::Acknowledge(Packet::PubRel(
+                PublishResponse::success(packet_id),
+            )));
         }
     }
 
@@ -437,6 +443,7 @@ impl Session {
             .is_some_and(|flight| flight.stage == FlightStage::Released);
         if awaiting_pubcomp {
             self.state.inflight.remove(packet_id);
+            self.journal(|| Change::Acknowledged(packet_id), actions);
             self.drain_queue(now_ms, actions);
         }
     }

@@ -33,7 +33,7 @@ use super::message::{Message, SharedMessage, SubscriptionMatch};
 use super::outbound::OutboundPublish;
 use super::queue::OutboundQueue;
 use super::state::{ConnectionState, DropCounters, SessionState, SessionStats, SubscriptionRecord};
-use super::{Action, Session, SessionConfig, TimerKind};
+use super::{Action, Change, Session, SessionConfig, TimerKind};
 use crate::persist::schema::{
     DeliveryRecord, FlightRecord, FlightStageRecord, MessagePropertiesRecord, MessageRecord,
     SessionSnapshot, SessionStatsRecord, SubscriptionRecord as SubscriptionEntry,
@@ -124,10 +124,12 @@ impl Session {
         check_flights(&snapshot)?;
         let was_connected = snapshot.connected;
         let state = session_state(snapshot, config, now_ms, wall_clock_ms);
+        // What was stored is journaled from now on, under a journal.
         let mut session = Session {
             config: Arc::clone(config),
             state,
             connection: None,
+            journaled: config.journal,
         };
         if was_connected {
             // The connection the snapshot saw is gone; it ends the way a lost one does.
@@ -168,9 +170,63 @@ impl Session {
         }
     }
 
+    /// The journal record of `change`, which this session reported
+    /// ([`Action::Journal`]), built from the session as it stands when the
+    /// runtime runs the action; `None` when there is nothing to write (a flow
+    /// no longer held). `now_ms` and `wall_clock_ms` place the deadlines of a
+    /// disconnected session.
+    pub fn journal_record(
+        &self,
+        change: &Change,
+        now_ms: u64,
+        wall_clock_ms: u64,
+    ) -> Option<JournalRecord> {
+        let client_id = || str::to_owned(&self.state.client_id);
+        Some(match change {
+            Change::Connected { session_present } => self.connected_record(*session_present),
+            Change::Delivered(packet_id) => return self.delivered_record(*packet_id),
+            Change::PubRecReceived(packet_id) => JournalRecord::PubRecReceived {
+                client_id: client_id(),
+                packet_id: *packet_id,
+            },
+            Change::Acknowledged(packet_id) => JournalRecord::Acknowledged {
+                client_id: client_id(),
+                packet_id: *packet_id,
+            },
+            Change::PubRelReceived(packet_id) => JournalRecord::PubRelReceived {
+                client_id: client_id(),
+                packet_id: *packet_id,
+            },
+            Change::Subscribed {
+                topic_filter,
+                options,
+                subscription_identifier,
+            } => JournalRecord::SubscriptionAdded {
+                client_id: client_id(),
+                subscription: SubscriptionEntry::new(
+                    topic_filter,
+                    *options,
+                    *subscription_identifier,
+                ),
+            },
+            Change::Unsubscribed { topic_filter } => JournalRecord::SubscriptionRemoved {
+                client_id: client_id(),
+                topic_filter: str::to_owned(topic_filter),
+            },
+            Change::Disconnected => return self.disconnected_record(now_ms, wall_clock_ms),
+            Change::WillPublished => JournalRecord::WillPublished {
+                client_id: client_id(),
+            },
+            Change::Ended => JournalRecord::SessionEnded {
+                client_id: client_id(),
+            },
+        })
+    }
+
     /// The [`JournalRecord::SessionConnected`] of this session, just accepted by
-    /// [`Session::connect`]; `session_present` as in its CONNACK.
-    pub fn connected_record(&self, session_present: bool) -> JournalRecord {
+    /// [`Session::connect`]; `session_present` as the session decided it (a
+    /// 3.1 CONNACK does not carry it).
+    fn connected_record(&self, session_present: bool) -> JournalRecord {
         JournalRecord::SessionConnected {
             client_id: str::to_owned(&self.state.client_id),
             session_present,
@@ -203,7 +259,7 @@ impl Session {
     /// The [`JournalRecord::MessageDelivered`] for a PUBLISH this session just sent
     /// under `packet_id` without DUP (resends are not journaled); `None` when no
     /// flow holds a message under that id.
-    pub fn delivered_record(&self, packet_id: PacketId) -> Option<JournalRecord> {
+    fn delivered_record(&self, packet_id: PacketId) -> Option<JournalRecord> {
         let flight = self.state.inflight.get(packet_id)?;
         let publish = match &flight.stage {
             FlightStage::AwaitingPubAck(publish) | FlightStage::AwaitingPubRec(publish) => publish,
@@ -220,7 +276,7 @@ impl Session {
     /// connection ended and it stays (after [`Action::Close`] or
     /// [`Session::connection_lost`] without [`Action::EndSession`]); `None` while
     /// connected.
-    pub fn disconnected_record(&self, now_ms: u64, wall_clock_ms: u64) -> Option<JournalRecord> {
+    fn disconnected_record(&self, now_ms: u64, wall_clock_ms: u64) -> Option<JournalRecord> {
         if self.connection.is_some() {
             return None;
         }

@@ -5,7 +5,7 @@
 use smallvec::SmallVec;
 
 use super::state::SubscriptionRecord;
-use super::{Action, Session};
+use super::{Action, Change, Session};
 use crate::protocol::{
     AckProperties, Packet, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, SubscriptionOptions,
     UnsubAck, Unsubscribe,
@@ -75,6 +75,13 @@ impl Session {
                 },
             );
             reason_codes.push(granted_code(granted_qos));
+            if self.journaled {
+                subscribed.push(Action::Journal(Change::Subscribed {
+                    topic_filter: topic_filter.clone(),
+                    options,
+                    subscription_identifier,
+                }));
+            }
             subscribed.push(Action::Subscribe {
                 topic_filter,
                 options,
@@ -82,7 +89,7 @@ impl Session {
                 send_retained,
             });
         }
-        actions.push(Action::Send(Packet::SubAck(SubAck {
+        actions.push(Action::Acknowledge(Packet::SubAck(SubAck {
             packet_id: subscribe.packet_id,
             properties: AckProperties::default(),
             reason_codes,
@@ -106,6 +113,12 @@ impl Session {
         for topic_filter in unsubscribe.filters {
             let existed = self.state.subscriptions.remove(&topic_filter).is_some();
             if existed {
+                self.journal(
+                    || Change::Unsubscribed {
+                        topic_filter: topic_filter.clone(),
+                    },
+                    actions,
+                );
                 actions.push(Action::Unsubscribe { topic_filter });
             }
             if is_v5 {
@@ -116,7 +129,7 @@ impl Session {
                 });
             }
         }
-        actions.push(Action::Send(Packet::UnsubAck(UnsubAck {
+        actions.push(Action::Acknowledge(Packet::UnsubAck(UnsubAck {
             packet_id: unsubscribe.packet_id,
             properties: AckProperties::default(),
             reason_codes,

@@ -1,13 +1,12 @@
 //! What a running shard keeps of persistence: its journal, where its snapshots
 //! go, and the little state that links a packet to the records it caused.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use shardmq::persist::InboundQos2Record;
 use shardmq::session::{Session, SharedMessage};
 use shardmq::topic::ShardSet;
 
@@ -38,7 +37,6 @@ pub struct ShardPersistence {
     gen_dir: PathBuf,
     index: usize,
     snapshot_interval: Duration,
-    inbound_qos2: RefCell<Option<InboundQos2Record>>,
     durable_shards: Cell<ShardSet>,
     fail_stop: Arc<FailStop>,
 }
@@ -59,7 +57,6 @@ impl ShardPersistence {
             gen_dir: setup.gen_dir.clone(),
             index,
             snapshot_interval: Duration::from_secs(config.snapshot_interval_s),
-            inbound_qos2: RefCell::new(None),
             durable_shards: Cell::new(ShardSet::default()),
             fail_stop: Arc::clone(&setup.fail_stop),
         }
@@ -79,16 +76,6 @@ impl ShardPersistence {
     /// True when acknowledgements wait for durability.
     pub fn holds_acknowledgements(&self) -> bool {
         self.journal.mode() == FsyncMode::Always
-    }
-
-    /// Notes the inbound QoS 2 flow the message about to be routed opens.
-    pub fn set_inbound_qos2(&self, flow: Option<InboundQos2Record>) {
-        *self.inbound_qos2.borrow_mut() = flow;
-    }
-
-    /// The inbound QoS 2 flow noted for the message being routed, once.
-    pub fn take_inbound_qos2(&self) -> Option<InboundQos2Record> {
-        self.inbound_qos2.borrow_mut().take()
     }
 
     /// Notes that `shard` stored records for the packet being handled.

@@ -92,9 +92,9 @@ impl Shard {
                 self.refusal(&connect, assigned_client_id.is_some())
                     .map(|actions| (key, actions))
             });
-        let (key, existing, replaced_persisted) = match &refusal {
+        let (key, existing) = match &refusal {
             // The session and its connection stay as they are.
-            Some((key, _)) => (*key, None, false),
+            Some((key, _)) => (*key, None),
             None => self.take_over(&client_id, stored_key, now_ms),
         };
         let connection_id = self.next_connection_id.get();
@@ -128,7 +128,6 @@ impl Shard {
         );
         match outcome {
             ConnectOutcome::Accepted(session) => {
-                let persisted = self.journal_connected(&session, &actions, replaced_persisted);
                 tracing::debug!(
                     %client_id,
                     %peer,
@@ -142,7 +141,6 @@ impl Shard {
                     SessionEntry {
                         session,
                         connection: Some(Rc::clone(&connection)),
-                        persisted,
                     },
                 );
                 self.connections
@@ -159,7 +157,6 @@ impl Shard {
                             SessionEntry {
                                 session,
                                 connection: None,
-                                persisted: replaced_persisted,
                             },
                         );
                     }
@@ -247,21 +244,21 @@ impl Shard {
 
     /// Takes the stored session of `client_id`, under `stored_key`, out of
     /// the table (its key stays reserved), ending its connection first if it
-    /// still has one; with whether it was persisted. Without a stored session
+    /// still has one. Without a stored session
     /// a key is reserved for the new one.
     fn take_over(
         &self,
         client_id: &str,
         stored_key: Option<SessionKey>,
         now_ms: u64,
-    ) -> (SessionKey, Option<Session>, bool) {
+    ) -> (SessionKey, Option<Session>) {
         let Some(key) = stored_key else {
             let key = self.entries.borrow_mut().reserve();
             self.client_keys.borrow_mut().insert(client_id, key);
-            return (key, None, false);
+            return (key, None);
         };
         let Some(mut entry) = self.entries.borrow_mut().take(&key) else {
-            return (key, None, false);
+            return (key, None);
         };
         if entry.session.is_connected() {
             let mut actions = Vec::new();
@@ -274,6 +271,6 @@ impl Shard {
                 self.forget_connection(&old);
             }
         }
-        (key, Some(entry.session), entry.persisted)
+        (key, Some(entry.session))
     }
 }

@@ -1,20 +1,25 @@
-//! The shard's calls into persistence: which journal record each event makes,
-//! and acknowledgements held until their records are durable.
+//! The shard's calls into persistence: appending the records the sessions
+//! report and the router's records, and holding answers until what they
+//! promise is durable.
 //!
-//! Only persisted sessions journal: those with a Session Expiry Interval above
-//! 0, and a clean one that replaced a persisted one (so the old state is dropped
-//! on disk too). QoS 0 deliveries journal nothing. Retained messages are
-//! journaled by the shard that owns their topic (`home_shard` of the topic).
+//! Sessions say what of their state changed ([`Action::Journal`]) and which
+//! of their answers wait for durability ([`Action::Acknowledge`],
+//! [`Action::AnswerPublish`]); only journaled sessions report changes (see
+//! [`shardmq::session::Change`]). QoS 0 deliveries journal nothing. Retained
+//! messages are journaled by the shard that owns their topic (`home_shard` of
+//! the topic).
+//!
+//! [`Action::Journal`]: shardmq::session::Action::Journal
+//! [`Action::Acknowledge`]: shardmq::session::Action::Acknowledge
+//! [`Action::AnswerPublish`]: shardmq::session::Action::AnswerPublish
 
 use std::rc::Rc;
 
 use shardmq::limits;
-use shardmq::persist::schema::{MessageRecord, SubscriptionRecord};
+use shardmq::persist::schema::MessageRecord;
 use shardmq::persist::{InboundQos2Record, JournalRecord, TargetRecord};
-use shardmq::protocol::{
-    Disconnect, DisconnectProperties, Packet, PacketId, QoS, ReasonCode, SubscriptionOptions,
-};
-use shardmq::session::{Action, Message, Session, SharedMessage, SubscriptionMatch};
+use shardmq::protocol::{Disconnect, DisconnectProperties, Packet, PacketId, QoS, ReasonCode};
+use shardmq::session::{Change, Message, SharedMessage, SubscriptionMatch};
 
 use super::sessions::SessionKey;
 use super::{Connection, Shard, ShardMessage};
@@ -27,191 +32,47 @@ impl Shard {
         self.persistence.as_deref()
     }
 
-    /// Appends the record `make` builds from session `key`, if it is persisted.
-    fn journal_session(
-        &self,
-        key: SessionKey,
-        make: impl FnOnce(&Session) -> Option<JournalRecord>,
-    ) {
+    /// Appends the record of `change`, which session `key` reported.
+    pub(super) fn journal_change(&self, key: SessionKey, change: &Change) {
         let Some(persistence) = self.persistence() else {
             return;
         };
         let record = {
             let entries = self.entries.borrow();
-            match entries.get(&key) {
-                Some(entry) if entry.persisted => make(&entry.session),
-                _ => None,
-            }
+            let Some(entry) = entries.get(&key) else {
+                return;
+            };
+            let now_ms = self.now_ms();
+            // The wall clock places the deadlines of a disconnected session.
+            let wall_ms = match change {
+                Change::Disconnected => wall_clock_ms(),
+                _ => 0,
+            };
+            entry.session.journal_record(change, now_ms, wall_ms)
         };
         if let Some(record) = record {
             persistence.journal.append(&record);
         }
     }
 
-    /// A CONNECT was accepted; returns whether the session is persisted from now on.
-    pub(super) fn journal_connected(
-        &self,
-        session: &Session,
-        actions: &[Action],
-        replaced_persisted: bool,
-    ) -> bool {
-        let Some(persistence) = self.persistence() else {
-            return false;
-        };
-        let session_present = actions.iter().any(|action| {
-            matches!(action, Action::Send(Packet::ConnAck(connack)) if connack.session_present)
-        });
-        let record = session.connected_record(session_present);
-        let persistent = matches!(
-            record,
-            JournalRecord::SessionConnected { session_expiry_interval_s, .. }
-                if session_expiry_interval_s > 0
-        );
-        if persistent || replaced_persisted {
-            persistence.journal.append(&record);
-        }
-        persistent || replaced_persisted
-    }
-
-    /// Before `actions` of session `key` run: notes the inbound QoS 2 flow a
-    /// routed PUBLISH opens, for its `MessageAccepted`.
-    pub(super) fn journal_before_actions(&self, key: SessionKey, actions: &[Action]) {
-        let Some(persistence) = self.persistence() else {
-            return;
-        };
-        let publishes = actions
-            .iter()
-            .any(|action| matches!(action, Action::Publish(_)));
-        let pubrec = actions.iter().find_map(|action| match action {
-            Action::Send(Packet::PubRec(pubrec))
-            | Action::AnswerPublish(Packet::PubRec(pubrec)) => Some(pubrec.packet_id),
-            _ => None,
-        });
-        let flow = match (publishes, pubrec) {
-            (true, Some(packet_id)) => {
-                self.persisted_client_id(key)
-                    .map(|client_id| InboundQos2Record {
-                        client_id,
-                        packet_id,
-                    })
-            }
-            _ => None,
-        };
-        persistence.set_inbound_qos2(flow);
-    }
-
-    fn persisted_client_id(&self, key: SessionKey) -> Option<String> {
-        let entries = self.entries.borrow();
-        let entry = entries.get(&key).filter(|entry| entry.persisted)?;
-        Some(str::to_owned(entry.session.client_id()))
-    }
-
-    /// One action of session `key` about to run.
-    pub(super) fn journal_action(&self, key: SessionKey, action: &Action) {
-        if self.persistence.is_none() {
-            return;
-        }
-        match action {
-            Action::Deliver(delivery) if !delivery.dup => {
-                if let Some(packet_id) = delivery.packet_id {
-                    self.journal_session(key, |session| session.delivered_record(packet_id));
-                }
-            }
-            Action::Send(Packet::PubRel(pubrel)) => {
-                self.journal_flow(key, pubrel.packet_id, FlowRecord::PubRecReceived)
-            }
-            Action::Subscribe {
-                topic_filter,
-                options,
-                subscription_identifier,
-                ..
-            } => self.journal_subscription(key, topic_filter, *options, *subscription_identifier),
-            Action::Unsubscribe { topic_filter } => self.journal_session(key, |session| {
-                Some(JournalRecord::SubscriptionRemoved {
-                    client_id: str::to_owned(session.client_id()),
-                    topic_filter: str::to_owned(topic_filter),
-                })
-            }),
-            Action::EndSession => self.journal_session(key, |session| {
-                Some(JournalRecord::SessionEnded {
-                    client_id: str::to_owned(session.client_id()),
-                })
-            }),
-            _ => {}
-        }
-    }
-
-    fn journal_subscription(
+    /// The inbound QoS 2 flow of `packet_id` that a message of journaled
+    /// session `key` opens, for the message's `MessageAccepted`.
+    pub(super) fn inbound_qos2_record(
         &self,
         key: SessionKey,
-        topic_filter: &str,
-        options: SubscriptionOptions,
-        subscription_identifier: Option<u32>,
-    ) {
-        self.journal_session(key, |session| {
-            Some(JournalRecord::SubscriptionAdded {
-                client_id: str::to_owned(session.client_id()),
-                subscription: SubscriptionRecord::new(
-                    topic_filter,
-                    options,
-                    subscription_identifier,
-                ),
-            })
-        });
-    }
-
-    fn journal_flow(&self, key: SessionKey, packet_id: PacketId, kind: FlowRecord) {
-        self.journal_session(key, |session| {
-            let client_id = str::to_owned(session.client_id());
-            Some(match kind {
-                FlowRecord::PubRecReceived => JournalRecord::PubRecReceived {
-                    client_id,
-                    packet_id,
-                },
-                FlowRecord::Acknowledged => JournalRecord::Acknowledged {
-                    client_id,
-                    packet_id,
-                },
-                FlowRecord::PubRelReceived => JournalRecord::PubRelReceived {
-                    client_id,
-                    packet_id,
-                },
-            })
-        });
-    }
-
-    /// A packet from the client of session `key`, after the session handled it.
-    pub(super) fn journal_packet(&self, key: SessionKey, packet: &PacketSummary) {
-        match *packet {
-            PacketSummary::Acknowledgement(packet_id) => {
-                self.journal_flow(key, packet_id, FlowRecord::Acknowledged)
-            }
-            PacketSummary::PubRel(packet_id) => {
-                self.journal_flow(key, packet_id, FlowRecord::PubRelReceived)
-            }
-            PacketSummary::Request | PacketSummary::Other => {}
-        }
-    }
-
-    /// The connection of session `key` ended and the session stays.
-    pub(super) fn journal_disconnected(&self, key: SessionKey) {
-        let now_ms = self.now_ms();
-        self.journal_session(key, |session| {
-            session.disconnected_record(now_ms, wall_clock_ms())
-        });
-    }
-
-    /// The will of session `key` was published by its delay timer.
-    pub(super) fn journal_will_published(&self, key: SessionKey) {
-        self.journal_session(key, |session| {
-            Some(JournalRecord::WillPublished {
-                client_id: str::to_owned(session.client_id()),
-            })
-        });
+        packet_id: PacketId,
+    ) -> Option<InboundQos2Record> {
+        self.persistence()?;
+        let entries = self.entries.borrow();
+        let entry = entries.get(&key)?;
+        Some(InboundQos2Record {
+            client_id: str::to_owned(entry.session.client_id()),
+            packet_id,
+        })
     }
 
     /// `message` is about to be delivered to the local sessions `local`: one
-    /// `MessageAccepted` for the persisted ones that queue it at QoS 1 or 2.
+    /// `MessageAccepted` for the journaled ones that queue it at QoS 1 or 2.
     pub(super) fn journal_accepted(
         &self,
         message: &SharedMessage,
@@ -229,7 +90,10 @@ impl Shard {
             while start < local.len() {
                 let key = local[start].0;
                 let end = start + local[start..].iter().take_while(|(k, _)| *k == key).count();
-                if let Some(entry) = entries.get(&key).filter(|entry| entry.persisted) {
+                if let Some(entry) = entries
+                    .get(&key)
+                    .filter(|entry| entry.session.is_journaled())
+                {
                     matched.clear();
                     matched.extend(local[start..end].iter().map(|(_, value)| *value));
                     targets.extend(entry.session.delivery_target(message, &matched));
@@ -259,7 +123,7 @@ impl Shard {
     }
 
     /// The retained `message` is about to be sent to session `key` for its new
-    /// `subscription`: a `MessageAccepted` when the session is persisted and the
+    /// `subscription`: a `MessageAccepted` when the session is journaled and the
     /// delivery is QoS 1 or 2, so a restart sends it again until acknowledged.
     pub(super) fn journal_retained_delivery(
         &self,
@@ -271,20 +135,30 @@ impl Shard {
         if qos == QoS::AtMostOnce {
             return;
         }
-        self.journal_session(key, |session| {
-            Some(JournalRecord::MessageAccepted {
-                inbound_qos2: None,
-                message: self.message_record(message),
-                targets: vec![TargetRecord {
-                    client_id: str::to_owned(session.client_id()),
-                    qos: qos.into(),
-                    retain: true,
-                    subscription_identifiers: subscription
-                        .subscription_identifier
-                        .into_iter()
-                        .collect(),
-                }],
-            })
+        let Some(persistence) = self.persistence() else {
+            return;
+        };
+        let client_id = {
+            let entries = self.entries.borrow();
+            match entries.get(&key) {
+                Some(entry) if entry.session.is_journaled() => {
+                    str::to_owned(entry.session.client_id())
+                }
+                _ => return,
+            }
+        };
+        persistence.journal.append(&JournalRecord::MessageAccepted {
+            inbound_qos2: None,
+            message: self.message_record(message),
+            targets: vec![TargetRecord {
+                client_id,
+                qos: qos.into(),
+                retain: true,
+                subscription_identifiers: subscription
+                    .subscription_identifier
+                    .into_iter()
+                    .collect(),
+            }],
         });
     }
 
@@ -296,12 +170,6 @@ impl Shard {
             Some(_) => message.to_record(self.now_ms(), wall_clock_ms()),
             None => message.to_record(0, 0),
         }
-    }
-
-    /// The inbound QoS 2 flow noted for the message being routed.
-    pub(super) fn take_inbound_qos2(&self) -> Option<InboundQos2Record> {
-        self.persistence()
-            .and_then(ShardPersistence::take_inbound_qos2)
     }
 
     /// A QoS 1/2 message was forwarded to `shard`, which may journal it.
@@ -346,22 +214,23 @@ impl Shard {
         })
     }
 
-    /// Under `fsync = "always"`, after a packet whose answer promises durability
-    /// (`summary`): holds `connection`'s output (the answer just queued) until
-    /// the records appended since `mark`, here and on the shards the packet's
-    /// message went to, are durable. Acknowledgements from the client promise
-    /// nothing, so the deliveries they let out are not held.
+    /// Under `fsync = "always"`, after a packet the session answered with an
+    /// answer that waits for durability (`answered`): holds `connection`'s
+    /// output (the answer just queued) until the records appended since
+    /// `mark`, here and on the shards the packet's message went to, are
+    /// durable. Acknowledgements from the client are not answered so, and the
+    /// deliveries they let out are not held.
     pub(super) fn hold_until_durable(
         &self,
         connection: &Rc<Connection>,
         mark: u64,
-        summary: PacketSummary,
+        answered: bool,
     ) {
         let Some(persistence) = self.persistence() else {
             return;
         };
         let remote = persistence.take_remote_records();
-        if !persistence.holds_acknowledgements() || !summary.answer_promises_durability() {
+        if !persistence.holds_acknowledgements() || !answered {
             return;
         }
         let journal = &persistence.journal;
@@ -412,55 +281,6 @@ impl Shard {
             }
             _ => self.mesh.push(from, answer),
         }
-    }
-}
-
-/// Which flow record an acknowledgement makes.
-#[derive(Clone, Copy)]
-enum FlowRecord {
-    PubRecReceived,
-    Acknowledged,
-    PubRelReceived,
-}
-
-/// What of a client's packet the journal needs after the session handled it.
-#[derive(Clone, Copy)]
-pub(super) enum PacketSummary {
-    /// PUBACK, PUBCOMP, or a PUBREC with a failure code: the flow is complete.
-    Acknowledgement(PacketId),
-    /// PUBREL: the inbound flow is complete; its PUBCOMP waits for durability.
-    PubRel(PacketId),
-    /// PUBLISH at QoS 1 or 2, PUBREC, SUBSCRIBE, UNSUBSCRIBE: the answer waits
-    /// for durability.
-    Request,
-    /// Anything else.
-    Other,
-}
-
-impl PacketSummary {
-    /// The summary of `packet`.
-    pub(super) fn of(packet: &Packet) -> PacketSummary {
-        match packet {
-            Packet::PubAck(response) | Packet::PubComp(response) => {
-                PacketSummary::Acknowledgement(response.packet_id)
-            }
-            Packet::PubRec(response) if response.reason_code.is_error() => {
-                PacketSummary::Acknowledgement(response.packet_id)
-            }
-            Packet::PubRel(response) => PacketSummary::PubRel(response.packet_id),
-            // PUBREL tells the client the server dropped the message: its
-            // PUBREC must be on disk first, or a restart would send it again.
-            Packet::PubRec(_) => PacketSummary::Request,
-            Packet::Publish(publish) if publish.qos != QoS::AtMostOnce => PacketSummary::Request,
-            Packet::Subscribe(_) | Packet::Unsubscribe(_) => PacketSummary::Request,
-            _ => PacketSummary::Other,
-        }
-    }
-
-    /// True when the server's answer to the packet tells the client its effect
-    /// is stored, so it must wait until it is.
-    fn answer_promises_durability(self) -> bool {
-        matches!(self, PacketSummary::PubRel(_) | PacketSummary::Request)
     }
 }
 

@@ -99,8 +99,6 @@ struct SessionEntry {
     /// The session; its client id is the one indexed in `client_keys`.
     session: Session,
     connection: Option<Rc<Connection>>,
-    /// Journaled and snapshotted (see `journaling`).
-    persisted: bool,
 }
 
 /// The state of one shard.
@@ -174,6 +172,7 @@ pub async fn run(setup: ShardSetup) {
     let session_config = Arc::new(SessionConfig {
         drop_tally: setup.stats.session_drops(),
         delivery_gauge: Arc::new(Gauge::default()),
+        journal: setup.persistence.is_some(),
         ..setup.config.session_config()
     });
     let flow = flow::DeliveryFlow::new(

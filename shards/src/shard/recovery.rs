@@ -100,7 +100,6 @@ impl Shard {
             SessionEntry {
                 session,
                 connection: None,
-                persisted: true,
             },
         );
         Some((key, actions))
@@ -129,7 +128,7 @@ impl Shard {
             .entries
             .borrow()
             .values()
-            .filter(|entry| entry.persisted)
+            .filter(|entry| entry.session.is_journaled())
             .map(|entry| entry.session.clone())
             .collect();
         let retained = self

@@ -228,8 +228,11 @@ impl Shard {
     /// share group, or a shard with subscribers on a matching filter (whose
     /// subscribers may still skip it, for No Local or expiry; that is not
     /// known here).
-    pub(super) fn publish(&self, message: SharedMessage) -> bool {
-        let inbound_qos2 = self.take_inbound_qos2();
+    pub(super) fn publish(
+        &self,
+        message: SharedMessage,
+        inbound_qos2: Option<InboundQos2Record>,
+    ) -> bool {
         if message.retain {
             // Kept for long and by every shard: one copy of its own, pinning no
             // read buffer.

@@ -14,7 +14,6 @@ use shardmq::protocol::{Disconnect, DisconnectProperties, Packet, ProtocolError,
 use shardmq::session::{Action, PlainDelivery, PublishRefusal, SubscriptionMatch, TimerKind};
 
 use super::connection::Connection;
-use super::journaling::PacketSummary;
 use super::{SessionEntry, Shard};
 
 /// A session's number on its home shard.
@@ -41,7 +40,6 @@ impl Shard {
         let now_ms = self.now_ms();
         let key = connection.session_key;
         let mut actions = self.take_action_buffer();
-        let summary = PacketSummary::of(&packet);
         let mark = self.journal_mark();
         // One lookup finds the session and checks it is still this connection's.
         let handled = match self.entries.borrow_mut().get_mut(&key) {
@@ -56,9 +54,8 @@ impl Shard {
             connection.close();
             return;
         }
-        self.journal_packet(key, &summary);
-        self.run_actions(key, Some(connection), &mut actions);
-        self.hold_until_durable(connection, mark, summary);
+        let answered = self.run_actions(key, Some(connection), &mut actions);
+        self.hold_until_durable(connection, mark, answered);
         self.return_action_buffer(actions);
     }
 
@@ -107,7 +104,6 @@ impl Shard {
             entry.session.connection_lost(now_ms, &mut actions);
         }
         self.run_actions(key, None, &mut actions);
-        self.journal_disconnected(key);
     }
 
     /// Fires the session timers that are due, at most
@@ -130,14 +126,7 @@ impl Shard {
                 entry.session.handle_timer(timer, now_ms, &mut actions);
                 entry.connection.clone()
             };
-            let will_published = timer == TimerKind::WillDelay
-                && actions
-                    .iter()
-                    .any(|action| matches!(action, Action::Publish(_)));
             self.run_actions(key, connection.as_ref(), &mut actions);
-            if will_published {
-                self.journal_will_published(key);
-            }
         }
     }
 
@@ -221,36 +210,51 @@ impl Shard {
     }
 
     /// Runs a session's actions in order, against `connection` for packets.
+    /// True when an answer among them waits for durability
+    /// ([`Action::Acknowledge`], [`Action::AnswerPublish`]).
     pub(super) fn run_actions(
         &self,
         key: SessionKey,
         connection: Option<&Rc<Connection>>,
         actions: &mut Vec<Action>,
-    ) {
+    ) -> bool {
         // Deliveries run their subscribers' actions from inside this call; only
         // the outermost call, the one whose client caused the changes, raises
         // the replication barrier.
         self.action_depth.set(self.action_depth.get() + 1);
-        self.journal_before_actions(key, actions);
-        let mut closed = false;
+        let mut answered = false;
         // Whether the last message routed here matched a subscription, for
         // the answer that follows it.
         let mut matched = true;
         for action in actions.drain(..) {
-            self.journal_action(key, &action);
             match action {
                 Action::Send(packet) => {
                     if let Some(connection) = connection {
                         connection.send(packet);
                     }
                 }
+                Action::Acknowledge(packet) => {
+                    answered = true;
+                    if let Some(connection) = connection {
+                        connection.send(packet);
+                    }
+                }
+                Action::Journal(change) => self.journal_change(key, &change),
                 Action::Deliver(delivery) => {
                     if let Some(connection) = connection {
                         connection.send_delivery(&delivery);
                     }
                 }
-                Action::Publish(message) => matched = self.publish(message),
+                Action::Publish {
+                    message,
+                    inbound_qos2,
+                } => {
+                    let inbound_qos2 =
+                        inbound_qos2.and_then(|packet_id| self.inbound_qos2_record(key, packet_id));
+                    matched = self.publish(message, inbound_qos2);
+                }
                 Action::AnswerPublish(mut answer) => {
+                    answered = true;
                     if !matched {
                         answer_no_matching_subscribers(&mut answer);
                     }
@@ -297,7 +301,6 @@ impl Shard {
                     self.timers.borrow_mut().cancel(&(key, timer));
                 }
                 Action::Close { reason_code } => {
-                    closed = true;
                     if let Some(connection) = connection {
                         tracing::debug!(
                             connection = connection.id,
@@ -325,13 +328,11 @@ impl Shard {
                 }
             }
         }
-        if closed {
-            self.journal_disconnected(key);
-        }
         self.action_depth.set(self.action_depth.get() - 1);
         if self.action_depth.get() == 0 {
             self.raise_barrier_if_wanted(connection);
         }
+        answered
     }
 
     /// The client id of session `key`, empty when the shard no longer holds it.

@@ -111,7 +111,6 @@ mod tests {
         SessionEntry {
             session,
             connection: None,
-            persisted: false,
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::live::*;
 use super::strategies::WALL_CLOCK_MS;
-use crate::persist::schema::{SessionSnapshot, SubscriptionRecord};
+use crate::persist::schema::SessionSnapshot;
 use crate::persist::*;
 use crate::protocol::{Packet, Publish, PublishResponse, QoS};
 use crate::session::{Action, QueueBounds, QueueFullPolicy, Session, SessionConfig, SharedMessage};
@@ -25,14 +25,50 @@ impl Journaled {
     /// "meter" connects under `config` with a fresh persistent session, journaled.
     fn connect_with(config: &SessionConfig, now_ms: u64) -> Journaled {
         let connect = persistent_connect("meter", 3_600, 30);
-        let (session, _) = connect_with(connect, None, config, now_ms);
+        let config = SessionConfig {
+            journal: true,
+            ..config.clone()
+        };
+        let (session, actions) = connect_with(connect, None, &config, now_ms);
         let mut live = Journaled {
             session,
             journal: Vec::new(),
             writer: JournalWriter::new(),
         };
-        live.write(live.session.connected_record(false));
+        live.journal(&actions, now_ms);
         live
+    }
+
+    /// Writes the record of every change the session reported in `actions`,
+    /// as the runtime does when it runs them.
+    fn journal(&mut self, actions: &[Action], now_ms: u64) {
+        for action in actions {
+            if let Action::Journal(change) = action {
+                if let Some(record) = self.session.journal_record(change, now_ms, wall_ms(now_ms)) {
+                    self.write(record);
+                }
+            }
+        }
+    }
+
+    /// Feeds `packet` from the client and journals what it changed.
+    fn feed(&mut self, packet: Packet, now_ms: u64) -> Vec<Action> {
+        let actions = feed(&mut self.session, packet, now_ms);
+        self.journal(&actions, now_ms);
+        actions
+    }
+
+    /// The connection ends, journaled as the runtime journals it.
+    fn connection_lost(&mut self, now_ms: u64) {
+        let mut actions = Vec::new();
+        self.session.connection_lost(now_ms, &mut actions);
+        assert!(
+            actions
+                .iter()
+                .any(|action| matches!(action, Action::Journal(_))),
+            "a journaled session reports its disconnection"
+        );
+        self.journal(&actions, now_ms);
     }
 
     /// Writes the sessions snapshot and starts a new journal, as the runtime does.
@@ -44,24 +80,7 @@ impl Journaled {
 
     /// Subscribes and journals the subscription the session granted.
     fn subscribe(&mut self, topic_filter: &str, qos: QoS, now_ms: u64) {
-        for action in feed(&mut self.session, subscribe(topic_filter, qos), now_ms) {
-            if let Action::Subscribe {
-                topic_filter,
-                options,
-                subscription_identifier,
-                ..
-            } = action
-            {
-                self.write(JournalRecord::SubscriptionAdded {
-                    client_id: self.session.client_id().to_string(),
-                    subscription: SubscriptionRecord::new(
-                        &topic_filter,
-                        options,
-                        subscription_identifier,
-                    ),
-                });
-            }
-        }
+        self.feed(subscribe(topic_filter, qos), now_ms);
     }
 
     fn write(&mut self, record: JournalRecord) {
@@ -80,19 +99,8 @@ impl Journaled {
             message: message.to_record(now_ms, wall_ms(now_ms)),
             targets: target.into_iter().collect(),
         });
-        self.journal_deliveries(&actions);
+        self.journal(&actions, now_ms);
         actions
-    }
-
-    /// Journals the first sends of queued messages among `actions`.
-    fn journal_deliveries(&mut self, actions: &[Action]) {
-        for packet_id in sent_packet_ids(actions) {
-            let delivered = self
-                .session
-                .delivered_record(packet_id)
-                .expect("a flow holds the message just sent");
-            self.write(delivered);
-        }
     }
 }
 
@@ -137,7 +145,7 @@ fn snapshot_and_journal_replay_to_the_live_session() {
 
     let mut drained = Vec::new();
     live.session.set_congested(false, 400, &mut drained);
-    live.journal_deliveries(&drained);
+    live.journal(&drained, 400);
     let qos1 = message("meters/1", b"1", QoS::AtLeastOnce, "hub");
     let qos2 = message("meters/2", b"2", QoS::ExactlyOnce, "hub");
     let acknowledged = message("meters/3", b"3", QoS::AtLeastOnce, "hub");
@@ -148,27 +156,14 @@ fn snapshot_and_journal_replay_to_the_live_session() {
     let [acknowledged_id] = sent_packet_ids(&acknowledged_sent)[..] else {
         panic!("one PUBLISH: {acknowledged_sent:?}");
     };
-    feed(
-        &mut live.session,
+    live.feed(
         Packet::PubAck(PublishResponse::success(acknowledged_id)),
         600,
     );
-    live.write(JournalRecord::Acknowledged {
-        client_id: "meter".to_owned(),
-        packet_id: acknowledged_id,
-    });
     let [qos2_id] = sent_packet_ids(&qos2_sent)[..] else {
         panic!("one PUBLISH: {qos2_sent:?}");
     };
-    feed(
-        &mut live.session,
-        Packet::PubRec(PublishResponse::success(qos2_id)),
-        610,
-    );
-    live.write(JournalRecord::PubRecReceived {
-        client_id: "meter".to_owned(),
-        packet_id: qos2_id,
-    });
+    live.feed(Packet::PubRec(PublishResponse::success(qos2_id)), 610);
 
     let inbound = Publish {
         dup: false,
@@ -179,17 +174,20 @@ fn snapshot_and_journal_replay_to_the_live_session() {
         properties: None,
         payload: bytes::Bytes::from_static(b"up"),
     };
-    let published = feed(&mut live.session, Packet::Publish(inbound), 700);
-    let Some(Action::Publish(routed)) = published
+    let published = live.feed(Packet::Publish(inbound), 700);
+    let Some(Action::Publish {
+        message: routed,
+        inbound_qos2: Some(packet_id),
+    }) = published
         .iter()
-        .find(|action| matches!(action, Action::Publish(_)))
+        .find(|action| matches!(action, Action::Publish { .. }))
     else {
-        panic!("the PUBLISH is routed: {published:?}");
+        panic!("the PUBLISH is routed, opening its QoS 2 flow: {published:?}");
     };
     live.write(JournalRecord::MessageAccepted {
         inbound_qos2: Some(InboundQos2Record {
             client_id: "meter".to_owned(),
-            packet_id: 9,
+            packet_id: *packet_id,
         }),
         message: routed.to_record(700, wall_ms(700)),
         targets: Vec::new(),
@@ -198,12 +196,7 @@ fn snapshot_and_journal_replay_to_the_live_session() {
         message: routed.to_record(700, wall_ms(700)),
     });
 
-    live.session.connection_lost(800, &mut Vec::new());
-    let disconnected = live
-        .session
-        .disconnected_record(800, wall_ms(800))
-        .expect("the session stays");
-    live.write(disconnected);
+    live.connection_lost(800);
     let while_away = message("meters/4", b"4", QoS::ExactlyOnce, "hub");
     live.deliver(&while_away, QoS::ExactlyOnce, 900);
 
@@ -235,7 +228,7 @@ fn a_delivery_past_dropped_messages_drops_them_in_replay_too() {
 
     let mut drained = Vec::new();
     live.session.set_congested(false, 200, &mut drained);
-    live.journal_deliveries(&drained);
+    live.journal(&drained, 200);
     assert_eq!(live.session.stats().dropped_expired, 1);
 
     let empty = encode_snapshot(&SnapshotContents::Sessions(Vec::new())).expect("empty");
@@ -310,16 +303,6 @@ fn assert_replay_matches_live(live: &Journaled, config: &SessionConfig, now_ms: 
     );
 }
 
-/// The meter's connection ends, journaled as the runtime journals it.
-fn disconnect(live: &mut Journaled, now_ms: u64) {
-    live.session.connection_lost(now_ms, &mut Vec::new());
-    let disconnected = live
-        .session
-        .disconnected_record(now_ms, wall_ms(now_ms))
-        .expect("the session stays");
-    live.write(disconnected);
-}
-
 #[test]
 fn replay_under_a_byte_limit_keeps_the_queue_the_live_offline_session_kept() {
     let config = SessionConfig {
@@ -328,7 +311,7 @@ fn replay_under_a_byte_limit_keeps_the_queue_the_live_offline_session_kept() {
         ..SessionConfig::default()
     };
     let mut live = congested_meter(&config);
-    disconnect(&mut live, 150);
+    live.connection_lost(150);
     for (index, message) in growing_messages(8).iter().enumerate() {
         live.deliver(message, QoS::AtLeastOnce, 200 + index as u64);
     }
@@ -359,7 +342,7 @@ fn replay_queues_unbounded_while_connected_and_trims_like_live_when_the_client_l
     assert_eq!(live.session.stats().dropped_queue_full, 0);
     assert_replay_matches_live(&live, &config, 300);
 
-    disconnect(&mut live, 310);
+    live.connection_lost(310);
     assert!(live.session.stats().dropped_queue_full >= 6);
     assert!(live.session.queued_len() <= 3 && live.session.queued_bytes() <= 20);
     assert_replay_matches_live(&live, &config, 400);
@@ -381,12 +364,7 @@ fn replay_drops_queued_qos0_when_the_connection_ends_unless_queue_qos0() {
             210,
         );
         let base = live.snapshot(300);
-        live.session.connection_lost(400, &mut Vec::new());
-        let disconnected = live
-            .session
-            .disconnected_record(400, wall_ms(400))
-            .expect("the session stays");
-        live.write(disconnected);
+        live.connection_lost(400);
 
         let replayed = replay_with(config.queue_bounds(), &base, &live.journal);
         let expected = snapshot_at(&live.session, 500);

@@ -183,7 +183,7 @@ fn a_connected_session_without_expiry_ends_at_restore_with_its_will() {
     let (_, actions) = restore(session.to_snapshot(1_000, WALL_CLOCK_MS), 5, WALL_CLOCK_MS);
     assert!(actions
         .iter()
-        .any(|action| matches!(action, Action::Publish(will) if will.topic_name == "wills/meter")));
+        .any(|action| matches!(action, Action::Publish { message: will, .. } if will.topic_name == "wills/meter")));
     assert_eq!(actions.last(), Some(&Action::EndSession));
 }
 

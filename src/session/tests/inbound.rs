@@ -207,7 +207,7 @@ fn answers_to_routed_v5_publishes_come_right_after_the_route_for_the_router_to_c
         matches!(
             actions,
             [
-                crate::session::Action::Publish(_),
+                crate::session::Action::Publish { .. },
                 crate::session::Action::AnswerPublish(_)
             ]
         )
@@ -227,7 +227,7 @@ fn answers_to_routed_v5_publishes_come_right_after_the_route_for_the_router_to_c
     let actions = feed(&mut session, Packet::Publish(duplicate), 3);
     assert!(matches!(
         actions.as_slice(),
-        [crate::session::Action::Send(Packet::PubRec(_))]
+        [crate::session::Action::Acknowledge(Packet::PubRec(_))]
     ));
 
     let v3 = connect_of(ProtocolVersion::V3_1_1, "d", true);
@@ -240,8 +240,8 @@ fn answers_to_routed_v5_publishes_come_right_after_the_route_for_the_router_to_c
     assert!(matches!(
         actions.as_slice(),
         [
-            crate::session::Action::Publish(_),
-            crate::session::Action::Send(Packet::PubAck(_))
+            crate::session::Action::Publish { .. },
+            crate::session::Action::Acknowledge(Packet::PubAck(_))
         ]
     ));
 }

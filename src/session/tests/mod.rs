@@ -8,6 +8,7 @@ mod delivery;
 mod errors;
 mod expiry;
 mod inbound;
+mod journal;
 mod keep_alive;
 mod memory;
 mod never_panics;

@@ -84,7 +84,7 @@ fn suback_comes_before_the_subscribe_actions() {
         subscribe(&[("a", options(QoS::AtMostOnce))], None),
         1,
     );
-    assert!(matches!(actions[0], Action::Send(Packet::SubAck(_))));
+    assert!(matches!(actions[0], Action::Acknowledge(Packet::SubAck(_))));
     assert!(matches!(actions[1], Action::Subscribe { .. }));
 }
 

@@ -128,7 +128,9 @@ pub fn sent(actions: &[Action]) -> Vec<Packet> {
     actions
         .iter()
         .filter_map(|action| match action {
-            Action::Send(packet) | Action::AnswerPublish(packet) => Some(packet.clone()),
+            Action::Send(packet) | Action::Acknowledge(packet) | Action::AnswerPublish(packet) => {
+                Some(packet.clone())
+            }
             Action::Deliver(delivery) => Some(Packet::Publish(delivery.to_packet())),
             _ => None,
         })
@@ -151,7 +153,7 @@ pub fn routed(actions: &[Action]) -> Vec<&SharedMessage> {
     actions
         .iter()
         .filter_map(|action| match action {
-            Action::Publish(message) => Some(message),
+            Action::Publish { message, .. } => Some(message),
             _ => None,
         })
         .collect()
