@@ -17,6 +17,8 @@
 //! - [`retained`]: the retained-message store every shard keeps a replica of,
 //!   bounded, with expiry, and the stamps that make the replicas agree on
 //!   racing updates.
+//! - [`timers`]: a bounded queue of deadlines, fired in order; a shard keeps
+//!   its session timers in one.
 //! - [`persist`]: the snapshot and journal formats, and replay of both, as bytes
 //!   in and out.
 //! - [`limits`]: every bound in one place.
@@ -28,4 +30,5 @@ pub mod persist;
 pub mod protocol;
 pub mod retained;
 pub mod session;
+pub mod timers;
 pub mod topic;

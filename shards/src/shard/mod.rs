@@ -2,7 +2,7 @@
 //!
 //! A shard owns its connections, the sessions whose client id it is home to, its
 //! replica of the subscription trie, its replica of the retained messages
-//! (`shardmq::retained`) and its timer queue (`crate::timers`), all in
+//! (`shardmq::retained`) and its timer queue (`shardmq::timers`), all in
 //! `RefCell`s on one thread: no locks, no atomics on the message path. Its
 //! tasks are the accept loop, one per connection, one consumer per inbound
 //! ring, one pump per outbound ring and the timer tick. The tick is the one
@@ -58,6 +58,7 @@ use futures_lite::future;
 use shardmq::limits;
 use shardmq::retained::RetainedStore;
 use shardmq::session::{Action, Gauge, Session, SessionConfig, SubscriptionMatch, TimerKind};
+use shardmq::timers::TimerQueue;
 use shardmq::topic::SubscriptionTrie;
 
 use crate::config::Config;
@@ -66,7 +67,6 @@ use crate::persist::{PersistSetup, ShardPersistence};
 use crate::ring::{Inbound, Mesh, RingEnds};
 use crate::stats::BrokerStats;
 use crate::stop::StopSignal;
-use crate::timers::TimerQueue;
 use crate::wake::Notify;
 pub use connection::Connection;
 pub use routing::ShardMessage;
