@@ -52,7 +52,8 @@ pub struct RetainedStore {
 
 impl RetainedStore {
     /// An empty store holding at most `max_messages` messages and `max_bytes`
-    /// bytes (see [`stored_size`]).
+    /// bytes, a message counting its topic name, payload and variable-length
+    /// properties.
     pub fn new(max_messages: usize, max_bytes: usize) -> RetainedStore {
         RetainedStore {
             by_topic: BTreeMap::new(),

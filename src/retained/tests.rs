@@ -321,22 +321,6 @@ fn a_stale_update_changes_nothing() {
 }
 
 #[test]
-fn clearing_is_never_refused_by_a_full_store() {
-    let mut store = RetainedStore::new(1, 8);
-    store.apply(&retained("a/1", b"xxxx", None), stamp(), 0);
-    store.apply(&retained("a/2", b"yyyy", None), stamp(), 0);
-    assert_eq!(
-        store.retain(&retained("a/2", b"", None), stamp(), 0),
-        Update::Applied
-    );
-    assert_eq!(
-        store.retain(&retained("never/stored", b"", None), stamp(), 0),
-        Update::Applied
-    );
-    assert_eq!(store.len(), 1);
-}
-
-#[test]
 fn a_bad_filter_matches_nothing() {
     let mut store = RetainedStore::new(10, 1_000);
     store.apply(&retained("a/b", b"x", None), stamp(), 0);
