@@ -14,6 +14,11 @@
 //!   subscription trie every shard keeps a replica of.
 //! - [`session`]: the per-client state machine: packets, timers and routed
 //!   messages in, actions out, with the time passed in by the caller.
+//! - [`retained`]: the retained-message store every shard keeps a replica of,
+//!   bounded, with expiry, and the stamps that make the replicas agree on
+//!   racing updates.
+//! - [`timers`]: a bounded queue of deadlines, fired in order; a shard keeps
+//!   its session timers in one.
 //! - [`persist`]: the snapshot and journal formats, and replay of both, as bytes
 //!   in and out.
 //! - [`limits`]: every bound in one place.
@@ -23,5 +28,7 @@
 pub mod limits;
 pub mod persist;
 pub mod protocol;
+pub mod retained;
 pub mod session;
+pub mod timers;
 pub mod topic;

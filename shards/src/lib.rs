@@ -11,9 +11,9 @@
 //! - `home`: [`home_shard`], the shard that owns a client id.
 //! - `ring`: the full mesh of bounded SPSC rings between shards, with local outboxes.
 //! - `shard`: one shard's state and tasks: connections, sessions, the trie replica,
-//!   retained messages, routing and the timer tick.
+//!   the retained-message replica (a `shardmq::retained::RetainedStore`), routing
+//!   and the timer tick over a `shardmq::timers::TimerQueue`.
 //! - `seeds`: the per-process random seeds of the trie replicas' label hashing.
-//! - `timers`: the per-shard timer queue.
 //! - `transport`: transport layers over byte buffers (TCP now).
 //! - `stats`: broker-wide counters.
 //! - `stop`: the broker-wide stop request the shards wait for.
@@ -31,7 +31,6 @@ mod seeds;
 mod shard;
 mod stats;
 mod stop;
-mod timers;
 mod transport;
 mod wake;
 

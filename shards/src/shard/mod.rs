@@ -1,12 +1,17 @@
 //! One shard: its state and its tasks.
 //!
 //! A shard owns its connections, the sessions whose client id it is home to, its
-//! replica of the subscription trie, its replica of the retained messages and
-//! its timer queue, all in `RefCell`s on one thread: no locks, no atomics on the
-//! message path. Its tasks are the accept loop, one per connection, one
-//! consumer per inbound ring, one pump per outbound ring and the timer tick,
-//! which also notices a stop request and, every
-//! `limits::QUEUE_PURGE_INTERVAL_MS`, purges expired messages from session queues.
+//! replica of the subscription trie, its replica of the retained messages
+//! (`shardmq::retained`) and its timer queue (`shardmq::timers`), all in
+//! `RefCell`s on one thread: no locks, no atomics on the message path. Its
+//! tasks are the accept loop, one per connection, one consumer per inbound
+//! ring, one pump per outbound ring and the timer tick. The tick is the one
+//! glommio timer behind every session timer of the shard: it sleeps until the
+//! earliest deadline (at least `limits::TIMER_TICK_MS`, at most
+//! `limits::TIMER_TICK_IDLE_MS`; arming an earlier one, or a stop request,
+//! wakes it) and fires whatever is due. It also notices a stop request and,
+//! every `limits::QUEUE_PURGE_INTERVAL_MS`, purges expired messages from
+//! session queues.
 //!
 //! - `attach`: CONNECT accepted: hand-off to the home shard, takeover, resume.
 //! - `clients`: the index from client id to session key.
@@ -24,7 +29,6 @@
 //! - `task`: a connection's one task: reading and handling packets, writing.
 //! - `sessions`: packets, timers and deliveries into sessions; their actions out.
 //! - `routing`: the ring message enum, publish routing, subscription transitions.
-//! - `retained`: the retained-message replica.
 
 mod attach;
 mod barrier;
@@ -36,7 +40,6 @@ mod parking;
 mod read_ahead;
 mod reader;
 mod recovery;
-mod retained;
 mod routing;
 mod sessions;
 mod table;
@@ -53,7 +56,9 @@ use std::time::{Duration, Instant};
 use bytestring::ByteString;
 use futures_lite::future;
 use shardmq::limits;
+use shardmq::retained::RetainedStore;
 use shardmq::session::{Action, Gauge, Session, SessionConfig, SubscriptionMatch, TimerKind};
+use shardmq::timers::TimerQueue;
 use shardmq::topic::SubscriptionTrie;
 
 use crate::config::Config;
@@ -62,7 +67,6 @@ use crate::persist::{PersistSetup, ShardPersistence};
 use crate::ring::{Inbound, Mesh, RingEnds};
 use crate::stats::BrokerStats;
 use crate::stop::StopSignal;
-use crate::timers::TimerQueue;
 use crate::wake::Notify;
 pub use connection::Connection;
 pub use routing::ShardMessage;
@@ -114,8 +118,8 @@ pub struct Shard {
     entries: RefCell<table::SessionTable>,
     connections: RefCell<HashMap<u64, Rc<Connection>>>,
     trie: RefCell<SubscriptionTrie<SessionKey, SubscriptionMatch>>,
-    retained: RefCell<retained::RetainedStore>,
-    /// Retained updates this shard decided on (see `retained::Stamp`).
+    retained: RefCell<RetainedStore>,
+    /// Retained updates this shard decided on (see `shardmq::retained::Stamp`).
     retained_sequence: Cell<u64>,
     timers: RefCell<TimerQueue<(SessionKey, TimerKind)>>,
     action_buffers: RefCell<Vec<Vec<Action>>>,
@@ -180,7 +184,7 @@ pub async fn run(setup: ShardSetup) {
         setup.config.delivery_budget_bytes,
         setup.shard_count,
     );
-    let retained = retained::RetainedStore::new(
+    let retained = RetainedStore::new(
         setup.config.max_retained_messages,
         setup.config.max_retained_bytes,
     );

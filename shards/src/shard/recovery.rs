@@ -8,9 +8,9 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use shardmq::persist::schema::SessionSnapshot;
+use shardmq::retained::Stamp;
 use shardmq::session::{Action, Session, SubscriptionMatch};
 
-use super::retained::Stamp;
 use super::sessions::SessionKey;
 use super::{SessionEntry, Shard};
 use crate::home::home_shard;

@@ -17,11 +17,11 @@ use std::rc::Rc;
 use bytestring::ByteString;
 use shardmq::limits;
 use shardmq::persist::InboundQos2Record;
+use shardmq::retained::{Stamp, Update};
 use shardmq::session::{SharedMessage, SubscriptionMatch};
 use shardmq::topic::{MatchVisitor, ShardSet, SharedGroupMatch};
 
 use super::reader::HandOff;
-use super::retained::{Stamp, Update};
 use super::sessions::SessionKey;
 use super::{Connection, Shard};
 
@@ -240,13 +240,19 @@ impl Shard {
             let stamp = self.next_retained_stamp();
             let now_ms = self.now_ms();
             let update = self.retained.borrow_mut().retain(&retained, stamp, now_ms);
-            if update == Update::Applied {
-                self.journal_retained(&retained);
-                self.mesh.broadcast_with(|| ShardMessage::Retained {
-                    message: SharedMessage::clone(&retained),
-                    stamp,
-                });
-                self.note_retained_changed();
+            match update {
+                Update::Applied => {
+                    self.journal_retained(&retained);
+                    self.mesh.broadcast_with(|| ShardMessage::Retained {
+                        message: SharedMessage::clone(&retained),
+                        stamp,
+                    });
+                    self.note_retained_changed();
+                }
+                Update::Refused => {
+                    tracing::debug!(topic_name = %retained.topic_name, "retained store full; not retained");
+                }
+                Update::Stale => {}
             }
         }
         let mut scratch = std::mem::take(&mut *self.routing_scratch.borrow_mut());

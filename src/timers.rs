@@ -1,13 +1,13 @@
-//! The per-shard timer queue: every session timer of one shard in one sorted map.
+//! A timer queue: deadlines in one sorted map, fired in deadline order.
 //!
-//! Will delay and session expiry land here (keep-alive, which every
-//! connection has, is a deadline on the connection checked by the shard's
-//! connection sweep); a single glommio timer task, the shard's tick, sleeps
-//! until the earliest deadline (at least `limits::TIMER_TICK_MS`, at most
-//! `limits::TIMER_TICK_IDLE_MS`; arming an earlier one, or a stop request,
-//! wakes it) and fires
-//! whatever is due. Thousands of sessions therefore cost one glommio timer,
-//! not one each. A key holds at most one deadline: arming it again moves it.
+//! A shard keeps every session timer it owns here (will delay and session
+//! expiry; keep-alive, which every connection has, is a deadline on the
+//! connection that the runtime checks in its own sweep). The runtime sleeps
+//! until [`TimerQueue::next_deadline_ms`] and takes what is due with
+//! [`TimerQueue::pop_due`], so thousands of sessions cost it one timer, not
+//! one each. A key holds at most one deadline: arming it again moves it. The
+//! queue is bounded ([`TimerQueue::new`] takes its capacity; a shard's is
+//! `limits::TIMERS_PER_SHARD_MAX`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
