@@ -203,6 +203,25 @@ macro_rules! stepping_client {
     };
 }
 
+impl V5 {
+    /// Connects `client_id` with a session that outlives the connection by
+    /// `session_expiry_interval_s`, starting a new one if `clean_start`.
+    pub async fn persistent(
+        client_id: &str,
+        port: u16,
+        session_expiry_interval_s: u32,
+        clean_start: bool,
+    ) -> (V5, rumqttc::v5::mqttbytes::v5::ConnAck) {
+        let mut options = V5::options(client_id, port);
+        options.set_clean_start(clean_start);
+        options.set_connect_properties(rumqttc::v5::mqttbytes::v5::ConnectProperties {
+            session_expiry_interval: Some(session_expiry_interval_s),
+            ..rumqttc::v5::mqttbytes::v5::ConnectProperties::new()
+        });
+        V5::connect(options).await
+    }
+}
+
 /// The rumqttc types a [`stepping_client!`] works with.
 pub(crate) trait Types {
     type Client;

@@ -334,6 +334,7 @@ pub const DISCONNECT: [u8; 2] = [0xE0, 0x00];
 pub struct Ack {
     pub packet_id: u16,
     pub reason_code: u8,
+    pub properties: Properties,
 }
 
 /// A CONNACK's fields (3.2.2).
@@ -470,14 +471,15 @@ impl Received {
         let v5 = level == V5;
         let ack = |reader: &mut Reader| {
             let packet_id = reader.two_byte_integer();
-            let reason_code = if v5 {
-                reader.optional_reason_and_properties().0
+            let (reason_code, properties) = if v5 {
+                reader.optional_reason_and_properties()
             } else {
-                0
+                (0, Properties::default())
             };
             Ack {
                 packet_id,
                 reason_code,
+                properties,
             }
         };
         let received = match first_byte {
