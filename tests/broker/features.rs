@@ -13,8 +13,13 @@ use crate::wire::{
 fn inbound_topic_alias_stands_for_its_topic_name() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let mut subscriber = Wire::clean(address, V3_1_1, &client_id_on(0, "alias-sub"));
-    subscriber.subscribe("vehicles/+/position", 0);
+    let mut subscriber = Wire::subscriber(
+        address,
+        V3_1_1,
+        &client_id_on(0, "alias-sub"),
+        "vehicles/+/position",
+        0,
+    );
     let (mut publisher, connack) =
         Wire::accepted(address, &Connect::new(V5, &client_id_on(1, "alias-pub")));
     assert!(
@@ -70,8 +75,8 @@ fn receive_maximum_limits_unacknowledged_deliveries() {
 fn session_expiry_ends_the_session_and_publishes_a_will_delayed_beyond_it() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let mut watcher = Wire::clean(address, V5, &client_id_on(1, "expiry-watch"));
-    watcher.subscribe("expiry/+", 1);
+    let mut watcher =
+        Wire::subscriber(address, V5, &client_id_on(1, "expiry-watch"), "expiry/+", 1);
     let client_id = client_id_on(0, "expiring");
     let connect = Connect {
         properties: Properties::default().with_integer(property::SESSION_EXPIRY_INTERVAL, 1),

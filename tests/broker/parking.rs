@@ -35,8 +35,8 @@ fn wait_for_parks(broker: &BrokerHandle, count: u64) {
 fn parked_clients_on_different_shards_still_publish_and_receive() {
     let broker = parking_broker();
     let address = broker.local_addr();
-    let mut subscriber = Wire::clean(address, V5, &client_id_on(0, "parked-sub"));
-    subscriber.subscribe("parked/#", 1);
+    let mut subscriber =
+        Wire::subscriber(address, V5, &client_id_on(0, "parked-sub"), "parked/#", 1);
     let mut publisher = Wire::clean(address, V3_1_1, &client_id_on(1, "parked-pub"));
     for round in 0..3u64 {
         wait_for_parks(&broker, 2 * (round + 1));
@@ -74,8 +74,13 @@ fn a_parked_connection_is_taken_over() {
 fn a_parked_client_that_goes_away_leaves_its_will() {
     let broker = parking_broker();
     let address = broker.local_addr();
-    let mut watcher = Wire::clean(address, V3_1_1, &client_id_on(0, "parked-watcher"));
-    watcher.subscribe("wills/#", 1);
+    let mut watcher = Wire::subscriber(
+        address,
+        V3_1_1,
+        &client_id_on(0, "parked-watcher"),
+        "wills/#",
+        1,
+    );
     let connect = Connect {
         will: Some(Will::new("wills/mortal", b"gone")),
         ..Connect::new(V3_1_1, &client_id_on(1, "parked-mortal"))

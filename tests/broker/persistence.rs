@@ -130,8 +130,7 @@ fn sessions_queued_messages_qos2_flows_and_retained_messages_survive_a_restart()
     // Nothing more is queued: the PINGREQ is answered next.
     subscriber.ping();
 
-    let mut late = Wire::clean(address, V5, "late-reader");
-    late.subscribe("config/#", 1);
+    let mut late = Wire::subscriber(address, V5, "late-reader", "config/#", 1);
     let retained = late.recv_publish_acked();
     assert_eq!(
         (&*retained.topic_name, &retained.payload[..]),
@@ -210,8 +209,7 @@ fn clean_sessions_journal_nothing_but_retained_messages_are_journaled() {
     let dir = tempfile::tempdir().unwrap();
     let broker = start_persistent(dir.path(), 2);
     let address = broker.local_addr();
-    let mut subscriber = Wire::clean(address, V5, &client_id_on(1, "clean"));
-    subscriber.subscribe("clean/#", 2);
+    let mut subscriber = Wire::subscriber(address, V5, &client_id_on(1, "clean"), "clean/#", 2);
     let mut publisher = Wire::clean(address, V5, &client_id_on(0, "clean"));
     // Under fsync = "always" each record is on disk before the PUBACK.
     publisher.publish("clean/retained", "r", 1, true);

@@ -65,8 +65,8 @@ fn qos2_delivery_interrupted_after_pubrec_completes_once_on_resume() {
 fn qos2_publish_resumed_with_pubrel_is_delivered_once() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let mut subscriber = Wire::clean(address, V3_1_1, &client_id_on(0, "in2-sub"));
-    subscriber.subscribe("jobs/in2", 2);
+    let mut subscriber =
+        Wire::subscriber(address, V3_1_1, &client_id_on(0, "in2-sub"), "jobs/in2", 2);
     let publisher_id = client_id_on(1, "in2-pub");
     let (mut publisher, _) = Wire::accepted(address, &persistent_v5(&publisher_id));
     let once = Publish {

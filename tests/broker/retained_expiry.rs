@@ -27,8 +27,7 @@ fn retained_publish(topic_name: &str, payload: &str, expiry_s: Option<u32>) -> P
 /// Subscribes a new client on `shard` to `status/#` and returns the topics
 /// of the retained messages it gets before its PINGRESP.
 fn retained_topics_for_new_subscriber(address: SocketAddr, shard: usize) -> Vec<String> {
-    let mut subscriber = Wire::clean(address, V5, &client_id_on(shard, "late"));
-    subscriber.subscribe("status/#", 0);
+    let mut subscriber = Wire::subscriber(address, V5, &client_id_on(shard, "late"), "status/#", 0);
     subscriber.send(&PINGREQ);
     let mut topics = Vec::new();
     loop {

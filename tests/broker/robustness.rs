@@ -11,8 +11,7 @@ use crate::wire::{reason, Connect, Received, Wire, PINGREQ, V3_1_1, V5};
 fn malformed_packet_closes_only_the_client_that_sent_it() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let mut bystander = Wire::clean(address, V3_1_1, &client_id_on(0, "bystander"));
-    bystander.subscribe("news", 1);
+    let mut bystander = Wire::subscriber(address, V3_1_1, &client_id_on(0, "bystander"), "news", 1);
     let mut vandal = Wire::clean(address, V5, &client_id_on(0, "vandal"));
     // Packet type 0 is reserved.
     vandal.send(&[0x00, 0x00]);
@@ -81,13 +80,11 @@ fn subscriber_that_never_reads_does_not_stall_the_others() {
     let payload = vec![b'x'; 4096];
     let broker = start_broker();
     let address = broker.local_addr();
-    let mut stalled = Wire::clean(address, V3_1_1, &client_id_on(0, "stalled"));
-    stalled.subscribe("firehose", 0);
+    let stalled = Wire::subscriber(address, V3_1_1, &client_id_on(0, "stalled"), "firehose", 0);
     socket2::SockRef::from(stalled.stream())
         .set_recv_buffer_size(4096)
         .unwrap();
-    let mut reader = Wire::clean(address, V3_1_1, &client_id_on(0, "reader"));
-    reader.subscribe("firehose", 1);
+    let mut reader = Wire::subscriber(address, V3_1_1, &client_id_on(0, "reader"), "firehose", 1);
     let mut publisher = Wire::clean(address, V3_1_1, &client_id_on(1, "hose"));
     let publishing = std::thread::spawn(move || {
         for _ in 0..MESSAGES {

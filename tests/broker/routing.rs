@@ -212,8 +212,8 @@ fn empty_client_id_gets_an_assigned_identifier_under_v5() {
 fn mqtt_3_1_clients_publish_and_subscribe_across_shards() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let mut subscriber = Wire::clean(address, V3_1, &client_id_on(0, "old-sub"));
-    subscriber.subscribe("legacy/#", 2);
+    let mut subscriber =
+        Wire::subscriber(address, V3_1, &client_id_on(0, "old-sub"), "legacy/#", 2);
     let mut publisher = Wire::clean(address, V3_1, &client_id_on(1, "old-pub"));
     publisher.publish("legacy/line", "hello 3.1", 2, false);
     let publish = subscriber.recv_publish_acked();

@@ -169,8 +169,13 @@ fn claims_utf8(payload: &[u8], qos: u8, packet_id: Option<u16>) -> Publish {
 fn qos1_publish_claiming_utf8_over_invalid_bytes_gets_puback_0x99_and_is_not_delivered() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let mut subscriber = Wire::clean(address, crate::wire::V5, &client_id_on(0, "reader"));
-    subscriber.subscribe(TOPIC, 1);
+    let mut subscriber = Wire::subscriber(
+        address,
+        crate::wire::V5,
+        &client_id_on(0, "reader"),
+        TOPIC,
+        1,
+    );
     let mut publisher = Wire::clean(address, crate::wire::V5, &client_id_on(0, "writer"));
     publisher.send_publish(&claims_utf8(&[0xC3, 0x28], 1, Some(7)));
     let answer = publisher.expect_ack(PUBACK, 7);

@@ -124,20 +124,25 @@ async fn status_watcher(shard: usize, port: u16) -> V311 {
     watcher
 }
 
+/// A 3.1.1 client with a will of "gone" on `topic_name` at QoS 1.
+async fn mortal(client_id: &str, topic_name: &str, port: u16) -> V311 {
+    let mut options = V311::options(client_id, port);
+    options.set_last_will(rumqttc::LastWill::new(
+        topic_name,
+        "gone",
+        rumqttc::QoS::AtLeastOnce,
+        false,
+    ));
+    V311::connect(options).await.0
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn will_is_published_when_the_connection_drops() {
     let broker = start_broker();
     let port = broker.local_addr().port();
     run_then_shut_down(broker, async {
         let mut watcher = status_watcher(0, port).await;
-        let mut options = V311::options(&client_id_on(1, "dying"), port);
-        options.set_last_will(rumqttc::LastWill::new(
-            "status/dying",
-            "gone",
-            rumqttc::QoS::AtLeastOnce,
-            false,
-        ));
-        let (dying, _) = V311::connect(options).await;
+        let dying = mortal(&client_id_on(1, "dying"), "status/dying", port).await;
         dying.drop_connection().await;
         let publish = watcher.next_publish().await;
         assert_eq!(publish.topic, "status/dying");
@@ -152,14 +157,7 @@ async fn will_is_not_published_after_a_normal_disconnect() {
     let port = broker.local_addr().port();
     run_then_shut_down(broker, async {
         let mut watcher = status_watcher(1, port).await;
-        let mut options = V311::options(&client_id_on(0, "polite"), port);
-        options.set_last_will(rumqttc::LastWill::new(
-            "status/polite",
-            "gone",
-            rumqttc::QoS::AtLeastOnce,
-            false,
-        ));
-        let (polite, _) = V311::connect(options).await;
+        let polite = mortal(&client_id_on(0, "polite"), "status/polite", port).await;
         polite.disconnect().await;
         let mut publisher = V311::clean(&client_id_on(0, "after"), port).await;
         publisher
@@ -211,8 +209,8 @@ async fn delayed_will_is_published_once_the_delay_passes() {
 fn silent_client_is_closed_after_keep_alive_and_its_will_published() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let mut watcher = Wire::clean(address, V3_1_1, &client_id_on(1, "watcher4"));
-    watcher.subscribe("status/+", 1);
+    let mut watcher =
+        Wire::subscriber(address, V3_1_1, &client_id_on(1, "watcher4"), "status/+", 1);
     let connect = Connect {
         keep_alive_s: 1,
         will: Some(Will::new("status/silent", b"timed out")),

@@ -144,6 +144,19 @@ impl Wire {
         Wire::accepted(address, &Connect::new(level, client_id)).0
     }
 
+    /// A [`Wire::clean`] client subscribed to `topic_filter` at `qos`.
+    pub fn subscriber(
+        address: SocketAddr,
+        level: u8,
+        client_id: &str,
+        topic_filter: &str,
+        qos: u8,
+    ) -> Wire {
+        let mut wire = Wire::clean(address, level, client_id);
+        wire.subscribe(topic_filter, qos);
+        wire
+    }
+
     /// Sends `connect`; what follows parses at its level.
     pub fn send_connect(&mut self, connect: &Connect) {
         self.level = connect.level;
