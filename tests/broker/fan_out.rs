@@ -8,14 +8,15 @@
 //! the whole run in its receive buffer, so a broker that lets its writers run
 //! between ring messages never reaches its queue bound, and one that does not
 //! drops QoS 0 deliveries past it.
+//!
+//! Raw bytes ([`Wire`]): the whole flood goes out in one write.
 
 use std::thread;
 
-use bytes::{BufMut, BytesMut};
 use shardmq::limits::OUTBOUND_BYTES_MAX;
-use shardmq::protocol::{Packet, ProtocolVersion, QoS};
 
-use crate::common::{client_id_on, publish_packet, start_broker, RawClient};
+use crate::common::{client_id_on, start_broker};
+use crate::wire::{Publish, Wire, V3_1_1};
 
 /// Subscribers, all homed on shard 1.
 const SUBSCRIBERS: usize = 200;
@@ -34,15 +35,14 @@ const DATA_TOPIC: &str = "fan/out";
 const END_TOPIC: &str = "fan/end";
 
 /// A QoS 0 message of `PAYLOAD_BYTES` starting with its sequence number.
-fn numbered_message(sequence: usize) -> Packet {
-    let mut payload = BytesMut::with_capacity(PAYLOAD_BYTES);
-    payload.put_u64(sequence as u64);
-    payload.put_bytes(0xA5, PAYLOAD_BYTES - 8);
-    publish_packet(DATA_TOPIC, payload.freeze(), QoS::AtMostOnce, false, None)
+fn numbered_message(sequence: usize) -> Publish {
+    let mut payload = (sequence as u64).to_be_bytes().to_vec();
+    payload.resize(PAYLOAD_BYTES, 0xA5);
+    Publish::new(DATA_TOPIC, payload, 0)
 }
 
 /// Reads until the end marker; returns the sequence numbers received in order.
-fn read_until_end(mut subscriber: RawClient) -> Vec<usize> {
+fn read_until_end(mut subscriber: Wire) -> Vec<usize> {
     let mut sequences = Vec::with_capacity(MESSAGES);
     loop {
         let publish = subscriber.recv_publish_acked();
@@ -61,33 +61,23 @@ fn ring_full_of_publishes_does_not_starve_the_subscribers_writers() {
     let readers: Vec<thread::JoinHandle<Vec<usize>>> = (0..SUBSCRIBERS)
         .map(|index| {
             let client_id = client_id_on(1, &format!("fan-{index}"));
-            let mut subscriber = RawClient::clean(address, ProtocolVersion::V3_1_1, &client_id);
+            let mut subscriber = Wire::clean(address, V3_1_1, &client_id);
             socket2::SockRef::from(subscriber.stream())
                 .set_recv_buffer_size(SUBSCRIBER_RECEIVE_BUFFER_BYTES)
                 .unwrap();
-            subscriber.subscribe(DATA_TOPIC, QoS::AtMostOnce);
+            subscriber.subscribe(DATA_TOPIC, 0);
             // The end marker is QoS 1, never dropped, and queued behind the data.
-            subscriber.subscribe(END_TOPIC, QoS::AtLeastOnce);
+            subscriber.subscribe(END_TOPIC, 1);
             thread::spawn(move || read_until_end(subscriber))
         })
         .collect();
-    let mut publisher = RawClient::clean(
-        address,
-        ProtocolVersion::V3_1_1,
-        &client_id_on(0, "fan-pub"),
-    );
-    let mut flood = BytesMut::new();
-    for sequence in 0..MESSAGES {
-        shardmq::protocol::encode(
-            &numbered_message(sequence),
-            ProtocolVersion::V3_1_1,
-            &mut flood,
-        )
-        .unwrap();
-    }
+    let mut publisher = Wire::clean(address, V3_1_1, &client_id_on(0, "fan-pub"));
+    let flood: Vec<u8> = (0..MESSAGES)
+        .flat_map(|sequence| numbered_message(sequence).encode(V3_1_1))
+        .collect();
     // One write: the broker finds a full socket on every read of this publisher.
-    publisher.send_bytes(&flood);
-    publisher.publish(END_TOPIC, "end", QoS::AtLeastOnce, false);
+    publisher.send(&flood);
+    publisher.publish(END_TOPIC, "end", 1, false);
 
     let expected: Vec<usize> = (0..MESSAGES).collect();
     for (index, reader) in readers.into_iter().enumerate() {

@@ -1,49 +1,44 @@
 //! Session features end to end: topic aliases, flow control, session expiry and
-//! the DISCONNECT sent when the broker stops.
+//! the DISCONNECT sent when the broker stops. Raw bytes ([`Wire`]): the test
+//! chooses the alias and the empty topic name, leaves deliveries
+//! unacknowledged, drops a connection without DISCONNECT and reads the
+//! broker's very DISCONNECT.
 
-use bytes::Bytes;
-use bytestring::ByteString;
-use shardmq::protocol::{
-    ConnectProperties, Packet, ProtocolVersion, Publish, PublishProperties, PublishResponse, QoS,
-    ReasonCode, WillProperties,
+use crate::common::{client_id_on, start_broker};
+use crate::wire::{
+    ack, property, reason, Connect, Properties, Publish, Will, Wire, PUBACK, V3_1_1, V5,
 };
-
-use crate::common::{client_id_on, connect_packet, start_broker, will, RawClient};
 
 #[test]
 fn inbound_topic_alias_stands_for_its_topic_name() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let mut subscriber = RawClient::clean(
+    let mut subscriber = Wire::subscriber(
         address,
-        ProtocolVersion::V3_1_1,
+        V3_1_1,
         &client_id_on(0, "alias-sub"),
+        "vehicles/+/position",
+        0,
     );
-    subscriber.subscribe("vehicles/+/position", QoS::AtMostOnce);
-    let (mut publisher, connack) = RawClient::connected(
-        address,
-        connect_packet(ProtocolVersion::V5, &client_id_on(1, "alias-pub"), true, 0),
+    let (mut publisher, connack) =
+        Wire::accepted(address, &Connect::new(V5, &client_id_on(1, "alias-pub")));
+    assert!(
+        connack
+            .properties
+            .integer(property::TOPIC_ALIAS_MAXIMUM)
+            .unwrap_or(0)
+            >= 1
     );
-    assert!(connack.properties.topic_alias_maximum.unwrap_or(0) >= 1);
     for (topic_name, payload) in [("vehicles/7/position", "a"), ("", "b")] {
-        publisher.send(&Packet::Publish(Publish {
-            dup: false,
-            qos: QoS::AtMostOnce,
-            retain: false,
-            topic_name: ByteString::from(topic_name),
-            packet_id: None,
-            properties: PublishProperties {
-                topic_alias: Some(1),
-                ..PublishProperties::default()
-            }
-            .boxed(),
-            payload: Bytes::from(payload),
-        }));
+        publisher.send_publish(&Publish {
+            properties: Properties::default().with_integer(property::TOPIC_ALIAS, 1),
+            ..Publish::new(topic_name, payload, 0)
+        });
     }
     for payload in ["a", "b"] {
         let publish = subscriber.recv_publish();
         assert_eq!(publish.topic_name, "vehicles/7/position");
-        assert_eq!(&publish.payload[..], payload.as_bytes());
+        assert_eq!(publish.payload, payload.as_bytes());
     }
     broker.shutdown();
 }
@@ -52,16 +47,15 @@ fn inbound_topic_alias_stands_for_its_topic_name() {
 fn receive_maximum_limits_unacknowledged_deliveries() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let mut connect = connect_packet(ProtocolVersion::V5, &client_id_on(1, "narrow"), true, 0);
-    connect.properties = ConnectProperties {
-        receive_maximum: Some(2),
-        ..ConnectProperties::default()
+    let narrow = Connect {
+        properties: Properties::default().with_integer(property::RECEIVE_MAXIMUM, 2),
+        ..Connect::new(V5, &client_id_on(1, "narrow"))
     };
-    let (mut subscriber, _) = RawClient::connected(address, connect);
-    subscriber.subscribe("window", QoS::AtLeastOnce);
-    let mut publisher = RawClient::clean(address, ProtocolVersion::V5, &client_id_on(0, "wide"));
+    let (mut subscriber, _) = Wire::accepted(address, &narrow);
+    subscriber.subscribe("window", 1);
+    let mut publisher = Wire::clean(address, V5, &client_id_on(0, "wide"));
     for index in 0..5 {
-        publisher.publish("window", format!("{index}"), QoS::AtLeastOnce, false);
+        publisher.publish("window", format!("{index}"), 1, false);
     }
     let first = subscriber.recv_publish();
     let second = subscriber.recv_publish();
@@ -71,12 +65,9 @@ fn receive_maximum_limits_unacknowledged_deliveries() {
     );
     // Every publish was accepted (PUBACKed) before this PINGREQ, so a third
     // delivery would already be ahead of the PINGRESP.
-    subscriber.send(&Packet::PingReq);
-    assert_eq!(subscriber.recv(), Packet::PingResp);
-    subscriber.send(&Packet::PubAck(PublishResponse::success(
-        first.packet_id.unwrap(),
-    )));
-    assert_eq!(&subscriber.recv_publish().payload[..], b"2");
+    subscriber.ping();
+    subscriber.send(&ack(PUBACK, first.packet_id.unwrap()));
+    assert_eq!(subscriber.recv_publish().payload, b"2");
     broker.shutdown();
 }
 
@@ -84,32 +75,26 @@ fn receive_maximum_limits_unacknowledged_deliveries() {
 fn session_expiry_ends_the_session_and_publishes_a_will_delayed_beyond_it() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let mut watcher = RawClient::clean(
-        address,
-        ProtocolVersion::V5,
-        &client_id_on(1, "expiry-watch"),
-    );
-    watcher.subscribe("expiry/+", QoS::AtLeastOnce);
+    let mut watcher =
+        Wire::subscriber(address, V5, &client_id_on(1, "expiry-watch"), "expiry/+", 1);
     let client_id = client_id_on(0, "expiring");
-    let mut connect = connect_packet(ProtocolVersion::V5, &client_id, true, 0);
-    connect.properties = ConnectProperties {
-        session_expiry_interval_s: Some(1),
-        ..ConnectProperties::default()
+    let connect = Connect {
+        properties: Properties::default().with_integer(property::SESSION_EXPIRY_INTERVAL, 1),
+        will: Some(Will {
+            properties: Properties::default().with_integer(property::WILL_DELAY_INTERVAL, 3600),
+            ..Will::new("expiry/gone", b"expired")
+        }),
+        ..Connect::new(V5, &client_id)
     };
-    let mut late_will = will("expiry/gone", b"expired");
-    late_will.properties = WillProperties {
-        will_delay_interval_s: Some(3600),
-        ..WillProperties::default()
-    };
-    connect.will = Some(late_will);
-    let (expiring, _) = RawClient::connected(address, connect);
+    let (expiring, _) = Wire::accepted(address, &connect);
     drop(expiring);
     // The will waits for the session to end, which its expiry decides.
-    assert_eq!(&watcher.recv_publish_acked().payload[..], b"expired");
-    let (_, connack) = RawClient::connected(
-        address,
-        connect_packet(ProtocolVersion::V5, &client_id, false, 0),
-    );
+    assert_eq!(watcher.recv_publish_acked().payload, b"expired");
+    let resume = Connect {
+        clean_start: false,
+        ..Connect::new(V5, &client_id)
+    };
+    let (_, connack) = Wire::accepted(address, &resume);
     assert!(!connack.session_present, "the expired session is gone");
     broker.shutdown();
 }
@@ -117,15 +102,8 @@ fn session_expiry_ends_the_session_and_publishes_a_will_delayed_beyond_it() {
 #[test]
 fn stopping_the_broker_sends_server_shutting_down_to_v5_clients() {
     let broker = start_broker();
-    let (mut client, _) = RawClient::connected(
-        broker.local_addr(),
-        connect_packet(ProtocolVersion::V5, "stay", true, 0),
-    );
+    let mut client = Wire::clean(broker.local_addr(), V5, "stay");
     broker.request_stop();
-    let packets = client.expect_closed();
-    assert!(
-        matches!(packets.as_slice(), [Packet::Disconnect(disconnect)] if disconnect.reason_code == ReasonCode::ServerShuttingDown),
-        "{packets:?}"
-    );
+    client.expect_disconnect(reason::SERVER_SHUTTING_DOWN);
     broker.join();
 }

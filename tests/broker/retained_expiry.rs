@@ -1,45 +1,39 @@
 //! Retained messages with a Message Expiry Interval: sent to subscribers
-//! while they live, never once they expired.
+//! while they live, never once they expired. Raw bytes ([`Wire`]): a PINGREQ
+//! after the SUBSCRIBE marks where the retained messages end.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
-use bytestring::ByteString;
-use shardmq::protocol::{Packet, ProtocolVersion, Publish, PublishProperties, QoS};
-
-use crate::common::{client_id_on, start_broker, RawClient};
+use crate::common::{client_id_on, start_broker};
+use crate::wire::{property, Properties, Publish, Received, Wire, PINGREQ, V5};
 
 /// The Message Expiry Interval of the expiring retained message, seconds.
 const EXPIRY_INTERVAL_S: u32 = 1;
 
-fn retained_publish(topic_name: &str, payload: &'static str, expiry_s: Option<u32>) -> Packet {
-    Packet::Publish(Publish {
-        dup: false,
-        qos: QoS::AtMostOnce,
+/// A retained QoS 0 PUBLISH, with a Message Expiry Interval if `expiry_s`.
+fn retained_publish(topic_name: &str, payload: &str, expiry_s: Option<u32>) -> Publish {
+    let mut properties = Properties::default();
+    if let Some(expiry_s) = expiry_s {
+        properties = properties.with_integer(property::MESSAGE_EXPIRY_INTERVAL, expiry_s);
+    }
+    Publish {
         retain: true,
-        topic_name: ByteString::from(topic_name),
-        packet_id: None,
-        properties: PublishProperties {
-            message_expiry_interval_s: expiry_s,
-            ..PublishProperties::default()
-        }
-        .boxed(),
-        payload: Bytes::from_static(payload.as_bytes()),
-    })
+        properties,
+        ..Publish::new(topic_name, payload, 0)
+    }
 }
 
 /// Subscribes a new client on `shard` to `status/#` and returns the topics
 /// of the retained messages it gets before its PINGRESP.
-fn retained_topics_for_new_subscriber(address: std::net::SocketAddr, shard: usize) -> Vec<String> {
-    let mut subscriber =
-        RawClient::clean(address, ProtocolVersion::V5, &client_id_on(shard, "late"));
-    subscriber.subscribe("status/#", QoS::AtMostOnce);
-    subscriber.send(&Packet::PingReq);
+fn retained_topics_for_new_subscriber(address: SocketAddr, shard: usize) -> Vec<String> {
+    let mut subscriber = Wire::subscriber(address, V5, &client_id_on(shard, "late"), "status/#", 0);
+    subscriber.send(&PINGREQ);
     let mut topics = Vec::new();
     loop {
         match subscriber.recv() {
-            Packet::Publish(publish) => topics.push(publish.topic_name.to_string()),
-            Packet::PingResp => return topics,
+            Received::Publish(publish) => topics.push(publish.topic_name),
+            Received::PingResp => return topics,
             other => panic!("expected PUBLISH or PINGRESP, got {other:?}"),
         }
     }
@@ -49,16 +43,15 @@ fn retained_topics_for_new_subscriber(address: std::net::SocketAddr, shard: usiz
 fn expired_retained_message_is_not_sent_to_new_subscribers_on_any_shard() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let mut publisher = RawClient::clean(address, ProtocolVersion::V5, &client_id_on(0, "status"));
-    publisher.send(&retained_publish(
+    let mut publisher = Wire::clean(address, V5, &client_id_on(0, "status"));
+    publisher.send_publish(&retained_publish(
         "status/a",
         "fleeting",
         Some(EXPIRY_INTERVAL_S),
     ));
-    publisher.send(&retained_publish("status/b", "lasting", None));
+    publisher.send_publish(&retained_publish("status/b", "lasting", None));
     // The PINGRESP comes after both publishes were handled.
-    publisher.send(&Packet::PingReq);
-    assert_eq!(publisher.recv(), Packet::PingResp);
+    publisher.ping();
     for shard in 0..2 {
         assert_eq!(
             retained_topics_for_new_subscriber(address, shard),

@@ -1,36 +1,28 @@
 //! A misbehaving client harms only itself: malformed and oversized packets,
-//! silence before CONNECT, and a subscriber that never reads.
+//! silence before CONNECT, and a subscriber that never reads. Every client
+//! here speaks raw bytes ([`Wire`]): a normal client cannot misbehave.
 
-use shardmq::protocol::{Packet, ProtocolVersion, QoS, ReasonCode};
 use shardmq_shards::Config;
 
-use crate::common::{client_id_on, connect_packet, start_broker, start_broker_with, RawClient};
+use crate::common::{client_id_on, start_broker, start_broker_with};
+use crate::wire::{reason, Connect, Received, Wire, PINGREQ, V3_1_1, V5};
 
 #[test]
 fn malformed_packet_closes_only_the_client_that_sent_it() {
     let broker = start_broker();
     let address = broker.local_addr();
-    let mut bystander = RawClient::clean(
-        address,
-        ProtocolVersion::V3_1_1,
-        &client_id_on(0, "bystander"),
-    );
-    bystander.subscribe("news", QoS::AtLeastOnce);
-    let mut vandal = RawClient::clean(address, ProtocolVersion::V5, &client_id_on(0, "vandal"));
+    let mut bystander = Wire::subscriber(address, V3_1_1, &client_id_on(0, "bystander"), "news", 1);
+    let mut vandal = Wire::clean(address, V5, &client_id_on(0, "vandal"));
     // Packet type 0 is reserved.
-    vandal.send_bytes(&[0x00, 0x00]);
-    let packets = vandal.expect_closed();
+    vandal.send(&[0x00, 0x00]);
+    let packets = vandal.received_until_closed();
     assert!(
-        matches!(packets.as_slice(), [Packet::Disconnect(disconnect)] if disconnect.reason_code == ReasonCode::MalformedPacket || disconnect.reason_code == ReasonCode::ProtocolError),
+        matches!(packets.as_slice(), [Received::Disconnect { reason_code, .. }] if *reason_code == reason::MALFORMED_PACKET || *reason_code == reason::PROTOCOL_ERROR),
         "{packets:?}"
     );
-    let mut publisher = RawClient::clean(
-        address,
-        ProtocolVersion::V3_1_1,
-        &client_id_on(1, "reporter"),
-    );
-    publisher.publish("news", "still here", QoS::AtLeastOnce, false);
-    assert_eq!(&bystander.recv_publish_acked().payload[..], b"still here");
+    let mut publisher = Wire::clean(address, V3_1_1, &client_id_on(1, "reporter"));
+    publisher.publish("news", "still here", 1, false);
+    assert_eq!(bystander.recv_publish_acked().payload, b"still here");
     assert_eq!(broker.stats().malformed_packets, 1);
     broker.shutdown();
 }
@@ -41,43 +33,33 @@ fn oversized_packet_is_refused_from_its_fixed_header() {
         maximum_packet_size: 1024,
         ..Config::default()
     });
-    let (mut client, _) = RawClient::connected(
-        broker.local_addr(),
-        connect_packet(ProtocolVersion::V5, "greedy", true, 0),
-    );
+    let mut client = Wire::clean(broker.local_addr(), V5, "greedy");
     // A PUBLISH announcing 1 MiB; the body is never sent, so only the fixed
     // header can have been judged.
-    client.send_bytes(&[0x30, 0x80, 0x80, 0x40]);
-    let packets = client.expect_closed();
-    assert!(
-        matches!(packets.as_slice(), [Packet::Disconnect(disconnect)] if disconnect.reason_code == ReasonCode::PacketTooLarge),
-        "{packets:?}"
-    );
+    client.send(&[0x30, 0x80, 0x80, 0x40]);
+    client.expect_disconnect(reason::PACKET_TOO_LARGE);
     broker.shutdown();
 }
 
 #[test]
 fn unknown_protocol_level_is_refused_with_connack_0x01() {
     let broker = start_broker();
-    let mut client = RawClient::open(broker.local_addr(), ProtocolVersion::V3_1_1);
     // CONNECT, protocol name "MQTT", level 9, clean session, keep alive 0, id "x".
-    client.send_bytes(&[
-        0x10, 13, 0, 4, b'M', b'Q', b'T', b'T', 9, 0x02, 0, 0, 0, 1, b'x',
-    ]);
-    let packets = client.expect_closed();
-    assert!(
-        matches!(packets.as_slice(), [Packet::ConnAck(connack)] if connack.reason_code == ReasonCode::UnsupportedProtocolVersion),
-        "{packets:?}"
+    let (mut client, connack) = Wire::connect(broker.local_addr(), &Connect::new(9, "x"));
+    assert_eq!(
+        connack.reason_code,
+        reason::RETURN_UNACCEPTABLE_PROTOCOL_VERSION
     );
+    client.expect_closed();
     broker.shutdown();
 }
 
 #[test]
 fn first_packet_other_than_connect_closes_the_connection() {
     let broker = start_broker();
-    let mut client = RawClient::open(broker.local_addr(), ProtocolVersion::V3_1_1);
-    client.send(&Packet::PingReq);
-    assert!(client.expect_closed().is_empty());
+    let mut client = Wire::open(broker.local_addr());
+    client.send(&PINGREQ);
+    client.expect_closed();
     broker.shutdown();
 }
 
@@ -87,8 +69,8 @@ fn connection_without_connect_is_closed_after_the_connect_timeout() {
         connect_timeout_ms: 200,
         ..Config::default()
     });
-    let mut client = RawClient::open(broker.local_addr(), ProtocolVersion::V3_1_1);
-    assert!(client.expect_closed().is_empty());
+    let mut client = Wire::open(broker.local_addr());
+    client.expect_closed();
     broker.shutdown();
 }
 
@@ -98,22 +80,15 @@ fn subscriber_that_never_reads_does_not_stall_the_others() {
     let payload = vec![b'x'; 4096];
     let broker = start_broker();
     let address = broker.local_addr();
-    let mut stalled = RawClient::clean(
-        address,
-        ProtocolVersion::V3_1_1,
-        &client_id_on(0, "stalled"),
-    );
-    stalled.subscribe("firehose", QoS::AtMostOnce);
+    let stalled = Wire::subscriber(address, V3_1_1, &client_id_on(0, "stalled"), "firehose", 0);
     socket2::SockRef::from(stalled.stream())
         .set_recv_buffer_size(4096)
         .unwrap();
-    let mut reader = RawClient::clean(address, ProtocolVersion::V3_1_1, &client_id_on(0, "reader"));
-    reader.subscribe("firehose", QoS::AtLeastOnce);
-    let mut publisher =
-        RawClient::clean(address, ProtocolVersion::V3_1_1, &client_id_on(1, "hose"));
+    let mut reader = Wire::subscriber(address, V3_1_1, &client_id_on(0, "reader"), "firehose", 1);
+    let mut publisher = Wire::clean(address, V3_1_1, &client_id_on(1, "hose"));
     let publishing = std::thread::spawn(move || {
         for _ in 0..MESSAGES {
-            publisher.publish("firehose", payload.clone(), QoS::AtLeastOnce, false);
+            publisher.publish("firehose", payload.clone(), 1, false);
         }
         publisher
     });
