@@ -14,7 +14,9 @@
 //!   retained messages, routing and the timer tick.
 //! - `seeds`: the per-process random seeds of the trie replicas' label hashing.
 //! - `timers`: the per-shard timer queue.
-//! - `transport`: transport layers over byte buffers (TCP now).
+//! - `transport`: the sans-I/O transport layers between socket and codec, one
+//!   contract for all (bytes in, MQTT bytes out, batches sealed into wire bytes
+//!   once, "wants to write", errors); TCP now, TLS and WebSocket to come.
 //! - `stats`: broker-wide counters.
 //! - `stop`: the broker-wide stop request the shards wait for.
 //! - `wake`: small single-threaded wake-up primitives.

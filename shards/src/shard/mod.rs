@@ -10,6 +10,8 @@
 //!
 //! - `attach`: CONNECT accepted: hand-off to the home shard, takeover, resume.
 //! - `clients`: the index from client id to session key.
+//! - `connect_read`: a new connection's transport handshake and CONNECT, and its
+//!   hand-off to the home shard.
 //! - `barrier`: holding a client's acknowledgement until every shard applied its change.
 //! - `connection`: the outbound queue and the flags a connection's task obeys.
 //! - `flow`: the delivery budget: publishers paused while a shard's backlog is
@@ -19,7 +21,6 @@
 //!   (the same watcher wakes the accept loop when a listener has connections).
 //! - `recovery`: restoring the state start-up hands the shard; its snapshots.
 //! - `read_ahead`: the acknowledgements behind a PUBLISH paused by `flow`.
-//! - `reader`: CONNECT and the hand-off to the home shard.
 //! - `table`: the sessions of the shard, by key.
 //! - `task`: a connection's one task: reading and handling packets, writing.
 //! - `sessions`: packets, timers and deliveries into sessions; their actions out.
@@ -29,12 +30,12 @@
 mod attach;
 mod barrier;
 mod clients;
+mod connect_read;
 mod connection;
 mod flow;
 mod journaling;
 mod parking;
 mod read_ahead;
-mod reader;
 mod recovery;
 mod retained;
 mod routing;
@@ -361,7 +362,7 @@ async fn accept_loop(shard: Rc<Shard>, listeners: Vec<TcpListener>) {
             shard.pending_connects.set(shard.pending_connects.get() + 1);
             let task_shard = Rc::clone(&shard);
             glommio::spawn_local(async move {
-                reader::serve_accepted(Rc::clone(&task_shard), socket, peer).await;
+                connect_read::serve_accepted(Rc::clone(&task_shard), socket, peer).await;
                 task_shard
                     .pending_connects
                     .set(task_shard.pending_connects.get() - 1);

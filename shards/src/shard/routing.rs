@@ -20,7 +20,7 @@ use shardmq::persist::InboundQos2Record;
 use shardmq::session::{SharedMessage, SubscriptionMatch};
 use shardmq::topic::{MatchVisitor, ShardSet, SharedGroupMatch};
 
-use super::reader::HandOff;
+use super::connect_read::HandOff;
 use super::retained::{Stamp, Update};
 use super::sessions::SessionKey;
 use super::{Connection, Shard};
