@@ -17,6 +17,7 @@
 //! - `transport`: the sans-I/O transport layers between socket and codec, one
 //!   contract for all (bytes in, MQTT bytes out, batches sealed into wire bytes
 //!   once, "wants to write", errors); TCP now, TLS and WebSocket to come.
+//!   Listeners carry the kind of layer their connections get.
 //! - `stats`: broker-wide counters.
 //! - `stop`: the broker-wide stop request the shards wait for.
 //! - `wake`: small single-threaded wake-up primitives.

@@ -2,8 +2,8 @@
 //! to its home shard; the packets after it are read by the connection's task
 //! there (see [`super::task`]).
 //!
-//! The connection's transport layer is made here, and every byte read
-//! passes through it: a handshake (TLS, a WebSocket
+//! The connection's transport layer is made here, from its listener's kind,
+//! and every byte read passes through it: a handshake (TLS, a WebSocket
 //! upgrade) runs before the CONNECT, so what the layer wants to write is
 //! written before the next read. The layer then travels with the connection.
 //! The connect timeout covers the handshake too.
@@ -73,13 +73,18 @@ impl std::fmt::Display for PreConnectError {
     }
 }
 
-/// Serves a freshly accepted socket: reads CONNECT, then runs the connection here
-/// or hands it to its home shard.
-pub async fn serve_accepted(shard: Rc<Shard>, socket: std::net::TcpStream, peer: SocketAddr) {
+/// Serves a freshly accepted socket of a listener of `kind`: reads CONNECT,
+/// then runs the connection here or hands it to its home shard.
+pub async fn serve_accepted(
+    shard: Rc<Shard>,
+    socket: std::net::TcpStream,
+    peer: SocketAddr,
+    kind: TransportKind,
+) {
     if let Err(error) = socket.set_nodelay(true) {
         tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
     }
-    let mut transport = match TransportKind::Tcp.new_layer() {
+    let mut transport = match kind.new_layer() {
         Ok(transport) => transport,
         Err(error) => {
             tracing::warn!(%peer, %error, "cannot start the connection's transport layer");

@@ -46,7 +46,6 @@ mod task;
 use ahash::AHashMap as HashMap;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::net::TcpListener;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,7 +57,7 @@ use shardmq::session::{Action, Gauge, Session, SessionConfig, SubscriptionMatch,
 use shardmq::topic::SubscriptionTrie;
 
 use crate::config::Config;
-use crate::listener::{accept_turn, idle_poll};
+use crate::listener::{accept_turn, idle_poll, Listener};
 use crate::persist::{PersistSetup, ShardPersistence};
 use crate::ring::{Inbound, Mesh, RingEnds};
 use crate::stats::BrokerStats;
@@ -77,8 +76,8 @@ pub struct ShardSetup {
     pub shard_count: usize,
     /// The broker configuration.
     pub config: Config,
-    /// This shard's listening sockets.
-    pub listeners: Vec<TcpListener>,
+    /// This shard's listeners, each with the transport its connections speak.
+    pub listeners: Vec<Listener>,
     /// This shard's ring ends.
     pub rings: RingEnds<ShardMessage>,
     /// Requested when the broker is to stop.
@@ -316,7 +315,7 @@ const ACCEPT_ERROR_LOG_INTERVAL_MS: u64 = 1_000;
 /// for the parking lot's watcher to report a waiting connection; without a
 /// lot (or should the listeners not be watchable) it polls them every
 /// `limits::ACCEPT_IDLE_POLL_MS`, as it also does while accepting fails.
-async fn accept_loop(shard: Rc<Shard>, listeners: Vec<TcpListener>) {
+async fn accept_loop(shard: Rc<Shard>, listeners: Vec<Listener>) {
     let mut next_error_log_ms = 0;
     let mut watched = match &shard.parking {
         Some(lot) => match lot.watch_listeners(&listeners) {
@@ -352,7 +351,7 @@ async fn accept_loop(shard: Rc<Shard>, listeners: Vec<TcpListener>) {
             }
             continue;
         }
-        for (socket, peer) in turn.accepted {
+        for accepted in turn.accepted {
             shard.stats.connection_accepted();
             let load = shard.connections.borrow().len() + shard.pending_connects.get();
             if load >= limits::CONNECTIONS_PER_SHARD_MAX {
@@ -362,7 +361,13 @@ async fn accept_loop(shard: Rc<Shard>, listeners: Vec<TcpListener>) {
             shard.pending_connects.set(shard.pending_connects.get() + 1);
             let task_shard = Rc::clone(&shard);
             glommio::spawn_local(async move {
-                connect_read::serve_accepted(Rc::clone(&task_shard), socket, peer).await;
+                connect_read::serve_accepted(
+                    Rc::clone(&task_shard),
+                    accepted.socket,
+                    accepted.peer,
+                    accepted.transport,
+                )
+                .await;
                 task_shard
                     .pending_connects
                     .set(task_shard.pending_connects.get() - 1);
