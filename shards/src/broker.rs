@@ -10,13 +10,14 @@ use glommio::{CpuSet, ExecutorJoinHandle, LocalExecutorBuilder, Placement, PoolP
 use shardmq::limits;
 
 use crate::config::{Config, ConfigError};
-use crate::listener::{bind_all, BindError};
+use crate::listener::{bind_all, BindError, ListenSpec};
 use crate::persist::{self, DirLock, FailStop, LoadOptions, PersistError, PersistSetup};
 use crate::ring::mesh_ends;
 use crate::seeds::random_label_seeds;
 use crate::shard::{self, ShardSetup};
 use crate::stats::{BrokerStats, StatsSnapshot};
 use crate::stop::StopSignal;
+use crate::transport::TransportKind;
 
 /// io_uring buffer memory per shard: the broker does no file I/O through
 /// io_uring (the journal writes on blocking threads), so the executor's
@@ -142,7 +143,7 @@ fn start_placed(
 ) -> Result<BrokerHandle, StartError> {
     config.validate().map_err(StartError::Config)?;
     let shard_count = config.shard_count();
-    let bound = bind_all(&config.listen, shard_count).map_err(StartError::Bind)?;
+    let bound = bind_all(&listen_specs(&config), shard_count).map_err(StartError::Bind)?;
     let stop = Arc::new(StopSignal::default());
     let fail_stop = Arc::new(FailStop::new(Arc::clone(&stop)));
     let (data_dir_lock, mut persist_setups) = open_data_dir(&config, shard_count, &fail_stop)?;
@@ -196,6 +197,19 @@ fn start_placed(
         threads,
         _data_dir_lock: data_dir_lock,
     })
+}
+
+/// The listeners `config` asks for: every `listen` address speaks MQTT over
+/// plain TCP.
+fn listen_specs(config: &Config) -> Vec<ListenSpec> {
+    config
+        .listen
+        .iter()
+        .map(|&address| ListenSpec {
+            address,
+            transport: TransportKind::Tcp,
+        })
+        .collect()
 }
 
 /// Stops the shards started so far and waits for their threads: a shard

@@ -14,7 +14,10 @@
 //!   the retained-message replica (a `shardmq::retained::RetainedStore`), routing
 //!   and the timer tick over a `shardmq::timers::TimerQueue`.
 //! - `seeds`: the per-process random seeds of the trie replicas' label hashing.
-//! - `transport`: transport layers over byte buffers (TCP now).
+//! - `transport`: the sans-I/O transport layers between socket and codec, one
+//!   contract for all (bytes in, MQTT bytes out, batches sealed into wire bytes
+//!   once, "wants to write", errors); TCP now, TLS and WebSocket to come.
+//!   Listeners carry the kind of layer their connections get.
 //! - `stats`: broker-wide counters.
 //! - `stop`: the broker-wide stop request the shards wait for.
 //! - `wake`: small single-threaded wake-up primitives.

@@ -1,5 +1,6 @@
 //! Listening sockets: one per configured address on every shard (SO_REUSEPORT),
-//! and the per-shard accept loop.
+//! and the per-shard accept loop. Each listener carries the transport its
+//! connections speak, from which an accepted connection's layer is made.
 //!
 //! The sockets are std sockets made with socket2 rather than glommio listeners:
 //! an accepted `std::net::TcpStream` is `Send` and can be duplicated safely with
@@ -18,6 +19,8 @@ use std::time::Duration;
 use shardmq::limits;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
+use crate::transport::TransportKind;
+
 /// Why a listening address could not be bound.
 #[derive(Debug)]
 pub struct BindError {
@@ -35,28 +38,53 @@ impl std::fmt::Display for BindError {
 
 impl std::error::Error for BindError {}
 
-/// The listeners of every shard: `per_shard[s]` holds one socket per address.
+/// A configured listening address and the transport its connections speak.
+#[derive(Debug, Clone)]
+pub struct ListenSpec {
+    /// Where to listen.
+    pub address: SocketAddr,
+    /// What the accepted connections speak.
+    pub transport: TransportKind,
+}
+
+/// One listening socket of a shard.
+#[derive(Debug)]
+pub struct Listener {
+    /// The socket.
+    pub socket: TcpListener,
+    /// What its connections speak.
+    pub transport: TransportKind,
+}
+
+/// The listeners of every shard: `per_shard[s]` holds one listener per address.
 pub struct BoundListeners {
     /// The addresses actually bound (port 0 resolved), in configuration order.
     pub local_addrs: Vec<SocketAddr>,
-    /// Each shard's own sockets.
-    pub per_shard: Vec<Vec<TcpListener>>,
+    /// Each shard's own listeners.
+    pub per_shard: Vec<Vec<Listener>>,
 }
 
 /// Binds every address once per shard. With port 0 the first socket picks the
 /// port and the others bind that same port.
-pub fn bind_all(addresses: &[SocketAddr], shards: usize) -> Result<BoundListeners, BindError> {
-    let mut per_shard: Vec<Vec<TcpListener>> = (0..shards).map(|_| Vec::new()).collect();
-    let mut local_addrs = Vec::with_capacity(addresses.len());
-    for &address in addresses {
+pub fn bind_all(specs: &[ListenSpec], shards: usize) -> Result<BoundListeners, BindError> {
+    let mut per_shard: Vec<Vec<Listener>> = (0..shards).map(|_| Vec::new()).collect();
+    let mut local_addrs = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let address = spec.address;
         let first = bind_one(address).map_err(|error| BindError { address, error })?;
         let resolved = first
             .local_addr()
             .map_err(|error| BindError { address, error })?;
         local_addrs.push(resolved);
-        per_shard[0].push(first);
+        per_shard[0].push(Listener {
+            socket: first,
+            transport: spec.transport.clone(),
+        });
         for listeners in per_shard.iter_mut().skip(1) {
-            listeners.push(bind_one(resolved).map_err(|error| BindError { address, error })?);
+            listeners.push(Listener {
+                socket: bind_one(resolved).map_err(|error| BindError { address, error })?,
+                transport: spec.transport.clone(),
+            });
         }
     }
     Ok(BoundListeners {
@@ -79,24 +107,38 @@ fn bind_one(address: SocketAddr) -> io::Result<TcpListener> {
     Ok(socket.into())
 }
 
+/// A connection accepted by a listener.
+pub struct Accepted {
+    /// The connection's socket.
+    pub socket: TcpStream,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// What the listener's connections speak.
+    pub transport: TransportKind,
+}
+
 /// What one accept turn over a shard's listeners found.
 pub struct AcceptTurn {
-    /// Connections accepted, with their peer addresses.
-    pub accepted: Vec<(TcpStream, SocketAddr)>,
+    /// Connections accepted.
+    pub accepted: Vec<Accepted>,
     /// OS errors other than "nothing pending" (e.g. out of file descriptors).
     pub errors: Vec<io::Error>,
 }
 
 /// Accepts up to `limits::ACCEPT_BATCH_MAX` pending connections per listener.
-pub fn accept_turn(listeners: &[TcpListener]) -> AcceptTurn {
+pub fn accept_turn(listeners: &[Listener]) -> AcceptTurn {
     let mut turn = AcceptTurn {
         accepted: Vec::new(),
         errors: Vec::new(),
     };
     for listener in listeners {
         for _ in 0..limits::ACCEPT_BATCH_MAX {
-            match listener.accept() {
-                Ok((stream, peer)) => turn.accepted.push((stream, peer)),
+            match listener.socket.accept() {
+                Ok((socket, peer)) => turn.accepted.push(Accepted {
+                    socket,
+                    peer,
+                    transport: listener.transport.clone(),
+                }),
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => {
@@ -118,13 +160,24 @@ pub fn idle_poll() -> Duration {
 mod tests {
     use super::*;
 
+    fn tcp_on(address: SocketAddr) -> ListenSpec {
+        ListenSpec {
+            address,
+            transport: TransportKind::Tcp,
+        }
+    }
+
+    fn loopback_any_port() -> ListenSpec {
+        tcp_on("127.0.0.1:0".parse().unwrap())
+    }
+
     #[test]
     fn port_zero_binds_one_port_on_every_shard() {
-        let bound = bind_all(&["127.0.0.1:0".parse().unwrap()], 3).unwrap();
+        let bound = bind_all(&[loopback_any_port()], 3).unwrap();
         let port = bound.local_addrs[0].port();
         assert_ne!(port, 0);
         for listeners in &bound.per_shard {
-            assert_eq!(listeners[0].local_addr().unwrap().port(), port);
+            assert_eq!(listeners[0].socket.local_addr().unwrap().port(), port);
         }
     }
 
@@ -132,7 +185,7 @@ mod tests {
     fn address_in_use_by_a_plain_socket_is_named_in_the_error() {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = taken.local_addr().unwrap();
-        let error = match bind_all(&[address], 1) {
+        let error = match bind_all(&[tcp_on(address)], 1) {
             Err(error) => error,
             Ok(_) => panic!("binding a taken address succeeded"),
         };
@@ -141,13 +194,14 @@ mod tests {
 
     #[test]
     fn accept_turn_returns_pending_connections_and_then_nothing() {
-        let bound = bind_all(&["127.0.0.1:0".parse().unwrap()], 1).unwrap();
+        let bound = bind_all(&[loopback_any_port()], 1).unwrap();
         let _client = std::net::TcpStream::connect(bound.local_addrs[0]).unwrap();
-        let mut accepted = 0;
-        while accepted == 0 {
-            accepted += accept_turn(&bound.per_shard[0]).accepted.len();
+        let mut accepted = Vec::new();
+        while accepted.is_empty() {
+            accepted = accept_turn(&bound.per_shard[0]).accepted;
         }
-        assert_eq!(accepted, 1);
+        assert_eq!(accepted.len(), 1);
+        assert_eq!(accepted[0].transport, TransportKind::Tcp);
         assert!(accept_turn(&bound.per_shard[0]).accepted.is_empty());
     }
 }

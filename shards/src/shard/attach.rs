@@ -11,13 +11,13 @@ use glommio::net::TcpStream;
 use shardmq::protocol::Connect;
 use shardmq::session::{needs_assigned_client_id, refuse_connect, Action, ConnectOutcome, Session};
 
+use super::connect_read::HandOff;
 use super::connection::Connection;
-use super::reader::HandOff;
 use super::sessions::SessionKey;
 use super::task::serve;
 use super::{SessionEntry, Shard};
 use crate::home::home_shard;
-use crate::transport::TransportLayer;
+use crate::transport::{Transport, TransportLayer};
 
 impl Shard {
     /// After CONNECT: runs the connection here if this is its home shard, else

@@ -15,6 +15,8 @@
 //!
 //! - `attach`: CONNECT accepted: hand-off to the home shard, takeover, resume.
 //! - `clients`: the index from client id to session key.
+//! - `connect_read`: a new connection's transport handshake and CONNECT, and its
+//!   hand-off to the home shard.
 //! - `barrier`: holding a client's acknowledgement until every shard applied its change.
 //! - `connection`: the outbound queue and the flags a connection's task obeys.
 //! - `flow`: the delivery budget: publishers paused while a shard's backlog is
@@ -24,7 +26,6 @@
 //!   (the same watcher wakes the accept loop when a listener has connections).
 //! - `recovery`: restoring the state start-up hands the shard; its snapshots.
 //! - `read_ahead`: the acknowledgements behind a PUBLISH paused by `flow`.
-//! - `reader`: CONNECT and the hand-off to the home shard.
 //! - `table`: the sessions of the shard, by key.
 //! - `task`: a connection's one task: reading and handling packets, writing.
 //! - `sessions`: packets, timers and deliveries into sessions; their actions out.
@@ -33,12 +34,12 @@
 mod attach;
 mod barrier;
 mod clients;
+mod connect_read;
 mod connection;
 mod flow;
 mod journaling;
 mod parking;
 mod read_ahead;
-mod reader;
 mod recovery;
 mod routing;
 mod sessions;
@@ -48,7 +49,6 @@ mod task;
 use ahash::AHashMap as HashMap;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::net::TcpListener;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,7 +62,7 @@ use shardmq::timers::TimerQueue;
 use shardmq::topic::SubscriptionTrie;
 
 use crate::config::Config;
-use crate::listener::{accept_turn, idle_poll};
+use crate::listener::{accept_turn, idle_poll, Listener};
 use crate::persist::{PersistSetup, ShardPersistence};
 use crate::ring::{Inbound, Mesh, RingEnds};
 use crate::stats::BrokerStats;
@@ -80,8 +80,8 @@ pub struct ShardSetup {
     pub shard_count: usize,
     /// The broker configuration.
     pub config: Config,
-    /// This shard's listening sockets.
-    pub listeners: Vec<TcpListener>,
+    /// This shard's listeners, each with the transport its connections speak.
+    pub listeners: Vec<Listener>,
     /// This shard's ring ends.
     pub rings: RingEnds<ShardMessage>,
     /// Requested when the broker is to stop.
@@ -318,7 +318,7 @@ const ACCEPT_ERROR_LOG_INTERVAL_MS: u64 = 1_000;
 /// for the parking lot's watcher to report a waiting connection; without a
 /// lot (or should the listeners not be watchable) it polls them every
 /// `limits::ACCEPT_IDLE_POLL_MS`, as it also does while accepting fails.
-async fn accept_loop(shard: Rc<Shard>, listeners: Vec<TcpListener>) {
+async fn accept_loop(shard: Rc<Shard>, listeners: Vec<Listener>) {
     let mut next_error_log_ms = 0;
     let mut watched = match &shard.parking {
         Some(lot) => match lot.watch_listeners(&listeners) {
@@ -354,7 +354,7 @@ async fn accept_loop(shard: Rc<Shard>, listeners: Vec<TcpListener>) {
             }
             continue;
         }
-        for (socket, peer) in turn.accepted {
+        for accepted in turn.accepted {
             shard.stats.connection_accepted();
             let load = shard.connections.borrow().len() + shard.pending_connects.get();
             if load >= limits::CONNECTIONS_PER_SHARD_MAX {
@@ -364,7 +364,13 @@ async fn accept_loop(shard: Rc<Shard>, listeners: Vec<TcpListener>) {
             shard.pending_connects.set(shard.pending_connects.get() + 1);
             let task_shard = Rc::clone(&shard);
             glommio::spawn_local(async move {
-                reader::serve_accepted(Rc::clone(&task_shard), socket, peer).await;
+                connect_read::serve_accepted(
+                    Rc::clone(&task_shard),
+                    accepted.socket,
+                    accepted.peer,
+                    accepted.transport,
+                )
+                .await;
                 task_shard
                     .pending_connects
                     .set(task_shard.pending_connects.get() - 1);

@@ -27,7 +27,7 @@
 
 use std::cell::RefCell;
 use std::io::{self, Write};
-use std::net::{TcpListener as StdTcpListener, TcpStream as StdTcpStream};
+use std::net::TcpStream as StdTcpStream;
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -42,6 +42,7 @@ use shardmq::limits;
 use socket2::SockRef;
 
 use super::{Connection, Shard};
+use crate::listener::Listener;
 use crate::transport::TransportLayer;
 use crate::wake::Notify;
 
@@ -130,18 +131,19 @@ impl ParkingLot {
 
     /// Watches `listeners` for connections to accept, once each until
     /// [`ParkingLot::rearm_listeners`]; an error leaves the shard to poll them.
-    pub fn watch_listeners(&self, listeners: &[StdTcpListener]) -> io::Result<()> {
+    pub fn watch_listeners(&self, listeners: &[Listener]) -> io::Result<()> {
         for listener in listeners {
-            self.epoll.add(listener, listener_interest())?;
+            self.epoll.add(&listener.socket, listener_interest())?;
         }
         Ok(())
     }
 
     /// Watches `listeners` again, once each. A connection that came in since
     /// they were last drained is reported at once.
-    pub fn rearm_listeners(&self, listeners: &[StdTcpListener]) -> io::Result<()> {
+    pub fn rearm_listeners(&self, listeners: &[Listener]) -> io::Result<()> {
         for listener in listeners {
-            self.epoll.modify(listener, &mut listener_interest())?;
+            self.epoll
+                .modify(&listener.socket, &mut listener_interest())?;
         }
         Ok(())
     }
@@ -312,7 +314,9 @@ pub async fn serve_doorbell(shard: Rc<Shard>, mut doorbell: Doorbell) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::TransportKind;
     use glommio::LocalExecutorBuilder;
+    use std::net::TcpListener as StdTcpListener;
 
     /// The watcher's next report; a missing one fails the test rather than
     /// hanging it.
@@ -335,17 +339,21 @@ mod tests {
         LocalExecutorBuilder::default()
             .spawn(|| async {
                 let (lot, mut doorbell) = ParkingLot::start(0).expect("the lot starts");
-                let listener = StdTcpListener::bind("127.0.0.1:0").unwrap();
-                listener.set_nonblocking(true).unwrap();
-                let listeners = std::slice::from_ref(&listener);
-                lot.watch_listeners(listeners).unwrap();
-                let address = listener.local_addr().unwrap();
+                let socket = StdTcpListener::bind("127.0.0.1:0").unwrap();
+                socket.set_nonblocking(true).unwrap();
+                let address = socket.local_addr().unwrap();
+                let listeners = [Listener {
+                    socket,
+                    transport: TransportKind::Tcp,
+                }];
+                let listener = &listeners[0].socket;
+                lot.watch_listeners(&listeners).unwrap();
                 let _first = StdTcpStream::connect(address).unwrap();
                 assert_eq!(next_report(&mut doorbell).await, ACCEPT_READY);
                 listener.accept().expect("the first connection waits");
                 // Came in while the listener was not armed: re-arming reports it.
                 let _second = StdTcpStream::connect(address).unwrap();
-                lot.rearm_listeners(listeners).unwrap();
+                lot.rearm_listeners(&listeners).unwrap();
                 assert_eq!(next_report(&mut doorbell).await, ACCEPT_READY);
                 listener.accept().expect("the second connection waits");
             })

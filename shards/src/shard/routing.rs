@@ -21,7 +21,7 @@ use shardmq::retained::{Stamp, Update};
 use shardmq::session::{SharedMessage, SubscriptionMatch};
 use shardmq::topic::{MatchVisitor, ShardSet, SharedGroupMatch};
 
-use super::reader::HandOff;
+use super::connect_read::HandOff;
 use super::sessions::SessionKey;
 use super::{Connection, Shard};
 

@@ -38,7 +38,17 @@
 //! payloads borrow from. A connection waiting for data holds no read buffer,
 //! and its outbound queue and write buffer are released as they empty (see
 //! [`super::connection`]).
+//!
+//! Bytes pass through the connection's transport layer both ways (see
+//! [`crate::transport`]): what a read brings is handed to the layer, which
+//! appends the MQTT bytes it carries to `inbound`; a batch of packets is
+//! encoded into the buffer the layer names and sealed into wire bytes once,
+//! which partial writes then only advance through. The layer may want to
+//! write with no packet queued (a handshake, a pong), and once the
+//! connection is closed and written out it writes its farewell last. A
+//! failing layer ends the connection like a failing socket.
 
+use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::Shutdown;
@@ -55,7 +65,7 @@ use socket2::SockRef;
 
 use super::read_ahead::take_acknowledgements;
 use super::{Connection, Shard};
-use crate::transport::TransportLayer;
+use crate::transport::{Transport, TransportError, TransportLayer, WireOut};
 
 /// The task serving `connection` until it is closed and its last bytes are
 /// written; `buffered` holds bytes read after its CONNECT, handled at once.
@@ -87,8 +97,8 @@ pub fn serve(
         close_watched: false,
         lost_pending: false,
         write_failed: false,
-        batch: BytesMut::new(),
-        written: 0,
+        farewell: false,
+        wire: WireOut::default(),
     };
     task.handle_buffered();
     task
@@ -102,7 +112,7 @@ pub struct ConnectionTask {
     connection: Rc<Connection>,
     stream: TcpStream,
     transport: TransportLayer,
-    /// Bytes read and not yet decoded.
+    /// MQTT bytes received and not yet decoded.
     inbound: BytesMut,
     /// False once the client's side ended (end of stream, read error or a
     /// malformed packet): what is queued is still written.
@@ -120,10 +130,11 @@ pub struct ConnectionTask {
     lost_pending: bool,
     /// A write failed: nothing more is written.
     write_failed: bool,
+    /// The transport layer was asked for its farewell: nothing of the
+    /// connection's own is left to write.
+    farewell: bool,
     /// Wire bytes being written.
-    batch: BytesMut,
-    /// How much of `batch` the socket took so far.
-    written: usize,
+    wire: WireOut,
     /// Nothing was read since the CONNECT and the connection has not yet
     /// been idle with its CONNACK written: that moment parks it on a
     /// crowded shard.
@@ -203,9 +214,13 @@ impl ConnectionTask {
         self.shard.is_crowded() && self.park()
     }
 
-    /// Nothing left to write: no batch under way, none queued or held.
+    /// Nothing left to write: no wire bytes under way, none the layer wants
+    /// to write, no packet queued or held.
     fn output_written(&self) -> bool {
-        self.batch.is_empty() && !self.connection.is_held() && !self.connection.has_queued()
+        self.wire.is_empty()
+            && !self.transport.wants_write()
+            && !self.connection.is_held()
+            && !self.connection.has_queued()
     }
 
     /// Hands the socket to the shard's parking lot when nothing is in flight:
@@ -233,15 +248,13 @@ impl ConnectionTask {
         }
     }
 
-    /// True once the connection is closed and everything queued is written
-    /// (or can no longer be).
+    /// True once the connection is closed and everything queued, the
+    /// transport layer's farewell last, is written (or can no longer be).
     fn is_done(&self) -> bool {
         self.connection.is_closing()
             && (self.write_failed
                 || self.connection.is_aborted()
-                || (!self.connection.is_held()
-                    && self.batch.is_empty()
-                    && !self.connection.has_queued()))
+                || (self.farewell && self.output_written()))
     }
 
     /// One read, and every complete packet it completes handled; or, while
@@ -302,7 +315,7 @@ impl ConnectionTask {
                 Step::Read
             }
             Poll::Ready(Err(error)) => {
-                tracing::debug!(connection = self.connection.id, peer = %self.connection.peer, %error, "read failed");
+                tracing::debug!(connection = self.connection.id, peer = %self.connection.peer, transport = self.transport.name(), %error, "read failed");
                 self.lost();
                 Step::Progress
             }
@@ -329,10 +342,9 @@ impl ConnectionTask {
     /// [`super::read_ahead`]).
     fn handle_acknowledgements_ahead(&mut self) {
         let maximum_packet_size = self.shard.config.maximum_packet_size;
-        let inbound = self.transport.inbound(&mut self.inbound);
         let version = self.connection.protocol_version;
         let Some(mut acknowledgements) =
-            take_acknowledgements(inbound, maximum_packet_size, version)
+            take_acknowledgements(&mut self.inbound, maximum_packet_size, version)
         else {
             return;
         };
@@ -346,15 +358,21 @@ impl ConnectionTask {
         self.shard.check_delivery_budget();
     }
 
-    /// Reads once into the shard's scratch buffer and appends what came to
+    /// Reads once into the shard's scratch buffer and hands what came to
+    /// the transport layer, which appends the MQTT bytes it carries to
     /// `inbound`. `Ok(0)` is end of stream.
-    fn poll_read_some(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+    fn poll_read_some(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, Failure>> {
         let mut scratch = self.shard.read_scratch.borrow_mut();
-        let read = Pin::new(&mut self.stream).poll_read(cx, &mut scratch[..]);
-        if let Poll::Ready(Ok(count)) = read {
-            self.inbound.extend_from_slice(&scratch[..count]);
+        let count = match Pin::new(&mut self.stream).poll_read(cx, &mut scratch[..]) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(error)) => return Poll::Ready(Err(Failure::Socket(error))),
+            Poll::Ready(Ok(0)) => return Poll::Ready(Ok(0)),
+            Poll::Ready(Ok(count)) => count,
+        };
+        if let Err(error) = self.transport.receive(&scratch[..count], &mut self.inbound) {
+            return Poll::Ready(Err(Failure::Transport(error)));
         }
-        read
+        Poll::Ready(Ok(count))
     }
 
     /// Decodes and handles every complete packet in `inbound`, all at one
@@ -362,7 +380,7 @@ impl ConnectionTask {
     /// PUBLISH while publishing is paused.
     fn handle_buffered(&mut self) {
         let shard = &self.shard;
-        let inbound = self.transport.inbound(&mut self.inbound);
+        let inbound = &mut self.inbound;
         let backlog = &mut self.backlog;
         let paused = &mut self.paused;
         *backlog = false;
@@ -391,8 +409,8 @@ impl ConnectionTask {
         self.shard.check_delivery_budget();
     }
 
-    /// Writes the current batch, or encodes the next one from the queue; a
-    /// failed write ends the connection.
+    /// Writes the current wire bytes, or seals the next; a failed write or
+    /// transport layer ends the connection.
     fn poll_write_step(&mut self, cx: &mut Context<'_>) -> Step {
         if self.write_failed || self.connection.is_aborted() {
             return Step::Parked;
@@ -400,35 +418,31 @@ impl ConnectionTask {
         match self.poll_write(cx) {
             Ok(step) => step,
             Err(error) => {
-                tracing::debug!(connection = self.connection.id, peer = %self.connection.peer, %error, "write failed");
+                tracing::debug!(connection = self.connection.id, peer = %self.connection.peer, transport = self.transport.name(), %error, "write failed");
                 self.write_failed = true;
-                self.batch = BytesMut::new();
+                self.wire = WireOut::default();
                 self.lost();
                 Step::Progress
             }
         }
     }
 
-    /// Writes the current batch, or encodes the next one from the queue.
-    fn poll_write(&mut self, cx: &mut Context<'_>) -> io::Result<Step> {
-        if self.batch.is_empty() {
-            if !self.connection.encode_batch(cx, &mut self.batch) {
-                self.release_idle_buffer();
-                return Ok(Step::Parked);
-            }
-            self.written = 0;
+    /// Writes the current wire bytes, or seals the next: a batch encoded
+    /// from the queue and what the transport layer wants to write on its
+    /// own, or, once the connection is closed and everything queued is out,
+    /// the layer's farewell.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<Step, Failure> {
+        if self.wire.is_empty() && !self.fill_wire(cx)? {
+            self.wire.release_idle();
+            return Ok(Step::Parked);
         }
-        let wire = self.transport.outbound(&mut self.batch);
-        match Pin::new(&mut self.stream).poll_write(cx, &wire[self.written..]) {
+        match Pin::new(&mut self.stream).poll_write(cx, self.wire.unwritten()) {
             Poll::Pending => Ok(Step::Parked),
-            Poll::Ready(Err(error)) => Err(error),
-            Poll::Ready(Ok(0)) => Err(io::ErrorKind::WriteZero.into()),
+            Poll::Ready(Err(error)) => Err(Failure::Socket(error)),
+            Poll::Ready(Ok(0)) => Err(Failure::Socket(io::ErrorKind::WriteZero.into())),
             Poll::Ready(Ok(count)) => {
                 self.connection.note_written();
-                self.written += count;
-                if self.written == wire.len() {
-                    self.batch.clear();
-                    self.written = 0;
+                if self.wire.advance(count) {
                     self.connection.batch_written();
                 }
                 Ok(Step::Progress)
@@ -436,11 +450,25 @@ impl ConnectionTask {
         }
     }
 
-    /// Releases a large write buffer once nothing is left to write.
-    fn release_idle_buffer(&mut self) {
-        if self.batch.capacity() > limits::IDLE_BUFFER_KEEP_MAX {
-            self.batch = BytesMut::new();
+    /// Fills the empty wire buffer (see [`WireOut::fill`]); true when there
+    /// is something to write.
+    fn fill_wire(&mut self, cx: &Context<'_>) -> Result<bool, Failure> {
+        let connection = &self.connection;
+        let filled = self
+            .wire
+            .fill(&mut self.transport, |batch| {
+                connection.encode_batch(cx, batch)
+            })
+            .map_err(Failure::Transport)?;
+        if filled || self.farewell || !connection.is_closing() || connection.is_held() {
+            return Ok(filled);
         }
+        // Closed, and nothing queued is left: the layer's farewell goes last.
+        self.farewell = true;
+        self.transport.close();
+        self.wire
+            .fill(&mut self.transport, |_| false)
+            .map_err(Failure::Transport)
     }
 
     /// The client's side ended or a write failed: the session hears of it once
@@ -457,6 +485,22 @@ impl ConnectionTask {
             tracing::trace!(connection = self.connection.id, peer = %self.connection.peer, %error, "shutdown failed");
         }
         self.connection.finished();
+    }
+}
+
+/// Why a connection's reading or writing failed: its socket or its
+/// transport layer.
+enum Failure {
+    Socket(io::Error),
+    Transport(TransportError),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Socket(error) => write!(f, "socket: {error}"),
+            Failure::Transport(error) => error.fmt(f),
+        }
     }
 }
 
