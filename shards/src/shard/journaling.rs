@@ -242,7 +242,16 @@ impl Shard {
             journal.when_durable_for(connection.id, appended, Box::new(move || held.release()));
         }
         if !remote.is_empty() {
-            self.raise_durable_barrier(connection, remote);
+            let token = self.replication.raise_durable(connection, remote);
+            for shard in remote.iter() {
+                self.mesh.push(
+                    shard,
+                    ShardMessage::DurableBarrier {
+                        from: self.index,
+                        token,
+                    },
+                );
+            }
         }
     }
 

@@ -17,7 +17,6 @@
 //! - `clients`: the index from client id to session key.
 //! - `connect_read`: a new connection's transport handshake and CONNECT, and its
 //!   hand-off to the home shard.
-//! - `barrier`: holding a client's acknowledgement until every shard applied its change.
 //! - `connection`: the outbound queue and the flags a connection's task obeys.
 //! - `flow`: the delivery budget: publishers paused while a shard's backlog is
 //!   over it, stalled subscribers cut out of it, slow closes cut short.
@@ -25,6 +24,7 @@
 //! - `parking`: idle connections without a task, their sockets watched by epoll
 //!   (the same watcher wakes the accept loop when a listener has connections).
 //! - `recovery`: restoring the state start-up hands the shard; its snapshots.
+//! - `replication`: holding a client's acknowledgement until every shard applied its change.
 //! - `read_ahead`: the acknowledgements behind a PUBLISH paused by `flow`.
 //! - `table`: the sessions of the shard, by key.
 //! - `task`: a connection's one task: reading and handling packets, writing.
@@ -32,7 +32,6 @@
 //! - `routing`: the ring message enum, publish routing, subscription transitions.
 
 mod attach;
-mod barrier;
 mod clients;
 mod connect_read;
 mod connection;
@@ -41,6 +40,7 @@ mod journaling;
 mod parking;
 mod read_ahead;
 mod recovery;
+mod replication;
 mod routing;
 mod sessions;
 mod table;
@@ -53,7 +53,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytestring::ByteString;
 use futures_lite::future;
 use shardmq::limits;
 use shardmq::retained::RetainedStore;
@@ -123,11 +122,9 @@ pub struct Shard {
     retained_sequence: Cell<u64>,
     timers: RefCell<TimerQueue<(SessionKey, TimerKind)>>,
     action_buffers: RefCell<Vec<Vec<Action>>>,
-    pending_changes: RefCell<barrier::PendingChanges>,
     action_depth: Cell<usize>,
-    next_barrier_token: Cell<u64>,
-    barriers: RefCell<HashMap<u64, barrier::Barrier>>,
-    filters_in_flight: RefCell<HashMap<ByteString, u64>>,
+    /// Barriers holding clients until the other shards applied their changes.
+    replication: replication::Replication,
     read_scratch: RefCell<Vec<u8>>,
     /// Connection tasks alive: the connections not parked, including
     /// refused or closing ones still writing their last packets.
@@ -199,11 +196,8 @@ pub async fn run(setup: ShardSetup) {
         client_keys: RefCell::new(clients::ClientIndex::new()),
         entries: RefCell::new(table::SessionTable::default()),
         action_buffers: RefCell::new(Vec::new()),
-        pending_changes: RefCell::new(barrier::PendingChanges::default()),
         action_depth: Cell::new(0),
-        next_barrier_token: Cell::new(0),
-        barriers: RefCell::new(HashMap::new()),
-        filters_in_flight: RefCell::new(HashMap::new()),
+        replication: replication::Replication::new(setup.shard_count),
         connections: RefCell::new(HashMap::new()),
         trie: RefCell::new(SubscriptionTrie::with_label_seeds(setup.label_seeds)),
         retained: RefCell::new(retained),
@@ -437,7 +431,7 @@ impl Shard {
         let connections: Vec<Rc<Connection>> =
             self.connections.borrow().values().cloned().collect();
         self.abandon_held_answers();
-        self.release_all_barriers();
+        self.replication.release_all();
         for connection in &connections {
             sessions::send_server_shutting_down(connection);
             connection.close();

@@ -247,7 +247,7 @@ impl Shard {
                         message: SharedMessage::clone(&retained),
                         stamp,
                     });
-                    self.note_retained_changed();
+                    self.replication.note_retained_changed();
                 }
                 Update::Refused => {
                     tracing::debug!(topic_name = %retained.topic_name, "retained store full; not retained");
@@ -380,7 +380,7 @@ impl Shard {
                 self.mesh.push(from, ShardMessage::BarrierPassed { token })
             }
             ShardMessage::DurableBarrier { from, token } => self.on_durable_barrier(from, token),
-            ShardMessage::BarrierPassed { token } => self.barrier_passed(token),
+            ShardMessage::BarrierPassed { token } => self.replication.passed(token),
             ShardMessage::DeliveryBacklog { from, over } => {
                 self.flow.set_remote(from, over);
                 self.settle_flow();
@@ -436,7 +436,8 @@ impl Shard {
                         subscribed: true,
                     });
                 }
-                self.note_subscribed(topic_filter, inserted.first_local);
+                self.replication
+                    .note_subscribed(topic_filter, inserted.first_local);
             }
             Err(error) => {
                 tracing::debug!(%topic_filter, ?error, "subscription not added");

@@ -14,7 +14,7 @@ use shardmq::protocol::{Disconnect, DisconnectProperties, Packet, ProtocolError,
 use shardmq::session::{Action, PlainDelivery, PublishRefusal, SubscriptionMatch, TimerKind};
 
 use super::connection::Connection;
-use super::{SessionEntry, Shard};
+use super::{SessionEntry, Shard, ShardMessage};
 
 /// A session's number on its home shard.
 pub type SessionKey = u64;
@@ -330,7 +330,12 @@ impl Shard {
         }
         self.action_depth.set(self.action_depth.get() - 1);
         if self.action_depth.get() == 0 {
-            self.raise_barrier_if_wanted(connection);
+            if let Some(token) = self.replication.raise_if_wanted(connection) {
+                self.mesh.broadcast_with(|| ShardMessage::Barrier {
+                    from: self.index,
+                    token,
+                });
+            }
         }
         answered
     }
