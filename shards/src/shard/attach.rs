@@ -13,9 +13,10 @@ use shardmq::session::{needs_assigned_client_id, refuse_connect, Action, Connect
 
 use super::connect_read::HandOff;
 use super::connection::Connection;
-use super::sessions::SessionKey;
+use super::store::SessionEntry;
+use super::store::SessionKey;
 use super::task::serve;
-use super::{SessionEntry, Shard};
+use super::Shard;
 use crate::home::home_shard;
 use crate::transport::{Transport, TransportLayer};
 
@@ -85,9 +86,9 @@ impl Shard {
         // shared for as long as the session keeps them.
         let client_id = String::from(assigned_client_id.as_deref().unwrap_or(&connect.client_id));
         let now_ms = self.now_ms();
-        let stored_key = self.session_key_of(&client_id);
+        let stored_key = self.store.key_of(&client_id);
         let refusal = stored_key
-            .filter(|key| self.is_connected(key))
+            .filter(|key| self.is_connected(*key))
             .and_then(|key| {
                 self.refusal(&connect, assigned_client_id.is_some())
                     .map(|actions| (key, actions))
@@ -136,7 +137,7 @@ impl Shard {
                     transport = transport.name(),
                     "client connected"
                 );
-                self.entries.borrow_mut().insert(
+                self.store.put(
                     key,
                     SessionEntry {
                         session,
@@ -152,7 +153,7 @@ impl Shard {
                 tracing::debug!(%client_id, %peer, "connection refused");
                 match existing {
                     Some(session) => {
-                        self.entries.borrow_mut().insert(
+                        self.store.put(
                             key,
                             SessionEntry {
                                 session,
@@ -160,10 +161,7 @@ impl Shard {
                             },
                         );
                     }
-                    None => {
-                        self.client_keys.borrow_mut().remove(&client_id, key);
-                        self.entries.borrow_mut().release(&key);
-                    }
+                    None => self.store.release(key, &client_id),
                 }
                 self.run_actions(key, Some(&connection), &mut actions);
                 connection.close();
@@ -220,11 +218,10 @@ impl Shard {
     }
 
     /// True when the session under `key` has a connection attached.
-    fn is_connected(&self, key: &SessionKey) -> bool {
-        self.entries
-            .borrow()
-            .get(key)
-            .is_some_and(|entry| entry.session.is_connected())
+    fn is_connected(&self, key: SessionKey) -> bool {
+        self.store
+            .with(key, |entry| entry.session.is_connected())
+            .unwrap_or(false)
     }
 
     /// The refusal actions (CONNACK, close) when the session core refuses
@@ -253,11 +250,9 @@ impl Shard {
         now_ms: u64,
     ) -> (SessionKey, Option<Session>) {
         let Some(key) = stored_key else {
-            let key = self.entries.borrow_mut().reserve();
-            self.client_keys.borrow_mut().insert(client_id, key);
-            return (key, None);
+            return (self.store.reserve(client_id), None);
         };
-        let Some(mut entry) = self.entries.borrow_mut().take(&key) else {
+        let Some(mut entry) = self.store.take(key) else {
             return (key, None);
         };
         if entry.session.is_connected() {

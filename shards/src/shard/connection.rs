@@ -30,7 +30,7 @@ use shardmq::protocol::{
 use shardmq::session::{Delivery, Message};
 
 use super::parking::ParkedSocket;
-use super::sessions::SessionKey;
+use super::store::SessionKey;
 use crate::wake::WakerSlot;
 
 /// A connection whose CONNECT was accepted on this (its home) shard.

@@ -194,10 +194,11 @@ impl Shard {
     /// True while the session `connection` serves has messages in flight
     /// to its client, awaiting acknowledgements.
     pub(super) fn owes_acknowledgements(&self, connection: &Connection) -> bool {
-        self.entries
-            .borrow()
-            .get(&connection.session_key)
-            .is_some_and(|entry| entry.session.inflight_len() > 0)
+        self.store
+            .with(connection.session_key, |entry| {
+                entry.session.inflight_len() > 0
+            })
+            .unwrap_or(false)
     }
 
     /// Finds the connected subscribers that wrote nothing for
@@ -212,15 +213,17 @@ impl Shard {
         let mut resumed = Vec::new();
         let mut stalled = Vec::new();
         {
-            let entries = self.entries.borrow();
             for connection in self.connections.borrow().values() {
                 match connection.sweep_progress() {
                     Progress::Unchanged => {}
                     Progress::Resumed => resumed.push(Rc::clone(connection)),
                     Progress::Quiet if backlog => {
-                        let waiting = entries
-                            .get(&connection.session_key)
-                            .is_some_and(|entry| entry.session.holds_backlog());
+                        let waiting = self
+                            .store
+                            .with(connection.session_key, |entry| {
+                                entry.session.holds_backlog()
+                            })
+                            .unwrap_or(false);
                         if connection.stalled_for(waiting, now_ms, timeout_ms) {
                             stalled.push(Rc::clone(connection));
                         }
@@ -230,9 +233,9 @@ impl Shard {
             }
         }
         for connection in resumed {
-            if let Some(entry) = self.entries.borrow_mut().get_mut(&connection.session_key) {
-                entry.session.subscriber_progressed();
-            }
+            self.store.with(connection.session_key, |entry| {
+                entry.session.subscriber_progressed()
+            });
         }
         for connection in stalled {
             self.subscriber_stalled(&connection, now_ms);
@@ -245,13 +248,9 @@ impl Shard {
         let key = connection.session_key;
         let disconnect = self.config.slow_subscriber_action == SlowSubscriberAction::Disconnect;
         let mut actions = Vec::new();
-        {
-            let mut entries = self.entries.borrow_mut();
-            let Some(entry) = entries.get_mut(&key) else {
-                return;
-            };
+        let stalled = self.store.with(key, |entry| {
             if !entry.session.subscriber_stalled() {
-                return;
+                return false;
             }
             tracing::debug!(
                 connection = connection.id,
@@ -268,6 +267,10 @@ impl Shard {
                     .session
                     .close(ReasonCode::QuotaExceeded, now_ms, &mut actions);
             }
+            true
+        });
+        if stalled != Some(true) {
+            return;
         }
         self.stats.subscriber_stalled(disconnect);
         self.run_actions(key, Some(connection), &mut actions);

@@ -21,7 +21,7 @@ use shardmq::persist::{InboundQos2Record, JournalRecord, TargetRecord};
 use shardmq::protocol::{Disconnect, DisconnectProperties, Packet, PacketId, QoS, ReasonCode};
 use shardmq::session::{Change, Message, SharedMessage, SubscriptionMatch};
 
-use super::sessions::SessionKey;
+use super::store::SessionKey;
 use super::{Connection, Shard, ShardMessage};
 use crate::home::home_shard;
 use crate::persist::{wall_clock_ms, ShardPersistence};
@@ -37,20 +37,16 @@ impl Shard {
         let Some(persistence) = self.persistence() else {
             return;
         };
-        let record = {
-            let entries = self.entries.borrow();
-            let Some(entry) = entries.get(&key) else {
-                return;
-            };
-            let now_ms = self.now_ms();
-            // The wall clock places the deadlines of a disconnected session.
-            let wall_ms = match change {
-                Change::Disconnected => wall_clock_ms(),
-                _ => 0,
-            };
-            entry.session.journal_record(change, now_ms, wall_ms)
+        let now_ms = self.now_ms();
+        // The wall clock places the deadlines of a disconnected session.
+        let wall_ms = match change {
+            Change::Disconnected => wall_clock_ms(),
+            _ => 0,
         };
-        if let Some(record) = record {
+        let record = self.store.with(key, |entry| {
+            entry.session.journal_record(change, now_ms, wall_ms)
+        });
+        if let Some(record) = record.flatten() {
             persistence.journal.append(&record);
         }
     }
@@ -63,9 +59,7 @@ impl Shard {
         packet_id: PacketId,
     ) -> Option<InboundQos2Record> {
         self.persistence()?;
-        let entries = self.entries.borrow();
-        let entry = entries.get(&key)?;
-        Some(InboundQos2Record {
+        self.store.with(key, |entry| InboundQos2Record {
             client_id: str::to_owned(entry.session.client_id()),
             packet_id,
         })
@@ -84,20 +78,18 @@ impl Shard {
         };
         let mut targets: Vec<TargetRecord> = Vec::new();
         if message.qos != QoS::AtMostOnce {
-            let entries = self.entries.borrow();
             let mut matched: Vec<SubscriptionMatch> = Vec::new();
             let mut start = 0;
             while start < local.len() {
                 let key = local[start].0;
                 let end = start + local[start..].iter().take_while(|(k, _)| *k == key).count();
-                if let Some(entry) = entries
-                    .get(&key)
-                    .filter(|entry| entry.session.is_journaled())
-                {
-                    matched.clear();
-                    matched.extend(local[start..end].iter().map(|(_, value)| *value));
-                    targets.extend(entry.session.delivery_target(message, &matched));
-                }
+                self.store.with(key, |entry| {
+                    if entry.session.is_journaled() {
+                        matched.clear();
+                        matched.extend(local[start..end].iter().map(|(_, value)| *value));
+                        targets.extend(entry.session.delivery_target(message, &matched));
+                    }
+                });
                 start = end;
             }
         }
@@ -138,14 +130,14 @@ impl Shard {
         let Some(persistence) = self.persistence() else {
             return;
         };
-        let client_id = {
-            let entries = self.entries.borrow();
-            match entries.get(&key) {
-                Some(entry) if entry.session.is_journaled() => {
-                    str::to_owned(entry.session.client_id())
-                }
-                _ => return,
-            }
+        let client_id = self.store.with(key, |entry| {
+            entry
+                .session
+                .is_journaled()
+                .then(|| str::to_owned(entry.session.client_id()))
+        });
+        let Some(client_id) = client_id.flatten() else {
+            return;
         };
         persistence.journal.append(&JournalRecord::MessageAccepted {
             inbound_qos2: None,

@@ -14,7 +14,6 @@
 //! session queues.
 //!
 //! - `attach`: CONNECT accepted: hand-off to the home shard, takeover, resume.
-//! - `clients`: the index from client id to session key.
 //! - `connect_read`: a new connection's transport handshake and CONNECT, and its
 //!   hand-off to the home shard.
 //! - `connection`: the outbound queue and the flags a connection's task obeys.
@@ -26,13 +25,12 @@
 //! - `recovery`: restoring the state start-up hands the shard; its snapshots.
 //! - `replication`: holding a client's acknowledgement until every shard applied its change.
 //! - `read_ahead`: the acknowledgements behind a PUBLISH paused by `flow`.
-//! - `table`: the sessions of the shard, by key.
+//! - `store`: the sessions of the shard, by key and by client id, and their timers.
 //! - `task`: a connection's one task: reading and handling packets, writing.
 //! - `sessions`: packets, timers and deliveries into sessions; their actions out.
 //! - `routing`: the ring message enum, publish routing, subscription transitions.
 
 mod attach;
-mod clients;
 mod connect_read;
 mod connection;
 mod flow;
@@ -43,7 +41,7 @@ mod recovery;
 mod replication;
 mod routing;
 mod sessions;
-mod table;
+mod store;
 mod task;
 
 use ahash::AHashMap as HashMap;
@@ -56,8 +54,7 @@ use std::time::{Duration, Instant};
 use futures_lite::future;
 use shardmq::limits;
 use shardmq::retained::RetainedStore;
-use shardmq::session::{Action, Gauge, Session, SessionConfig, SubscriptionMatch, TimerKind};
-use shardmq::timers::TimerQueue;
+use shardmq::session::{Action, Gauge, SessionConfig, SubscriptionMatch};
 use shardmq::topic::SubscriptionTrie;
 
 use crate::config::Config;
@@ -69,7 +66,7 @@ use crate::stop::StopSignal;
 use crate::wake::Notify;
 pub use connection::Connection;
 pub use routing::ShardMessage;
-use sessions::SessionKey;
+use store::{SessionKey, SessionStore};
 
 /// Everything a shard thread starts from; built by `Broker::start`.
 pub struct ShardSetup {
@@ -97,13 +94,6 @@ pub struct ShardSetup {
     pub label_seeds: [u64; 4],
 }
 
-/// A session stored on its home shard, with its current connection if any.
-struct SessionEntry {
-    /// The session; its client id is the one indexed in `client_keys`.
-    session: Session,
-    connection: Option<Rc<Connection>>,
-}
-
 /// The state of one shard.
 pub struct Shard {
     index: usize,
@@ -113,14 +103,13 @@ pub struct Shard {
     epoch: Instant,
     stats: Arc<BrokerStats>,
     mesh: Rc<Mesh<ShardMessage>>,
-    client_keys: RefCell<clients::ClientIndex>,
-    entries: RefCell<table::SessionTable>,
+    /// The sessions this shard is home to, and their timers.
+    store: SessionStore,
     connections: RefCell<HashMap<u64, Rc<Connection>>>,
     trie: RefCell<SubscriptionTrie<SessionKey, SubscriptionMatch>>,
     retained: RefCell<RetainedStore>,
     /// Retained updates this shard decided on (see `shardmq::retained::Stamp`).
     retained_sequence: Cell<u64>,
-    timers: RefCell<TimerQueue<(SessionKey, TimerKind)>>,
     action_buffers: RefCell<Vec<Vec<Action>>>,
     action_depth: Cell<usize>,
     /// Barriers holding clients until the other shards applied their changes.
@@ -193,8 +182,7 @@ pub async fn run(setup: ShardSetup) {
         epoch: setup.epoch,
         stats: setup.stats,
         mesh,
-        client_keys: RefCell::new(clients::ClientIndex::new()),
-        entries: RefCell::new(table::SessionTable::default()),
+        store: SessionStore::new(),
         action_buffers: RefCell::new(Vec::new()),
         action_depth: Cell::new(0),
         replication: replication::Replication::new(setup.shard_count),
@@ -202,7 +190,6 @@ pub async fn run(setup: ShardSetup) {
         trie: RefCell::new(SubscriptionTrie::with_label_seeds(setup.label_seeds)),
         retained: RefCell::new(retained),
         retained_sequence: Cell::new(0),
-        timers: RefCell::new(TimerQueue::new(limits::TIMERS_PER_SHARD_MAX)),
         read_scratch: RefCell::new(vec![0; limits::READ_CHUNK_SIZE]),
         live_tasks: Cell::new(0),
         next_connection_id: Cell::new(0),
@@ -252,7 +239,7 @@ pub async fn run(setup: ShardSetup) {
     while !setup.stop.is_requested() {
         let now_ms = shard.now_ms();
         let due_ms = [
-            shard.timers.borrow().next_deadline_ms(),
+            shard.store.next_deadline_ms(),
             Some(next_sweep_ms),
             Some(next_purge_ms),
             snapshots
@@ -420,9 +407,9 @@ impl Shard {
     /// Frees the expired messages queued in this shard's sessions; offline ones are
     /// touched by nothing else. Costs one comparison per session with nothing due.
     fn purge_expired_messages(&self, now_ms: u64) {
-        for entry in self.entries.borrow_mut().values_mut() {
+        self.store.for_each(|entry| {
             entry.session.purge_expired(now_ms);
-        }
+        });
     }
 
     /// Stops every connection: DISCONNECT 0x8B to 5.0 clients, then a flush

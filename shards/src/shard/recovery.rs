@@ -11,8 +11,8 @@ use shardmq::persist::schema::SessionSnapshot;
 use shardmq::retained::Stamp;
 use shardmq::session::{Action, Session, SubscriptionMatch};
 
-use super::sessions::SessionKey;
-use super::{SessionEntry, Shard};
+use super::store::SessionKey;
+use super::Shard;
 use crate::home::home_shard;
 use crate::persist::{wall_clock_ms, Captured, ShardRestore};
 
@@ -82,26 +82,22 @@ impl Shard {
                 return None;
             }
         };
-        let key = self.entries.borrow_mut().reserve();
-        {
-            let mut trie = self.trie.borrow_mut();
-            for (topic_filter, options, subscription_identifier) in session.subscriptions() {
-                let value = SubscriptionMatch::new(options, subscription_identifier);
-                if let Err(error) = trie.insert(topic_filter, key, value) {
-                    tracing::warn!(%topic_filter, ?error, "stored subscription not restored");
-                }
+        let subscriptions: Vec<_> = session
+            .subscriptions()
+            .map(|(topic_filter, options, subscription_identifier)| {
+                (
+                    topic_filter.clone(),
+                    SubscriptionMatch::new(options, subscription_identifier),
+                )
+            })
+            .collect();
+        let key = self.store.restore(session);
+        let mut trie = self.trie.borrow_mut();
+        for (topic_filter, value) in subscriptions {
+            if let Err(error) = trie.insert(&topic_filter, key, value) {
+                tracing::warn!(%topic_filter, ?error, "stored subscription not restored");
             }
         }
-        self.client_keys
-            .borrow_mut()
-            .insert(session.client_id(), key);
-        self.entries.borrow_mut().insert(
-            key,
-            SessionEntry {
-                session,
-                connection: None,
-            },
-        );
         Some((key, actions))
     }
 
@@ -124,13 +120,12 @@ impl Shard {
     /// Copies of the persisted sessions and of the retained messages this shard
     /// owns; their conversion to records happens off the shard thread.
     fn capture(&self) -> Captured {
-        let sessions = self
-            .entries
-            .borrow()
-            .values()
-            .filter(|entry| entry.session.is_journaled())
-            .map(|entry| entry.session.clone())
-            .collect();
+        let mut sessions = Vec::new();
+        self.store.for_each(|entry| {
+            if entry.session.is_journaled() {
+                sessions.push(entry.session.clone());
+            }
+        });
         let retained = self
             .retained
             .borrow()

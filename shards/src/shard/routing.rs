@@ -22,7 +22,7 @@ use shardmq::session::{SharedMessage, SubscriptionMatch};
 use shardmq::topic::{MatchVisitor, ShardSet, SharedGroupMatch};
 
 use super::connect_read::HandOff;
-use super::sessions::SessionKey;
+use super::store::SessionKey;
 use super::{Connection, Shard};
 
 /// One message on a ring between two shards.

@@ -1,7 +1,7 @@
 //! Driving the sessions of a shard: packets, timers, deliveries and lost
 //! connections in, and the actions the sessions ask for run in order.
 //!
-//! Sessions are stored by a shard-local [`SessionKey`] (a `Copy` number the trie
+//! Sessions are stored by a shard-local `SessionKey` (a `Copy` number the trie
 //! and the timer queue can hold) with an index from client id to key. Every call
 //! into a session borrows the table only for that call; the actions it returns
 //! are run afterwards, so delivering to other sessions never meets a borrow.
@@ -14,15 +14,8 @@ use shardmq::protocol::{Disconnect, DisconnectProperties, Packet, ProtocolError,
 use shardmq::session::{Action, PlainDelivery, PublishRefusal, SubscriptionMatch, TimerKind};
 
 use super::connection::Connection;
-use super::{SessionEntry, Shard, ShardMessage};
-
-/// A session's number on its home shard.
-pub type SessionKey = u64;
-
-/// The timer kinds the shard's timer queue holds, to disarm them all when a
-/// session ends. Keep-alive lives on the connection (see
-/// [`Shard::sweep_connections`]).
-const QUEUED_TIMER_KINDS: [TimerKind; 2] = [TimerKind::WillDelay, TimerKind::SessionExpiry];
+use super::store::SessionKey;
+use super::{Shard, ShardMessage};
 
 /// DISCONNECT 0x8B (Server shutting down), sent to 5.0 clients on stop.
 pub fn send_server_shutting_down(connection: &Connection) {
@@ -42,14 +35,10 @@ impl Shard {
         let mut actions = self.take_action_buffer();
         let mark = self.journal_mark();
         // One lookup finds the session and checks it is still this connection's.
-        let handled = match self.entries.borrow_mut().get_mut(&key) {
-            Some(entry) if serves(entry, connection) => {
-                entry.session.handle_packet(packet, now_ms, &mut actions);
-                true
-            }
-            _ => false,
-        };
-        if !handled {
+        let handled = self.store.with_served(key, connection, |entry| {
+            entry.session.handle_packet(packet, now_ms, &mut actions)
+        });
+        if handled.is_none() {
             self.return_action_buffer(actions);
             connection.close();
             return;
@@ -57,24 +46,6 @@ impl Shard {
         let answered = self.run_actions(key, Some(connection), &mut actions);
         self.hold_until_durable(connection, mark, answered);
         self.return_action_buffer(actions);
-    }
-
-    /// The key of the session of `client_id`, if this shard holds one.
-    pub(super) fn session_key_of(&self, client_id: &str) -> Option<SessionKey> {
-        let client_keys = self.client_keys.borrow();
-        let entries = self.entries.borrow();
-        client_keys.find(client_id, |key| {
-            entries
-                .get(&key)
-                .is_some_and(|entry| &**entry.session.client_id() == client_id)
-        })
-    }
-
-    /// The session key of the session `connection` currently serves, if it does.
-    fn current_key(&self, connection: &Connection) -> Option<SessionKey> {
-        let key = connection.session_key;
-        let entries = self.entries.borrow();
-        serves(entries.get(&key)?, connection).then_some(key)
     }
 
     /// The client sent bytes that break the protocol: DISCONNECT with the reason
@@ -94,16 +65,16 @@ impl Shard {
     pub(super) fn on_connection_lost(&self, connection: &Rc<Connection>) {
         connection.close();
         self.connections.borrow_mut().remove(&connection.id);
-        let Some(key) = self.current_key(connection) else {
-            return;
-        };
+        let key = connection.session_key;
         let now_ms = self.now_ms();
         let mut actions = Vec::new();
-        if let Some(entry) = self.entries.borrow_mut().get_mut(&key) {
+        let served = self.store.with_served(key, connection, |entry| {
             entry.connection = None;
             entry.session.connection_lost(now_ms, &mut actions);
+        });
+        if served.is_some() {
+            self.run_actions(key, None, &mut actions);
         }
-        self.run_actions(key, None, &mut actions);
     }
 
     /// Fires the session timers that are due, at most
@@ -115,18 +86,17 @@ impl Shard {
             if self.mesh.is_congested() {
                 break;
             }
-            let due = self.timers.borrow_mut().pop_due(now_ms);
-            let Some((key, timer)) = due else { break };
+            let Some((key, timer)) = self.store.pop_due_timer(now_ms) else {
+                break;
+            };
             let mut actions = Vec::new();
-            let connection = {
-                let mut entries = self.entries.borrow_mut();
-                let Some(entry) = entries.get_mut(&key) else {
-                    continue;
-                };
+            let connection = self.store.with(key, |entry| {
                 entry.session.handle_timer(timer, now_ms, &mut actions);
                 entry.connection.clone()
-            };
-            self.run_actions(key, connection.as_ref(), &mut actions);
+            });
+            if let Some(connection) = connection {
+                self.run_actions(key, connection.as_ref(), &mut actions);
+            }
         }
     }
 
@@ -148,16 +118,16 @@ impl Shard {
             }
         }
         for connection in due {
-            let Some(key) = self.current_key(&connection) else {
-                continue;
-            };
+            let key = connection.session_key;
             let mut actions = Vec::new();
-            if let Some(entry) = self.entries.borrow_mut().get_mut(&key) {
+            let served = self.store.with_served(key, &connection, |entry| {
                 entry
                     .session
-                    .handle_timer(TimerKind::KeepAlive, now_ms, &mut actions);
+                    .handle_timer(TimerKind::KeepAlive, now_ms, &mut actions)
+            });
+            if served.is_some() {
+                self.run_actions(key, Some(&connection), &mut actions);
             }
-            self.run_actions(key, Some(&connection), &mut actions);
         }
     }
 
@@ -172,28 +142,29 @@ impl Shard {
         matched: &[SubscriptionMatch],
         now_ms: u64,
     ) {
-        let mut entries = self.entries.borrow_mut();
-        let Some(entry) = entries.get_mut(&key) else {
+        let mut actions = Vec::new();
+        let general = self.store.with(key, |entry| {
+            if let Some(connection) = &entry.connection {
+                match entry.session.deliver_plain(message, matched, now_ms) {
+                    PlainDelivery::Skipped => return None,
+                    PlainDelivery::Plain { retain } => {
+                        if !connection.send_message(message, retain) {
+                            self.count_dropped_qos0(connection);
+                        }
+                        return None;
+                    }
+                    PlainDelivery::General => {}
+                }
+            }
+            actions = self.take_action_buffer();
+            entry
+                .session
+                .deliver(message, matched, now_ms, &mut actions);
+            Some(entry.connection.clone())
+        });
+        let Some(Some(connection)) = general else {
             return;
         };
-        if let Some(connection) = &entry.connection {
-            match entry.session.deliver_plain(message, matched, now_ms) {
-                PlainDelivery::Skipped => return,
-                PlainDelivery::Plain { retain } => {
-                    if !connection.send_message(message, retain) {
-                        self.count_dropped_qos0(connection);
-                    }
-                    return;
-                }
-                PlainDelivery::General => {}
-            }
-        }
-        let mut actions = self.take_action_buffer();
-        entry
-            .session
-            .deliver(message, matched, now_ms, &mut actions);
-        let connection = entry.connection.clone();
-        drop(entries);
         self.run_actions(key, connection.as_ref(), &mut actions);
         self.return_action_buffer(actions);
         if let Some(connection) = connection {
@@ -291,14 +262,14 @@ impl Shard {
                     }
                 }
                 Action::ArmTimer { timer, at_ms } => {
-                    if self.timers.borrow_mut().arm((key, timer), at_ms).is_err() {
+                    if self.store.arm_timer(key, timer, at_ms).is_err() {
                         tracing::warn!(?timer, "timer queue full; timer not armed");
                     } else if at_ms < self.tick_at_ms.get() {
                         self.tick_wake.notify();
                     }
                 }
                 Action::CancelTimer(timer) => {
-                    self.timers.borrow_mut().cancel(&(key, timer));
+                    self.store.cancel_timer(key, timer);
                 }
                 Action::Close { reason_code } => {
                     if let Some(connection) = connection {
@@ -311,15 +282,9 @@ impl Shard {
                         );
                         connection.close();
                         self.forget_connection(connection);
-                        if let Some(entry) = self.entries.borrow_mut().get_mut(&key) {
-                            if entry
-                                .connection
-                                .as_ref()
-                                .is_some_and(|c| c.id == connection.id)
-                            {
-                                entry.connection = None;
-                            }
-                        }
+                        self.store.with_served(key, connection, |entry| {
+                            entry.connection = None;
+                        });
                     }
                 }
                 Action::EndSession => self.end_session(key),
@@ -342,10 +307,8 @@ impl Shard {
 
     /// The client id of session `key`, empty when the shard no longer holds it.
     fn client_id_of(&self, key: SessionKey) -> ByteString {
-        self.entries
-            .borrow()
-            .get(&key)
-            .map(|entry| entry.session.client_id().clone())
+        self.store
+            .with(key, |entry| entry.session.client_id().clone())
             .unwrap_or_default()
     }
 
@@ -386,24 +349,17 @@ impl Shard {
 
     /// Drops session `key` with its timers and subscriptions.
     fn end_session(&self, key: SessionKey) {
-        for timer in QUEUED_TIMER_KINDS {
-            self.timers.borrow_mut().cancel(&(key, timer));
-        }
-        let Some(entry) = self.entries.borrow_mut().remove(&key) else {
+        let Some(session) = self.store.remove(key) else {
             return;
         };
-        self.client_keys
-            .borrow_mut()
-            .remove(entry.session.client_id(), key);
-        let topic_filters: Vec<ByteString> = entry
-            .session
+        let topic_filters: Vec<ByteString> = session
             .subscriptions()
             .map(|(topic_filter, _, _)| topic_filter.clone())
             .collect();
         for topic_filter in topic_filters {
             self.unsubscribe(key, &topic_filter);
         }
-        tracing::debug!(client_id = %entry.session.client_id(), "session ended");
+        tracing::debug!(client_id = %session.client_id(), "session ended");
     }
 
     /// Delivers the retained messages matching a new subscription to session
@@ -423,11 +379,11 @@ impl Shard {
         let mut actions = Vec::new();
         for message in &messages {
             self.journal_retained_delivery(key, message, subscription);
-            if let Some(entry) = self.entries.borrow_mut().get_mut(&key) {
+            self.store.with(key, |entry| {
                 entry
                     .session
-                    .deliver_retained(message, subscription, now_ms, &mut actions);
-            }
+                    .deliver_retained(message, subscription, now_ms, &mut actions)
+            });
             self.run_actions(key, connection, &mut actions);
         }
     }
@@ -452,14 +408,6 @@ fn answer_no_matching_subscribers(answer: &mut Packet) {
             response.reason_code = ReasonCode::NoMatchingSubscribers;
         }
     }
-}
-
-/// True when `entry`'s session is served by `connection` (not an older one).
-fn serves(entry: &SessionEntry, connection: &Connection) -> bool {
-    entry
-        .connection
-        .as_ref()
-        .is_some_and(|current| current.id == connection.id)
 }
 
 /// Action buffers kept for reuse; deliveries nest at most a few deep.

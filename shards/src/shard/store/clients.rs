@@ -7,7 +7,7 @@
 
 use hashbrown::HashTable;
 
-use super::sessions::SessionKey;
+use super::SessionKey;
 
 /// Client id hashes and session keys; see the module documentation.
 pub struct ClientIndex {
