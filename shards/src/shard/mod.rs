@@ -28,7 +28,9 @@
 //! - `store`: the sessions of the shard, by key and by client id, and their timers.
 //! - `task`: a connection's one task: reading and handling packets, writing.
 //! - `sessions`: packets, timers and deliveries into sessions; their actions out.
-//! - `routing`: the ring message enum, publish routing, subscription transitions.
+//! - `ring_message`: what crosses the rings between shards.
+//! - `router`: the trie and retained replicas, and where a message goes.
+//! - `routing`: delivering and forwarding what the router decided; ring messages in.
 
 mod attach;
 mod connect_read;
@@ -39,6 +41,8 @@ mod parking;
 mod read_ahead;
 mod recovery;
 mod replication;
+mod ring_message;
+mod router;
 mod routing;
 mod sessions;
 mod store;
@@ -53,9 +57,7 @@ use std::time::{Duration, Instant};
 
 use futures_lite::future;
 use shardmq::limits;
-use shardmq::retained::RetainedStore;
-use shardmq::session::{Action, Gauge, SessionConfig, SubscriptionMatch};
-use shardmq::topic::SubscriptionTrie;
+use shardmq::session::{Action, Gauge, SessionConfig};
 
 use crate::config::Config;
 use crate::listener::{accept_turn, idle_poll, Listener};
@@ -65,8 +67,8 @@ use crate::stats::BrokerStats;
 use crate::stop::StopSignal;
 use crate::wake::Notify;
 pub use connection::Connection;
-pub use routing::ShardMessage;
-use store::{SessionKey, SessionStore};
+pub use ring_message::ShardMessage;
+use store::SessionStore;
 
 /// Everything a shard thread starts from; built by `Broker::start`.
 pub struct ShardSetup {
@@ -106,10 +108,8 @@ pub struct Shard {
     /// The sessions this shard is home to, and their timers.
     store: SessionStore,
     connections: RefCell<HashMap<u64, Rc<Connection>>>,
-    trie: RefCell<SubscriptionTrie<SessionKey, SubscriptionMatch>>,
-    retained: RefCell<RetainedStore>,
-    /// Retained updates this shard decided on (see `shardmq::retained::Stamp`).
-    retained_sequence: Cell<u64>,
+    /// The trie and retained replicas: where a message goes.
+    router: router::Router,
     action_buffers: RefCell<Vec<Vec<Action>>>,
     action_depth: Cell<usize>,
     /// Barriers holding clients until the other shards applied their changes.
@@ -122,7 +122,6 @@ pub struct Shard {
     next_assigned_id: Cell<u64>,
     pending_connects: Cell<usize>,
     stopping: Cell<bool>,
-    routing_scratch: RefCell<routing::Scratch>,
     persistence: Option<Rc<ShardPersistence>>,
     clock_ms: Cell<Option<u64>>,
     /// `None` when the lot could not be set up (then nothing parks).
@@ -170,7 +169,9 @@ pub async fn run(setup: ShardSetup) {
         setup.config.delivery_budget_bytes,
         setup.shard_count,
     );
-    let retained = RetainedStore::new(
+    let router = router::Router::new(
+        setup.index,
+        setup.label_seeds,
         setup.config.max_retained_messages,
         setup.config.max_retained_bytes,
     );
@@ -187,16 +188,13 @@ pub async fn run(setup: ShardSetup) {
         action_depth: Cell::new(0),
         replication: replication::Replication::new(setup.shard_count),
         connections: RefCell::new(HashMap::new()),
-        trie: RefCell::new(SubscriptionTrie::with_label_seeds(setup.label_seeds)),
-        retained: RefCell::new(retained),
-        retained_sequence: Cell::new(0),
+        router,
         read_scratch: RefCell::new(vec![0; limits::READ_CHUNK_SIZE]),
         live_tasks: Cell::new(0),
         next_connection_id: Cell::new(0),
         next_assigned_id: Cell::new(0),
         pending_connects: Cell::new(0),
         stopping: Cell::new(false),
-        routing_scratch: RefCell::new(routing::Scratch::default()),
         persistence: setup
             .persistence
             .as_ref()
@@ -275,7 +273,7 @@ pub async fn run(setup: ShardSetup) {
         }
         // Expiries, stalls and lost connections lower the backlog too.
         shard.check_delivery_budget();
-        shard.retained.borrow_mut().sweep_expired(now_ms);
+        shard.router.sweep_retained(now_ms);
     }
     shard.stopping.set(true);
     if let Some(lot) = &shard.parking {

@@ -34,19 +34,14 @@ impl Shard {
                 tracing::error!(shard = self.index, %error, "stored sessions not all restored");
             }
         }
-        {
-            let mut trie = self.trie.borrow_mut();
-            for (topic_filter, shard) in &restore.remote_filters {
-                if let Err(error) = trie.add_remote(topic_filter, *shard) {
-                    tracing::warn!(%topic_filter, ?error, "stored remote subscription not restored");
-                }
+        for (topic_filter, shard) in &restore.remote_filters {
+            if let Err(error) = self.router.apply_transition(topic_filter, *shard, true) {
+                tracing::warn!(%topic_filter, ?error, "stored remote subscription not restored");
             }
         }
-        {
-            let mut retained = self.retained.borrow_mut();
-            for message in restore.retained.messages(now_ms, wall_ms) {
-                retained.apply(message, Stamp::default(), now_ms);
-            }
+        for message in restore.retained.messages(now_ms, wall_ms) {
+            self.router
+                .apply_retained(message, Stamp::default(), now_ms);
         }
         tracing::info!(
             shard = self.index,
@@ -92,9 +87,8 @@ impl Shard {
             })
             .collect();
         let key = self.store.restore(session);
-        let mut trie = self.trie.borrow_mut();
         for (topic_filter, value) in subscriptions {
-            if let Err(error) = trie.insert(&topic_filter, key, value) {
+            if let Err(error) = self.router.subscribe(&topic_filter, key, value) {
                 tracing::warn!(%topic_filter, ?error, "stored subscription not restored");
             }
         }
@@ -126,13 +120,9 @@ impl Shard {
                 sessions.push(entry.session.clone());
             }
         });
-        let retained = self
-            .retained
-            .borrow()
-            .messages()
-            .filter(|message| home_shard(&message.topic_name, self.shard_count) == self.index)
-            .cloned()
-            .collect();
+        let retained = self.router.retained_where(|message| {
+            home_shard(&message.topic_name, self.shard_count) == self.index
+        });
         Captured {
             sessions,
             retained,

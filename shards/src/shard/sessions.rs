@@ -375,7 +375,7 @@ impl Shard {
         let now_ms = self.now_ms();
         let limit =
             self.config.max_queued_messages + usize::from(self.config.outbound_inflight_maximum);
-        let messages = self.retained.borrow().matching(topic_filter, now_ms, limit);
+        let messages = self.router.retained_matching(topic_filter, now_ms, limit);
         let mut actions = Vec::new();
         for message in &messages {
             self.journal_retained_delivery(key, message, subscription);
