@@ -98,8 +98,7 @@ impl Shard {
             Some((key, _)) => (*key, None),
             None => self.take_over(&client_id, stored_key, now_ms),
         };
-        let connection_id = self.next_connection_id.get();
-        self.next_connection_id.set(connection_id + 1);
+        let connection_id = self.connections.next_id();
         let connection = Rc::new(Connection::new(
             connection_id,
             key,
@@ -144,9 +143,7 @@ impl Shard {
                         connection: Some(Rc::clone(&connection)),
                     },
                 );
-                self.connections
-                    .borrow_mut()
-                    .insert(connection.id, Rc::clone(&connection));
+                self.connections.attach(&connection);
                 self.run_actions(key, Some(&connection), &mut actions);
             }
             ConnectOutcome::Refused { existing } => {
@@ -204,17 +201,7 @@ impl Shard {
     pub(super) fn is_crowded(&self) -> bool {
         self.parking.is_some()
             && self.config.idle_park_ms > 0
-            && self.live_tasks.get() > self.config.park_new_connections_above
-    }
-
-    /// One more connection task alive.
-    pub(super) fn task_started(&self) {
-        self.live_tasks.set(self.live_tasks.get() + 1);
-    }
-
-    /// A connection task ended (closed or parked).
-    pub(super) fn task_ended(&self) {
-        self.live_tasks.set(self.live_tasks.get().saturating_sub(1));
+            && self.connections.live_tasks() > self.config.park_new_connections_above
     }
 
     /// True when the session under `key` has a connection attached.

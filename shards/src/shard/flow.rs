@@ -213,8 +213,8 @@ impl Shard {
         let mut resumed = Vec::new();
         let mut stalled = Vec::new();
         {
-            for connection in self.connections.borrow().values() {
-                match connection.sweep_progress() {
+            self.connections
+                .for_each(|connection| match connection.sweep_progress() {
                     Progress::Unchanged => {}
                     Progress::Resumed => resumed.push(Rc::clone(connection)),
                     Progress::Quiet if backlog => {
@@ -229,8 +229,7 @@ impl Shard {
                         }
                     }
                     Progress::Quiet => {}
-                }
-            }
+                });
         }
         for connection in resumed {
             self.store.with(connection.session_key, |entry| {
@@ -274,113 +273,5 @@ impl Shard {
         }
         self.stats.subscriber_stalled(disconnect);
         self.run_actions(key, Some(connection), &mut actions);
-    }
-
-    /// The task of `connection` found it closing: unless it finishes writing
-    /// within `limits::CLOSE_FLUSH_MS`, its socket is shut down then (see
-    /// [`Shard::abort_slow_closes`]).
-    pub(super) fn watch_closing(&self, connection: &Rc<Connection>) {
-        let deadline_ms = self.now_ms() + limits::CLOSE_FLUSH_MS;
-        self.closing
-            .borrow_mut()
-            .push_back((deadline_ms, Rc::clone(connection)));
-    }
-
-    /// Shuts down the connections that could not write their last packets
-    /// in time: a client that stopped reading never takes them.
-    pub(super) fn abort_slow_closes(&self, now_ms: u64) {
-        let mut closing = self.closing.borrow_mut();
-        while let Some((deadline_ms, connection)) = closing.front() {
-            if connection.is_finished() {
-                closing.pop_front();
-            } else if *deadline_ms <= now_ms {
-                tracing::debug!(connection = connection.id, peer = %connection.peer, "closing took too long; socket shut down");
-                connection.abort();
-                closing.pop_front();
-            } else {
-                break;
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Arc;
-    use std::task::{Wake, Waker};
-
-    struct Flag(std::sync::atomic::AtomicBool);
-
-    impl Wake for Flag {
-        fn wake(self: Arc<Self>) {
-            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-
-    const BUDGET: usize = 4_000;
-
-    fn flow() -> (Arc<Gauge>, DeliveryFlow) {
-        let gauge = Arc::new(Gauge::default());
-        let flow = DeliveryFlow::new(Arc::clone(&gauge), BUDGET, 3);
-        (gauge, flow)
-    }
-
-    #[test]
-    fn the_pause_starts_at_the_high_watermark_and_lifts_only_at_the_low_one() {
-        let (gauge, flow) = flow();
-        gauge.add(2_999);
-        assert_eq!(flow.check_budget(), None);
-        assert!(!flow.is_paused());
-        gauge.add(1);
-        assert_eq!(flow.check_budget(), Some(true));
-        assert!(flow.is_paused());
-        assert_eq!(flow.check_budget(), None, "said once");
-        // Between the watermarks: still paused.
-        gauge.sub(999);
-        assert_eq!(flow.check_budget(), None);
-        assert!(flow.is_paused());
-        gauge.sub(1);
-        assert_eq!(flow.check_budget(), Some(false));
-        assert!(!flow.is_paused());
-        // Between the watermarks again, from below: not paused.
-        gauge.add(999);
-        assert_eq!(flow.check_budget(), None);
-        assert!(!flow.is_paused());
-    }
-
-    #[test]
-    fn any_shard_over_budget_pauses_and_the_last_one_back_resumes() {
-        let (_, flow) = flow();
-        flow.set_remote(1, true);
-        flow.set_remote(2, true);
-        flow.set_remote(2, true);
-        assert!(flow.is_paused());
-        flow.set_remote(1, false);
-        assert!(flow.is_paused());
-        flow.set_remote(2, false);
-        flow.set_remote(2, false);
-        assert!(!flow.is_paused());
-        // A shard index past the mesh changes nothing.
-        flow.set_remote(7, true);
-        assert!(!flow.is_paused());
-    }
-
-    #[test]
-    fn a_waiting_publisher_is_woken_when_the_pause_lifts_and_its_length_is_told() {
-        let (gauge, flow) = flow();
-        gauge.add(BUDGET);
-        flow.check_budget();
-        assert_eq!(flow.settle(100), PauseChange::Paused);
-        let woken = Arc::new(Flag(Default::default()));
-        let waker = Waker::from(Arc::clone(&woken));
-        assert!(flow.poll_resumed(&Context::from_waker(&waker)).is_pending());
-        assert_eq!(flow.settle(150), PauseChange::None);
-        gauge.sub(BUDGET);
-        flow.check_budget();
-        assert!(!woken.0.load(std::sync::atomic::Ordering::Relaxed));
-        assert_eq!(flow.settle(400), PauseChange::Resumed { paused_ms: 300 });
-        assert!(woken.0.load(std::sync::atomic::Ordering::Relaxed));
-        assert!(flow.poll_resumed(&Context::from_waker(&waker)).is_ready());
     }
 }

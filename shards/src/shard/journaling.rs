@@ -257,7 +257,7 @@ impl Shard {
         {
             return;
         }
-        for connection in self.connections.borrow().values() {
+        self.connections.for_each(|connection| {
             let goodbye = connection.protocol_version.is_v5().then(|| {
                 Packet::Disconnect(Disconnect {
                     reason_code: ReasonCode::UnspecifiedError,
@@ -265,7 +265,7 @@ impl Shard {
                 })
             });
             connection.abandon_held(goodbye);
-        }
+        });
     }
 
     /// Shard `from` asks to hear once everything it sent before is durable here.

@@ -17,6 +17,7 @@
 //! - `connect_read`: a new connection's transport handshake and CONNECT, and its
 //!   hand-off to the home shard.
 //! - `connection`: the outbound queue and the flags a connection's task obeys.
+//! - `connections`: the shard's connections, its live tasks and closes watched.
 //! - `flow`: the delivery budget: publishers paused while a shard's backlog is
 //!   over it, stalled subscribers cut out of it, slow closes cut short.
 //! - `journaling`: the calls into persistence: journal records, durable acks.
@@ -35,6 +36,7 @@
 mod attach;
 mod connect_read;
 mod connection;
+mod connections;
 mod flow;
 mod journaling;
 mod parking;
@@ -48,9 +50,7 @@ mod sessions;
 mod store;
 mod task;
 
-use ahash::AHashMap as HashMap;
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -107,7 +107,8 @@ pub struct Shard {
     mesh: Rc<Mesh<ShardMessage>>,
     /// The sessions this shard is home to, and their timers.
     store: SessionStore,
-    connections: RefCell<HashMap<u64, Rc<Connection>>>,
+    /// The connections attached here, tasks alive, closes watched.
+    connections: connections::ConnectionSet,
     /// The trie and retained replicas: where a message goes.
     router: router::Router,
     action_buffers: RefCell<Vec<Vec<Action>>>,
@@ -115,12 +116,7 @@ pub struct Shard {
     /// Barriers holding clients until the other shards applied their changes.
     replication: replication::Replication,
     read_scratch: RefCell<Vec<u8>>,
-    /// Connection tasks alive: the connections not parked, including
-    /// refused or closing ones still writing their last packets.
-    live_tasks: Cell<usize>,
-    next_connection_id: Cell<u64>,
     next_assigned_id: Cell<u64>,
-    pending_connects: Cell<usize>,
     stopping: Cell<bool>,
     persistence: Option<Rc<ShardPersistence>>,
     clock_ms: Cell<Option<u64>>,
@@ -131,9 +127,6 @@ pub struct Shard {
     tick_wake: Notify,
     /// The delivery budgets of this shard and the others.
     flow: flow::DeliveryFlow,
-    /// Closing connections by the time their socket is shut down if they
-    /// have not finished writing, oldest first.
-    closing: RefCell<VecDeque<(u64, Rc<Connection>)>>,
 }
 
 /// Runs one shard until the broker is asked to stop.
@@ -187,13 +180,10 @@ pub async fn run(setup: ShardSetup) {
         action_buffers: RefCell::new(Vec::new()),
         action_depth: Cell::new(0),
         replication: replication::Replication::new(setup.shard_count),
-        connections: RefCell::new(HashMap::new()),
+        connections: connections::ConnectionSet::default(),
         router,
         read_scratch: RefCell::new(vec![0; limits::READ_CHUNK_SIZE]),
-        live_tasks: Cell::new(0),
-        next_connection_id: Cell::new(0),
         next_assigned_id: Cell::new(0),
-        pending_connects: Cell::new(0),
         stopping: Cell::new(false),
         persistence: setup
             .persistence
@@ -204,7 +194,6 @@ pub async fn run(setup: ShardSetup) {
         tick_at_ms: Cell::new(0),
         tick_wake: Notify::default(),
         flow,
-        closing: RefCell::new(VecDeque::new()),
     });
     let flusher = shard
         .persistence
@@ -266,7 +255,7 @@ pub async fn run(setup: ShardSetup) {
             shard.sweep_stalled_subscribers(now_ms);
             next_sweep_ms = now_ms + sweep_ms;
         }
-        shard.abort_slow_closes(now_ms);
+        shard.connections.abort_slow_closes(now_ms);
         if now_ms >= next_purge_ms {
             shard.purge_expired_messages(now_ms);
             next_purge_ms = now_ms + limits::QUEUE_PURGE_INTERVAL_MS;
@@ -335,12 +324,11 @@ async fn accept_loop(shard: Rc<Shard>, listeners: Vec<Listener>) {
         }
         for accepted in turn.accepted {
             shard.stats.connection_accepted();
-            let load = shard.connections.borrow().len() + shard.pending_connects.get();
-            if load >= limits::CONNECTIONS_PER_SHARD_MAX {
+            if shard.connections.load() >= limits::CONNECTIONS_PER_SHARD_MAX {
                 shard.stats.connection_refused();
                 continue;
             }
-            shard.pending_connects.set(shard.pending_connects.get() + 1);
+            shard.connections.connect_read_started();
             let task_shard = Rc::clone(&shard);
             glommio::spawn_local(async move {
                 connect_read::serve_accepted(
@@ -350,9 +338,7 @@ async fn accept_loop(shard: Rc<Shard>, listeners: Vec<Listener>) {
                     accepted.transport,
                 )
                 .await;
-                task_shard
-                    .pending_connects
-                    .set(task_shard.pending_connects.get() - 1);
+                task_shard.connections.connect_read_ended();
             })
             .detach();
         }
@@ -413,8 +399,7 @@ impl Shard {
     /// Stops every connection: DISCONNECT 0x8B to 5.0 clients, then a flush
     /// bounded by `shutdown_flush_ms`.
     async fn disconnect_all(&self) {
-        let connections: Vec<Rc<Connection>> =
-            self.connections.borrow().values().cloned().collect();
+        let connections = self.connections.all();
         self.abandon_held_answers();
         self.replication.release_all();
         for connection in &connections {

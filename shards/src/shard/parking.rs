@@ -236,7 +236,7 @@ impl Shard {
         let Some(lot) = &self.parking else {
             return;
         };
-        let connection = self.connections.borrow().get(&id).cloned();
+        let connection = self.connections.get(id);
         let Some(connection) = connection.or_else(|| lot.closed.borrow_mut().remove(&id)) else {
             return;
         };
@@ -256,7 +256,7 @@ impl Shard {
     /// when it is parked the lot keeps it until its task, asked back by the
     /// close, has run.
     pub(super) fn forget_connection(&self, connection: &Rc<Connection>) {
-        self.connections.borrow_mut().remove(&connection.id);
+        self.connections.detach(connection.id);
         if let (Some(lot), true) = (&self.parking, connection.is_parked()) {
             lot.closed
                 .borrow_mut()

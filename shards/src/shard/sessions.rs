@@ -64,7 +64,7 @@ impl Shard {
     /// The socket of `connection` closed or failed without the session closing it.
     pub(super) fn on_connection_lost(&self, connection: &Rc<Connection>) {
         connection.close();
-        self.connections.borrow_mut().remove(&connection.id);
+        self.connections.detach(connection.id);
         let key = connection.session_key;
         let now_ms = self.now_ms();
         let mut actions = Vec::new();
@@ -109,14 +109,14 @@ impl Shard {
     pub(super) fn sweep_connections(&self, now_ms: u64, park_idle_ms: Option<u64>) {
         let congested = self.mesh.is_congested();
         let mut due = Vec::new();
-        for connection in self.connections.borrow().values() {
+        self.connections.for_each(|connection| {
             if !congested && connection.take_due_keep_alive(now_ms) {
                 due.push(Rc::clone(connection));
             }
             if let Some(idle_ms) = park_idle_ms {
                 connection.sweep_idle(now_ms, idle_ms);
             }
-        }
+        });
         for connection in due {
             let key = connection.session_key;
             let mut actions = Vec::new();

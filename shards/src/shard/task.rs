@@ -77,7 +77,7 @@ pub fn serve(
     buffered: BytesMut,
     just_connected: bool,
 ) -> ConnectionTask {
-    shard.task_started();
+    shard.connections.task_started();
     let mut task = ConnectionTask {
         // Bytes after the CONNECT: the client is talking.
         fresh: just_connected && buffered.is_empty(),
@@ -143,7 +143,7 @@ pub struct ConnectionTask {
 
 impl Drop for ConnectionTask {
     fn drop(&mut self) {
-        self.shard.task_ended();
+        self.shard.connections.task_ended();
     }
 }
 
@@ -173,7 +173,9 @@ impl ConnectionTask {
         self.connection.clear_waker();
         if !self.close_watched && self.connection.is_closing() {
             self.close_watched = true;
-            self.shard.watch_closing(&self.connection);
+            self.shard
+                .connections
+                .watch_closing(&self.connection, self.shard.now_ms());
         }
         for _ in 0..limits::CONNECTION_TURNS_PER_POLL {
             let read = self.poll_read_step(cx);
