@@ -11,7 +11,7 @@ use super::inbound::response_topic_is_valid;
 use super::inflight::OutboundInflight;
 use super::queue::OutboundQueue;
 use super::state::{ConnectionState, DropCounters, FastMap, FastSet, SessionState};
-use super::{Action, PublishRefusal, Session, SessionConfig, TimerKind};
+use super::{Action, PublishRefusal, Session, SessionConfig, SessionMeters, TimerKind};
 use crate::limits;
 use crate::protocol::{
     encoded_len, ConnAck, ConnAckProperties, Connect, ConnectProperties, Packet, ProtocolVersion,
@@ -102,11 +102,13 @@ impl Session {
     /// id: it is resumed unless Clean Start is set (or its expiry interval was 0),
     /// in which case it ends (its pending will is published, its subscriptions
     /// removed). If it is still connected, call [`Session::taken_over`] on it first.
+    /// `config` and `meters` are those of the shard, shared by its sessions.
     pub fn connect(
         connect: Connect,
         assigned_client_id: Option<ByteString>,
         existing: Option<Session>,
         config: &Arc<SessionConfig>,
+        meters: &Arc<SessionMeters>,
         now_ms: u64,
         actions: &mut Vec<Action>,
     ) -> ConnectOutcome {
@@ -150,9 +152,9 @@ impl Session {
             Some(previous) if session_present => previous.resume(actions),
             Some(mut previous) => {
                 previous.end_replaced_session(now_ms, actions);
-                SessionState::new(client_id, protocol_version, config)
+                SessionState::new(client_id, protocol_version, meters)
             }
-            None => SessionState::new(client_id, protocol_version, config),
+            None => SessionState::new(client_id, protocol_version, meters),
         };
         state.protocol_version = protocol_version;
         state.session_expiry_interval_s = session_expiry_interval_s;
@@ -191,6 +193,7 @@ impl Session {
 
         let mut session = Session {
             config: Arc::clone(config),
+            meters: Arc::clone(meters),
             state,
             connection: Some(Box::new(connection)),
         };
@@ -288,15 +291,15 @@ impl SessionState {
     fn new(
         client_id: ByteString,
         protocol_version: ProtocolVersion,
-        config: &SessionConfig,
+        meters: &SessionMeters,
     ) -> SessionState {
         SessionState {
             client_id,
             protocol_version,
             session_expiry_interval_s: 0,
             subscriptions: FastMap::default(),
-            inflight: OutboundInflight::new(Arc::clone(&config.inflight_gauge)),
-            queue: OutboundQueue::new(Arc::clone(&config.delivery_gauge)),
+            inflight: OutboundInflight::new(Arc::clone(&meters.inflight_gauge)),
+            queue: OutboundQueue::new(Arc::clone(&meters.delivery_gauge)),
             awaiting_pubrel: FastSet::default(),
             will: None,
             will_at_ms: None,

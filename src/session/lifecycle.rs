@@ -161,7 +161,7 @@ impl Session {
         // What a reading client was sent unbounded now waits for an absent one.
         self.state
             .queue
-            .enforce(&self.config, &mut self.state.stats);
+            .enforce(&self.config, &mut self.state.stats, &self.meters.drop_tally);
         actions.push(Action::CancelTimer(TimerKind::KeepAlive));
         if !publish_will {
             self.state.will = None;
@@ -223,7 +223,7 @@ impl Session {
         self.state.queue.detach();
         self.state
             .queue
-            .enforce(&self.config, &mut self.state.stats);
+            .enforce(&self.config, &mut self.state.stats, &self.meters.drop_tally);
         true
     }
 

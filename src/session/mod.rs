@@ -14,6 +14,10 @@
 //!
 //! ## The runtime's side, in short
 //!
+//! Per shard, build one [`SessionConfig`] (settings) and one [`SessionMeters`]
+//! (the counts its sessions keep together), and pass both wherever a session is
+//! made: [`Session::connect`], [`Session::from_snapshot`]. Then:
+//!
 //! 1. Decode CONNECT. If [`needs_assigned_client_id`], generate a unique id (it
 //!    picks the home shard). On the home shard, take the stored session of that
 //!    client id; if it is connected, call [`Session::taken_over`] on it and run
@@ -28,7 +32,7 @@
 //!    its timers) until [`Action::EndSession`].
 //! 5. When the connection's outbound buffer fills up, call
 //!    [`Session::set_congested`] with `true`, and with `false` once it drains.
-//! 6. Watch [`SessionConfig::delivery_gauge`]: the bytes queued for connected,
+//! 6. Watch [`SessionMeters::delivery_gauge`]: the bytes queued for connected,
 //!    reading clients, which are not held to the per-session bounds. Slow the
 //!    publishers while it is high. When a connected client with a backlog
 //!    ([`Session::holds_backlog`]) makes no progress for a while, call
@@ -40,7 +44,7 @@
 //!
 //! ## Files
 //!
-//! - `config`: [`SessionConfig`]. `action`: [`Action`], [`TimerKind`].
+//! - `config`: [`SessionConfig`], settings only. `action`: [`Action`], [`TimerKind`].
 //! - `message`: [`Message`], [`SubscriptionMatch`].
 //! - `state`: the plain structs a session is made of (what a snapshot holds).
 //! - `connect`: CONNECT, CONNACK, resume and clean start.
@@ -48,7 +52,8 @@
 //! - `inbound`: PUBLISH from the client, QoS 1/2 acknowledgements, Receive Maximum.
 //! - `outbound`, `inflight`: messages to the client, the inflight window.
 //! - `queue`: the queue behind the window, its bounds, policies and expiry purge.
-//! - `gauge`: [`Gauge`], the counts the sessions of a shard keep together.
+//! - `meters`: [`SessionMeters`], what the sessions of a shard count together
+//!   (`gauge`: [`Gauge`], one such count).
 //! - `alias`: topic aliases both ways. `subscriptions`: SUBSCRIBE and UNSUBSCRIBE.
 //! - `snapshot`: to and from the persisted schema, and the timers a restore arms.
 
@@ -61,6 +66,7 @@ mod inbound;
 mod inflight;
 mod lifecycle;
 mod message;
+mod meters;
 mod outbound;
 mod queue;
 mod snapshot;
@@ -74,6 +80,7 @@ pub use config::{QueueFullPolicy, SessionConfig};
 pub use connect::{needs_assigned_client_id, refuse_connect, ConnectOutcome};
 pub use gauge::Gauge;
 pub use message::{Message, MessageProperties, SharedMessage, SubscriptionMatch};
+pub use meters::SessionMeters;
 pub use outbound::PlainDelivery;
 pub use queue::QueueBounds;
 #[cfg(test)]
@@ -96,6 +103,8 @@ use state::{ConnectionState, DropField, SessionState};
 pub struct Session {
     /// Shared by every session of a shard: one copy, not one per session.
     config: Arc<SessionConfig>,
+    /// The shard's counts, shared like `config`.
+    meters: Arc<SessionMeters>,
     state: SessionState,
     /// Boxed: an offline session, often the most common kind, holds none.
     connection: Option<Box<ConnectionState>>,
@@ -198,7 +207,7 @@ impl Session {
     /// Counts `count` messages dropped, in the session's own counters and on
     /// the broker's tally.
     pub(crate) fn count_dropped(&mut self, count: u64, field: DropField) {
-        self.state.stats.add(count, field, &self.config.drop_tally);
+        self.state.stats.add(count, field, &self.meters.drop_tally);
     }
 
     /// The subscriptions with their granted options and Subscription Identifier,

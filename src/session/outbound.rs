@@ -235,9 +235,13 @@ impl Session {
             self.count_dropped(1, |stats| &mut stats.dropped_qos0_offline);
             return;
         }
-        self.state
-            .queue
-            .push(publish, &self.config, now_ms, &mut self.state.stats);
+        self.state.queue.push(
+            publish,
+            &self.config,
+            now_ms,
+            &mut self.state.stats,
+            &self.meters.drop_tally,
+        );
     }
 
     /// The inflight window: the client's Receive Maximum, capped by ours, and

@@ -53,7 +53,9 @@ use std::time::{Duration, Instant};
 use bytestring::ByteString;
 use futures_lite::future;
 use shardmq::limits;
-use shardmq::session::{Action, Gauge, Session, SessionConfig, SubscriptionMatch, TimerKind};
+use shardmq::session::{
+    Action, Session, SessionConfig, SessionMeters, SubscriptionMatch, TimerKind,
+};
 use shardmq::topic::SubscriptionTrie;
 
 use crate::config::Config;
@@ -109,6 +111,9 @@ pub struct Shard {
     shard_count: usize,
     config: Config,
     session_config: Arc<SessionConfig>,
+    /// The counts this shard's sessions keep together (its delivery backlog
+    /// among them, which `flow` reads).
+    session_meters: Arc<SessionMeters>,
     epoch: Instant,
     stats: Arc<BrokerStats>,
     mesh: Rc<Mesh<ShardMessage>>,
@@ -171,13 +176,10 @@ pub async fn run(setup: ShardSetup) {
             (None, None)
         }
     };
-    let session_config = Arc::new(SessionConfig {
-        drop_tally: setup.stats.session_drops(),
-        delivery_gauge: Arc::new(Gauge::default()),
-        ..setup.config.session_config()
-    });
+    let session_config = Arc::new(setup.config.session_config());
+    let session_meters = Arc::new(SessionMeters::with_drop_tally(setup.stats.session_drops()));
     let flow = flow::DeliveryFlow::new(
-        Arc::clone(&session_config.delivery_gauge),
+        Arc::clone(&session_meters.delivery_gauge),
         setup.config.delivery_budget_bytes,
         setup.shard_count,
     );
@@ -190,6 +192,7 @@ pub async fn run(setup: ShardSetup) {
         shard_count: setup.shard_count,
         config: setup.config,
         session_config,
+        session_meters,
         epoch: setup.epoch,
         stats: setup.stats,
         mesh,

@@ -38,6 +38,7 @@ fn connect_with(
         assigned.map(ByteString::from),
         existing,
         &Arc::new(config.clone()),
+        &Arc::default(),
         0,
         &mut actions,
     );

@@ -183,6 +183,7 @@ fn reconnect(
         None,
         existing,
         &Arc::new(config.clone()),
+        &Arc::default(),
         now_ms,
         actions,
     ) {
