@@ -59,9 +59,10 @@ pub struct SessionConfig {
     pub max_queued_bytes: usize,
     /// Whether QoS 0 messages are queued for a client that is offline. Off by
     /// default, like Mosquitto's `queue_qos0_messages`: QoS 0 promises no delivery,
-    /// and holding it for absent clients is what fills queues. QoS 0 is still queued
-    /// for a connected client whose connection is congested, and dropped from the
-    /// queue when that connection ends.
+    /// and holding it for absent clients is what fills queues. A connected client's
+    /// QoS 0 goes out at once; QoS 0 still queued when a connection ends (left
+    /// behind QoS 1/2 messages waiting for the inflight window since the client
+    /// resumed) is dropped then, unless this is on.
     pub queue_qos0: bool,
     /// What a message that finds the queue full does.
     pub queue_full_policy: QueueFullPolicy,

@@ -281,7 +281,6 @@ impl ConnectionState {
                 .unwrap_or(limits::REMAINING_LENGTH_MAX + 5),
             inbound_aliases: InboundTopicAliases::new(inbound_topic_alias_maximum),
             outbound_aliases: OutboundTopicAliases::new(outbound_topic_alias_maximum),
-            congested: false,
             stalled: false,
         }
     }

@@ -150,8 +150,8 @@ impl Session {
     }
 
     /// Detaches the connection, then handles the will and the session expiry. QoS 0
-    /// messages queued while the connection was congested are dropped (and counted)
-    /// unless QoS 0 is queued for offline clients.
+    /// messages still queued (behind QoS 1/2 waiting for the inflight window) are
+    /// dropped (and counted) unless QoS 0 is queued for offline clients.
     fn end_connection(&mut self, publish_will: bool, now_ms: u64, actions: &mut Vec<Action>) {
         self.detach_connection();
         if !self.config.queue_qos0 {

@@ -8,7 +8,8 @@
 //! - a message the trie routed to it ([`Session::deliver`], [`Session::deliver_retained`]),
 //!
 //! plus the lifecycle calls [`Session::connect`], [`Session::connection_lost`],
-//! [`Session::taken_over`], [`Session::close`] and [`Session::set_congested`].
+//! [`Session::taken_over`] and [`Session::close`], and the flow-control calls
+//! [`Session::subscriber_stalled`] and [`Session::subscriber_progressed`].
 //! Every output is an [`Action`] pushed onto a `Vec` the
 //! caller owns and reuses, run by the runtime in order.
 //!
@@ -23,22 +24,25 @@
 //!    client id; if it is connected, call [`Session::taken_over`] on it and run
 //!    those actions against the *old* connection. Then call [`Session::connect`].
 //! 2. Feed every further packet of the connection to [`Session::handle_packet`].
-//! 3. Deliver routed messages with [`Session::deliver`]; after an
-//!    [`Action::Subscribe`] with `send_retained`, the matching retained messages
-//!    with [`Session::deliver_retained`].
-//! 4. When a packet fails to decode, call [`Session::close`] with the codec
-//!    error's reason code. When the socket closes without an [`Action::Close`],
-//!    call [`Session::connection_lost`]. Keep the disconnected session (and run
-//!    its timers) until [`Action::EndSession`].
-//! 5. When the connection's outbound buffer fills up, call
-//!    [`Session::set_congested`] with `true`, and with `false` once it drains.
-//! 6. Watch [`SessionMeters::delivery_gauge`]: the bytes queued for connected,
+//! 3. Deliver routed messages with [`Session::deliver`] (or first ask
+//!    [`Session::deliver_plain`] whether the shared QoS 0 PUBLISH will do);
+//!    after an [`Action::Subscribe`] with `send_retained`, the matching retained
+//!    messages with [`Session::deliver_retained`]. Every delivery a session
+//!    emits is written to its connection: the session holds nothing back for
+//!    a full write buffer; the runtime's flow control (5.) does.
+//! 4. When a packet fails to decode, end the connection as the codec error
+//!    says (DISCONNECT with its reason code under 5.0) and call
+//!    [`Session::connection_lost`], or call [`Session::close`] with that reason
+//!    code, which does both. When the socket closes without an
+//!    [`Action::Close`], call [`Session::connection_lost`]. Keep the
+//!    disconnected session (and run its timers) until [`Action::EndSession`].
+//! 5. Watch [`SessionMeters::delivery_gauge`]: the bytes queued for connected,
 //!    reading clients, which are not held to the per-session bounds. Slow the
 //!    publishers while it is high. When a connected client with a backlog
 //!    ([`Session::holds_backlog`]) makes no progress for a while, call
 //!    [`Session::subscriber_stalled`] (and [`Session::subscriber_progressed`]
-//!    once it does again).
-//! 7. Every [`QUEUE_PURGE_INTERVAL_MS`](crate::limits::QUEUE_PURGE_INTERVAL_MS),
+//!    once it does again): its queue then keeps to the per-session bounds.
+//! 6. Every [`QUEUE_PURGE_INTERVAL_MS`](crate::limits::QUEUE_PURGE_INTERVAL_MS),
 //!    call [`Session::purge_expired`] on every stored session, connected or not, so
 //!    expired messages queued for clients that stay away are freed.
 //!

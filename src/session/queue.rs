@@ -1,6 +1,6 @@
-//! The bounded queue of messages waiting for a session's inflight window, for its
-//! congested connection to drain, or for its client to return: its two bounds, what
-//! happens when it is full, and the removal of expired messages.
+//! The bounded queue of messages waiting for a session's inflight window or for
+//! its client to return: its two bounds, what happens when it is full, and the
+//! removal of expired messages.
 //!
 //! Two bounds hold whenever the client is offline or stalled: at most
 //! `max_queued_messages` entries and at most `max_queued_bytes` bytes, counted with

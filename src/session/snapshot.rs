@@ -141,7 +141,6 @@ impl Session {
                 client_maximum_packet_size: 0,
                 inbound_aliases: InboundTopicAliases::new(0),
                 outbound_aliases: OutboundTopicAliases::new(0),
-                congested: true,
                 stalled: false,
             }));
             session.connection_lost(now_ms, actions);

@@ -197,8 +197,6 @@ pub(crate) struct ConnectionState {
     pub(crate) inbound_aliases: InboundTopicAliases,
     /// Aliases we assigned.
     pub(crate) outbound_aliases: OutboundTopicAliases,
-    /// The runtime reported its outbound buffer full: hold messages in the queue.
-    pub(crate) congested: bool,
     /// The runtime reported the client making no progress (see
     /// [`Session::subscriber_stalled`](super::Session::subscriber_stalled)).
     pub(crate) stalled: bool,

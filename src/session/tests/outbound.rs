@@ -410,29 +410,3 @@ fn full_queue_drops_new_messages_and_counts_them() {
     let topics: Vec<&str> = publishes.iter().map(|p| &*p.topic_name).collect();
     assert_eq!(topics, vec!["a", "b"]);
 }
-
-#[test]
-fn congested_connection_queues_qos0_within_the_bound_and_drops_the_rest() {
-    let config = SessionConfig {
-        max_queued_messages: 2,
-        ..SessionConfig::default()
-    };
-    let (mut session, _) = accept_with(v5_connect("c"), None, &config, 0);
-    let mut actions = Vec::new();
-    session.set_congested(true, 1, &mut actions);
-    for topic_name in ["a", "b", "c"] {
-        actions.extend(deliver(
-            &mut session,
-            &message(topic_name, QoS::AtMostOnce, "p"),
-            QoS::AtMostOnce,
-            2,
-        ));
-    }
-    assert!(sent_publishes(&actions).is_empty());
-    assert_eq!(session.stats().dropped_qos0, 1);
-    let mut actions = Vec::new();
-    session.set_congested(false, 3, &mut actions);
-    let publishes = sent_publishes(&actions);
-    let topics: Vec<&str> = publishes.iter().map(|p| &*p.topic_name).collect();
-    assert_eq!(topics, vec!["a", "b"]);
-}
