@@ -53,6 +53,7 @@
 //! - `state`: the plain structs a session is made of (what a snapshot holds).
 //! - `connect`: CONNECT, CONNACK, resume and clean start.
 //! - `lifecycle`: DISCONNECT, keep-alive, will, session expiry, protocol errors.
+//! - `violation`: [`Violation`], the rule a client broke, for the log.
 //! - `inbound`: PUBLISH from the client, QoS 1/2 acknowledgements, Receive Maximum.
 //! - `outbound`, `inflight`: messages to the client, the inflight window.
 //! - `queue`: the queue behind the window, its bounds, policies and expiry purge.
@@ -78,6 +79,7 @@ mod state;
 mod subscriptions;
 #[cfg(test)]
 mod tests;
+mod violation;
 
 pub use action::{Action, Delivery, PublishRefusal, TimerKind};
 pub use config::{QueueFullPolicy, SessionConfig};
@@ -92,12 +94,13 @@ pub(crate) use queue::Queued;
 pub(crate) use queue::{count_dropped_full, BoundedQueue};
 pub use snapshot::RestoreError;
 pub use state::{DropTally, SessionStats};
+pub use violation::Violation;
 
 use std::sync::Arc;
 
 use bytestring::ByteString;
 
-use crate::protocol::{Packet, ProtocolVersion, ReasonCode, SubscriptionOptions};
+use crate::protocol::{Packet, ProtocolVersion, SubscriptionOptions};
 use state::{ConnectionState, DropField, SessionState};
 
 /// One client's session: what outlives its connections (subscriptions, unfinished
@@ -134,15 +137,15 @@ impl Session {
             Packet::Unsubscribe(unsubscribe) => self.handle_unsubscribe(unsubscribe, actions),
             Packet::PingReq => actions.push(Action::Send(Packet::PingResp)),
             Packet::Disconnect(disconnect) => self.handle_disconnect(disconnect, now_ms, actions),
-            // A second CONNECT [MQTT-3.1.0-2], packets only a server sends, and AUTH,
-            // which needs an Authentication Method we never accept in CONNECT.
-            Packet::Connect(_)
-            | Packet::ConnAck(_)
-            | Packet::SubAck(_)
-            | Packet::UnsubAck(_)
-            | Packet::PingResp
-            | Packet::Auth(_) => {
-                self.protocol_violation(ReasonCode::ProtocolError, now_ms, actions)
+            Packet::Connect(_) => {
+                self.protocol_violation(Violation::SecondConnect, now_ms, actions)
+            }
+            Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp => {
+                self.protocol_violation(Violation::ServerOnlyPacket, now_ms, actions)
+            }
+            // AUTH needs an Authentication Method, which we never accept in CONNECT.
+            Packet::Auth(_) => {
+                self.protocol_violation(Violation::AuthWithoutAuthenticationMethod, now_ms, actions)
             }
         }
     }

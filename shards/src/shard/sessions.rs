@@ -296,7 +296,10 @@ impl Shard {
                 Action::CancelTimer(timer) => {
                     self.timers.borrow_mut().cancel(&(key, timer));
                 }
-                Action::Close { reason_code } => {
+                Action::Close {
+                    reason_code,
+                    violation,
+                } => {
                     closed = true;
                     if let Some(connection) = connection {
                         tracing::debug!(
@@ -304,6 +307,7 @@ impl Shard {
                             peer = %connection.peer,
                             client_id = %self.client_id_of(key),
                             ?reason_code,
+                            violation = violation.map(tracing::field::display),
                             "closing"
                         );
                         connection.close();

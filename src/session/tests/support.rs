@@ -8,7 +8,7 @@ use bytestring::ByteString;
 use crate::protocol::*;
 use crate::session::{
     refuse_connect, Action, ConnectOutcome, Message, Session, SessionConfig, SessionMeters,
-    SharedMessage, SubscriptionMatch, TimerKind,
+    SharedMessage, SubscriptionMatch, TimerKind, Violation,
 };
 
 /// A v5 CONNECT with Clean Start 1 and Keep Alive 60 s.
@@ -174,7 +174,16 @@ pub fn routed(actions: &[Action]) -> Vec<&SharedMessage> {
 /// The reason of the Close among the actions, if any.
 pub fn close_reason(actions: &[Action]) -> Option<ReasonCode> {
     actions.iter().find_map(|action| match action {
-        Action::Close { reason_code } => Some(*reason_code),
+        Action::Close { reason_code, .. } => Some(*reason_code),
+        _ => None,
+    })
+}
+
+/// The rule the Close among the actions says the client broke: `None` when
+/// there is no Close, `Some(None)` for a Close that names none.
+pub fn close_violation(actions: &[Action]) -> Option<Option<Violation>> {
+    actions.iter().find_map(|action| match action {
+        Action::Close { violation, .. } => Some(*violation),
         _ => None,
     })
 }
