@@ -63,6 +63,7 @@ fn connected_v5_session(client_id: &str) -> Session {
         None,
         None,
         &Arc::new(SessionConfig::default()),
+        &Arc::default(),
         NOW_MS,
         &mut actions,
     );

@@ -6,6 +6,7 @@ use bytestring::ByteString;
 
 use super::change::Change;
 use super::message::SharedMessage;
+use super::violation::Violation;
 use crate::protocol::{
     Packet, PacketId, Publish, PublishProperties, PublishRef, QoS, ReasonCode, SubscriptionOptions,
 };
@@ -102,6 +103,9 @@ pub enum Action {
     Close {
         /// Why, for the log (any DISCONNECT to the client was sent before).
         reason_code: ReasonCode,
+        /// The rule the client broke, when that is why (for the log, at
+        /// debug level: a client's error is not the broker's).
+        violation: Option<Violation>,
     },
     /// The session is over for good: drop it, its timers and its subscriptions.
     EndSession,

@@ -12,7 +12,7 @@
 use bytestring::ByteString;
 
 use super::state::FastMap;
-use crate::protocol::ReasonCode;
+use super::Violation;
 
 /// Aliases the client defined on this connection.
 #[derive(Clone, Debug, Default)]
@@ -39,15 +39,18 @@ impl InboundTopicAliases {
         &mut self,
         topic_name: ByteString,
         topic_alias: Option<u16>,
-    ) -> Result<ByteString, ReasonCode> {
+    ) -> Result<ByteString, Violation> {
         let Some(topic_alias) = topic_alias else {
             if topic_name.is_empty() {
-                return Err(ReasonCode::ProtocolError);
+                return Err(Violation::TopicNameEmpty);
             }
             return Ok(topic_name);
         };
-        if topic_alias == 0 || topic_alias > self.maximum {
-            return Err(ReasonCode::TopicAliasInvalid);
+        if topic_alias == 0 {
+            return Err(Violation::TopicAliasZero);
+        }
+        if topic_alias > self.maximum {
+            return Err(Violation::TopicAliasAboveMaximum);
         }
         let index = usize::from(topic_alias - 1);
         if topic_name.is_empty() {
@@ -56,7 +59,7 @@ impl InboundTopicAliases {
                 .as_ref()
                 .and_then(|topics| topics.get(index))
                 .and_then(Clone::clone)
-                .ok_or(ReasonCode::ProtocolError);
+                .ok_or(Violation::TopicAliasUnknown);
         }
         let topics = self.topics.get_or_insert_with(Box::default);
         if topics.len() <= index {

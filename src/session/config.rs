@@ -1,11 +1,7 @@
 //! The server-side settings one session obeys, with defaults from [`crate::limits`].
 
-use std::sync::Arc;
-
 use bytestring::ByteString;
 
-use super::gauge::Gauge;
-use super::state::DropTally;
 use crate::limits;
 use crate::protocol::QoS;
 
@@ -23,9 +19,11 @@ pub enum QueueFullPolicy {
     DropOldest,
 }
 
-/// Server-side settings of a session. The runtime builds one from its configuration
-/// and passes it to [`Session::connect`](super::Session::connect); the session keeps a
-/// copy, so a changed configuration applies from the next CONNECT on.
+/// Server-side settings of a session, and nothing else: what the sessions of a
+/// shard count together is in [`SessionMeters`](super::SessionMeters). The
+/// runtime builds one from its configuration and passes it to
+/// [`Session::connect`](super::Session::connect); the session keeps a copy, so
+/// a changed configuration applies from the next CONNECT on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionConfig {
     /// Our Receive Maximum: inbound QoS 2 PUBLISHes awaiting PUBREL, at most. One more
@@ -41,35 +39,19 @@ pub struct SessionConfig {
     /// Outbound QoS 1/2 PUBLISHes in flight, at most; the client's Receive Maximum
     /// lowers it.
     pub outbound_inflight_maximum: u16,
-    /// Outbound QoS 1/2 PUBLISHes in flight across the connected sessions
-    /// sharing `inflight_gauge`, past which a session with more than
-    /// `limits::OUTBOUND_INFLIGHT_GUARANTEED` in flight queues the next ones
-    /// until its own acknowledgements come back.
+    /// Outbound QoS 1/2 PUBLISHes in flight across the connected sessions of
+    /// a shard (on [`SessionMeters::inflight_gauge`](super::SessionMeters::inflight_gauge)),
+    /// past which a session with more than `limits::OUTBOUND_INFLIGHT_GUARANTEED`
+    /// in flight queues the next ones until its own acknowledgements come back.
     pub outbound_inflight_shard_budget: usize,
-    /// The count of outbound flows open across the sessions running under
-    /// this configuration (one copy per shard). Runtime state rather than a
-    /// setting: two configurations compare equal whatever their gauges read.
-    pub inflight_gauge: Arc<Gauge>,
-    /// Bytes queued (as `session::queue::queued_bytes` counts them) by the
-    /// sessions under this configuration whose client is connected and
-    /// keeps reading: the shard's delivery backlog, which the runtime holds
-    /// within its budget by pausing publishers. Their queues are not held to
-    /// `max_queued_messages` and `max_queued_bytes` for QoS 1/2 messages;
-    /// an offline session's, or a stalled subscriber's
-    /// ([`Session::subscriber_stalled`](super::Session::subscriber_stalled)),
-    /// are, and count here no more. Runtime state, like `inflight_gauge`.
-    pub delivery_gauge: Arc<Gauge>,
-    /// Where the sessions under this configuration count what they drop, on
-    /// top of their own [`SessionStats`](super::SessionStats) (one tally per
-    /// shard). Runtime state, like `inflight_gauge`.
-    pub drop_tally: Arc<DropTally>,
     /// Highest QoS we accept in PUBLISH and grant in SUBACK.
     pub maximum_qos: QoS,
     /// Whether retained messages are supported. A PUBLISH with RETAIN when they are
     /// not ends the connection with 0x9A (Retain not supported).
     pub retain_available: bool,
     /// Messages queued per session while its client is offline or stalled
-    /// (see `delivery_gauge`); QoS 0 messages also while it is connected.
+    /// (see [`SessionMeters::delivery_gauge`](super::SessionMeters::delivery_gauge));
+    /// QoS 0 messages also while it is connected.
     pub max_queued_messages: usize,
     /// Bytes queued per session, as `session::queue::queued_bytes` estimates them,
     /// under the same conditions as `max_queued_messages`
@@ -77,9 +59,10 @@ pub struct SessionConfig {
     pub max_queued_bytes: usize,
     /// Whether QoS 0 messages are queued for a client that is offline. Off by
     /// default, like Mosquitto's `queue_qos0_messages`: QoS 0 promises no delivery,
-    /// and holding it for absent clients is what fills queues. QoS 0 is still queued
-    /// for a connected client whose connection is congested, and dropped from the
-    /// queue when that connection ends.
+    /// and holding it for absent clients is what fills queues. A connected client's
+    /// QoS 0 goes out at once; QoS 0 still queued when a connection ends (left
+    /// behind QoS 1/2 messages waiting for the inflight window since the client
+    /// resumed) is dropped then, unless this is on.
     pub queue_qos0: bool,
     /// What a message that finds the queue full does.
     pub queue_full_policy: QueueFullPolicy,
@@ -125,9 +108,6 @@ impl Default for SessionConfig {
             outbound_topic_alias_maximum: limits::OUTBOUND_TOPIC_ALIAS_MAX_DEFAULT,
             outbound_inflight_maximum: limits::OUTBOUND_INFLIGHT_MAX_DEFAULT,
             outbound_inflight_shard_budget: limits::OUTBOUND_INFLIGHT_SHARD_BUDGET_DEFAULT,
-            inflight_gauge: Arc::default(),
-            delivery_gauge: Arc::default(),
-            drop_tally: Arc::default(),
             maximum_qos: QoS::ExactlyOnce,
             retain_available: true,
             max_queued_messages: limits::QUEUED_MESSAGES_MAX_DEFAULT,

@@ -11,7 +11,9 @@ use super::inbound::response_topic_is_valid;
 use super::inflight::OutboundInflight;
 use super::queue::OutboundQueue;
 use super::state::{ConnectionState, DropCounters, FastMap, FastSet, SessionState};
-use super::{Action, Change, PublishRefusal, Session, SessionConfig, TimerKind};
+use super::{
+    Action, Change, PublishRefusal, Session, SessionConfig, SessionMeters, TimerKind, Violation,
+};
 use crate::limits;
 use crate::protocol::{
     encoded_len, ConnAck, ConnAckProperties, Connect, ConnectProperties, Packet, ProtocolVersion,
@@ -78,17 +80,30 @@ pub fn refuse_connect(
     }
 }
 
-/// Why a CONNECT is refused, and whether a CONNACK can say so.
+/// Why a CONNECT is refused, whether a CONNACK can say so, and the rule the
+/// client broke when that is why.
 struct Refusal {
     reason_code: ReasonCode,
     send_connack: bool,
+    violation: Option<Violation>,
 }
 
 impl Refusal {
+    /// A refusal that is not the client's error, with a CONNACK.
     fn with_connack(reason_code: ReasonCode) -> Refusal {
         Refusal {
             reason_code,
             send_connack: true,
+            violation: None,
+        }
+    }
+
+    /// The client broke `violation`: a CONNACK with its reason code.
+    fn violation(violation: Violation) -> Refusal {
+        Refusal {
+            reason_code: violation.reason_code(),
+            send_connack: true,
+            violation: Some(violation),
         }
     }
 }
@@ -102,11 +117,13 @@ impl Session {
     /// id: it is resumed unless Clean Start is set (or its expiry interval was 0),
     /// in which case it ends (its pending will is published, its subscriptions
     /// removed). If it is still connected, call [`Session::taken_over`] on it first.
+    /// `config` and `meters` are those of the shard, shared by its sessions.
     pub fn connect(
         connect: Connect,
         assigned_client_id: Option<ByteString>,
         existing: Option<Session>,
         config: &Arc<SessionConfig>,
+        meters: &Arc<SessionMeters>,
         now_ms: u64,
         actions: &mut Vec<Action>,
     ) -> ConnectOutcome {
@@ -159,9 +176,9 @@ impl Session {
             Some(previous) if session_present => previous.resume(actions),
             Some(mut previous) => {
                 previous.end_replaced_session(now_ms, actions);
-                SessionState::new(client_id, protocol_version, config)
+                SessionState::new(client_id, protocol_version, meters)
             }
-            None => SessionState::new(client_id, protocol_version, config),
+            None => SessionState::new(client_id, protocol_version, meters),
         };
         state.protocol_version = protocol_version;
         state.session_expiry_interval_s = session_expiry_interval_s;
@@ -200,6 +217,7 @@ impl Session {
 
         let mut session = Session {
             config: Arc::clone(config),
+            meters: Arc::clone(meters),
             state,
             connection: Some(Box::new(connection)),
             journaled,
@@ -288,7 +306,6 @@ impl ConnectionState {
                 .unwrap_or(limits::REMAINING_LENGTH_MAX + 5),
             inbound_aliases: InboundTopicAliases::new(inbound_topic_alias_maximum),
             outbound_aliases: OutboundTopicAliases::new(outbound_topic_alias_maximum),
-            congested: false,
             stalled: false,
         }
     }
@@ -298,15 +315,15 @@ impl SessionState {
     fn new(
         client_id: ByteString,
         protocol_version: ProtocolVersion,
-        config: &SessionConfig,
+        meters: &SessionMeters,
     ) -> SessionState {
         SessionState {
             client_id,
             protocol_version,
             session_expiry_interval_s: 0,
             subscriptions: FastMap::default(),
-            inflight: OutboundInflight::new(Arc::clone(&config.inflight_gauge)),
-            queue: OutboundQueue::new(Arc::clone(&config.delivery_gauge)),
+            inflight: OutboundInflight::new(Arc::clone(&meters.inflight_gauge)),
+            queue: OutboundQueue::new(Arc::clone(&meters.delivery_gauge)),
             awaiting_pubrel: FastSet::default(),
             will: None,
             will_at_ms: None,
@@ -325,16 +342,19 @@ fn check_connect(
     if properties.authentication_method.is_some() {
         return Err(Refusal::with_connack(ReasonCode::BadAuthenticationMethod));
     }
-    if properties.receive_maximum == Some(0) || properties.maximum_packet_size == Some(0) {
-        return Err(Refusal::with_connack(ReasonCode::ProtocolError));
+    if properties.receive_maximum == Some(0) {
+        return Err(Refusal::violation(Violation::ReceiveMaximumZero));
+    }
+    if properties.maximum_packet_size == Some(0) {
+        return Err(Refusal::violation(Violation::MaximumPacketSizeZero));
     }
     if connect.client_id.is_empty() && !has_assigned_client_id {
-        return Err(Refusal::with_connack(ReasonCode::ClientIdentifierNotValid));
+        return Err(Refusal::violation(Violation::ClientIdentifierEmpty));
     }
     if connect.protocol_version == ProtocolVersion::V3_1
         && connect.client_id.chars().count() > limits::CLIENT_ID_V3_1_MAX_CHARS
     {
-        return Err(Refusal::with_connack(ReasonCode::ClientIdentifierNotValid));
+        return Err(Refusal::violation(Violation::ClientIdentifierTooLong));
     }
     let Some(will) = &connect.will else {
         return Ok(());
@@ -342,8 +362,8 @@ fn check_connect(
     if validate_topic_name_within(&will.topic_name, config.max_topic_levels).is_err() {
         // Malformed: 3.x has no CONNACK code for it and closes without one.
         return Err(Refusal {
-            reason_code: ReasonCode::TopicNameInvalid,
             send_connack: connect.protocol_version.is_v5(),
+            ..Refusal::violation(Violation::WillTopicInvalid)
         });
     }
     if connect.protocol_version.is_v5() {
@@ -352,18 +372,18 @@ fn check_connect(
             && will_claims_utf8
             && std::str::from_utf8(&will.payload).is_err()
         {
-            return Err(Refusal::with_connack(ReasonCode::PayloadFormatInvalid));
+            return Err(Refusal::violation(Violation::WillPayloadFormatInvalid));
         }
         // Subscribers would receive the will with that Response Topic, which must
         // be a topic name [MQTT-3.3.2-14].
         if !response_topic_is_valid(will.properties.response_topic.as_deref()) {
-            return Err(Refusal::with_connack(ReasonCode::ProtocolError));
+            return Err(Refusal::violation(Violation::WillResponseTopicInvalid));
         }
         if will.qos > config.maximum_qos {
-            return Err(Refusal::with_connack(ReasonCode::QosNotSupported));
+            return Err(Refusal::violation(Violation::WillQosNotSupported));
         }
         if will.retain && !config.retain_available {
-            return Err(Refusal::with_connack(ReasonCode::RetainNotSupported));
+            return Err(Refusal::violation(Violation::WillRetainNotSupported));
         }
     }
     Ok(())
@@ -385,6 +405,7 @@ fn refuse(refusal: Refusal, connect: &Connect, actions: &mut Vec<Action>) {
     }
     actions.push(Action::Close {
         reason_code: refusal.reason_code,
+        violation: refusal.violation,
     });
 }
 
@@ -480,6 +501,7 @@ fn accepted_connack_properties(
     Err(Refusal {
         reason_code: ReasonCode::PacketTooLarge,
         send_connack: false,
+        violation: None,
     })
 }
 

@@ -1,7 +1,7 @@
 //! [`Gauge`]: a count that the sessions of one shard keep together, read by
 //! the runtime to throttle them: the outbound flows open across the shard
-//! (`SessionConfig::inflight_gauge`) and the bytes queued for its connected
-//! subscribers (`SessionConfig::delivery_gauge`).
+//! (`SessionMeters::inflight_gauge`) and the bytes queued for its connected
+//! subscribers (`SessionMeters::delivery_gauge`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -34,13 +34,3 @@ impl Gauge {
         self.0.store(now.saturating_sub(count), Ordering::Relaxed);
     }
 }
-
-impl PartialEq for Gauge {
-    /// Gauges are state, not settings: any two compare equal, so that two
-    /// session configurations compare by their settings alone.
-    fn eq(&self, _: &Gauge) -> bool {
-        true
-    }
-}
-
-impl Eq for Gauge {}

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use bytestring::ByteString;
 
 use super::message::Message;
-use super::{Action, Change, PublishRefusal, Session};
+use super::{Action, Change, PublishRefusal, Session, Violation};
 use crate::protocol::{Packet, PacketId, Publish, PublishResponse, QoS, ReasonCode};
 use crate::topic::{is_sys_topic, validate_topic_name, validate_topic_name_within};
 
@@ -36,15 +36,17 @@ impl Session {
         actions: &mut Vec<Action>,
     ) {
         if publish.qos > self.config.maximum_qos {
-            return self.protocol_violation(ReasonCode::QosNotSupported, now_ms, actions);
+            return self.protocol_violation(Violation::QosNotSupported, now_ms, actions);
         }
         if publish.retain && !self.config.retain_available {
-            return self.protocol_violation(ReasonCode::RetainNotSupported, now_ms, actions);
+            return self.protocol_violation(Violation::RetainNotSupported, now_ms, actions);
         }
-        if !publish.properties().subscription_identifiers.is_empty()
-            || !response_topic_is_valid(publish.properties().response_topic.as_deref())
-        {
-            return self.protocol_violation(ReasonCode::ProtocolError, now_ms, actions);
+        if !publish.properties().subscription_identifiers.is_empty() {
+            let violation = Violation::SubscriptionIdentifierFromClient;
+            return self.protocol_violation(violation, now_ms, actions);
+        }
+        if !response_topic_is_valid(publish.properties().response_topic.as_deref()) {
+            return self.protocol_violation(Violation::ResponseTopicInvalid, now_ms, actions);
         }
         let Some(connection) = self.connection.as_mut() else {
             return;
@@ -54,21 +56,25 @@ impl Session {
             .resolve(publish.topic_name.clone(), publish.topic_alias());
         let topic_name = match resolved {
             Ok(topic_name) => topic_name,
-            Err(reason_code) => return self.protocol_violation(reason_code, now_ms, actions),
+            Err(violation) => return self.protocol_violation(violation, now_ms, actions),
         };
         // The codec already refused empty names, wildcards and U+0000, so what
         // is left to fail here is mostly the level bound: the runtime logs why,
         // as a 3.x client is closed without being told.
         if let Err(error) = validate_topic_name_within(&topic_name, self.config.max_topic_levels) {
+            debug_assert_eq!(
+                error.reason_code(),
+                Violation::TopicNameInvalid.reason_code()
+            );
             actions.push(Action::PublishRefused(PublishRefusal::TopicNameInvalid(
                 error,
             )));
-            return self.protocol_violation(error.reason_code(), now_ms, actions);
+            return self.protocol_violation(Violation::TopicNameInvalid, now_ms, actions);
         }
         let packet_id = match (publish.qos, publish.packet_id) {
             (QoS::AtMostOnce, _) => None,
             (_, Some(packet_id)) if packet_id != 0 => Some(packet_id),
-            _ => return self.protocol_violation(ReasonCode::MalformedPacket, now_ms, actions),
+            _ => return self.protocol_violation(Violation::PacketIdMissing, now_ms, actions),
         };
         if self.config.validate_payload_format && !payload_matches_format(&publish) {
             return self.refuse_payload_format(publish.qos, packet_id, now_ms, actions);
@@ -153,12 +159,11 @@ impl Session {
         now_ms: u64,
         actions: &mut Vec<Action>,
     ) {
-        let reason_code = ReasonCode::PayloadFormatInvalid;
         let Some(packet_id) = packet_id else {
-            return self.protocol_violation(reason_code, now_ms, actions);
+            return self.protocol_violation(Violation::PayloadFormatInvalid, now_ms, actions);
         };
         let response = PublishResponse {
-            reason_code,
+            reason_code: ReasonCode::PayloadFormatInvalid,
             ..PublishResponse::success(packet_id)
         };
         // A failed PUBREC ends the QoS 2 flow: no PUBREL follows, so the packet id
@@ -185,11 +190,7 @@ impl Session {
         let awaiting_pubrel = &mut self.state.awaiting_pubrel;
         if !awaiting_pubrel.contains(&packet_id) {
             if awaiting_pubrel.len() >= usize::from(self.config.receive_maximum) {
-                return self.protocol_violation(
-                    ReasonCode::ReceiveMaximumExceeded,
-                    now_ms,
-                    actions,
-                );
+                return self.protocol_violation(Violation::ReceiveMaximumExceeded, now_ms, actions);
             }
             awaiting_pubrel.insert(packet_id);
             if let Some((publish, topic_name)) = message {

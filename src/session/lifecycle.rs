@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::message::Message;
-use super::{Action, Change, Session, TimerKind};
+use super::{Action, Change, Session, TimerKind, Violation};
 use crate::protocol::{Disconnect, DisconnectProperties, Packet, ReasonCode};
 
 impl Session {
@@ -31,6 +31,7 @@ impl Session {
         self.send_disconnect(ReasonCode::SessionTakenOver, actions);
         actions.push(Action::Close {
             reason_code: ReasonCode::SessionTakenOver,
+            violation: None,
         });
         self.detach_connection();
         actions.push(Action::CancelTimer(TimerKind::KeepAlive));
@@ -49,27 +50,41 @@ impl Session {
     /// is published and the session expiry starts. Does nothing if not connected.
     pub fn close(&mut self, reason_code: ReasonCode, now_ms: u64, actions: &mut Vec<Action>) {
         if self.connection.is_some() {
-            self.protocol_violation(reason_code, now_ms, actions);
+            self.end_with(reason_code, None, now_ms, actions);
         }
     }
 
-    /// The client broke a rule: DISCONNECT with `reason_code` (v5 only, 3.x just
-    /// closes), Close, and the will.
+    /// The client broke a rule: DISCONNECT with its reason code (v5 only, 3.x
+    /// just closes), Close naming the rule, and the will.
     pub(crate) fn protocol_violation(
         &mut self,
+        violation: Violation,
+        now_ms: u64,
+        actions: &mut Vec<Action>,
+    ) {
+        self.end_with(violation.reason_code(), Some(violation), now_ms, actions);
+    }
+
+    /// DISCONNECT with `reason_code` (v5 only), Close, and the will.
+    fn end_with(
+        &mut self,
         reason_code: ReasonCode,
+        violation: Option<Violation>,
         now_ms: u64,
         actions: &mut Vec<Action>,
     ) {
         self.send_disconnect(reason_code, actions);
-        actions.push(Action::Close { reason_code });
+        actions.push(Action::Close {
+            reason_code,
+            violation,
+        });
         self.end_connection(true, now_ms, actions);
     }
 
     /// DISCONNECT from the client: the will is discarded only on 0x00 (Normal
     /// disconnection) [MQTT-3.1.2-10], which is what every 3.x DISCONNECT means; any
     /// other v5 code, 0x04 (Disconnect with Will Message) first of all, publishes it.
-    /// v5 may change the Session Expiry Interval, but not from 0 [MQTT-3.14.2-2].
+    /// v5 may change the Session Expiry Interval, but not from 0 (3.14.2.2.2).
     pub(crate) fn handle_disconnect(
         &mut self,
         disconnect: Disconnect,
@@ -78,7 +93,8 @@ impl Session {
     ) {
         if let Some(interval_s) = disconnect.properties.session_expiry_interval_s {
             if self.state.session_expiry_interval_s == 0 && interval_s != 0 {
-                self.protocol_violation(ReasonCode::ProtocolError, now_ms, actions);
+                let violation = Violation::SessionExpiryIntervalFromZero;
+                self.protocol_violation(violation, now_ms, actions);
                 return;
             }
             self.state.session_expiry_interval_s =
@@ -88,6 +104,7 @@ impl Session {
             self.state.protocol_version.is_v5() && disconnect.reason_code != ReasonCode::Success;
         actions.push(Action::Close {
             reason_code: disconnect.reason_code,
+            violation: None,
         });
         self.end_connection(publish_will, now_ms, actions);
     }
@@ -109,7 +126,7 @@ impl Session {
             });
             return;
         }
-        self.protocol_violation(ReasonCode::KeepAliveTimeout, now_ms, actions);
+        self.protocol_violation(Violation::KeepAliveTimeout, now_ms, actions);
     }
 
     /// The WillDelay timer fired: publish the will if it is due.
@@ -154,8 +171,8 @@ impl Session {
     }
 
     /// Detaches the connection, then handles the will and the session expiry. QoS 0
-    /// messages queued while the connection was congested are dropped (and counted)
-    /// unless QoS 0 is queued for offline clients.
+    /// messages still queued (behind QoS 1/2 waiting for the inflight window) are
+    /// dropped (and counted) unless QoS 0 is queued for offline clients.
     fn end_connection(&mut self, publish_will: bool, now_ms: u64, actions: &mut Vec<Action>) {
         self.detach_connection();
         if !self.config.queue_qos0 {
@@ -165,7 +182,7 @@ impl Session {
         // What a reading client was sent unbounded now waits for an absent one.
         self.state
             .queue
-            .enforce(&self.config, &mut self.state.stats);
+            .enforce(&self.config, &mut self.state.stats, &self.meters.drop_tally);
         actions.push(Action::CancelTimer(TimerKind::KeepAlive));
         if !publish_will {
             self.state.will = None;
@@ -228,7 +245,7 @@ impl Session {
         self.state.queue.detach();
         self.state
             .queue
-            .enforce(&self.config, &mut self.state.stats);
+            .enforce(&self.config, &mut self.state.stats, &self.meters.drop_tally);
         true
     }
 

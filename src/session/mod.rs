@@ -8,47 +8,57 @@
 //! - a message the trie routed to it ([`Session::deliver`], [`Session::deliver_retained`]),
 //!
 //! plus the lifecycle calls [`Session::connect`], [`Session::connection_lost`],
-//! [`Session::taken_over`], [`Session::close`] and [`Session::set_congested`].
+//! [`Session::taken_over`] and [`Session::close`], and the flow-control calls
+//! [`Session::subscriber_stalled`] and [`Session::subscriber_progressed`].
 //! Every output is an [`Action`] pushed onto a `Vec` the
 //! caller owns and reuses, run by the runtime in order.
 //!
 //! ## The runtime's side, in short
+//!
+//! Per shard, build one [`SessionConfig`] (settings) and one [`SessionMeters`]
+//! (the counts its sessions keep together), and pass both wherever a session is
+//! made: [`Session::connect`], [`Session::from_snapshot`]. Then:
 //!
 //! 1. Decode CONNECT. If [`needs_assigned_client_id`], generate a unique id (it
 //!    picks the home shard). On the home shard, take the stored session of that
 //!    client id; if it is connected, call [`Session::taken_over`] on it and run
 //!    those actions against the *old* connection. Then call [`Session::connect`].
 //! 2. Feed every further packet of the connection to [`Session::handle_packet`].
-//! 3. Deliver routed messages with [`Session::deliver`]; after an
-//!    [`Action::Subscribe`] with `send_retained`, the matching retained messages
-//!    with [`Session::deliver_retained`].
-//! 4. When a packet fails to decode, call [`Session::close`] with the codec
-//!    error's reason code. When the socket closes without an [`Action::Close`],
-//!    call [`Session::connection_lost`]. Keep the disconnected session (and run
-//!    its timers) until [`Action::EndSession`].
-//! 5. When the connection's outbound buffer fills up, call
-//!    [`Session::set_congested`] with `true`, and with `false` once it drains.
-//! 6. Watch [`SessionConfig::delivery_gauge`]: the bytes queued for connected,
+//! 3. Deliver routed messages with [`Session::deliver`] (or first ask
+//!    [`Session::deliver_plain`] whether the shared QoS 0 PUBLISH will do);
+//!    after an [`Action::Subscribe`] with `send_retained`, the matching retained
+//!    messages with [`Session::deliver_retained`]. Every delivery a session
+//!    emits is written to its connection: the session holds nothing back for
+//!    a full write buffer; the runtime's flow control (5.) does.
+//! 4. When a packet fails to decode, end the connection as the codec error
+//!    says (DISCONNECT with its reason code under 5.0) and call
+//!    [`Session::connection_lost`], or call [`Session::close`] with that reason
+//!    code, which does both. When the socket closes without an
+//!    [`Action::Close`], call [`Session::connection_lost`]. Keep the
+//!    disconnected session (and run its timers) until [`Action::EndSession`].
+//! 5. Watch [`SessionMeters::delivery_gauge`]: the bytes queued for connected,
 //!    reading clients, which are not held to the per-session bounds. Slow the
 //!    publishers while it is high. When a connected client with a backlog
 //!    ([`Session::holds_backlog`]) makes no progress for a while, call
 //!    [`Session::subscriber_stalled`] (and [`Session::subscriber_progressed`]
-//!    once it does again).
-//! 7. Every [`QUEUE_PURGE_INTERVAL_MS`](crate::limits::QUEUE_PURGE_INTERVAL_MS),
+//!    once it does again): its queue then keeps to the per-session bounds.
+//! 6. Every [`QUEUE_PURGE_INTERVAL_MS`](crate::limits::QUEUE_PURGE_INTERVAL_MS),
 //!    call [`Session::purge_expired`] on every stored session, connected or not, so
 //!    expired messages queued for clients that stay away are freed.
 //!
 //! ## Files
 //!
-//! - `config`: [`SessionConfig`]. `action`: [`Action`], [`TimerKind`].
+//! - `config`: [`SessionConfig`], settings only. `action`: [`Action`], [`TimerKind`].
 //! - `message`: [`Message`], [`SubscriptionMatch`].
 //! - `state`: the plain structs a session is made of (what a snapshot holds).
 //! - `connect`: CONNECT, CONNACK, resume and clean start.
 //! - `lifecycle`: DISCONNECT, keep-alive, will, session expiry, protocol errors.
+//! - `violation`: [`Violation`], the rule a client broke, for the log.
 //! - `inbound`: PUBLISH from the client, QoS 1/2 acknowledgements, Receive Maximum.
 //! - `outbound`, `inflight`: messages to the client, the inflight window.
 //! - `queue`: the queue behind the window, its bounds, policies and expiry purge.
-//! - `gauge`: [`Gauge`], the counts the sessions of a shard keep together.
+//! - `meters`: [`SessionMeters`], what the sessions of a shard count together
+//!   (`gauge`: [`Gauge`], one such count).
 //! - `alias`: topic aliases both ways. `subscriptions`: SUBSCRIBE and UNSUBSCRIBE.
 //! - `snapshot`: to and from the persisted schema, and the timers a restore arms.
 
@@ -62,6 +72,7 @@ mod inbound;
 mod inflight;
 mod lifecycle;
 mod message;
+mod meters;
 mod outbound;
 mod queue;
 mod snapshot;
@@ -69,6 +80,7 @@ mod state;
 mod subscriptions;
 #[cfg(test)]
 mod tests;
+mod violation;
 
 pub use action::{Action, Delivery, PublishRefusal, TimerKind};
 pub use change::Change;
@@ -76,6 +88,7 @@ pub use config::{QueueFullPolicy, SessionConfig};
 pub use connect::{needs_assigned_client_id, refuse_connect, ConnectOutcome};
 pub use gauge::Gauge;
 pub use message::{Message, MessageProperties, SharedMessage, SubscriptionMatch};
+pub use meters::SessionMeters;
 pub use outbound::PlainDelivery;
 pub use queue::QueueBounds;
 #[cfg(test)]
@@ -83,12 +96,13 @@ pub(crate) use queue::Queued;
 pub(crate) use queue::{count_dropped_full, BoundedQueue};
 pub use snapshot::RestoreError;
 pub use state::{DropTally, SessionStats};
+pub use violation::Violation;
 
 use std::sync::Arc;
 
 use bytestring::ByteString;
 
-use crate::protocol::{Packet, ProtocolVersion, ReasonCode, SubscriptionOptions};
+use crate::protocol::{Packet, ProtocolVersion, SubscriptionOptions};
 use state::{ConnectionState, DropField, SessionState};
 
 /// One client's session: what outlives its connections (subscriptions, unfinished
@@ -98,6 +112,8 @@ use state::{ConnectionState, DropField, SessionState};
 pub struct Session {
     /// Shared by every session of a shard: one copy, not one per session.
     config: Arc<SessionConfig>,
+    /// The shard's counts, shared like `config`.
+    meters: Arc<SessionMeters>,
     state: SessionState,
     /// Boxed: an offline session, often the most common kind, holds none.
     connection: Option<Box<ConnectionState>>,
@@ -137,15 +153,15 @@ impl Session {
             Packet::Unsubscribe(unsubscribe) => self.handle_unsubscribe(unsubscribe, actions),
             Packet::PingReq => actions.push(Action::Send(Packet::PingResp)),
             Packet::Disconnect(disconnect) => self.handle_disconnect(disconnect, now_ms, actions),
-            // A second CONNECT [MQTT-3.1.0-2], packets only a server sends, and AUTH,
-            // which needs an Authentication Method we never accept in CONNECT.
-            Packet::Connect(_)
-            | Packet::ConnAck(_)
-            | Packet::SubAck(_)
-            | Packet::UnsubAck(_)
-            | Packet::PingResp
-            | Packet::Auth(_) => {
-                self.protocol_violation(ReasonCode::ProtocolError, now_ms, actions)
+            Packet::Connect(_) => {
+                self.protocol_violation(Violation::SecondConnect, now_ms, actions)
+            }
+            Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp => {
+                self.protocol_violation(Violation::ServerOnlyPacket, now_ms, actions)
+            }
+            // AUTH needs an Authentication Method, which we never accept in CONNECT.
+            Packet::Auth(_) => {
+                self.protocol_violation(Violation::AuthWithoutAuthenticationMethod, now_ms, actions)
             }
         }
     }
@@ -214,7 +230,7 @@ impl Session {
     /// Counts `count` messages dropped, in the session's own counters and on
     /// the broker's tally.
     pub(crate) fn count_dropped(&mut self, count: u64, field: DropField) {
-        self.state.stats.add(count, field, &self.config.drop_tally);
+        self.state.stats.add(count, field, &self.meters.drop_tally);
     }
 
     /// The subscriptions with their granted options and Subscription Identifier,

@@ -1,12 +1,13 @@
 //! Messages to the client: delivery QoS and flags, the inflight window, the
 //! acknowledgement flows and the resend on resume.
 //!
-//! What cannot go out at once waits in the bounded queue (`queue`, which owns the
+//! What cannot go out at once waits in the queue (`queue`, which owns the
 //! bounds, the full-queue policy and the expiry purge). QoS 0 goes straight to a
-//! connected client (it takes no inflight slot), and is queued like the others while
-//! its connection is congested ([`Session::set_congested`]); for a client that is
-//! offline it is queued (and kept when the connection ends) only when
-//! [`SessionConfig::queue_qos0`] is on.
+//! connected client (it takes no inflight slot); for a client that is offline it
+//! is queued (and kept when the connection ends) only when
+//! [`SessionConfig::queue_qos0`] is on. A connection's own write buffer is the
+//! runtime's: it holds a slow reader back by its delivery budget (see
+//! [`Session::subscriber_stalled`]), not by holding messages here.
 //!
 //! [`SessionConfig::queue_qos0`]: super::SessionConfig::queue_qos0
 
@@ -98,7 +99,7 @@ impl Session {
             return PlainDelivery::Skipped;
         }
         let protocol_version = self.state.protocol_version;
-        let Some(connection) = self.connection.as_ref().filter(|c| !c.congested) else {
+        let Some(connection) = self.connection.as_ref() else {
             return PlainDelivery::General;
         };
         let v5 = protocol_version.is_v5();
@@ -235,9 +236,13 @@ impl Session {
             self.count_dropped(1, |stats| &mut stats.dropped_qos0_offline);
             return;
         }
-        self.state
-            .queue
-            .push(publish, &self.config, now_ms, &mut self.state.stats);
+        self.state.queue.push(
+            publish,
+            &self.config,
+            now_ms,
+            &mut self.state.stats,
+            &self.meters.drop_tally,
+        );
     }
 
     /// The inflight window: the client's Receive Maximum, capped by ours, and
@@ -256,26 +261,9 @@ impl Session {
                 || self.state.inflight.gauge() < self.config.outbound_inflight_shard_budget)
     }
 
-    /// True when a connection is attached and not congested.
+    /// True when a connection is attached.
     fn can_send(&self) -> bool {
-        self.connection
-            .as_ref()
-            .is_some_and(|connection| !connection.congested)
-    }
-
-    /// The runtime's outbound buffer for this connection filled up (`true`) or
-    /// drained (`false`). While congested, every message, QoS 0 included, waits in
-    /// the bounded queue (and is dropped and counted when it is full), so a slow
-    /// subscriber costs at most its own queue. Clearing it sends what waits, as far
-    /// as the inflight window allows.
-    pub fn set_congested(&mut self, congested: bool, now_ms: u64, actions: &mut Vec<Action>) {
-        let Some(connection) = self.connection.as_mut() else {
-            return;
-        };
-        connection.congested = congested;
-        if !congested {
-            self.drain_queue(now_ms, actions);
-        }
+        self.connection.is_some()
     }
 
     /// Sends queued messages while the window has room.

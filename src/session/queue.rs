@@ -1,6 +1,6 @@
-//! The bounded queue of messages waiting for a session's inflight window, for its
-//! congested connection to drain, or for its client to return: its two bounds, what
-//! happens when it is full, and the removal of expired messages.
+//! The bounded queue of messages waiting for a session's inflight window or for
+//! its client to return: its two bounds, what happens when it is full, and the
+//! removal of expired messages.
 //!
 //! Two bounds hold whenever the client is offline or stalled: at most
 //! `max_queued_messages` entries and at most `max_queued_bytes` bytes, counted with
@@ -34,6 +34,7 @@ use std::sync::Arc;
 
 use super::config::{QueueFullPolicy, SessionConfig};
 use super::gauge::Gauge;
+use super::meters::SessionMeters;
 use super::outbound::OutboundPublish;
 use super::state::{DropCounters, DropField, DropTally};
 use crate::limits;
@@ -347,7 +348,7 @@ impl<T: Queued> BoundedQueue<T> {
 /// Messages waiting to go out to one client, oldest first.
 ///
 /// While its client is connected and reading, the queue is *counted*: its bytes
-/// are on the shard's delivery gauge (`SessionConfig::delivery_gauge`) and QoS 1/2
+/// are on the shard's delivery gauge (`SessionMeters::delivery_gauge`) and QoS 1/2
 /// messages are queued whatever `max_queued_messages` and `max_queued_bytes` say,
 /// since the runtime bounds the shard's backlog by slowing the publishers instead
 /// of dropping what they were told was accepted. Otherwise (offline, or stalled)
@@ -480,36 +481,37 @@ impl OutboundQueue {
 
     /// Queues `publish` at `now_ms` within the bounds of `config`, following its
     /// [`QueueFullPolicy`]; every message dropped or evicted is counted in `stats`
-    /// (QoS 0 as `dropped_qos0`, QoS 1/2 as `dropped_queue_full`, expired ones as
-    /// `dropped_expired`). False when `publish` itself was dropped.
+    /// and on `tally` (QoS 0 as `dropped_qos0`, QoS 1/2 as `dropped_queue_full`,
+    /// expired ones as `dropped_expired`). False when `publish` itself was dropped.
     pub(crate) fn push(
         &mut self,
         publish: OutboundPublish,
         config: &SessionConfig,
         now_ms: u64,
         stats: &mut DropCounters,
+        tally: &DropTally,
     ) -> bool {
-        let tally = &config.drop_tally;
         let purged = self.purge_expired(now_ms) as u64;
         stats.add(purged, |stats| &mut stats.dropped_expired, tally);
         self.admit(publish, &config.queue_bounds(), stats, tally)
     }
 
     /// A queue refilled from a snapshot, oldest first, within the bounds of `config`
-    /// (lowered bounds apply at once, by its policy, counted in `stats`), of a
-    /// session waiting for its client: counted on `config.delivery_gauge` from
-    /// [`OutboundQueue::attach`]. Expired
+    /// (lowered bounds apply at once, by its policy, counted in `stats` and on
+    /// `meters.drop_tally`), of a session waiting for its client: counted on
+    /// `meters.delivery_gauge` from [`OutboundQueue::attach`]. Expired
     /// messages stay until the queue is next touched or purged, so a snapshot taken
     /// of the restored session is the one it was restored from.
     pub(crate) fn restore(
         entries: impl IntoIterator<Item = OutboundPublish>,
         config: &SessionConfig,
+        meters: &SessionMeters,
         stats: &mut DropCounters,
     ) -> OutboundQueue {
         let bounds = config.queue_bounds();
-        let mut queue = OutboundQueue::with_gauge(Arc::clone(&config.delivery_gauge), false);
+        let mut queue = OutboundQueue::with_gauge(Arc::clone(&meters.delivery_gauge), false);
         for publish in entries {
-            queue.admit(publish, &bounds, stats, &config.drop_tally);
+            queue.admit(publish, &bounds, stats, &meters.drop_tally);
         }
         queue
     }
@@ -571,11 +573,15 @@ impl OutboundQueue {
     }
 
     /// Brings the queue back within the bounds of `config` by its policy, each
-    /// message dropped counted in `stats` as a full queue drops it: for a queue
-    /// that grew unbounded while counted, once it no longer is.
-    pub(crate) fn enforce(&mut self, config: &SessionConfig, stats: &mut DropCounters) {
+    /// message dropped counted in `stats` and on `tally` as a full queue drops
+    /// it: for a queue that grew unbounded while counted, once it no longer is.
+    pub(crate) fn enforce(
+        &mut self,
+        config: &SessionConfig,
+        stats: &mut DropCounters,
+        tally: &DropTally,
+    ) {
         let before = self.entries.bytes();
-        let tally = &config.drop_tally;
         self.entries.enforce(&config.queue_bounds(), |qos| {
             stats.add(1, dropped_full_field(qos), tally);
         });

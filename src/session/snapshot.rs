@@ -33,7 +33,7 @@ use super::message::{Message, SharedMessage, SubscriptionMatch};
 use super::outbound::OutboundPublish;
 use super::queue::OutboundQueue;
 use super::state::{ConnectionState, DropCounters, SessionState, SessionStats, SubscriptionRecord};
-use super::{Action, Change, Session, SessionConfig, TimerKind};
+use super::{Action, Change, Session, SessionConfig, SessionMeters, TimerKind};
 use crate::persist::schema::{
     DeliveryRecord, FlightRecord, FlightStageRecord, MessagePropertiesRecord, MessageRecord,
     SessionSnapshot, SessionStatsRecord, SubscriptionRecord as SubscriptionEntry,
@@ -111,22 +111,25 @@ impl Session {
         }
     }
 
-    /// A session rebuilt from its snapshot, disconnected, running under `config`;
+    /// A session rebuilt from its snapshot, disconnected, running under `config`
+    /// and counting on `meters` (the shard's, as for [`Session::connect`]);
     /// `actions` receives what the runtime must run for it (see the module doc).
     /// A snapshot with a flow under packet id 0, or two flows under one id, is refused.
     pub fn from_snapshot(
         snapshot: SessionSnapshot,
         config: &Arc<SessionConfig>,
+        meters: &Arc<SessionMeters>,
         now_ms: u64,
         wall_clock_ms: u64,
         actions: &mut Vec<Action>,
     ) -> Result<Session, RestoreError> {
         check_flights(&snapshot)?;
         let was_connected = snapshot.connected;
-        let state = session_state(snapshot, config, now_ms, wall_clock_ms);
+        let state = session_state(snapshot, config, meters, now_ms, wall_clock_ms);
         // What was stored is journaled from now on, under a journal.
         let mut session = Session {
             config: Arc::clone(config),
+            meters: Arc::clone(meters),
             state,
             connection: None,
             journaled: config.journal,
@@ -140,7 +143,6 @@ impl Session {
                 client_maximum_packet_size: 0,
                 inbound_aliases: InboundTopicAliases::new(0),
                 outbound_aliases: OutboundTopicAliases::new(0),
-                congested: true,
                 stalled: false,
             }));
             session.connection_lost(now_ms, actions);
@@ -354,10 +356,11 @@ impl Message {
 
 /// The in-memory state a snapshot describes, its deadlines on the session's clock.
 /// The queue is refilled under `config`, so a lowered bound applies at once (what
-/// no longer fits is dropped by its policy and counted).
+/// no longer fits is dropped by its policy and counted on `meters`).
 fn session_state(
     snapshot: SessionSnapshot,
     config: &SessionConfig,
+    meters: &SessionMeters,
     now_ms: u64,
     wall_clock_ms: u64,
 ) -> SessionState {
@@ -378,12 +381,13 @@ fn session_state(
     let inflight = OutboundInflight::restore(
         flights,
         snapshot.last_packet_id,
-        Arc::clone(&config.inflight_gauge),
+        Arc::clone(&meters.inflight_gauge),
     );
     let mut stats = DropCounters::from(session_stats(snapshot.stats));
     let queue = OutboundQueue::restore(
         snapshot.queue.into_iter().map(to_publish),
         config,
+        meters,
         &mut stats,
     );
     SessionState {

@@ -66,7 +66,7 @@ impl std::ops::Add for SessionStats {
 pub(crate) type DropField = fn(&mut SessionStats) -> &mut u64;
 
 /// The messages dropped by every session counting on it (a shard's, through
-/// [`SessionConfig::drop_tally`](super::SessionConfig::drop_tally)): what an
+/// [`SessionMeters::drop_tally`](super::SessionMeters::drop_tally)): what an
 /// operator reads to learn that a bound was reached.
 ///
 /// Like [`Gauge`](super::Gauge), it is written from the one
@@ -112,16 +112,6 @@ impl DropTally {
             .store(total.dropped_qos0_offline, Ordering::Relaxed);
     }
 }
-
-impl PartialEq for DropTally {
-    /// Tallies are state, not settings: any two compare equal, so that two
-    /// session configurations compare by their settings alone.
-    fn eq(&self, _: &DropTally) -> bool {
-        true
-    }
-}
-
-impl Eq for DropTally {}
 
 /// A session's [`SessionStats`], boxed on the first drop: most sessions
 /// never drop anything, and the counters would be a seventh of a session.
@@ -207,8 +197,6 @@ pub(crate) struct ConnectionState {
     pub(crate) inbound_aliases: InboundTopicAliases,
     /// Aliases we assigned.
     pub(crate) outbound_aliases: OutboundTopicAliases,
-    /// The runtime reported its outbound buffer full: hold messages in the queue.
-    pub(crate) congested: bool,
     /// The runtime reported the client making no progress (see
     /// [`Session::subscriber_stalled`](super::Session::subscriber_stalled)).
     pub(crate) stalled: bool,

@@ -5,7 +5,7 @@
 use smallvec::SmallVec;
 
 use super::state::SubscriptionRecord;
-use super::{Action, Change, Session};
+use super::{Action, Change, Session, Violation};
 use crate::protocol::{
     AckProperties, Packet, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, SubscriptionOptions,
     UnsubAck, Unsubscribe,
@@ -31,7 +31,8 @@ impl Session {
                 && parse_topic_filter(topic_filter).is_ok_and(|parsed| parsed.share_group.is_some())
         });
         if is_v5 && no_local_on_shared {
-            return self.protocol_violation(ReasonCode::ProtocolError, now_ms, actions);
+            let violation = Violation::NoLocalOnSharedSubscription;
+            return self.protocol_violation(violation, now_ms, actions);
         }
         let subscription_identifier = if is_v5 {
             subscribe.properties.subscription_identifier

@@ -123,6 +123,7 @@ impl Shard {
             assigned_client_id,
             existing,
             &self.session_config,
+            &self.session_meters,
             now_ms,
             &mut actions,
         );

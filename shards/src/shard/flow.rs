@@ -2,7 +2,7 @@
 //! messages, within a memory budget per shard.
 //!
 //! The sessions of a shard count the bytes queued for their connected, reading
-//! subscribers on one gauge (`SessionConfig::delivery_gauge`), and queue QoS
+//! subscribers on one gauge (`SessionMeters::delivery_gauge`), and queue QoS
 //! 1/2 messages for them without a per-session bound. [`DeliveryFlow`] watches
 //! that gauge: once it reaches three quarters of `delivery_budget_bytes` the
 //! shard is *over budget* until it falls to half (hysteresis, so publishers are

@@ -57,7 +57,7 @@ use std::time::{Duration, Instant};
 
 use futures_lite::future;
 use shardmq::limits;
-use shardmq::session::{Action, Gauge, SessionConfig};
+use shardmq::session::{Action, SessionConfig, SessionMeters};
 
 use crate::config::Config;
 use crate::listener::{accept_turn, idle_poll, Listener};
@@ -102,6 +102,9 @@ pub struct Shard {
     shard_count: usize,
     config: Config,
     session_config: Arc<SessionConfig>,
+    /// The counts this shard's sessions keep together (its delivery backlog
+    /// among them, which `flow` reads).
+    session_meters: Arc<SessionMeters>,
     epoch: Instant,
     stats: Arc<BrokerStats>,
     mesh: Rc<Mesh<ShardMessage>>,
@@ -152,13 +155,12 @@ pub async fn run(setup: ShardSetup) {
         }
     };
     let session_config = Arc::new(SessionConfig {
-        drop_tally: setup.stats.session_drops(),
-        delivery_gauge: Arc::new(Gauge::default()),
         journal: setup.persistence.is_some(),
         ..setup.config.session_config()
     });
+    let session_meters = Arc::new(SessionMeters::with_drop_tally(setup.stats.session_drops()));
     let flow = flow::DeliveryFlow::new(
-        Arc::clone(&session_config.delivery_gauge),
+        Arc::clone(&session_meters.delivery_gauge),
         setup.config.delivery_budget_bytes,
         setup.shard_count,
     );
@@ -173,6 +175,7 @@ pub async fn run(setup: ShardSetup) {
         shard_count: setup.shard_count,
         config: setup.config,
         session_config,
+        session_meters,
         epoch: setup.epoch,
         stats: setup.stats,
         mesh,

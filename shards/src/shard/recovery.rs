@@ -67,6 +67,7 @@ impl Shard {
         let session = match Session::from_snapshot(
             snapshot,
             &self.session_config,
+            &self.session_meters,
             now_ms,
             wall_ms,
             &mut actions,

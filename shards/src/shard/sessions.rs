@@ -271,13 +271,17 @@ impl Shard {
                 Action::CancelTimer(timer) => {
                     self.store.cancel_timer(key, timer);
                 }
-                Action::Close { reason_code } => {
+                Action::Close {
+                    reason_code,
+                    violation,
+                } => {
                     if let Some(connection) = connection {
                         tracing::debug!(
                             connection = connection.id,
                             peer = %connection.peer,
                             client_id = %self.client_id_of(key),
                             ?reason_code,
+                            violation = violation.map(tracing::field::display),
                             "closing"
                         );
                         connection.close();

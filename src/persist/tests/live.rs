@@ -61,6 +61,7 @@ pub fn connect_with(
         None,
         existing,
         &Arc::new(config.clone()),
+        &Arc::default(),
         now_ms,
         &mut actions,
     );

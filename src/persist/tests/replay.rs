@@ -17,11 +17,6 @@ struct Journaled {
 }
 
 impl Journaled {
-    /// "meter" connects with a fresh persistent session, journaled.
-    fn connect(now_ms: u64) -> Journaled {
-        Journaled::connect_with(&SessionConfig::default(), now_ms)
-    }
-
     /// "meter" connects under `config` with a fresh persistent session, journaled.
     fn connect_with(config: &SessionConfig, now_ms: u64) -> Journaled {
         let connect = persistent_connect("meter", 3_600, 30);
@@ -102,6 +97,12 @@ impl Journaled {
         self.journal(&actions, now_ms);
         actions
     }
+
+    /// The client acknowledges `packet_id` (QoS 1), journaled as the runtime
+    /// journals it, with the first sends of the queued messages that follow.
+    fn acknowledge(&mut self, packet_id: u16, now_ms: u64) {
+        self.feed(Packet::PubAck(PublishResponse::success(packet_id)), now_ms);
+    }
 }
 
 /// The wall clock of the live run: monotonic time plus a fixed offset.
@@ -131,35 +132,30 @@ fn snapshot_at(session: &Session, now_ms: u64) -> SessionSnapshot {
 
 #[test]
 fn snapshot_and_journal_replay_to_the_live_session() {
-    let mut live = Journaled::connect(100);
+    // A window of three: what is delivered past it waits in the queue.
+    let config = SessionConfig {
+        outbound_inflight_maximum: 3,
+        ..SessionConfig::default()
+    };
+    let mut live = Journaled::connect_with(&config, 100);
     live.subscribe("meters/#", QoS::ExactlyOnce, 200);
-    let queued_before_snapshot = message("meters/0", b"0", QoS::AtLeastOnce, "hub");
-    live.session.set_congested(true, 250, &mut Vec::new());
-    deliver(
-        &mut live.session,
-        &queued_before_snapshot,
-        QoS::AtLeastOnce,
-        250,
-    );
-    let base = live.snapshot(300);
-
-    let mut drained = Vec::new();
-    live.session.set_congested(false, 400, &mut drained);
-    live.journal(&drained, 400);
     let qos1 = message("meters/1", b"1", QoS::AtLeastOnce, "hub");
     let qos2 = message("meters/2", b"2", QoS::ExactlyOnce, "hub");
     let acknowledged = message("meters/3", b"3", QoS::AtLeastOnce, "hub");
-    live.deliver(&qos1, QoS::ExactlyOnce, 500);
-    let qos2_sent = live.deliver(&qos2, QoS::ExactlyOnce, 510);
-    let acknowledged_sent = live.deliver(&acknowledged, QoS::AtLeastOnce, 520);
+    let acknowledged_sent = live.deliver(&acknowledged, QoS::AtLeastOnce, 230);
+    live.deliver(&qos1, QoS::ExactlyOnce, 240);
+    let qos2_sent = live.deliver(&qos2, QoS::ExactlyOnce, 245);
+    let queued_before_snapshot = message("meters/0", b"0", QoS::AtLeastOnce, "hub");
+    live.deliver(&queued_before_snapshot, QoS::AtLeastOnce, 250);
+    assert_eq!(live.session.queued_len(), 1);
+    let base = live.snapshot(300);
 
     let [acknowledged_id] = sent_packet_ids(&acknowledged_sent)[..] else {
         panic!("one PUBLISH: {acknowledged_sent:?}");
     };
-    live.feed(
-        Packet::PubAck(PublishResponse::success(acknowledged_id)),
-        600,
-    );
+    live.acknowledge(acknowledged_id, 400);
+    let queued_after_snapshot = message("meters/4", b"4", QoS::ExactlyOnce, "hub");
+    live.deliver(&queued_after_snapshot, QoS::ExactlyOnce, 500);
     let [qos2_id] = sent_packet_ids(&qos2_sent)[..] else {
         panic!("one PUBLISH: {qos2_sent:?}");
     };
@@ -197,14 +193,14 @@ fn snapshot_and_journal_replay_to_the_live_session() {
     });
 
     live.connection_lost(800);
-    let while_away = message("meters/4", b"4", QoS::ExactlyOnce, "hub");
+    let while_away = message("meters/5", b"5", QoS::ExactlyOnce, "hub");
     live.deliver(&while_away, QoS::ExactlyOnce, 900);
 
     let replayed = replay(&base, &live.journal);
     assert_eq!(replayed.skipped(), 0);
     let expected = snapshot_at(&live.session, 1_000);
     assert_eq!(expected.inflight.len(), 3);
-    assert_eq!(expected.queue.len(), 1);
+    assert_eq!(expected.queue.len(), 2);
     assert_eq!(expected.awaiting_pubrel, vec![9]);
     assert_eq!(replayed.session("meter"), Some(expected));
     assert_eq!(
@@ -217,18 +213,14 @@ fn snapshot_and_journal_replay_to_the_live_session() {
 
 #[test]
 fn a_delivery_past_dropped_messages_drops_them_in_replay_too() {
-    let mut live = Journaled::connect(100);
-    live.subscribe("meters/#", QoS::AtLeastOnce, 100);
-    live.session.set_congested(true, 100, &mut Vec::new());
+    let mut live = busy_meter(&SessionConfig::default(), QoS::AtLeastOnce);
     let mut expiring = (*message("meters/x", b"x", QoS::AtLeastOnce, "hub")).clone();
     expiring.expires_at_ms = Some(150);
     live.deliver(&std::sync::Arc::new(expiring), QoS::AtLeastOnce, 100);
     let kept = message("meters/k", b"k", QoS::AtLeastOnce, "hub");
     live.deliver(&kept, QoS::AtLeastOnce, 100);
 
-    let mut drained = Vec::new();
-    live.session.set_congested(false, 200, &mut drained);
-    live.journal(&drained, 200);
+    live.acknowledge(1, 200);
     assert_eq!(live.session.stats().dropped_expired, 1);
 
     let empty = encode_snapshot(&SnapshotContents::Sessions(Vec::new())).expect("empty");
@@ -272,12 +264,18 @@ fn an_ended_session_and_a_cleared_retained_message_are_gone_after_replay() {
     assert_eq!(replay.into_parts(), (Vec::new(), Vec::new()));
 }
 
-/// "meter" subscribed to "meters/#" at QoS 2, its connection congested, so whatever
-/// is delivered queues.
-fn congested_meter(config: &SessionConfig) -> Journaled {
-    let mut live = Journaled::connect_with(config, 100);
-    live.subscribe("meters/#", QoS::ExactlyOnce, 100);
-    live.session.set_congested(true, 100, &mut Vec::new());
+/// "meter" with a window of one, subscribed to "meters/#" at `qos`, the window
+/// taken by "meters/busy" (packet id 1), so whatever QoS 1/2 is delivered next
+/// queues.
+fn busy_meter(config: &SessionConfig, qos: QoS) -> Journaled {
+    let config = SessionConfig {
+        outbound_inflight_maximum: 1,
+        ..config.clone()
+    };
+    let mut live = Journaled::connect_with(&config, 100);
+    live.subscribe("meters/#", qos, 100);
+    let busy = message("meters/busy", b"", QoS::AtLeastOnce, "hub");
+    live.deliver(&busy, qos, 100);
     live
 }
 
@@ -310,7 +308,7 @@ fn replay_under_a_byte_limit_keeps_the_queue_the_live_offline_session_kept() {
         outbound_inflight_maximum: 1,
         ..SessionConfig::default()
     };
-    let mut live = congested_meter(&config);
+    let mut live = busy_meter(&config, QoS::ExactlyOnce);
     live.connection_lost(150);
     for (index, message) in growing_messages(8).iter().enumerate() {
         live.deliver(message, QoS::AtLeastOnce, 200 + index as u64);
@@ -330,7 +328,7 @@ fn replay_queues_unbounded_while_connected_and_trims_like_live_when_the_client_l
         queue_full_policy: QueueFullPolicy::DropOldest,
         ..SessionConfig::default()
     };
-    let mut live = congested_meter(&config);
+    let mut live = busy_meter(&config, QoS::ExactlyOnce);
     for (index, message) in growing_messages(9).iter().enumerate() {
         live.deliver(message, QoS::ExactlyOnce, 200 + index as u64);
     }
@@ -355,14 +353,27 @@ fn replay_drops_queued_qos0_when_the_connection_ends_unless_queue_qos0() {
             queue_qos0,
             ..SessionConfig::default()
         };
-        let mut live = congested_meter(&config);
+        // A connected client's QoS 0 goes out at once: it waits in the queue
+        // only when it was queued while the client was away (here under a
+        // configuration with queue_qos0 on), behind QoS 1 waiting for the window.
+        let while_away = SessionConfig {
+            queue_qos0: true,
+            ..config.clone()
+        };
+        let mut live = busy_meter(&while_away, QoS::AtLeastOnce);
+        live.connection_lost(150);
+        let qos1 = message("meters/1", b"1", QoS::AtLeastOnce, "hub");
+        deliver(&mut live.session, &qos1, QoS::AtLeastOnce, 200);
         let qos0 = message("meters/0", b"0", QoS::AtMostOnce, "hub");
-        deliver(&mut live.session, &qos0, QoS::AtMostOnce, 200);
-        live.deliver(
-            &message("meters/1", b"1", QoS::AtLeastOnce, "hub"),
-            QoS::AtLeastOnce,
-            210,
-        );
+        deliver(&mut live.session, &qos0, QoS::AtMostOnce, 210);
+        let config = SessionConfig {
+            outbound_inflight_maximum: 1,
+            journal: true,
+            ..config
+        };
+        let connect = persistent_connect("meter", 3_600, 30);
+        live.session = connect_with(connect, Some(live.session), &config, 250).0;
+        assert_eq!(live.session.queued_len(), 2, "meters/1 and meters/0 wait");
         let base = live.snapshot(300);
         live.connection_lost(400);
 

@@ -20,6 +20,7 @@ fn restore(snapshot: SessionSnapshot, now_ms: u64, wall_clock_ms: u64) -> (Sessi
     let session = Session::from_snapshot(
         snapshot,
         &Arc::new(SessionConfig::default()),
+        &Arc::default(),
         now_ms,
         wall_clock_ms,
         &mut actions,
@@ -200,6 +201,7 @@ fn a_snapshot_with_two_flows_under_one_packet_id_is_refused() {
     let result = Session::from_snapshot(
         snapshot,
         &Arc::new(SessionConfig::default()),
+        &Arc::default(),
         0,
         WALL_CLOCK_MS,
         &mut actions,
@@ -249,6 +251,7 @@ proptest! {
         let restored = Session::from_snapshot(
             snapshot,
             &Arc::new(SessionConfig::default()),
+            &Arc::default(),
             RESTORE_NOW_MS,
             WALL_CLOCK_MS,
             &mut actions,

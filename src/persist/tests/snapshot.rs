@@ -36,7 +36,7 @@ proptest! {
             .into_iter()
             .map(|snapshot| {
                 let config = SessionConfig::default();
-                Session::from_snapshot(snapshot, &Arc::new(config.clone()), now_ms, wall_clock_ms, &mut Vec::new())
+                Session::from_snapshot(snapshot, &Arc::new(config.clone()), &Arc::default(), now_ms, wall_clock_ms, &mut Vec::new())
                     .expect("a valid snapshot")
             })
             .collect();

@@ -38,6 +38,7 @@ fn connect_with(
         assigned.map(ByteString::from),
         existing,
         &Arc::new(config.clone()),
+        &Arc::default(),
         0,
         &mut actions,
     );
@@ -71,7 +72,13 @@ fn bytes_of(connack: &ConnAck) -> Vec<u8> {
 
 /// The only action is the close, with `reason_code`: no CONNACK.
 fn assert_closed_without_connack(actions: &[Action], reason_code: ReasonCode) {
-    assert_eq!(actions, [Action::Close { reason_code }]);
+    assert_eq!(
+        actions,
+        [Action::Close {
+            reason_code,
+            violation: None
+        }]
+    );
 }
 
 /// A server that announces nothing: every limit is what absence means.

@@ -54,6 +54,7 @@ fn v3_1_1_empty_client_id_with_clean_session_1_runs_under_the_assigned_id() {
         assigned,
         None,
         &Arc::new(config.clone()),
+        &Arc::default(),
         0,
         &mut actions,
     ) else {
@@ -75,6 +76,7 @@ fn v5_empty_client_id_gets_assigned_client_identifier_in_connack() {
         assigned,
         None,
         &Arc::new(config.clone()),
+        &Arc::default(),
         0,
         &mut actions,
     );
@@ -222,6 +224,7 @@ fn will_qos_above_maximum_is_refused_under_v5() {
         None,
         None,
         &Arc::new(config.clone()),
+        &Arc::default(),
         0,
         &mut actions,
     );
@@ -242,6 +245,7 @@ fn refused_connect_gives_the_stored_session_back_untouched() {
         None,
         Some(stored),
         &Arc::new(config.clone()),
+        &Arc::default(),
         2,
         &mut actions,
     );

@@ -19,4 +19,5 @@ mod subscribe;
 mod support;
 mod topic_rules;
 mod v5_rules;
+mod violations;
 mod will;

@@ -26,7 +26,6 @@ enum Step {
         own: bool,
     },
     Lost,
-    Congested(bool),
     Reconnect {
         clean_start: bool,
         session_expiry_interval_s: u32,
@@ -148,7 +147,6 @@ fn step() -> impl Strategy<Value = Step> {
         4 => (qos(), 0..2usize, proptest::option::of(0u64..5_000), any::<bool>(), any::<bool>())
             .prop_map(|(qos, topic, expiry_ms, big, own)| Step::Deliver { qos, topic, expiry_ms, big, own }),
         1 => Just(Step::Lost),
-        1 => any::<bool>().prop_map(Step::Congested),
         1 => (any::<bool>(), 0u32..3).prop_map(|(clean_start, session_expiry_interval_s)| {
             Step::Reconnect { clean_start, session_expiry_interval_s }
         }),
@@ -183,6 +181,7 @@ fn reconnect(
         None,
         existing,
         &Arc::new(config.clone()),
+        &Arc::default(),
         now_ms,
         actions,
     ) {
@@ -253,7 +252,6 @@ proptest! {
                     current.deliver(&message, &matched, now_ms, &mut actions);
                 }
                 Step::Lost => current.connection_lost(now_ms, &mut actions),
-                Step::Congested(congested) => current.set_congested(congested, now_ms, &mut actions),
                 Step::Reconnect { clean_start, session_expiry_interval_s } => {
                     let connect = connect(version, clean_start, session_expiry_interval_s);
                     session = reconnect(session.take(), connect, &config, now_ms, &mut actions);

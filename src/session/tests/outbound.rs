@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::support::*;
 use crate::protocol::*;
-use crate::session::{Session, SessionConfig};
+use crate::session::{Session, SessionConfig, SessionMeters};
 
 fn client_with_receive_maximum(receive_maximum: u16) -> Session {
     let mut connect = v5_persistent_connect("c", 600);
@@ -57,8 +57,9 @@ fn past_the_shard_budget_a_session_keeps_its_guaranteed_window_and_waits_for_its
         outbound_inflight_shard_budget: GUARANTEED + 10,
         ..SessionConfig::default()
     };
-    let (mut busy, _) = accept_with(v5_connect("busy"), None, &config, 0);
-    let (mut quiet, _) = accept_with(v5_connect("quiet"), None, &config, 0);
+    let meters = Arc::new(SessionMeters::default());
+    let (mut busy, _) = accept_metered(v5_connect("busy"), None, &config, &meters, 0);
+    let (mut quiet, _) = accept_metered(v5_connect("quiet"), None, &config, &meters, 0);
     let message = message("t", QoS::AtLeastOnce, "p");
     // The busy session takes the whole budget: its guaranteed window and
     // the ten the budget has beyond it.
@@ -106,8 +107,15 @@ fn flows_of_a_client_that_went_away_leave_the_shard_budget_until_it_returns() {
         outbound_inflight_shard_budget: GUARANTEED + 10,
         ..SessionConfig::default()
     };
+    let meters = Arc::new(SessionMeters::default());
     let message = message("t", QoS::AtLeastOnce, "p");
-    let (mut away, _) = accept_with(v5_persistent_connect("away", 600), None, &config, 0);
+    let (mut away, _) = accept_metered(
+        v5_persistent_connect("away", 600),
+        None,
+        &config,
+        &meters,
+        0,
+    );
     for now_ms in 0..GUARANTEED as u64 + 10 {
         deliver(&mut away, &message, QoS::AtLeastOnce, now_ms);
     }
@@ -115,7 +123,7 @@ fn flows_of_a_client_that_went_away_leave_the_shard_budget_until_it_returns() {
     away.connection_lost(100, &mut Vec::new());
     // The stored session keeps its flows, but a connected client has the
     // budget to itself.
-    let (mut present, _) = accept_with(v5_connect("present"), None, &config, 100);
+    let (mut present, _) = accept_metered(v5_connect("present"), None, &config, &meters, 100);
     for now_ms in 100..100 + GUARANTEED as u64 + 5 {
         deliver(&mut present, &message, QoS::AtLeastOnce, now_ms);
     }
@@ -123,7 +131,13 @@ fn flows_of_a_client_that_went_away_leave_the_shard_budget_until_it_returns() {
     assert_eq!(present.queued_len(), 0);
     // Back again, the resent flows count once more: the shard is over
     // budget and the other client keeps to what it has.
-    let (away, actions) = accept_with(v5_persistent_connect("away", 600), Some(away), &config, 200);
+    let (away, actions) = accept_metered(
+        v5_persistent_connect("away", 600),
+        Some(away),
+        &config,
+        &meters,
+        200,
+    );
     assert_eq!(sent_publishes(&actions).len(), GUARANTEED + 10);
     assert_eq!(away.inflight_len(), GUARANTEED + 10);
     deliver(&mut present, &message, QoS::AtLeastOnce, 201);
@@ -134,20 +148,27 @@ fn flows_of_a_client_that_went_away_leave_the_shard_budget_until_it_returns() {
 #[test]
 fn the_shard_gauge_follows_takeover_restore_and_clean_start() {
     let config = SessionConfig::default();
-    let gauge = || config.inflight_gauge.get();
+    let meters = Arc::new(SessionMeters::default());
+    let gauge = || meters.inflight_gauge.get();
     let message = message("t", QoS::AtLeastOnce, "p");
     let fill = |session: &mut Session, count: usize| {
         for now_ms in 0..count as u64 {
             deliver(session, &message, QoS::AtLeastOnce, now_ms);
         }
     };
-    let (mut first, _) = accept_with(v5_persistent_connect("c", 600), None, &config, 0);
+    let (mut first, _) = accept_metered(v5_persistent_connect("c", 600), None, &config, &meters, 0);
     fill(&mut first, 3);
     assert_eq!(gauge(), 3);
     // Taken over and resumed: counted once, not twice, and not dropped.
     first.taken_over(10, &mut Vec::new());
     assert_eq!(gauge(), 0);
-    let (mut second, _) = accept_with(v5_persistent_connect("c", 600), Some(first), &config, 10);
+    let (mut second, _) = accept_metered(
+        v5_persistent_connect("c", 600),
+        Some(first),
+        &config,
+        &meters,
+        10,
+    );
     assert_eq!(gauge(), 3);
     // A snapshot taken while connected restores offline, off the gauge,
     // and counts again once its client resumes.
@@ -158,19 +179,26 @@ fn the_shard_gauge_follows_takeover_restore_and_clean_start() {
     let restored = Session::from_snapshot(
         snapshot,
         &Arc::new(config.clone()),
+        &meters,
         30,
         1_000_010,
         &mut Vec::new(),
     )
     .unwrap();
     assert_eq!(gauge(), 0);
-    let (resumed, _) = accept_with(v5_persistent_connect("c", 600), Some(restored), &config, 40);
+    let (resumed, _) = accept_metered(
+        v5_persistent_connect("c", 600),
+        Some(restored),
+        &config,
+        &meters,
+        40,
+    );
     assert_eq!(resumed.inflight_len(), 5);
     assert_eq!(gauge(), 5);
     // Clean Start replaces it: its flows leave the gauge with it.
     let mut resumed = resumed;
     resumed.taken_over(50, &mut Vec::new());
-    let (fresh, _) = accept_with(v5_connect("c"), Some(resumed), &config, 50);
+    let (fresh, _) = accept_metered(v5_connect("c"), Some(resumed), &config, &meters, 50);
     assert_eq!(fresh.inflight_len(), 0);
     assert_eq!(gauge(), 0);
 }
@@ -378,32 +406,6 @@ fn full_queue_drops_new_messages_and_counts_them() {
     assert_eq!(session.stats().dropped_queue_full, 1);
     assert_eq!(session.stats().dropped_qos0, 1);
     let (_, actions) = accept_with(v5_persistent_connect("c", 600), Some(session), &config, 3);
-    let publishes = sent_publishes(&actions);
-    let topics: Vec<&str> = publishes.iter().map(|p| &*p.topic_name).collect();
-    assert_eq!(topics, vec!["a", "b"]);
-}
-
-#[test]
-fn congested_connection_queues_qos0_within_the_bound_and_drops_the_rest() {
-    let config = SessionConfig {
-        max_queued_messages: 2,
-        ..SessionConfig::default()
-    };
-    let (mut session, _) = accept_with(v5_connect("c"), None, &config, 0);
-    let mut actions = Vec::new();
-    session.set_congested(true, 1, &mut actions);
-    for topic_name in ["a", "b", "c"] {
-        actions.extend(deliver(
-            &mut session,
-            &message(topic_name, QoS::AtMostOnce, "p"),
-            QoS::AtMostOnce,
-            2,
-        ));
-    }
-    assert!(sent_publishes(&actions).is_empty());
-    assert_eq!(session.stats().dropped_qos0, 1);
-    let mut actions = Vec::new();
-    session.set_congested(false, 3, &mut actions);
     let publishes = sent_publishes(&actions);
     let topics: Vec<&str> = publishes.iter().map(|p| &*p.topic_name).collect();
     assert_eq!(topics, vec!["a", "b"]);

@@ -18,7 +18,7 @@ struct Case {
     v5: bool,
     client_topic_alias_maximum: u16,
     client_maximum_packet_size: Option<u32>,
-    congested: bool,
+    offline: bool,
     message_qos: QoS,
     message_retain: bool,
     expires_at_ms: Option<u64>,
@@ -71,7 +71,7 @@ fn case() -> impl Strategy<Value = Case> {
     )
         .prop_map(
             |(
-                (v5, client_topic_alias_maximum, client_maximum_packet_size, congested),
+                (v5, client_topic_alias_maximum, client_maximum_packet_size, offline),
                 (
                     message_qos,
                     message_retain,
@@ -86,7 +86,7 @@ fn case() -> impl Strategy<Value = Case> {
                 v5,
                 client_topic_alias_maximum,
                 client_maximum_packet_size,
-                congested,
+                offline,
                 message_qos,
                 message_retain,
                 expires_at_ms,
@@ -137,7 +137,9 @@ proptest! {
             connect.properties.maximum_packet_size = case.client_maximum_packet_size;
         }
         let (mut session, _) = accept(connect, None, 0);
-        session.set_congested(case.congested, 0, &mut Vec::new());
+        if case.offline {
+            session.connection_lost(0, &mut Vec::new());
+        }
         let message = message_of(&case);
         let mut general = session.clone();
         let before = session.stats();

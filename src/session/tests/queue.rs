@@ -10,7 +10,9 @@ use proptest::prelude::*;
 use super::support::*;
 use crate::protocol::*;
 use crate::session::queue::queued_bytes;
-use crate::session::{Message, QueueFullPolicy, Session, SessionConfig, SharedMessage};
+use crate::session::{
+    Message, QueueFullPolicy, Session, SessionConfig, SessionMeters, SharedMessage,
+};
 
 /// A message on `topic_name` with `payload_len` bytes of payload, expiring at
 /// `expires_at_ms` when given.
@@ -90,42 +92,32 @@ fn offline_session_queues_qos0_when_queue_qos0_is_on() {
 }
 
 #[test]
-fn congested_connection_queues_qos0_even_when_queue_qos0_is_off() {
-    let config = SessionConfig::default();
-    let (mut session, _) = accept_with(v5_connect("c"), None, &config, 0);
-    session.set_congested(true, 1, &mut Vec::new());
-    deliver_all(&mut session, &["zero"], QoS::AtMostOnce, 2);
-    assert_eq!(session.queued_len(), 1);
-    let mut actions = Vec::new();
-    session.set_congested(false, 3, &mut actions);
-    assert_eq!(topics(&actions), vec!["zero"]);
-}
-
-#[test]
-fn qos0_queued_while_congested_is_dropped_when_the_client_goes_offline() {
+fn qos0_left_queued_for_a_connected_client_is_dropped_when_it_leaves_unless_queue_qos0() {
+    // A connected client's QoS 0 goes out at once: it waits in the queue only
+    // when it was queued while the client was away (here under a configuration
+    // with queue_qos0 on), behind a QoS 1 message that waits for the window.
+    let while_away = SessionConfig {
+        queue_qos0: true,
+        outbound_inflight_maximum: 1,
+        ..SessionConfig::default()
+    };
     for queue_qos0 in [false, true] {
         let config = SessionConfig {
             queue_qos0,
-            ..SessionConfig::default()
+            ..while_away.clone()
         };
-        let (mut session, _) = accept_with(v5_persistent_connect("c", 600), None, &config, 0);
-        session.set_congested(true, 1, &mut Vec::new());
+        let mut session = offline_session(&while_away);
+        deliver_all(&mut session, &["one", "two"], QoS::AtLeastOnce, 2);
         deliver_all(&mut session, &["zero"], QoS::AtMostOnce, 2);
-        deliver_all(&mut session, &["one"], QoS::AtLeastOnce, 2);
-        session.connection_lost(3, &mut Vec::new());
+        let connect = v5_persistent_connect("c", 600);
+        let (mut session, actions) = accept_with(connect, Some(session), &config, 3);
+        assert_eq!(topics(&actions), vec!["one"]);
+        assert_eq!(session.queued_len(), 2, "\"two\" and \"zero\" wait");
+        session.connection_lost(4, &mut Vec::new());
         let dropped = u64::from(!queue_qos0);
         assert_eq!(session.stats().dropped_qos0_offline, dropped);
+        assert_eq!(session.queued_len(), 2 - dropped as usize);
         assert_eq!(session.queued_bytes(), queue_sum(&session));
-        let expected = if queue_qos0 {
-            vec!["zero", "one"]
-        } else {
-            vec!["one"]
-        };
-        assert_eq!(
-            resume(session, &config, 4),
-            expected,
-            "queue_qos0 {queue_qos0}"
-        );
     }
 }
 
@@ -369,6 +361,7 @@ fn restore_under_a_lower_bound_applies_the_policy() {
     let restored = Session::from_snapshot(
         snapshot,
         &Arc::new(lowered.clone()),
+        &Arc::default(),
         10,
         1_000_007,
         &mut Vec::new(),
@@ -394,8 +387,6 @@ enum Step {
     Disconnect,
     /// The client comes back with this Receive Maximum.
     Reconnect(u16),
-    /// The connection's buffer fills or drains.
-    Congested(bool),
     /// The runtime's periodic purge.
     Purge,
     /// Time passes.
@@ -420,7 +411,6 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(Step::Acknowledge),
         1 => Just(Step::Disconnect),
         1 => (1..4u16).prop_map(Step::Reconnect),
-        1 => any::<bool>().prop_map(Step::Congested),
         1 => any::<bool>().prop_map(Step::Stalled),
         1 => Just(Step::Purge),
         1 => (0..1_000u64).prop_map(Step::Wait),
@@ -439,7 +429,13 @@ fn policy() -> impl Strategy<Value = QueueFullPolicy> {
     ])
 }
 
-fn run_step(session: Session, step: &Step, config: &SessionConfig, now_ms: &mut u64) -> Session {
+fn run_step(
+    session: Session,
+    step: &Step,
+    config: &SessionConfig,
+    meters: &Arc<SessionMeters>,
+    now_ms: &mut u64,
+) -> Session {
     let mut session = session;
     let mut actions = Vec::new();
     match *step {
@@ -464,10 +460,9 @@ fn run_step(session: Session, step: &Step, config: &SessionConfig, now_ms: &mut 
         Step::Reconnect(receive_maximum) if !session.is_connected() => {
             let mut connect = v5_persistent_connect("c", 600);
             connect.properties.receive_maximum = Some(receive_maximum);
-            session = accept_with(connect, Some(session), config, *now_ms).0;
+            session = accept_metered(connect, Some(session), config, meters, *now_ms).0;
         }
         Step::Reconnect(_) => {}
-        Step::Congested(congested) => session.set_congested(congested, *now_ms, &mut actions),
         Step::Purge => {
             session.purge_expired(*now_ms);
         }
@@ -481,6 +476,7 @@ fn run_step(session: Session, step: &Step, config: &SessionConfig, now_ms: &mut 
             session = Session::from_snapshot(
                 snapshot,
                 &Arc::new(config.clone()),
+                meters,
                 *now_ms,
                 WALL_CLOCK_MS,
                 &mut actions,
@@ -508,10 +504,12 @@ proptest! {
             ..SessionConfig::default()
         };
         let mut now_ms = 0;
-        let mut session = accept_with(v5_persistent_connect("c", 600), None, &config, now_ms).0;
-        let gauge = &config.delivery_gauge;
+        let meters = Arc::new(SessionMeters::default());
+        let mut session =
+            accept_metered(v5_persistent_connect("c", 600), None, &config, &meters, now_ms).0;
+        let gauge = &meters.delivery_gauge;
         for step in &steps {
-            session = run_step(session, step, &config, &mut now_ms);
+            session = run_step(session, step, &config, &meters, &mut now_ms);
             prop_assert_eq!(session.queued_bytes(), queue_sum(&session));
             // Bytes in equal bytes out: the shard's gauge holds exactly the
             // queue of a client connected and reading, nothing otherwise.
@@ -529,10 +527,13 @@ proptest! {
 
 /// A connected client with a window of one, sent messages "1" to "5" at 1
 /// ms: "1" in flight, the others queued.
-fn five_delivered_with_a_window_of_one(config: &SessionConfig) -> Session {
+fn five_delivered_with_a_window_of_one(
+    config: &SessionConfig,
+    meters: &Arc<SessionMeters>,
+) -> Session {
     let mut connect = v5_persistent_connect("c", 600);
     connect.properties.receive_maximum = Some(1);
-    let (mut session, _) = accept_with(connect, None, config, 0);
+    let (mut session, _) = accept_metered(connect, None, config, meters, 0);
     deliver_all(
         &mut session,
         &["1", "2", "3", "4", "5"],
@@ -548,12 +549,13 @@ fn a_connected_reading_client_is_queued_past_the_bounds_and_counted_on_the_shard
         max_queued_messages: 2,
         ..SessionConfig::default()
     };
-    let session = five_delivered_with_a_window_of_one(&config);
+    let meters = Arc::new(SessionMeters::default());
+    let session = five_delivered_with_a_window_of_one(&config, &meters);
     assert_eq!(session.inflight_len(), 1);
     assert_eq!(session.queued_len(), 4);
     assert_eq!(session.stats().dropped_queue_full, 0);
     assert!(session.holds_backlog());
-    assert_eq!(config.delivery_gauge.get(), queue_sum(&session));
+    assert_eq!(meters.delivery_gauge.get(), queue_sum(&session));
 }
 
 #[test]
@@ -562,13 +564,14 @@ fn a_stalled_client_leaves_the_gauge_keeps_to_its_bounds_and_returns_when_it_pro
         max_queued_messages: 2,
         ..SessionConfig::default()
     };
-    let mut session = five_delivered_with_a_window_of_one(&config);
+    let meters = Arc::new(SessionMeters::default());
+    let mut session = five_delivered_with_a_window_of_one(&config, &meters);
     assert!(session.subscriber_stalled());
     assert!(!session.subscriber_stalled(), "reported once");
     // The newest go under drop_newest; the oldest waiting stay.
     assert_eq!(session.queued_len(), 2);
     assert_eq!(session.stats().dropped_queue_full, 2);
-    assert_eq!(config.delivery_gauge.get(), 0);
+    assert_eq!(meters.delivery_gauge.get(), 0);
     assert!(!session.holds_backlog());
     deliver_all(&mut session, &["6"], QoS::AtLeastOnce, 2);
     assert_eq!(
@@ -577,7 +580,7 @@ fn a_stalled_client_leaves_the_gauge_keeps_to_its_bounds_and_returns_when_it_pro
         "bounded while stalled"
     );
     session.subscriber_progressed();
-    assert_eq!(config.delivery_gauge.get(), queue_sum(&session));
+    assert_eq!(meters.delivery_gauge.get(), queue_sum(&session));
     deliver_all(&mut session, &["7"], QoS::AtLeastOnce, 3);
     assert_eq!(session.queued_len(), 3, "unbounded again");
     let mut actions = Vec::new();
@@ -593,10 +596,11 @@ fn the_bounds_apply_once_the_client_leaves_and_the_gauge_lets_go_of_its_queue() 
         queue_full_policy: QueueFullPolicy::DropOldest,
         ..SessionConfig::default()
     };
-    let mut session = five_delivered_with_a_window_of_one(&config);
+    let meters = Arc::new(SessionMeters::default());
+    let mut session = five_delivered_with_a_window_of_one(&config, &meters);
     session.connection_lost(2, &mut Vec::new());
-    assert_eq!(config.delivery_gauge.get(), 0);
+    assert_eq!(meters.delivery_gauge.get(), 0);
     assert_eq!(session.stats().dropped_queue_full, 2);
     assert_eq!(resume(session, &config, 3), vec!["1", "4", "5"]);
-    assert_eq!(config.delivery_gauge.get(), 0, "all of it went out");
+    assert_eq!(meters.delivery_gauge.get(), 0, "all of it went out");
 }

@@ -7,8 +7,8 @@ use bytestring::ByteString;
 
 use crate::protocol::*;
 use crate::session::{
-    refuse_connect, Action, ConnectOutcome, Message, Session, SessionConfig, SharedMessage,
-    SubscriptionMatch, TimerKind,
+    refuse_connect, Action, ConnectOutcome, Message, Session, SessionConfig, SessionMeters,
+    SharedMessage, SubscriptionMatch, TimerKind, Violation,
 };
 
 /// A v5 CONNECT with Clean Start 1 and Keep Alive 60 s.
@@ -61,11 +61,23 @@ pub fn accept(connect: Connect, existing: Option<Session>, now_ms: u64) -> (Sess
     accept_with(connect, existing, &SessionConfig::default(), now_ms)
 }
 
-/// Connects with `config` and expects acceptance.
+/// Connects with `config`, on meters of its own, and expects acceptance.
 pub fn accept_with(
     connect: Connect,
     existing: Option<Session>,
     config: &SessionConfig,
+    now_ms: u64,
+) -> (Session, Vec<Action>) {
+    accept_metered(connect, existing, config, &Arc::default(), now_ms)
+}
+
+/// Connects with `config`, counting on `meters` (a shard's: share them
+/// between the sessions of one test), and expects acceptance.
+pub fn accept_metered(
+    connect: Connect,
+    existing: Option<Session>,
+    config: &SessionConfig,
+    meters: &Arc<SessionMeters>,
     now_ms: u64,
 ) -> (Session, Vec<Action>) {
     let mut actions = Vec::new();
@@ -78,6 +90,7 @@ pub fn accept_with(
         None,
         existing,
         &Arc::new(config.clone()),
+        meters,
         now_ms,
         &mut actions,
     ) {
@@ -101,6 +114,7 @@ pub fn refused(connect: Connect) -> Vec<Action> {
         None,
         None,
         &Arc::new(SessionConfig::default()),
+        &Arc::default(),
         0,
         &mut actions,
     );
@@ -162,7 +176,16 @@ pub fn routed(actions: &[Action]) -> Vec<&SharedMessage> {
 /// The reason of the Close among the actions, if any.
 pub fn close_reason(actions: &[Action]) -> Option<ReasonCode> {
     actions.iter().find_map(|action| match action {
-        Action::Close { reason_code } => Some(*reason_code),
+        Action::Close { reason_code, .. } => Some(*reason_code),
+        _ => None,
+    })
+}
+
+/// The rule the Close among the actions says the client broke: `None` when
+/// there is no Close, `Some(None)` for a Close that names none.
+pub fn close_violation(actions: &[Action]) -> Option<Option<Violation>> {
+    actions.iter().find_map(|action| match action {
+        Action::Close { violation, .. } => Some(*violation),
         _ => None,
     })
 }

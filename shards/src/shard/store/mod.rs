@@ -208,9 +208,15 @@ mod tests {
             properties: ConnectProperties::default(),
         };
         let config = Arc::new(SessionConfig::default());
-        let ConnectOutcome::Accepted(session) =
-            Session::connect(connect, None, None, &config, 0, &mut Vec::new())
-        else {
+        let ConnectOutcome::Accepted(session) = Session::connect(
+            connect,
+            None,
+            None,
+            &config,
+            &Arc::default(),
+            0,
+            &mut Vec::new(),
+        ) else {
             panic!("refused");
         };
         session

@@ -82,7 +82,7 @@ mod tests {
 
     use bytestring::ByteString;
     use shardmq::protocol::{Connect, ConnectProperties, ProtocolVersion};
-    use shardmq::session::{ConnectOutcome, Session, SessionConfig};
+    use shardmq::session::{ConnectOutcome, Session, SessionConfig, SessionMeters};
 
     use super::*;
 
@@ -98,8 +98,9 @@ mod tests {
             properties: ConnectProperties::default(),
         };
         let config = Arc::new(SessionConfig::default());
+        let meters = Arc::new(SessionMeters::default());
         let ConnectOutcome::Accepted(session) =
-            Session::connect(connect, None, None, &config, 0, &mut Vec::new())
+            Session::connect(connect, None, None, &config, &meters, 0, &mut Vec::new())
         else {
             panic!("refused");
         };
