@@ -13,30 +13,48 @@
 //! every `limits::QUEUE_PURGE_INTERVAL_MS`, purges expired messages from
 //! session queues.
 //!
+//! ## Parts: each owns its state, reached through its methods
+//!
+//! | module | owns | may touch |
+//! | --- | --- | --- |
+//! | `store` | the sessions by key and by client id, their will and expiry timers | nothing else |
+//! | `router` | the trie replica, the retained replica and its stamps, the walk's buffers | nothing else |
+//! | `replication` | barriers under way, filters in flight, changes noted during a run | the connections it holds |
+//! | `connections` | attached connections, ids, live tasks, CONNECTs being read, closes watched | the connections |
+//! | `dispatch` | the depth of nested runs of actions and their buffers | nothing else |
+//! | `clock` | the shard's clock reading and the tick's wake-up | nothing else |
+//! | `flow` (`DeliveryFlow`) | the delivery budgets of this shard and the others | nothing else |
+//! | `parking` (`ParkingLot`) | parked sockets and their epoll watcher | the sockets |
+//! | `connection` | one connection's outbound queue and the flags its task obeys | nothing else |
+//!
+//! ## Glue: how the parts work together (`impl Shard`)
+//!
+//! - `dispatch`: runs the actions a session asked for against the parts.
+//! - `sessions`: packets, timers, deliveries and lost connections into sessions.
+//! - `routing`: delivering and forwarding what the router decided; ring
+//!   messages from the other shards.
 //! - `attach`: CONNECT accepted: hand-off to the home shard, takeover, resume.
-//! - `connect_read`: a new connection's transport handshake and CONNECT, and its
-//!   hand-off to the home shard.
-//! - `connection`: the outbound queue and the flags a connection's task obeys.
-//! - `connections`: the shard's connections, its live tasks and closes watched.
-//! - `flow`: the delivery budget: publishers paused while a shard's backlog is
-//!   over it, stalled subscribers cut out of it, slow closes cut short.
-//! - `journaling`: the calls into persistence: journal records, durable acks.
-//! - `parking`: idle connections without a task, their sockets watched by epoll
-//!   (the same watcher wakes the accept loop when a listener has connections).
+//! - `journaling`: the records sessions and the router ask for; answers held
+//!   until durable.
+//! - `flow`: publishers paused while a backlog is over budget; stalled
+//!   subscribers cut out of it.
+//! - `parking`: idle connections parked and brought back.
 //! - `recovery`: restoring the state start-up hands the shard; its snapshots.
-//! - `replication`: holding a client's acknowledgement until every shard applied its change.
-//! - `read_ahead`: the acknowledgements behind a PUBLISH paused by `flow`.
-//! - `store`: the sessions of the shard, by key and by client id, and their timers.
+//!
+//! ## Tasks and their files
+//!
+//! - `connect_read`: a new connection's transport handshake and CONNECT, and
+//!   its hand-off to the home shard.
 //! - `task`: a connection's one task: reading and handling packets, writing.
-//! - `sessions`: packets, timers and deliveries into sessions; their actions out.
+//! - `read_ahead`: the acknowledgements behind a PUBLISH paused by `flow`.
 //! - `ring_message`: what crosses the rings between shards.
-//! - `router`: the trie and retained replicas, and where a message goes.
-//! - `routing`: delivering and forwarding what the router decided; ring messages in.
 
 mod attach;
+mod clock;
 mod connect_read;
 mod connection;
 mod connections;
+mod dispatch;
 mod flow;
 mod journaling;
 mod parking;
@@ -57,7 +75,7 @@ use std::time::{Duration, Instant};
 
 use futures_lite::future;
 use shardmq::limits;
-use shardmq::session::{Action, SessionConfig, SessionMeters};
+use shardmq::session::{SessionConfig, SessionMeters};
 
 use crate::config::Config;
 use crate::listener::{accept_turn, idle_poll, Listener};
@@ -65,7 +83,6 @@ use crate::persist::{PersistSetup, ShardPersistence};
 use crate::ring::{Inbound, Mesh, RingEnds};
 use crate::stats::BrokerStats;
 use crate::stop::StopSignal;
-use crate::wake::Notify;
 pub use connection::Connection;
 pub use ring_message::ShardMessage;
 use store::SessionStore;
@@ -96,17 +113,28 @@ pub struct ShardSetup {
     pub label_seeds: [u64; 4],
 }
 
-/// The state of one shard.
+/// The state of one shard: its settings, and the parts that own the rest.
+/// Each part lives in its own module, owns its fields and is reached through
+/// its methods only; the `impl Shard` files (`attach`, `dispatch`,
+/// `journaling`, `routing`, `sessions`, `flow`, `parking`, `recovery`) are
+/// the glue that makes them work together.
 pub struct Shard {
+    /// This shard's index.
     index: usize,
+    /// Number of shards.
     shard_count: usize,
+    /// The broker configuration.
     config: Config,
+    /// The settings every session of the shard runs under.
     session_config: Arc<SessionConfig>,
     /// The counts this shard's sessions keep together (its delivery backlog
     /// among them, which `flow` reads).
     session_meters: Arc<SessionMeters>,
-    epoch: Instant,
+    /// Milliseconds since the broker started, as the sessions see them.
+    clock: clock::ShardClock,
+    /// Broker-wide counters.
     stats: Arc<BrokerStats>,
+    /// This shard's ends of the rings to the other shards.
     mesh: Rc<Mesh<ShardMessage>>,
     /// The sessions this shard is home to, and their timers.
     store: SessionStore,
@@ -114,20 +142,23 @@ pub struct Shard {
     connections: connections::ConnectionSet,
     /// The trie and retained replicas: where a message goes.
     router: router::Router,
-    action_buffers: RefCell<Vec<Vec<Action>>>,
-    action_depth: Cell<usize>,
+    /// Runs the sessions' actions against the parts.
+    dispatcher: dispatch::Dispatcher,
     /// Barriers holding clients until the other shards applied their changes.
     replication: replication::Replication,
+    /// The one buffer every socket read of the shard goes through; only the
+    /// bytes received are kept (see `task`).
     read_scratch: RefCell<Vec<u8>>,
+    /// Client ids this shard assigned so far (see `attach`).
     next_assigned_id: Cell<u64>,
+    /// The shard is stopping: the accept loop ends.
     stopping: Cell<bool>,
+    /// The journal and snapshots, when the broker has a data directory.
     persistence: Option<Rc<ShardPersistence>>,
-    clock_ms: Cell<Option<u64>>,
     /// `None` when the lot could not be set up (then nothing parks).
     parking: Option<parking::ParkingLot>,
     /// When the tick next wakes, ms: a timer armed earlier wakes it sooner.
-    tick_at_ms: Cell<u64>,
-    tick_wake: Notify,
+    tick: clock::TickWake,
     /// The delivery budgets of this shard and the others.
     flow: flow::DeliveryFlow,
 }
@@ -176,12 +207,11 @@ pub async fn run(setup: ShardSetup) {
         config: setup.config,
         session_config,
         session_meters,
-        epoch: setup.epoch,
+        clock: clock::ShardClock::new(setup.epoch),
         stats: setup.stats,
         mesh,
         store: SessionStore::new(),
-        action_buffers: RefCell::new(Vec::new()),
-        action_depth: Cell::new(0),
+        dispatcher: dispatch::Dispatcher::default(),
         replication: replication::Replication::new(setup.shard_count),
         connections: connections::ConnectionSet::default(),
         router,
@@ -192,10 +222,8 @@ pub async fn run(setup: ShardSetup) {
             .persistence
             .as_ref()
             .map(|persist| Rc::new(ShardPersistence::new(setup.index, persist))),
-        clock_ms: Cell::new(None),
         parking,
-        tick_at_ms: Cell::new(0),
-        tick_wake: Notify::default(),
+        tick: clock::TickWake::default(),
         flow,
     });
     let flusher = shard
@@ -243,13 +271,13 @@ pub async fn run(setup: ShardSetup) {
         let sleep_ms = due_ms
             .saturating_sub(now_ms)
             .clamp(limits::TIMER_TICK_MS, limits::TIMER_TICK_IDLE_MS);
-        shard.tick_at_ms.set(now_ms + sleep_ms);
+        shard.tick.sleeping_until(now_ms + sleep_ms);
         future::or(
             glommio::timer::sleep(Duration::from_millis(sleep_ms)),
-            future::or(shard.tick_wake.wait(), setup.stop.requested()),
+            future::or(shard.tick.woken(), setup.stop.requested()),
         )
         .await;
-        shard.tick_at_ms.set(0);
+        shard.tick.awake();
         shard.fire_due_timers();
         snapshots.start_if_due(&shard);
         let now_ms = shard.now_ms();
@@ -368,27 +396,10 @@ async fn consume_ring(shard: Rc<Shard>, ring: Inbound<ShardMessage>) {
 }
 
 impl Shard {
-    /// Milliseconds since the broker started: the clock every session sees.
-    /// Inside [`Shard::with_clock`], the one reading taken there.
+    /// Milliseconds since the broker started: the clock every session sees
+    /// (see [`clock::ShardClock`]).
     fn now_ms(&self) -> u64 {
-        match self.clock_ms.get() {
-            Some(now_ms) => now_ms,
-            None => u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX),
-        }
-    }
-
-    /// Runs `work` with one clock reading for all of it: a read's packets and
-    /// the deliveries they cause are handled within microseconds, and a clock
-    /// read per packet and per delivery cost more than the millisecond
-    /// resolution sessions need.
-    fn with_clock<R>(&self, work: impl FnOnce() -> R) -> R {
-        let outer = self.clock_ms.get();
-        if outer.is_none() {
-            self.clock_ms.set(Some(self.now_ms()));
-        }
-        let result = work();
-        self.clock_ms.set(outer);
-        result
+        self.clock.now_ms()
     }
 
     /// Frees the expired messages queued in this shard's sessions; offline ones are

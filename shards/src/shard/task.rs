@@ -517,7 +517,7 @@ fn handle_packets(
     reading: &mut bool,
     mut stop_before: impl FnMut(&BytesMut) -> bool,
 ) {
-    shard.with_clock(|| {
+    shard.clock.with_reading(|| {
         while *reading && !connection.is_closing() {
             if stop_before(inbound) {
                 break;
