@@ -49,7 +49,12 @@ pub struct Connection {
     /// `None` until something is sent, and again once parked or finished.
     buffers: RefCell<Option<Box<Buffers>>>,
     task_wake: WakerSlot,
+    /// Holds not yet released (barriers, durability); output waits while
+    /// any is, unless the held answers were abandoned.
     held: Cell<usize>,
+    /// The held answers were dropped on stop: output goes on whatever holds
+    /// are still to be released.
+    abandoned: Cell<bool>,
     closing: Cell<bool>,
     task_done: Cell<bool>,
     dropped_qos0: Cell<u64>,
@@ -152,6 +157,7 @@ impl Connection {
             buffers: RefCell::new(None),
             task_wake: WakerSlot::default(),
             held: Cell::new(0),
+            abandoned: Cell::new(false),
             closing: Cell::new(false),
             task_done: Cell::new(false),
             dropped_qos0: Cell::new(0),
@@ -425,7 +431,7 @@ impl Connection {
     /// release.
     pub(super) fn encode_batch(&self, cx: &Context<'_>, batch: &mut BytesMut) -> bool {
         assert!(batch.is_empty(), "a batch is written out before the next");
-        if self.held.get() > 0 || !self.has_queued() {
+        if self.is_held() || !self.has_queued() {
             self.release_empty_queue();
             self.task_wake.register(cx.waker());
             return false;
@@ -474,7 +480,7 @@ impl Connection {
 
     /// True while a [`Connection::hold`] is in force.
     pub(super) fn is_held(&self) -> bool {
-        self.held.get() > 0
+        self.held.get() > 0 && !self.abandoned.get()
     }
 
     /// Forgets the task waiting for packets: the task clears it while it runs,
@@ -505,22 +511,23 @@ impl Connection {
 
     /// Ends one [`Connection::hold`]; the last one lets the writing go on.
     pub fn release(&self) {
-        // Saturating: a barrier may still answer a connection already abandoned.
-        self.held.set(self.held.get().saturating_sub(1));
+        let held = self.held.get();
+        assert!(held > 0, "a connection released more often than held");
+        self.held.set(held - 1);
         self.wake_task();
     }
 
     /// For a held connection: drops what is queued (the held answers among it),
     /// sends `goodbye` instead and closes. Does nothing when nothing is held.
     pub fn abandon_held(&self, goodbye: Option<Packet>) {
-        if self.held.get() == 0 {
+        if !self.is_held() {
             return;
         }
         self.discard_output();
         if let Some(packet) = goodbye {
             self.send(packet);
         }
-        self.held.set(0);
+        self.abandoned.set(true);
         self.close();
     }
 
@@ -714,5 +721,26 @@ mod tests {
         assert!(written_packet_ids(&connection).is_empty());
         connection.release();
         assert_eq!(written_packet_ids(&connection), vec![1]);
+    }
+
+    #[test]
+    fn abandoned_answers_let_the_goodbye_out_while_holds_are_still_released_later() {
+        let connection = connection();
+        connection.hold();
+        connection.hold();
+        connection.send(Packet::PubAck(shardmq::protocol::PublishResponse::success(
+            1,
+        )));
+        connection.abandon_held(Some(Packet::PingResp));
+        assert!(!connection.is_held(), "the goodbye is not held");
+        assert!(connection.is_closing());
+        connection.release();
+        connection.release();
+    }
+
+    #[test]
+    #[should_panic(expected = "released more often than held")]
+    fn a_release_without_a_hold_is_a_bug() {
+        connection().release();
     }
 }
