@@ -186,46 +186,50 @@ impl SessionStore {
     }
 }
 
+/// A connected v5 session of `client_id`, for the store's tests.
 #[cfg(test)]
-mod tests {
+fn test_session(client_id: &str) -> Session {
     use std::sync::Arc;
 
     use bytestring::ByteString;
     use shardmq::protocol::{Connect, ConnectProperties, ProtocolVersion};
-    use shardmq::session::{ConnectOutcome, SessionConfig};
+    use shardmq::session::ConnectOutcome;
+
+    let connect = Connect {
+        protocol_version: ProtocolVersion::V5,
+        clean_start: true,
+        keep_alive_s: 0,
+        client_id: ByteString::from(client_id),
+        will: None,
+        username: None,
+        password: None,
+        properties: ConnectProperties::default(),
+    };
+    let outcome = Session::connect(
+        connect,
+        None,
+        None,
+        &Arc::default(),
+        &Arc::default(),
+        0,
+        &mut Vec::new(),
+    );
+    let ConnectOutcome::Accepted(session) = outcome else {
+        panic!("refused");
+    };
+    session
+}
+
+#[cfg(test)]
+mod tests {
+    use shardmq::protocol::ProtocolVersion;
 
     use super::*;
-
-    pub(super) fn session(client_id: &str) -> Session {
-        let connect = Connect {
-            protocol_version: ProtocolVersion::V5,
-            clean_start: true,
-            keep_alive_s: 0,
-            client_id: ByteString::from(client_id),
-            will: None,
-            username: None,
-            password: None,
-            properties: ConnectProperties::default(),
-        };
-        let config = Arc::new(SessionConfig::default());
-        let ConnectOutcome::Accepted(session) = Session::connect(
-            connect,
-            None,
-            None,
-            &config,
-            &Arc::default(),
-            0,
-            &mut Vec::new(),
-        ) else {
-            panic!("refused");
-        };
-        session
-    }
 
     #[test]
     fn a_stored_session_is_found_by_its_client_id_and_forgotten_once_removed() {
         let store = SessionStore::new();
-        let key = store.restore(session("meter"));
+        let key = store.restore(test_session("meter"));
         assert_eq!(store.key_of("meter"), Some(key));
         assert_eq!(store.key_of("other"), None);
         store.arm_timer(key, TimerKind::SessionExpiry, 50).unwrap();
@@ -239,7 +243,7 @@ mod tests {
     #[test]
     fn a_session_taken_out_keeps_its_key_until_it_is_put_back() {
         let store = SessionStore::new();
-        let key = store.restore(session("meter"));
+        let key = store.restore(test_session("meter"));
         let entry = store.take(key).expect("stored");
         assert_eq!(
             store.key_of("meter"),
@@ -261,7 +265,7 @@ mod tests {
         store.put(
             next,
             SessionEntry {
-                session: session("new"),
+                session: test_session("new"),
                 connection: None,
             },
         );
@@ -278,7 +282,7 @@ mod tests {
         store.put(
             key,
             SessionEntry {
-                session: session("meter"),
+                session: test_session("meter"),
                 connection: Some(Rc::clone(&current)),
             },
         );

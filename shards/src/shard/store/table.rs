@@ -78,34 +78,12 @@ impl SessionTable {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use bytestring::ByteString;
-    use shardmq::protocol::{Connect, ConnectProperties, ProtocolVersion};
-    use shardmq::session::{ConnectOutcome, Session, SessionConfig, SessionMeters};
-
+    use super::super::test_session;
     use super::*;
 
     fn entry(client_id: &str) -> SessionEntry {
-        let connect = Connect {
-            protocol_version: ProtocolVersion::V5,
-            clean_start: true,
-            keep_alive_s: 0,
-            client_id: ByteString::from(client_id),
-            will: None,
-            username: None,
-            password: None,
-            properties: ConnectProperties::default(),
-        };
-        let config = Arc::new(SessionConfig::default());
-        let meters = Arc::new(SessionMeters::default());
-        let ConnectOutcome::Accepted(session) =
-            Session::connect(connect, None, None, &config, &meters, 0, &mut Vec::new())
-        else {
-            panic!("refused");
-        };
         SessionEntry {
-            session,
+            session: test_session(client_id),
             connection: None,
         }
     }
