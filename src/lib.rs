@@ -22,6 +22,11 @@
 //! - [`persist`]: the snapshot and journal formats, and replay of both, as bytes
 //!   in and out.
 //! - [`limits`]: every bound in one place.
+//!
+//! Dependencies run one way: `protocol` <- `topic` <- `session` <- `persist`
+//! (and `retained` sits beside `persist`, on `session`). The session state
+//! machine knows nothing of how it is stored: converting a session to and from
+//! the persisted schema and the journal records lives in [`persist`].
 
 #![warn(missing_docs)]
 

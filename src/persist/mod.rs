@@ -14,8 +14,20 @@
 //! - `journal`: [`JournalWriter`] and [`JournalReader`], the framing of records,
 //!   and where a torn or corrupt journal stops ([`Torn`]).
 //! - `replay`: [`Replay`], snapshot records plus journal records applied in order.
+//! - `session`: a live session to and from its [`schema::SessionSnapshot`]
+//!   (`Session::to_snapshot`, `Session::from_snapshot`), through the session's
+//!   crate-private state.
+//! - `change`: the [`JournalRecord`] of each change a journaled session reports
+//!   (`Session::journal_record`), and its [`TargetRecord`] in a message's
+//!   (`Session::delivery_target`).
+//! - `message`: a message and a delivery as stored (`Message::to_record`,
+//!   `Message::from_record`, `Message::fingerprint`), and what a stored
+//!   delivery counts against a queue's bounds, as the live queue counts it.
 //! - `checksum`: the CRC-32 of both formats and the message fingerprint.
 //! - `clock`: deadlines between the monotonic clock and the wall clock.
+//!
+//! The dependency runs one way: this module knows [`crate::session`] and the
+//! schema; the session knows nothing of how it is stored.
 //!
 //! ```
 //! use shardmq::persist::*;
@@ -40,12 +52,15 @@
 //!    `Session::from_snapshot` and run the actions it returns (the timers to arm).
 
 mod capture;
+mod change;
 mod checksum;
 mod clock;
 mod journal;
+mod message;
 mod record;
 mod replay;
 pub mod schema;
+mod session;
 mod snapshot;
 #[cfg(test)]
 mod tests;

@@ -9,9 +9,9 @@
 //! session restored from disk is journaled. Sessions that are not emit no
 //! [`Change`] at all: the common case costs nothing.
 //!
-//! The session says *what* changed; [`crate::persist`] turns each change into
-//! its journal record, from the session as it stands when the runtime runs the
-//! action.
+//! The session says *what* changed; the persist module turns each change into
+//! its journal record ([`Session::journal_record`](super::Session::journal_record)),
+//! from the session as it stands when the runtime runs the action.
 
 use bytestring::ByteString;
 

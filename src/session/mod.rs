@@ -60,7 +60,10 @@
 //! - `meters`: [`SessionMeters`], what the sessions of a shard count together
 //!   (`gauge`: [`Gauge`], one such count).
 //! - `alias`: topic aliases both ways. `subscriptions`: SUBSCRIBE and UNSUBSCRIBE.
-//! - `snapshot`: to and from the persisted schema, and the timers a restore arms.
+//! - `restore`: a session rebuilt from stored state, and the timers a restore arms.
+//!   The persisted schema is not known here: the persist module converts a
+//!   session to and from it ([`Session::to_snapshot`], [`Session::from_snapshot`],
+//!   [`Session::journal_record`]), through the crate-private state below.
 
 mod action;
 mod alias;
@@ -75,7 +78,7 @@ mod message;
 mod meters;
 mod outbound;
 mod queue;
-mod snapshot;
+mod restore;
 mod state;
 mod subscriptions;
 #[cfg(test)]
@@ -91,19 +94,22 @@ pub use message::{Message, MessageProperties, SharedMessage, SubscriptionMatch};
 pub use meters::SessionMeters;
 pub use outbound::PlainDelivery;
 pub use queue::QueueBounds;
-#[cfg(test)]
-pub(crate) use queue::Queued;
-pub(crate) use queue::{count_dropped_full, BoundedQueue};
-pub use snapshot::RestoreError;
+pub use restore::RestoreError;
 pub use state::{DropTally, SessionStats};
 pub use violation::Violation;
+// The parts persist converts to and from its schema, and what replay rebuilds
+// a queue with; nothing else of the crate reaches into them.
+pub(crate) use inflight::{Flight, FlightStage, OutboundInflight};
+pub(crate) use outbound::OutboundPublish;
+pub(crate) use queue::{accounted_bytes, count_dropped_full, BoundedQueue, OutboundQueue, Queued};
+pub(crate) use state::{DropCounters, SessionState, SubscriptionRecord};
 
 use std::sync::Arc;
 
 use bytestring::ByteString;
 
 use crate::protocol::{Packet, ProtocolVersion, SubscriptionOptions};
-use state::{ConnectionState, DropField, SessionState};
+use state::{ConnectionState, DropField};
 
 /// One client's session: what outlives its connections (subscriptions, unfinished
 /// QoS flows, queued messages, will, expiry) and, while connected, the state of
@@ -174,6 +180,12 @@ impl Session {
             TimerKind::WillDelay => self.will_delay_timer(now_ms, actions),
             TimerKind::SessionExpiry => self.session_expiry_timer(now_ms, actions),
         }
+    }
+
+    /// Everything that outlives a connection, read-only: what a snapshot and
+    /// a journal record are made of.
+    pub(crate) fn state(&self) -> &SessionState {
+        &self.state
     }
 
     /// True while a network connection is attached.

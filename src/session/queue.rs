@@ -38,7 +38,6 @@ use super::meters::SessionMeters;
 use super::outbound::OutboundPublish;
 use super::state::{DropCounters, DropField, DropTally};
 use crate::limits;
-use crate::persist::schema::DeliveryRecord;
 use crate::protocol::QoS;
 
 /// Bytes a queued delivery is accounted at, against `max_queued_bytes`: its payload,
@@ -77,29 +76,9 @@ pub(crate) fn queued_bytes(publish: &OutboundPublish) -> usize {
     )
 }
 
-/// [`queued_bytes`] of a delivery as stored: the same count as of the delivery it
-/// restores to, so replay fills a queue exactly as the live session did.
-fn queued_bytes_of_record(delivery: &DeliveryRecord) -> usize {
-    let message = &delivery.message;
-    let properties = &message.properties;
-    let user_properties_len: usize = properties
-        .user_properties
-        .iter()
-        .map(|pair| pair.name.len() + pair.value.len())
-        .sum();
-    accounted_bytes(
-        message.payload.len() + message.topic_name.len(),
-        properties.response_topic.as_ref().map_or(0, String::len),
-        properties.correlation_data.as_ref().map_or(0, Vec::len),
-        properties.content_type.as_ref().map_or(0, String::len),
-        user_properties_len,
-        delivery.subscription_identifiers.len(),
-    )
-}
-
 /// The one formula of [`queued_bytes`], over the lengths both representations of a
-/// delivery have.
-fn accounted_bytes(
+/// delivery have: the live one and the stored one replay queues.
+pub(crate) fn accounted_bytes(
     payload_and_topic_len: usize,
     response_topic_len: usize,
     correlation_data_len: usize,
@@ -154,16 +133,6 @@ pub(crate) trait Queued {
     fn queued_bytes(&self) -> usize;
     /// Its delivery QoS.
     fn qos(&self) -> QoS;
-}
-
-impl Queued for DeliveryRecord {
-    fn queued_bytes(&self) -> usize {
-        queued_bytes_of_record(self)
-    }
-
-    fn qos(&self) -> QoS {
-        self.qos.into()
-    }
 }
 
 impl Queued for OutboundPublish {
