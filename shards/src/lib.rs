@@ -18,7 +18,8 @@
 //!   contract for all (bytes in, MQTT bytes out, batches sealed into wire bytes
 //!   once, "wants to write", errors); TCP now, TLS and WebSocket to come.
 //!   Listeners carry the kind of layer their connections get.
-//! - `stats`: broker-wide counters.
+//! - `stats`: the counters, one set per shard written by its thread alone,
+//!   summed on demand.
 //! - `stop`: the broker-wide stop request the shards wait for.
 //! - `wake`: small single-threaded wake-up primitives.
 

@@ -172,7 +172,7 @@ impl Shard {
         }
     }
 
-    /// Adds the QoS 0 deliveries `connection` dropped to the broker's count.
+    /// Adds the QoS 0 deliveries `connection` dropped to the shard's count.
     fn count_dropped_qos0(&self, connection: &Connection) {
         let dropped = connection.take_dropped_qos0();
         if dropped > 0 {
