@@ -162,7 +162,7 @@ async fn pump<T: RingItem + Send + 'static>(mesh: Rc<Mesh<T>>, outbox: Rc<Outbox
             outbox.pump_busy.set(false);
             if sent.is_err() {
                 // The peer shard is gone (shutdown); nothing will read this ring again.
-                mesh.counters.ring_item_dropped();
+                mesh.counters.ring_items_dropped.add(1);
                 outbox.queue.borrow_mut().clear();
             }
             if !mesh.is_congested() {
@@ -182,11 +182,11 @@ impl<T: RingItem + Send + 'static> Mesh<T> {
         let queued = outbox.queue.borrow().len();
         if queued >= limits::RING_OUTBOX_MAX {
             if item.may_wait() {
-                self.counters.ring_publish_dropped();
+                self.counters.ring_publishes_dropped.add(1);
                 tracing::debug!(to, queued, "outbox full; publish dropped");
                 return;
             }
-            self.counters.ring_message_over_capacity();
+            self.counters.ring_messages_over_capacity.add(1);
             tracing::debug!(
                 to,
                 queued,
@@ -201,7 +201,7 @@ impl<T: RingItem + Send + 'static> Mesh<T> {
                 }
                 Err(_) => {
                     // The peer shard is gone (shutdown); nothing will read this ring again.
-                    self.counters.ring_item_dropped();
+                    self.counters.ring_items_dropped.add(1);
                     return;
                 }
             }

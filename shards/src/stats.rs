@@ -23,7 +23,8 @@ pub struct BrokerStats {
     shards: Mutex<Vec<Arc<ShardCounters>>>,
 }
 
-/// What one shard counts, written by that shard's thread alone.
+/// What one shard counts, written by that shard's thread alone: its
+/// connections, sessions and mesh add to these where the event happens.
 ///
 /// Aligned to its own cache lines (two, as adjacent-line prefetch pairs
 /// them): the sets are made on one thread, side by side, and two shards
@@ -31,21 +32,36 @@ pub struct BrokerStats {
 #[derive(Debug, Default)]
 #[repr(align(128))]
 pub struct ShardCounters {
-    connections_accepted: Counter,
-    connections_refused: Counter,
-    handoffs: Counter,
-    qos0_dropped: Counter,
-    malformed_packets: Counter,
-    parks: Counter,
-    unparks: Counter,
-    publisher_pauses: Counter,
-    publishing_paused_ms: Counter,
-    stalled_subscribers: Counter,
-    stalled_subscribers_disconnected: Counter,
-    sys_publishes_refused: Counter,
-    ring_items_dropped: Counter,
-    ring_publishes_dropped: Counter,
-    ring_messages_over_capacity: Counter,
+    /// [`StatsSnapshot::connections_accepted`]
+    pub connections_accepted: Counter,
+    /// [`StatsSnapshot::connections_refused`]
+    pub connections_refused: Counter,
+    /// [`StatsSnapshot::handoffs`]
+    pub handoffs: Counter,
+    /// [`StatsSnapshot::qos0_dropped`]
+    pub qos0_dropped: Counter,
+    /// [`StatsSnapshot::malformed_packets`]
+    pub malformed_packets: Counter,
+    /// [`StatsSnapshot::parks`]
+    pub parks: Counter,
+    /// [`StatsSnapshot::unparks`]
+    pub unparks: Counter,
+    /// [`StatsSnapshot::publisher_pauses`]
+    pub publisher_pauses: Counter,
+    /// [`StatsSnapshot::publishing_paused_ms`]
+    pub publishing_paused_ms: Counter,
+    /// [`StatsSnapshot::stalled_subscribers`]
+    pub stalled_subscribers: Counter,
+    /// [`StatsSnapshot::stalled_subscribers_disconnected`]
+    pub stalled_subscribers_disconnected: Counter,
+    /// [`StatsSnapshot::sys_publishes_refused`]
+    pub sys_publishes_refused: Counter,
+    /// [`StatsSnapshot::ring_items_dropped`]
+    pub ring_items_dropped: Counter,
+    /// [`StatsSnapshot::ring_publishes_dropped`]
+    pub ring_publishes_dropped: Counter,
+    /// [`StatsSnapshot::ring_messages_over_capacity`]
+    pub ring_messages_over_capacity: Counter,
     /// What the shard's sessions dropped (full queues, expiry, size, offline
     /// QoS 0), counted by the sessions themselves. The drops a lowered
     /// queue bound makes while sessions are restored at start-up stay in
@@ -98,34 +114,6 @@ pub struct StatsSnapshot {
     pub session_drops: SessionStats,
 }
 
-impl std::ops::Add for StatsSnapshot {
-    type Output = StatsSnapshot;
-
-    /// The counts of both, counter by counter.
-    fn add(self, other: StatsSnapshot) -> StatsSnapshot {
-        StatsSnapshot {
-            connections_accepted: self.connections_accepted + other.connections_accepted,
-            connections_refused: self.connections_refused + other.connections_refused,
-            handoffs: self.handoffs + other.handoffs,
-            qos0_dropped: self.qos0_dropped + other.qos0_dropped,
-            malformed_packets: self.malformed_packets + other.malformed_packets,
-            parks: self.parks + other.parks,
-            unparks: self.unparks + other.unparks,
-            publisher_pauses: self.publisher_pauses + other.publisher_pauses,
-            publishing_paused_ms: self.publishing_paused_ms + other.publishing_paused_ms,
-            stalled_subscribers: self.stalled_subscribers + other.stalled_subscribers,
-            stalled_subscribers_disconnected: self.stalled_subscribers_disconnected
-                + other.stalled_subscribers_disconnected,
-            sys_publishes_refused: self.sys_publishes_refused + other.sys_publishes_refused,
-            ring_items_dropped: self.ring_items_dropped + other.ring_items_dropped,
-            ring_publishes_dropped: self.ring_publishes_dropped + other.ring_publishes_dropped,
-            ring_messages_over_capacity: self.ring_messages_over_capacity
-                + other.ring_messages_over_capacity,
-            session_drops: self.session_drops + other.session_drops,
-        }
-    }
-}
-
 /// The list, even if a thread panicked holding it: it only ever grows.
 fn lock(shards: &Mutex<Vec<Arc<ShardCounters>>>) -> MutexGuard<'_, Vec<Arc<ShardCounters>>> {
     shards
@@ -152,86 +140,15 @@ impl BrokerStats {
 
     /// The counts summed over the shards.
     pub fn snapshot(&self) -> StatsSnapshot {
-        self.per_shard()
-            .into_iter()
-            .fold(StatsSnapshot::default(), |sum, shard| sum + shard)
+        let mut sum = StatsSnapshot::default();
+        for counters in lock(&self.shards).iter() {
+            counters.add_to(&mut sum);
+        }
+        sum
     }
 }
 
 impl ShardCounters {
-    /// One more accepted connection.
-    pub fn connection_accepted(&self) {
-        self.connections_accepted.add(1);
-    }
-
-    /// One more connection refused for capacity.
-    pub fn connection_refused(&self) {
-        self.connections_refused.add(1);
-    }
-
-    /// One more hand-off to a home shard.
-    pub fn handoff(&self) {
-        self.handoffs.add(1);
-    }
-
-    /// `count` more QoS 0 deliveries dropped.
-    pub fn qos0_dropped(&self, count: u64) {
-        self.qos0_dropped.add(count);
-    }
-
-    /// One more connection closed for a bad packet.
-    pub fn malformed_packet(&self) {
-        self.malformed_packets.add(1);
-    }
-
-    /// One more connection parked.
-    pub fn connection_parked(&self) {
-        self.parks.add(1);
-    }
-
-    /// One more parked connection back.
-    pub fn connection_unparked(&self) {
-        self.unparks.add(1);
-    }
-
-    /// One more publisher paused at a PUBLISH.
-    pub fn publisher_paused(&self) {
-        self.publisher_pauses.add(1);
-    }
-
-    /// The shard's publishing resumed after `paused_ms`.
-    pub fn publishing_resumed(&self, paused_ms: u64) {
-        self.publishing_paused_ms.add(paused_ms);
-    }
-
-    /// One more stalled subscriber, disconnected or not.
-    pub fn subscriber_stalled(&self, disconnected: bool) {
-        self.stalled_subscribers.add(1);
-        if disconnected {
-            self.stalled_subscribers_disconnected.add(1);
-        }
-    }
-
-    /// One more PUBLISH to `$SYS` refused.
-    pub fn sys_publish_refused(&self) {
-        self.sys_publishes_refused.add(1);
-    }
-
-    /// One more item dropped for a shard that had stopped.
-    pub fn ring_item_dropped(&self) {
-        self.ring_items_dropped.add(1);
-    }
-
-    /// One more publish dropped at a full outbox.
-    pub fn ring_publish_dropped(&self) {
-        self.ring_publishes_dropped.add(1);
-    }
-
-    /// One more replication message queued past the outbox bound.
-    pub fn ring_message_over_capacity(&self) {
-        self.ring_messages_over_capacity.add(1);
-    }
-
     /// The tally the shard's sessions count their drops on.
     pub fn session_drops(&self) -> Arc<DropTally> {
         Arc::clone(&self.session_drops)
@@ -239,24 +156,29 @@ impl ShardCounters {
 
     /// This shard's counts now.
     pub fn snapshot(&self) -> StatsSnapshot {
-        StatsSnapshot {
-            connections_accepted: self.connections_accepted.get(),
-            connections_refused: self.connections_refused.get(),
-            handoffs: self.handoffs.get(),
-            qos0_dropped: self.qos0_dropped.get(),
-            malformed_packets: self.malformed_packets.get(),
-            parks: self.parks.get(),
-            unparks: self.unparks.get(),
-            publisher_pauses: self.publisher_pauses.get(),
-            publishing_paused_ms: self.publishing_paused_ms.get(),
-            stalled_subscribers: self.stalled_subscribers.get(),
-            stalled_subscribers_disconnected: self.stalled_subscribers_disconnected.get(),
-            sys_publishes_refused: self.sys_publishes_refused.get(),
-            ring_items_dropped: self.ring_items_dropped.get(),
-            ring_publishes_dropped: self.ring_publishes_dropped.get(),
-            ring_messages_over_capacity: self.ring_messages_over_capacity.get(),
-            session_drops: self.session_drops.get(),
-        }
+        let mut counts = StatsSnapshot::default();
+        self.add_to(&mut counts);
+        counts
+    }
+
+    /// Adds this shard's counts now to `sum`.
+    fn add_to(&self, sum: &mut StatsSnapshot) {
+        sum.connections_accepted += self.connections_accepted.get();
+        sum.connections_refused += self.connections_refused.get();
+        sum.handoffs += self.handoffs.get();
+        sum.qos0_dropped += self.qos0_dropped.get();
+        sum.malformed_packets += self.malformed_packets.get();
+        sum.parks += self.parks.get();
+        sum.unparks += self.unparks.get();
+        sum.publisher_pauses += self.publisher_pauses.get();
+        sum.publishing_paused_ms += self.publishing_paused_ms.get();
+        sum.stalled_subscribers += self.stalled_subscribers.get();
+        sum.stalled_subscribers_disconnected += self.stalled_subscribers_disconnected.get();
+        sum.sys_publishes_refused += self.sys_publishes_refused.get();
+        sum.ring_items_dropped += self.ring_items_dropped.get();
+        sum.ring_publishes_dropped += self.ring_publishes_dropped.get();
+        sum.ring_messages_over_capacity += self.ring_messages_over_capacity.get();
+        sum.session_drops = sum.session_drops + self.session_drops.get();
     }
 }
 
@@ -273,12 +195,15 @@ mod tests {
                 let counters = stats.register_shard();
                 std::thread::spawn(move || {
                     for _ in 0..events {
-                        counters.connection_accepted();
-                        counters.qos0_dropped(2);
-                        counters.ring_publish_dropped();
+                        counters.connections_accepted.add(1);
+                        counters.qos0_dropped.add(2);
+                        counters.ring_publishes_dropped.add(1);
                     }
-                    counters.subscriber_stalled(events == 5);
-                    counters.publishing_resumed(10 * events);
+                    counters.stalled_subscribers.add(1);
+                    counters
+                        .stalled_subscribers_disconnected
+                        .add(u64::from(events == 5));
+                    counters.publishing_paused_ms.add(10 * events);
                 })
             })
             .collect();
@@ -290,13 +215,18 @@ mod tests {
 
     #[test]
     fn the_registry_sums_the_counters_of_every_shard() {
-        let total = two_shards_counted().snapshot();
-        assert_eq!(total.connections_accepted, 8);
-        assert_eq!(total.qos0_dropped, 16);
-        assert_eq!(total.stalled_subscribers, 2);
-        assert_eq!(total.stalled_subscribers_disconnected, 1);
-        assert_eq!(total.publishing_paused_ms, 80);
-        assert_eq!(total.connections_refused, 0);
+        assert_eq!(
+            two_shards_counted().snapshot(),
+            StatsSnapshot {
+                connections_accepted: 8,
+                qos0_dropped: 16,
+                ring_publishes_dropped: 8,
+                stalled_subscribers: 2,
+                stalled_subscribers_disconnected: 1,
+                publishing_paused_ms: 80,
+                ..StatsSnapshot::default()
+            }
+        );
     }
 
     #[test]
@@ -313,9 +243,9 @@ mod tests {
     fn a_snapshot_carries_the_mesh_counts() {
         let stats = two_shards_counted();
         let counters = stats.register_shard();
-        counters.ring_item_dropped();
-        counters.ring_message_over_capacity();
-        counters.ring_message_over_capacity();
+        counters.ring_items_dropped.add(1);
+        counters.ring_messages_over_capacity.add(1);
+        counters.ring_messages_over_capacity.add(1);
         assert_eq!(
             counters.snapshot(),
             StatsSnapshot {

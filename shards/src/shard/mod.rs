@@ -327,9 +327,9 @@ async fn accept_loop(shard: Rc<Shard>, listeners: Vec<Listener>) {
             continue;
         }
         for accepted in turn.accepted {
-            shard.stats.connection_accepted();
+            shard.stats.connections_accepted.add(1);
             if shard.connections.load() >= limits::CONNECTIONS_PER_SHARD_MAX {
-                shard.stats.connection_refused();
+                shard.stats.connections_refused.add(1);
                 continue;
             }
             shard.connections.connect_read_started();

@@ -176,7 +176,7 @@ impl Shard {
     fn count_dropped_qos0(&self, connection: &Connection) {
         let dropped = connection.take_dropped_qos0();
         if dropped > 0 {
-            self.stats.qos0_dropped(dropped);
+            self.stats.qos0_dropped.add(dropped);
         }
     }
 
@@ -326,7 +326,7 @@ impl Shard {
         refusal: &PublishRefusal,
     ) {
         if matches!(refusal, PublishRefusal::SysTopic { .. }) {
-            self.stats.sys_publish_refused();
+            self.stats.sys_publishes_refused.add(1);
         }
         // A PUBLISH always comes on a connection.
         let Some(connection) = connection else {
