@@ -17,6 +17,8 @@
 //! - [`retained`]: the retained-message store every shard keeps a replica of,
 //!   bounded, with expiry, and the stamps that make the replicas agree on
 //!   racing updates.
+//! - [`counter`]: the single-writer count every statistic is kept in, one
+//!   set per shard, summed by whoever reads them.
 //! - [`timers`]: a bounded queue of deadlines, fired in order; a shard keeps
 //!   its session timers in one.
 //! - [`persist`]: the snapshot and journal formats, and replay of both, as bytes
@@ -30,6 +32,7 @@
 
 #![warn(missing_docs)]
 
+pub mod counter;
 pub mod limits;
 pub mod persist;
 pub mod protocol;

@@ -165,7 +165,7 @@ fn start_placed(
             listeners,
             rings,
             stop: Arc::clone(&stop),
-            stats: Arc::clone(&stats),
+            stats: stats.register_shard(),
             epoch,
             label_seeds,
             persistence: persist_setups.next(),
@@ -317,12 +317,13 @@ impl BrokerHandle {
         self.stats.snapshot().handoffs
     }
 
-    /// All counters.
+    /// All counters, summed over the shards.
     pub fn stats(&self) -> StatsSnapshot {
         self.stats.snapshot()
     }
 
-    /// The broker-wide counters, readable after the broker stopped.
+    /// The registry of every shard's counters, to sum or list per shard on
+    /// any thread, also after the broker stopped.
     pub fn stats_handle(&self) -> Arc<BrokerStats> {
         Arc::clone(&self.stats)
     }

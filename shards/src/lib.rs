@@ -22,7 +22,8 @@
 //! - `home`: [`home_shard`], the shard that owns a client id.
 //! - [`persist`]: the data directory, start-up recovery, journals and snapshots.
 //! - `seeds`: the per-process random seeds of the trie replicas' label hashing.
-//! - `stats`: broker-wide counters.
+//! - `stats`: the counters, one set per shard written by its thread alone,
+//!   summed on demand.
 //! - `stop`: the broker-wide stop request the shards wait for.
 //! - `wake`: small single-threaded wake-up primitives.
 //!

@@ -125,6 +125,9 @@ fn main() -> ExitCode {
         stalled_subscribers = counters.stalled_subscribers,
         stalled_subscribers_disconnected = counters.stalled_subscribers_disconnected,
         sys_publishes_refused = counters.sys_publishes_refused,
+        ring_items_dropped = counters.ring_items_dropped,
+        publishes_dropped_at_full_outbox = counters.ring_publishes_dropped,
+        replication_past_outbox_bound = counters.ring_messages_over_capacity,
         "broker counters"
     );
     match outcome {

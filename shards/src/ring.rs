@@ -18,11 +18,13 @@
 //! the bound: should a path still bring one, it is dropped and counted. A
 //! replication message (subscription change, barrier, hand-off) past the bound
 //! is still queued, since dropping it would split the replicas or lose a
-//! client, and counted ([`Mesh::over_capacity`]).
+//! client, and counted. The counts are the shard's own
+//! ([`ShardCounters`]).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use glommio::channels::shared_channel::{
@@ -31,6 +33,7 @@ use glommio::channels::shared_channel::{
 use glommio::{GlommioError, ResourceType};
 use shardmq::limits;
 
+use crate::stats::ShardCounters;
 use crate::wake::{Notify, WaitList};
 
 /// What the mesh needs to know of an item to bound its outboxes.
@@ -81,9 +84,9 @@ pub struct Mesh<T: Send + 'static> {
     index: usize,
     outboxes: Vec<Option<Rc<Outbox<T>>>>,
     congested_waiters: WaitList,
-    dropped_closed: Cell<u64>,
-    dropped_full: Cell<u64>,
-    over_capacity: Cell<u64>,
+    /// The shard's counters, where the mesh counts what it drops or queues
+    /// past its bound.
+    counters: Arc<ShardCounters>,
 }
 
 /// A connected ring to read from, with the shard it comes from.
@@ -96,8 +99,9 @@ pub struct Inbound<T: Send + 'static> {
 
 impl<T: RingItem + Send + 'static> RingEnds<T> {
     /// Connects every ring of this shard concurrently (each connect waits for the
-    /// peer, so connecting one after another would deadlock the mesh).
-    pub async fn connect(self) -> (Rc<Mesh<T>>, Vec<Inbound<T>>) {
+    /// peer, so connecting one after another would deadlock the mesh). The
+    /// mesh counts on the shard's `counters`.
+    pub async fn connect(self, counters: Arc<ShardCounters>) -> (Rc<Mesh<T>>, Vec<Inbound<T>>) {
         let shard_count = self.senders.len();
         let mut sender_tasks = Vec::new();
         for (to, sender) in self.senders.into_iter().enumerate() {
@@ -137,9 +141,7 @@ impl<T: RingItem + Send + 'static> RingEnds<T> {
             index: self.index,
             outboxes,
             congested_waiters: WaitList::default(),
-            dropped_closed: Cell::new(0),
-            dropped_full: Cell::new(0),
-            over_capacity: Cell::new(0),
+            counters,
         });
         for outbox in mesh.outboxes.iter().flatten() {
             glommio::spawn_local(pump(Rc::clone(&mesh), Rc::clone(outbox))).detach();
@@ -160,7 +162,7 @@ async fn pump<T: RingItem + Send + 'static>(mesh: Rc<Mesh<T>>, outbox: Rc<Outbox
             outbox.pump_busy.set(false);
             if sent.is_err() {
                 // The peer shard is gone (shutdown); nothing will read this ring again.
-                mesh.dropped_closed.set(mesh.dropped_closed.get() + 1);
+                mesh.counters.ring_items_dropped.add(1);
                 outbox.queue.borrow_mut().clear();
             }
             if !mesh.is_congested() {
@@ -180,11 +182,11 @@ impl<T: RingItem + Send + 'static> Mesh<T> {
         let queued = outbox.queue.borrow().len();
         if queued >= limits::RING_OUTBOX_MAX {
             if item.may_wait() {
-                self.dropped_full.set(self.dropped_full.get() + 1);
+                self.counters.ring_publishes_dropped.add(1);
                 tracing::debug!(to, queued, "outbox full; publish dropped");
                 return;
             }
-            self.over_capacity.set(self.over_capacity.get() + 1);
+            self.counters.ring_messages_over_capacity.add(1);
             tracing::debug!(
                 to,
                 queued,
@@ -199,7 +201,7 @@ impl<T: RingItem + Send + 'static> Mesh<T> {
                 }
                 Err(_) => {
                     // The peer shard is gone (shutdown); nothing will read this ring again.
-                    self.dropped_closed.set(self.dropped_closed.get() + 1);
+                    self.counters.ring_items_dropped.add(1);
                     return;
                 }
             }
@@ -239,22 +241,6 @@ impl<T: RingItem + Send + 'static> Mesh<T> {
         std::future::poll_fn(|cx| self.poll_uncongested(cx)).await
     }
 
-    /// Items dropped because their destination shard had already stopped.
-    pub fn dropped_closed(&self) -> u64 {
-        self.dropped_closed.get()
-    }
-
-    /// Publishes dropped at a full outbox (a path that should have waited for
-    /// congestion to clear did not).
-    pub fn dropped_full(&self) -> u64 {
-        self.dropped_full.get()
-    }
-
-    /// Replication messages queued past `limits::RING_OUTBOX_MAX`.
-    pub fn over_capacity(&self) -> u64 {
-        self.over_capacity.get()
-    }
-
     /// The longest outbox now, items.
     #[cfg(test)]
     fn deepest_outbox(&self) -> usize {
@@ -288,7 +274,7 @@ mod tests {
         let producer = LocalExecutorBuilder::default()
             .spawn(move || async move {
                 let done = done_receiver.connect().await;
-                let (mesh, _inbound) = producer_ends.connect().await;
+                let (mesh, _inbound) = producer_ends.connect(Arc::default()).await;
                 for item in 0..total {
                     mesh.push(1, item);
                 }
@@ -299,7 +285,7 @@ mod tests {
         let consumer = LocalExecutorBuilder::default()
             .spawn(move || async move {
                 let done = done_sender.connect().await;
-                let (_mesh, inbound) = consumer_ends.connect().await;
+                let (_mesh, inbound) = consumer_ends.connect(Arc::default()).await;
                 let ring = inbound.into_iter().next().unwrap();
                 assert_eq!(ring.from, 0);
                 let mut received = Vec::with_capacity(total);
@@ -326,7 +312,8 @@ mod tests {
             .spawn(move || async move {
                 let filled = filled_sender.connect().await;
                 let done = done_receiver.connect().await;
-                let (mesh, _inbound) = producer_ends.connect().await;
+                let counters = Arc::new(ShardCounters::default());
+                let (mesh, _inbound) = producer_ends.connect(Arc::clone(&counters)).await;
                 let mut congested_at = None;
                 for index in 0..publishes {
                     if congested_at.is_none() && mesh.is_congested() {
@@ -342,8 +329,8 @@ mod tests {
                     congested_at,
                     outbox_after_publishes,
                     mesh.deepest_outbox(),
-                    mesh.dropped_full(),
-                    mesh.over_capacity(),
+                    counters.snapshot().ring_publishes_dropped,
+                    counters.snapshot().ring_messages_over_capacity,
                 );
                 filled.send(()).await.unwrap();
                 // The pump drains the outbox while this task waits.
@@ -355,7 +342,7 @@ mod tests {
             .spawn(move || async move {
                 let filled = filled_receiver.connect().await;
                 let done = done_sender.connect().await;
-                let (_mesh, inbound) = consumer_ends.connect().await;
+                let (_mesh, inbound) = consumer_ends.connect(Arc::default()).await;
                 filled.recv().await.unwrap();
                 let ring = inbound.into_iter().next().unwrap();
                 let mut received = Vec::new();

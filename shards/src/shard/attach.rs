@@ -37,7 +37,7 @@ impl Shard {
         if home == self.index {
             self.start_connection(handoff);
         } else {
-            self.stats.handoff();
+            self.stats.handoffs.add(1);
             self.mesh
                 .push(home, super::ShardMessage::HandOff(Box::new(handoff)));
         }

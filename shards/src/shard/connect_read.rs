@@ -113,7 +113,7 @@ pub async fn serve_accepted(
         Err(error) => {
             match &error {
                 PreConnectError::Protocol(protocol_error) => {
-                    shard.stats.malformed_packet();
+                    shard.stats.malformed_packets.add(1);
                     if protocol_error.reason_code() == ReasonCode::UnsupportedProtocolVersion {
                         write_last_words(
                             &socket,

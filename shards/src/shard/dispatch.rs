@@ -203,7 +203,7 @@ impl Shard {
         refusal: &PublishRefusal,
     ) {
         if matches!(refusal, PublishRefusal::SysTopic { .. }) {
-            self.stats.sys_publish_refused();
+            self.stats.sys_publishes_refused.add(1);
         }
         // A PUBLISH always comes on a connection.
         let Some(connection) = connection else {

@@ -180,7 +180,7 @@ impl Shard {
     /// the pause lifted, and counts how long it lasted.
     pub(super) fn settle_flow(&self) {
         if let PauseChange::Resumed { paused_ms } = self.flow.settle(self.now_ms()) {
-            self.stats.publishing_resumed(paused_ms);
+            self.stats.publishing_paused_ms.add(paused_ms);
         }
     }
 
@@ -271,7 +271,10 @@ impl Shard {
         if stalled != Some(true) {
             return;
         }
-        self.stats.subscriber_stalled(disconnect);
+        self.stats.stalled_subscribers.add(1);
+        self.stats
+            .stalled_subscribers_disconnected
+            .add(u64::from(disconnect));
         self.run_actions(key, Some(connection), &mut actions);
     }
 }

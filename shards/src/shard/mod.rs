@@ -81,7 +81,7 @@ use crate::config::Config;
 use crate::listener::{accept_turn, idle_poll, Listener};
 use crate::persist::{PersistSetup, ShardPersistence};
 use crate::ring::{Inbound, Mesh, RingEnds};
-use crate::stats::BrokerStats;
+use crate::stats::ShardCounters;
 use crate::stop::StopSignal;
 pub use connection::Connection;
 pub use ring_message::ShardMessage;
@@ -101,8 +101,8 @@ pub struct ShardSetup {
     pub rings: RingEnds<ShardMessage>,
     /// Requested when the broker is to stop.
     pub stop: Arc<StopSignal>,
-    /// Broker-wide counters.
-    pub stats: Arc<BrokerStats>,
+    /// This shard's counters, registered in the broker's statistics.
+    pub stats: Arc<ShardCounters>,
     /// The instant `now_ms` counts from, the same on every shard.
     pub epoch: Instant,
     /// Told once the rings are connected and the shard is serving.
@@ -132,8 +132,8 @@ pub struct Shard {
     session_meters: Arc<SessionMeters>,
     /// Milliseconds since the broker started, as the sessions see them.
     clock: clock::ShardClock,
-    /// Broker-wide counters.
-    stats: Arc<BrokerStats>,
+    /// This shard's counters (see `crate::stats`).
+    stats: Arc<ShardCounters>,
     /// This shard's ends of the rings to the other shards.
     mesh: Rc<Mesh<ShardMessage>>,
     /// The sessions this shard is home to, and their timers.
@@ -167,7 +167,8 @@ pub struct Shard {
 pub async fn run(setup: ShardSetup) {
     // A shard that failed to start never connects its ends of the rings; the
     // broker then asks the others to stop instead of leaving them waiting.
-    let connected = future::or(async { Some(setup.rings.connect().await) }, async {
+    let counters = Arc::clone(&setup.stats);
+    let connected = future::or(async { Some(setup.rings.connect(counters).await) }, async {
         setup.stop.requested().await;
         None
     })
@@ -354,9 +355,9 @@ async fn accept_loop(shard: Rc<Shard>, listeners: Vec<Listener>) {
             continue;
         }
         for accepted in turn.accepted {
-            shard.stats.connection_accepted();
+            shard.stats.connections_accepted.add(1);
             if shard.connections.load() >= limits::CONNECTIONS_PER_SHARD_MAX {
-                shard.stats.connection_refused();
+                shard.stats.connections_refused.add(1);
                 continue;
             }
             shard.connections.connect_read_started();
@@ -420,11 +421,12 @@ impl Shard {
             sessions::send_server_shutting_down(connection);
             connection.close();
         }
+        let counts = self.stats.snapshot();
         tracing::debug!(
             shard = self.index,
-            ring_items_dropped = self.mesh.dropped_closed(),
-            publishes_dropped_at_full_outbox = self.mesh.dropped_full(),
-            replication_past_outbox_bound = self.mesh.over_capacity(),
+            ring_items_dropped = counts.ring_items_dropped,
+            publishes_dropped_at_full_outbox = counts.ring_publishes_dropped,
+            replication_past_outbox_bound = counts.ring_messages_over_capacity,
             "disconnecting all clients"
         );
         let deadline = Instant::now() + Duration::from_millis(self.config.shutdown_flush_ms);

@@ -225,7 +225,7 @@ impl Shard {
             transport,
             queue: Rc::clone(&lot.queue),
         });
-        self.stats.connection_parked();
+        self.stats.parks.add(1);
         tracing::trace!(connection = connection.id, peer = %connection.peer, "parked");
         Ok(())
     }
@@ -247,7 +247,7 @@ impl Shard {
             tracing::debug!(connection = id, peer = %connection.peer, %error, "epoll delete failed");
         }
         tracing::trace!(connection = id, peer = %connection.peer, "unparked");
-        self.stats.connection_unparked();
+        self.stats.unparks.add(1);
         let stream = TcpStream::from(socket2::Socket::from(parked.socket));
         self.spawn_task(connection, stream, parked.transport, BytesMut::new(), false);
     }

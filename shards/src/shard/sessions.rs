@@ -171,11 +171,11 @@ impl Shard {
         }
     }
 
-    /// Adds the QoS 0 deliveries `connection` dropped to the broker's count.
+    /// Adds the QoS 0 deliveries `connection` dropped to the shard's count.
     fn count_dropped_qos0(&self, connection: &Connection) {
         let dropped = connection.take_dropped_qos0();
         if dropped > 0 {
-            self.stats.qos0_dropped(dropped);
+            self.stats.qos0_dropped.add(dropped);
         }
     }
 

@@ -398,7 +398,7 @@ impl ConnectionTask {
                 }
                 if starts_with_publish(inbound) && shard.publishing_paused() {
                     *paused = true;
-                    shard.stats.publisher_paused();
+                    shard.stats.publisher_pauses.add(1);
                     return true;
                 }
                 false
@@ -530,7 +530,7 @@ fn handle_packets(
                 Ok(Some(packet)) => shard.on_packet(connection, packet),
                 Ok(None) => break,
                 Err(error) => {
-                    shard.stats.malformed_packet();
+                    shard.stats.malformed_packets.add(1);
                     shard.on_protocol_error(connection, error);
                     *reading = false;
                 }
