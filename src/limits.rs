@@ -84,6 +84,12 @@ pub const SLOW_SUBSCRIBER_TIMEOUT_MS_DEFAULT: u64 = 3_000;
 /// them, ms.
 pub const CLOSE_FLUSH_MS: u64 = 2_000;
 
+/// Bytes a closing connection reads and drops, once its last packets are
+/// written and its socket half-closed, while waiting for the client to
+/// close too (so that the goodbye is not lost to a reset); past it the
+/// socket is closed at once.
+pub const CLOSE_DRAIN_BYTES_MAX: usize = 1 << 20;
+
 /// Slots an emptied (or mostly expired) session queue keeps allocated; a larger
 /// allocation left by a burst or an absence is released.
 pub const QUEUE_CAPACITY_KEEP_MAX: usize = 16;

@@ -2,10 +2,12 @@
 //! silence before CONNECT, and a subscriber that never reads. Every client
 //! here speaks raw bytes ([`Wire`]): a normal client cannot misbehave.
 
+use std::io::Read;
+
 use shardmq_shards::Config;
 
 use crate::common::{client_id_on, start_broker, start_broker_with};
-use crate::wire::{reason, Connect, Received, Wire, PINGREQ, V3_1_1, V5};
+use crate::wire::{read_packet, reason, Connect, Publish, Received, Wire, PINGREQ, V3_1_1, V5};
 
 #[test]
 fn malformed_packet_closes_only_the_client_that_sent_it() {
@@ -102,5 +104,58 @@ fn subscriber_that_never_reads_does_not_stall_the_others() {
         "the stalled subscriber's bounded queue overflowed and was dropped from"
     );
     drop(stalled);
+    broker.shutdown();
+}
+
+#[test]
+fn a_client_that_keeps_writing_still_reads_the_disconnect_that_closes_it() {
+    // Receive Maximum 2: the third QoS 2 PUBLISH awaiting PUBREL breaks it
+    // (0x93). Everything is sent at once, with 512 KB behind it that the
+    // broker never handles.
+    let broker = start_broker_with(Config {
+        receive_maximum: 2,
+        ..Config::default()
+    });
+    let mut client = Wire::clean(broker.local_addr(), V5, "eager");
+    let mut burst = Vec::new();
+    for packet_id in 1..=3 {
+        let mut publish = Publish::new("flood", vec![0; 16], 2);
+        publish.packet_id = Some(packet_id);
+        burst.extend(publish.encode(V5));
+    }
+    let trailer = Publish::new("flood", vec![0; 1_000], 0).encode(V5);
+    for _ in 0..512 {
+        burst.extend_from_slice(&trailer);
+    }
+    client.send(&burst);
+    let mut wire = Vec::new();
+    let mut buffer = [0; 4096];
+    loop {
+        match client.stream().read(&mut buffer) {
+            Ok(0) => break,
+            Ok(count) => wire.extend_from_slice(&buffer[..count]),
+            Err(error) => panic!("the connection was reset ({error}) after {wire:02x?}"),
+        }
+    }
+    // The broker half-closed and drains: the client may still write (a
+    // reset would fail this with a broken pipe) and closes when it likes.
+    client.send(&trailer);
+    let mut unread = &wire[..];
+    let mut packets = Vec::new();
+    while !unread.is_empty() {
+        let (first_byte, rest) = read_packet(&mut unread).expect("whole packets");
+        packets.push(Received::parse(V5, first_byte, &rest));
+    }
+    assert!(
+        matches!(
+            packets.as_slice(),
+            [
+                Received::PubRec(_),
+                Received::PubRec(_),
+                Received::Disconnect { reason_code, .. }
+            ] if *reason_code == reason::RECEIVE_MAXIMUM_EXCEEDED
+        ),
+        "{packets:?}"
+    );
     broker.shutdown();
 }

@@ -57,6 +57,8 @@ pub struct Connection {
     abandoned: Cell<bool>,
     closing: Cell<bool>,
     task_done: Cell<bool>,
+    /// Everything written; the task drains until the client closes.
+    written_out: Cell<bool>,
     dropped_qos0: Cell<u64>,
     park: Cell<Park>,
     /// Something was read or written since the last idle sweep.
@@ -160,6 +162,7 @@ impl Connection {
             abandoned: Cell::new(false),
             closing: Cell::new(false),
             task_done: Cell::new(false),
+            written_out: Cell::new(false),
             dropped_qos0: Cell::new(0),
             park: Cell::new(Park::Active),
             active: Cell::new(true),
@@ -225,6 +228,12 @@ impl Connection {
     /// True once [`Connection::abort`] was called.
     pub(super) fn is_aborted(&self) -> bool {
         self.aborted.get()
+    }
+
+    /// Wakes the task of `cx` at the next wake-up of the connection's task,
+    /// an abort among them.
+    pub(super) fn wake_on_abort(&self, cx: &Context<'_>) {
+        self.task_wake.register(cx.waker());
     }
 
     /// Drops everything waiting to be written (the session keeps its QoS 1/2
@@ -545,6 +554,19 @@ impl Connection {
     /// True once the task flushed and shut the socket down (or failed).
     pub fn is_finished(&self) -> bool {
         self.task_done.get()
+    }
+
+    /// Everything was written and the socket half-closed; the task only
+    /// drains what the client still sends: stopping need not wait for it.
+    pub(super) fn written_out(&self) {
+        self.buffers.borrow_mut().take();
+        self.written_out.set(true);
+    }
+
+    /// True once the connection wrote everything it will (see
+    /// [`Connection::written_out`]) or its task finished.
+    pub fn is_written_out(&self) -> bool {
+        self.written_out.get() || self.task_done.get()
     }
 
     /// The task shut the socket down: drops what could not be written.

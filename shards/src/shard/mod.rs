@@ -430,7 +430,7 @@ impl Shard {
             "disconnecting all clients"
         );
         let deadline = Instant::now() + Duration::from_millis(self.config.shutdown_flush_ms);
-        while Instant::now() < deadline && connections.iter().any(|c| !c.is_finished()) {
+        while Instant::now() < deadline && connections.iter().any(|c| !c.is_written_out()) {
             glommio::timer::sleep(Duration::from_millis(limits::TIMER_TICK_MS)).await;
         }
     }

@@ -98,6 +98,8 @@ pub fn serve(
         lost_pending: false,
         write_failed: false,
         farewell: false,
+        draining: false,
+        drained: 0,
         wire: WireOut::default(),
     };
     task.handle_buffered();
@@ -133,6 +135,12 @@ pub struct ConnectionTask {
     /// The transport layer was asked for its farewell: nothing of the
     /// connection's own is left to write.
     farewell: bool,
+    /// Everything is written and the socket half-closed: what the client
+    /// still sends is read and dropped until it closes too (see
+    /// [`ConnectionTask::start_draining`]).
+    draining: bool,
+    /// Bytes dropped while draining.
+    drained: usize,
     /// Wire bytes being written.
     wire: WireOut,
     /// Nothing was read since the CONNECT and the connection has not yet
@@ -480,8 +488,52 @@ impl ConnectionTask {
         self.lost_pending = !self.connection.is_closing();
     }
 
-    /// Shuts the socket down both ways (a FIN, even with unread input) and
-    /// drops whatever could not be written.
+    /// Everything is written: half-closes the socket (a FIN after the last
+    /// packet) and reads on, dropping what comes, until the client closes
+    /// too. Closing with unread input would send a reset, and a reset makes
+    /// the client's stack discard what it had not yet read: a client that
+    /// keeps writing (QoS 2 past Receive Maximum while answering PUBRECs)
+    /// would see a broken pipe instead of the DISCONNECT that says why.
+    /// Bounded by `limits::CLOSE_DRAIN_BYTES_MAX` and by the closing
+    /// connection's `limits::CLOSE_FLUSH_MS` (the shard aborts it then).
+    /// False when there is nothing to drain for: a write failed or the
+    /// close was aborted.
+    fn start_draining(&mut self) -> bool {
+        // On stop nobody waits for the drain: the socket closes at once.
+        if self.write_failed || self.connection.is_aborted() || self.shard.stopping.get() {
+            return false;
+        }
+        if let Err(error) = SockRef::from(&self.stream).shutdown(Shutdown::Write) {
+            tracing::trace!(connection = self.connection.id, peer = %self.connection.peer, %error, "half-close failed");
+            return false;
+        }
+        self.draining = true;
+        self.connection.written_out();
+        true
+    }
+
+    /// Reads and drops until the client closes, the drain bound is reached
+    /// or the shard aborts the close; then finishes.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // An abort wakes the task through the connection.
+        self.connection.wake_on_abort(cx);
+        loop {
+            if self.connection.is_aborted() || self.drained > limits::CLOSE_DRAIN_BYTES_MAX {
+                break;
+            }
+            let mut scratch = self.shard.read_scratch.borrow_mut();
+            match Pin::new(&mut self.stream).poll_read(cx, &mut scratch[..]) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => break,
+                Poll::Ready(Ok(count)) => self.drained += count,
+            }
+        }
+        self.finish();
+        Poll::Ready(())
+    }
+
+    /// Shuts the socket down both ways and drops whatever could not be
+    /// written.
     fn finish(&self) {
         if let Err(error) = SockRef::from(&self.stream).shutdown(Shutdown::Both) {
             tracing::trace!(connection = self.connection.id, peer = %self.connection.peer, %error, "shutdown failed");
@@ -550,10 +602,16 @@ impl Future for ConnectionTask {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let task = self.get_mut();
+        if task.draining {
+            return task.poll_drain(cx);
+        }
         match task.poll_turns(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(End::Parked) => Poll::Ready(()),
             Poll::Ready(End::Closed) => {
+                if task.start_draining() {
+                    return task.poll_drain(cx);
+                }
                 task.finish();
                 Poll::Ready(())
             }

@@ -41,6 +41,7 @@ pub mod reason {
     pub const SERVER_SHUTTING_DOWN: u8 = 0x8B;
     pub const KEEP_ALIVE_TIMEOUT: u8 = 0x8D;
     pub const SESSION_TAKEN_OVER: u8 = 0x8E;
+    pub const RECEIVE_MAXIMUM_EXCEEDED: u8 = 0x93;
     pub const PACKET_TOO_LARGE: u8 = 0x95;
     pub const PAYLOAD_FORMAT_INVALID: u8 = 0x99;
 }
