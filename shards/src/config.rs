@@ -82,7 +82,10 @@ pub struct Config {
     pub topic_alias_maximum: u16,
     /// Longest Session Expiry Interval granted, seconds.
     pub session_expiry_interval_max_s: u32,
-    /// Longest Keep Alive accepted, seconds.
+    /// Longest Keep Alive accepted, seconds: a 5.0 client asking for more
+    /// (or for none) is told this one; a 3.x client asking for more is
+    /// refused. Mosquitto's name for it; `keep_alive_max_s` is read too.
+    #[serde(rename = "max_keepalive", alias = "keep_alive_max_s")]
     pub keep_alive_max_s: u16,
     /// Whether retained messages are supported.
     pub retain_available: bool,
@@ -299,7 +302,7 @@ impl Config {
             ),
             ("max_queued_messages", self.max_queued_messages),
             ("max_queued_bytes", self.max_queued_bytes),
-            ("keep_alive_max_s", usize::from(self.keep_alive_max_s)),
+            ("max_keepalive", usize::from(self.keep_alive_max_s)),
             ("max_retained_messages", self.max_retained_messages),
             ("max_retained_bytes", self.max_retained_bytes),
         ] {
@@ -418,6 +421,16 @@ mod tests {
     fn bad_address_is_refused_and_named() {
         let error = Config::from_toml("listen = [\"nowhere\"]", "test").unwrap_err();
         assert!(error.to_string().contains("listen"), "{error}");
+    }
+
+    #[test]
+    fn keep_alive_bound_is_read_under_mosquittos_name_and_the_older_one() {
+        for key in ["max_keepalive", "keep_alive_max_s"] {
+            let config = Config::from_toml(&format!("{key} = 30"), "test").unwrap();
+            assert_eq!(config.keep_alive_max_s, 30, "{key}");
+        }
+        let error = Config::from_toml("max_keepalive = 0", "test").unwrap_err();
+        assert!(error.to_string().contains("max_keepalive"), "{error}");
     }
 
     #[test]

@@ -90,8 +90,11 @@ pub struct SessionConfig {
     /// Keep Alive imposed on every v5 client when set, seconds (sent as Server Keep
     /// Alive). 3.x clients cannot be told, so they keep their own.
     pub server_keep_alive_s: Option<u16>,
-    /// Longest Keep Alive accepted from a v5 client, seconds; a longer one (or 0,
-    /// "off") is lowered to it when it is below `u16::MAX`.
+    /// Longest Keep Alive accepted, seconds. A longer one from a v5 client (or
+    /// 0, "off", when this is below `u16::MAX`) is lowered to it and sent as
+    /// Server Keep Alive; a 3.x client, which cannot be told, asking for more
+    /// is refused with 0x85 (return code 2, identifier rejected), as
+    /// Mosquitto refuses it.
     pub keep_alive_max_s: u16,
     /// Whether the runtime keeps a journal: sessions with state to keep then
     /// report its changes ([`Action::Journal`](super::Action::Journal), see

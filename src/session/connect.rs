@@ -342,6 +342,11 @@ fn check_connect(
     if properties.authentication_method.is_some() {
         return Err(Refusal::with_connack(ReasonCode::BadAuthenticationMethod));
     }
+    // A 3.x client cannot be told a shorter Keep Alive; Mosquitto refuses
+    // it with "identifier rejected", the one 3.x code that fits at all.
+    if !connect.protocol_version.is_v5() && connect.keep_alive_s > config.keep_alive_max_s {
+        return Err(Refusal::with_connack(ReasonCode::ClientIdentifierNotValid));
+    }
     if properties.receive_maximum == Some(0) {
         return Err(Refusal::violation(Violation::ReceiveMaximumZero));
     }

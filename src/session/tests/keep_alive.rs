@@ -2,7 +2,7 @@
 
 use super::support::*;
 use crate::protocol::*;
-use crate::session::{SessionConfig, TimerKind};
+use crate::session::{refuse_connect, SessionConfig, TimerKind};
 
 #[test]
 fn keep_alive_expiry_closes_with_0x8d_after_one_and_a_half_intervals() {
@@ -87,4 +87,25 @@ fn v3_1_1_client_keeps_its_own_keep_alive_despite_the_override() {
     let connect = connect_of(ProtocolVersion::V3_1_1, "c", true);
     let (_, actions) = accept_with(connect, None, &config, 0);
     assert_eq!(armed_at_ms(&actions, TimerKind::KeepAlive), Some(90_000));
+}
+
+#[test]
+fn a_3_x_keep_alive_above_the_maximum_is_refused_as_mosquitto_refuses_it() {
+    let config = SessionConfig {
+        keep_alive_max_s: 20,
+        ..SessionConfig::default()
+    };
+    for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V3_1] {
+        let mut connect = connect_of(version, "c", true);
+        connect.keep_alive_s = 21;
+        let mut actions = Vec::new();
+        assert!(refuse_connect(&connect, false, &config, &mut actions));
+        assert_eq!(
+            connack(&actions).reason_code,
+            ReasonCode::ClientIdentifierNotValid
+        );
+        connect.keep_alive_s = 20;
+        let (_, actions) = accept_with(connect, None, &config, 0);
+        assert_eq!(armed_at_ms(&actions, TimerKind::KeepAlive), Some(30_000));
+    }
 }
