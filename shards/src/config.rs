@@ -822,6 +822,11 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_key_in_a_listener_table_is_refused_naming_the_listener_and_key() {
+        refused_naming(&with_listener("max_conections = 3\n"), &["max_conections"]);
+    }
+
+    #[test]
     fn max_connections_is_minus_one_or_at_least_one() {
         for bad in ["0", "-2"] {
             refused_naming(

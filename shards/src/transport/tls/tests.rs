@@ -353,7 +353,7 @@ proptest! {
     fn arbitrary_bytes_to_a_fresh_layer_never_panic(
         chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..2048), 1..8)
     ) {
-        let fixture = FIXTURE.with(|fixture| Arc::clone(fixture));
+        let fixture = FIXTURE.with(Arc::clone);
         arbitrary_bytes_never_panic(&mut fixture.server(), &chunks);
     }
 
@@ -362,7 +362,7 @@ proptest! {
         cut in 0usize..512,
         chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..2048), 1..8)
     ) {
-        let fixture = FIXTURE.with(|fixture| Arc::clone(fixture));
+        let fixture = FIXTURE.with(Arc::clone);
         let mut hello = client_hello(&fixture);
         hello.truncate(hello.len().saturating_sub(cut));
         let mut all = vec![hello];
