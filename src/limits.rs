@@ -237,6 +237,11 @@ pub const CONNECTION_TURNS_PER_POLL: usize = 16;
 /// in several writes, so the write buffer stays this size whatever the backlog.
 pub const WRITE_BATCH_BYTES: usize = 64 * 1024;
 
+/// Bytes of unsent TLS records (and of plaintext written before the
+/// handshake ends) one TLS connection's rustls state may hold; a sealed batch
+/// is fed to it in pieces of at most this and each piece taken out at once.
+pub const TLS_BUFFER_LIMIT_BYTES: usize = 64 * 1024;
+
 /// Time every shard has to start and connect its rings, ms.
 pub const SHARD_START_TIMEOUT_MS: u64 = 10_000;
 

@@ -9,7 +9,7 @@ use glommio::{CpuSet, ExecutorJoinHandle, LocalExecutorBuilder, Placement, PoolP
 
 use shardmq::limits;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ListenerConfig, ListenerTransport};
 use crate::listener::{bind_all, BindError, ListenSpec};
 use crate::persist::{self, DirLock, FailStop, LoadOptions, PersistError, PersistSetup};
 use crate::ring::mesh_ends;
@@ -17,7 +17,7 @@ use crate::seeds::random_label_seeds;
 use crate::shard::{self, ShardSetup};
 use crate::stats::{BrokerStats, StatsSnapshot};
 use crate::stop::StopSignal;
-use crate::transport::TransportKind;
+use crate::transport::{TlsListener, TransportKind};
 
 /// io_uring buffer memory per shard: the broker does no file I/O through
 /// io_uring (the journal writes on blocking threads), so the executor's
@@ -65,6 +65,8 @@ pub struct BrokerHandle {
     fail_stop: Arc<FailStop>,
     stats: Arc<BrokerStats>,
     threads: Vec<ExecutorJoinHandle<()>>,
+    /// The TLS listeners, whose material SIGHUP reloads.
+    tls_listeners: Vec<Arc<TlsListener>>,
     /// Held until the shards stopped (dropped after them: fields drop in order).
     _data_dir_lock: Option<DirLock>,
 }
@@ -143,7 +145,15 @@ fn start_placed(
 ) -> Result<BrokerHandle, StartError> {
     config.validate().map_err(StartError::Config)?;
     let shard_count = config.shard_count();
-    let bound = bind_all(&listen_specs(&config), shard_count).map_err(StartError::Bind)?;
+    let specs = listen_specs(&config).map_err(StartError::Config)?;
+    let tls_listeners = specs
+        .iter()
+        .filter_map(|spec| match &spec.transport {
+            TransportKind::Tls(listener) => Some(Arc::clone(listener)),
+            TransportKind::Tcp => None,
+        })
+        .collect();
+    let bound = bind_all(&specs, shard_count).map_err(StartError::Bind)?;
     let stop = Arc::new(StopSignal::default());
     let fail_stop = Arc::new(FailStop::new(Arc::clone(&stop)));
     let (data_dir_lock, mut persist_setups) = open_data_dir(&config, shard_count, &fail_stop)?;
@@ -195,21 +205,63 @@ fn start_placed(
         fail_stop,
         stats,
         threads,
+        tls_listeners,
         _data_dir_lock: data_dir_lock,
     })
 }
 
 /// The listeners `config` asks for: every `listen` address speaks MQTT over
-/// plain TCP.
-fn listen_specs(config: &Config) -> Vec<ListenSpec> {
-    config
-        .listen
-        .iter()
-        .map(|&address| ListenSpec {
+/// plain TCP, then each `[[listener]]` what it says, with its TLS material
+/// loaded.
+fn listen_specs(config: &Config) -> Result<Vec<ListenSpec>, ConfigError> {
+    let plain = config.listen.iter().map(|&address| {
+        Ok(ListenSpec {
             address,
             transport: TransportKind::Tcp,
+            max_connections: None,
         })
-        .collect()
+    });
+    let further = config
+        .listeners
+        .iter()
+        .enumerate()
+        .map(|(index, listener)| {
+            Ok(ListenSpec {
+                address: listener.address,
+                transport: listener_transport(listener, index)?,
+                max_connections: listener.connection_limit(),
+            })
+        });
+    plain.chain(further).collect()
+}
+
+/// The transport of the `index`th `[[listener]]`, its material loaded.
+fn listener_transport(
+    listener: &ListenerConfig,
+    index: usize,
+) -> Result<TransportKind, ConfigError> {
+    let label = listener.label(index);
+    match listener.transport {
+        ListenerTransport::Tcp => Ok(TransportKind::Tcp),
+        ListenerTransport::Tls => {
+            let files = listener.tls_files().ok_or_else(|| {
+                ConfigError::new(format!(
+                    "{label}: a TLS listener needs certfile and keyfile"
+                ))
+            })?;
+            TlsListener::load(label.clone(), files, listener.use_identity_as_username)
+                .map(|tls| TransportKind::Tls(Arc::new(tls)))
+                .map_err(|error| ConfigError::new(format!("{label}: {error}")))
+        }
+        // WebSocket listeners are parsed and checked, but this build has no
+        // WebSocket layer to give their connections.
+        transport @ (ListenerTransport::Ws | ListenerTransport::Wss) => {
+            Err(ConfigError::new(format!(
+                "{label}: transport \"{}\" is not available in this build",
+                transport.name()
+            )))
+        }
+    }
 }
 
 /// Stops the shards started so far and waits for their threads: a shard
@@ -312,6 +364,12 @@ impl BrokerHandle {
         self.shard_count
     }
 
+    /// What reloads the TLS listeners' material, from any thread (a SIGHUP
+    /// handler).
+    pub fn tls_reloader(&self) -> TlsReloader {
+        TlsReloader(self.tls_listeners.clone())
+    }
+
     /// Connections moved to their home shard after CONNECT so far.
     pub fn handoffs(&self) -> u64 {
         self.stats.snapshot().handoffs
@@ -380,6 +438,35 @@ impl StopHandle {
     /// As [`BrokerHandle::request_stop`].
     pub fn request_stop(&self) {
         self.0.request();
+    }
+}
+
+/// Reloads every TLS listener's certificate, key and CA files
+/// ([`BrokerHandle::tls_reloader`]). Connections keep the material they
+/// were made with; new handshakes get the new one.
+#[derive(Clone, Debug)]
+pub struct TlsReloader(Vec<Arc<TlsListener>>);
+
+impl TlsReloader {
+    /// Reloads each listener's files; a listener whose files do not make a
+    /// valid configuration keeps its old one, and is logged with the reason.
+    /// The number of listeners reloaded and of those that kept their material.
+    pub fn reload(&self) -> (usize, usize) {
+        let mut reloaded = 0;
+        let mut kept = 0;
+        for listener in &self.0 {
+            match listener.reload() {
+                Ok(()) => {
+                    reloaded += 1;
+                    tracing::info!(listener = listener.label(), "TLS material reloaded");
+                }
+                Err(error) => {
+                    kept += 1;
+                    tracing::warn!(listener = listener.label(), %error, "TLS material not reloaded; the old one stays in use");
+                }
+            }
+        }
+        (reloaded, kept)
     }
 }
 

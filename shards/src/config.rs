@@ -13,6 +13,8 @@ use serde::Deserialize;
 use shardmq::limits;
 use shardmq::session::{QueueFullPolicy, SessionConfig};
 
+use crate::transport::TlsFiles;
+
 /// Where the broker listens when neither the file nor `--listen` says otherwise.
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:1883";
 
@@ -96,6 +98,12 @@ pub struct Config {
     pub max_retained_bytes: usize,
     /// Snapshots and journal on disk; off unless `dir` is set.
     pub persistence: PersistenceConfig,
+    /// Further listeners, each a `[[listener]]` table.
+    #[serde(
+        rename = "listener",
+        deserialize_with = "ListenerConfig::deserialize_all"
+    )]
+    pub listeners: Vec<ListenerConfig>,
 }
 
 /// The `[persistence]` table: where and how the broker keeps its state across restarts.
@@ -191,6 +199,7 @@ impl Default for Config {
             max_retained_messages: limits::RETAINED_MESSAGES_DEFAULT,
             max_retained_bytes: limits::RETAINED_BYTES_DEFAULT,
             persistence: PersistenceConfig::default(),
+            listeners: Vec::new(),
         }
     }
 }
@@ -333,6 +342,11 @@ impl Config {
             ));
         }
         self.validate_persistence()?;
+        for (index, listener) in self.listeners.iter().enumerate() {
+            listener
+                .validate()
+                .map_err(|error| ConfigError::new(format!("{}: {error}", listener.label(index))))?;
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log_level).map_err(|error| {
             ConfigError::new(format!(
                 "key `log_level`: `{}` is not a valid filter: {error}",
@@ -402,9 +416,475 @@ impl Config {
     }
 }
 
+/// What a `[[listener]]`'s connections speak.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenerTransport {
+    /// MQTT over plain TCP.
+    Tcp,
+    /// MQTT over TLS.
+    Tls,
+    /// MQTT over WebSocket.
+    Ws,
+    /// MQTT over WebSocket over TLS.
+    Wss,
+}
+
+impl ListenerTransport {
+    /// The name the configuration spells it with.
+    pub fn name(self) -> &'static str {
+        match self {
+            ListenerTransport::Tcp => "tcp",
+            ListenerTransport::Tls => "tls",
+            ListenerTransport::Ws => "ws",
+            ListenerTransport::Wss => "wss",
+        }
+    }
+
+    /// True when its connections run over TLS.
+    pub fn is_tls(self) -> bool {
+        matches!(self, ListenerTransport::Tls | ListenerTransport::Wss)
+    }
+
+    /// True when its connections speak WebSocket.
+    pub fn is_websocket(self) -> bool {
+        matches!(self, ListenerTransport::Ws | ListenerTransport::Wss)
+    }
+}
+
+/// The HTTP path a WebSocket listener upgrades on when it names none.
+pub const WEBSOCKET_PATH_DEFAULT: &str = "/mqtt";
+
+/// One `[[listener]]` table: a further address, its transport, its TLS
+/// material and its connection limit. Names as Mosquitto's.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// Where to listen.
+    pub address: SocketAddr,
+    /// What the connections speak; plain TCP unless set.
+    #[serde(default = "ListenerConfig::transport_default")]
+    pub transport: ListenerTransport,
+    /// The server's certificate chain, PEM (`tls`, `wss`).
+    pub certfile: Option<PathBuf>,
+    /// The server's private key, PEM: PKCS#8, RSA or SEC1 (`tls`, `wss`).
+    pub keyfile: Option<PathBuf>,
+    /// CA certificates client certificates are verified against, PEM.
+    pub cafile: Option<PathBuf>,
+    /// Refuse clients without a valid certificate (needs `cafile`).
+    #[serde(default)]
+    pub require_certificate: bool,
+    /// The client certificate's subject CN becomes the username, and the
+    /// password is dropped (needs `require_certificate`).
+    #[serde(default)]
+    pub use_identity_as_username: bool,
+    /// The HTTP path of a WebSocket listener; [`WEBSOCKET_PATH_DEFAULT`] unless set.
+    pub path: Option<String>,
+    /// Connections open at once on this listener, over every shard; -1 is
+    /// unlimited.
+    #[serde(default = "ListenerConfig::max_connections_default")]
+    pub max_connections: i64,
+}
+
+impl ListenerConfig {
+    /// The `[[listener]]` tables, one at a time, so that an error in one
+    /// (an unknown transport, an unknown key) names which.
+    fn deserialize_all<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<ListenerConfig>, D::Error> {
+        let tables = Vec::<toml::Table>::deserialize(deserializer)?;
+        tables
+            .into_iter()
+            .enumerate()
+            .map(|(index, table)| {
+                let address = match table.get("address") {
+                    Some(toml::Value::String(address)) => address.clone(),
+                    Some(other) => other.to_string(),
+                    None => "no address".to_owned(),
+                };
+                let label = format!("listener {} ({address})", index + 1);
+                // serde's message for an unknown variant names no key.
+                if let Some(transport) = table.get("transport") {
+                    let known = ["tcp", "tls", "ws", "wss"];
+                    if !transport.as_str().is_some_and(|name| known.contains(&name)) {
+                        return Err(serde::de::Error::custom(format!(
+                            "{label}: key `transport`: {transport} is not one of \"tcp\", \"tls\", \"ws\", \"wss\""
+                        )));
+                    }
+                }
+                table.try_into().map_err(|error: toml::de::Error| {
+                    serde::de::Error::custom(format!("{label}: {}", error.message()))
+                })
+            })
+            .collect()
+    }
+
+    fn transport_default() -> ListenerTransport {
+        ListenerTransport::Tcp
+    }
+
+    fn max_connections_default() -> i64 {
+        -1
+    }
+
+    /// The listener as messages and logs name it: its place among the
+    /// `[[listener]]` tables (from 1) and its address.
+    pub fn label(&self, index: usize) -> String {
+        format!("listener {} ({})", index + 1, self.address)
+    }
+
+    /// The connection limit; `None` when unlimited.
+    pub fn connection_limit(&self) -> Option<usize> {
+        usize::try_from(self.max_connections).ok()
+    }
+
+    /// The HTTP path a WebSocket listener upgrades on; `None` for others.
+    pub fn websocket_path(&self) -> Option<&str> {
+        self.transport
+            .is_websocket()
+            .then(|| self.path.as_deref().unwrap_or(WEBSOCKET_PATH_DEFAULT))
+    }
+
+    /// The TLS material's files, for a listener over TLS.
+    pub fn tls_files(&self) -> Option<TlsFiles> {
+        if !self.transport.is_tls() {
+            return None;
+        }
+        Some(TlsFiles {
+            certfile: self.certfile.clone()?,
+            keyfile: self.keyfile.clone()?,
+            cafile: self.cafile.clone(),
+            require_certificate: self.require_certificate,
+        })
+    }
+
+    /// Checks the keys against the transport, and reads the TLS material.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let transport = self.transport.name();
+        if self.max_connections == 0 || self.max_connections < -1 {
+            return Err(ConfigError::new(format!(
+                "key `max_connections`: {} is neither -1 (unlimited) nor at least 1",
+                self.max_connections
+            )));
+        }
+        match &self.path {
+            Some(_) if !self.transport.is_websocket() => {
+                return Err(ConfigError::new(format!(
+                    "key `path`: only a WebSocket listener (transport \"ws\" or \"wss\") has one, \
+                     this one is \"{transport}\""
+                )));
+            }
+            Some(path) if !path.starts_with('/') => {
+                return Err(ConfigError::new(format!(
+                    "key `path`: \"{path}\" does not start with /"
+                )));
+            }
+            _ => {}
+        }
+        if !self.transport.is_tls() {
+            let tls_keys = [
+                ("certfile", self.certfile.is_some()),
+                ("keyfile", self.keyfile.is_some()),
+                ("cafile", self.cafile.is_some()),
+                ("require_certificate", self.require_certificate),
+                ("use_identity_as_username", self.use_identity_as_username),
+            ];
+            if let Some((key, _)) = tls_keys.iter().find(|(_, set)| *set) {
+                return Err(ConfigError::new(format!(
+                    "key `{key}`: a TLS key on a \"{transport}\" listener; \
+                     set transport = \"tls\" (or \"wss\") or remove it"
+                )));
+            }
+            return Ok(());
+        }
+        for (key, file) in [("certfile", &self.certfile), ("keyfile", &self.keyfile)] {
+            if file.is_none() {
+                return Err(ConfigError::new(format!(
+                    "key `{key}`: missing; a \"{transport}\" listener needs certfile and keyfile"
+                )));
+            }
+        }
+        if self.require_certificate && self.cafile.is_none() {
+            return Err(ConfigError::new(
+                "key `require_certificate`: needs `cafile`, the CA client certificates are verified against",
+            ));
+        }
+        if self.use_identity_as_username && !self.require_certificate {
+            return Err(ConfigError::new(
+                "key `use_identity_as_username`: needs require_certificate = true, \
+                 or a client without a certificate would have no username",
+            ));
+        }
+        let files = self.tls_files().expect("a TLS listener with both files");
+        files
+            .load()
+            .map(drop)
+            .map_err(|error| ConfigError::new(error.to_string()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A directory with a CA, a server certificate and key for localhost,
+    /// and a key of another server.
+    struct TlsFixture {
+        dir: tempfile::TempDir,
+        certfile: PathBuf,
+        keyfile: PathBuf,
+        cafile: PathBuf,
+        other_keyfile: PathBuf,
+    }
+
+    fn tls_fixture() -> TlsFixture {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = crate::test_pki::Ca::new("test CA");
+        let (certfile, keyfile) = ca.server(&["localhost"]).write(dir.path(), "server");
+        let (_, other_keyfile) = ca.server(&["localhost"]).write(dir.path(), "other");
+        let cafile = crate::test_pki::write(dir.path(), "ca.crt", &ca.pem());
+        TlsFixture {
+            dir,
+            certfile,
+            keyfile,
+            cafile,
+            other_keyfile,
+        }
+    }
+
+    /// A `[[listener]]` table on 127.0.0.1:8883 with `keys`, after a plain one.
+    fn with_listener(keys: &str) -> String {
+        format!(
+            "[[listener]]\naddress = \"127.0.0.1:1884\"\n\n\
+             [[listener]]\naddress = \"127.0.0.1:8883\"\n{keys}"
+        )
+    }
+
+    fn tls_keys(certfile: &Path, keyfile: &Path) -> String {
+        format!(
+            "transport = \"tls\"\ncertfile = \"{}\"\nkeyfile = \"{}\"\n",
+            certfile.display(),
+            keyfile.display()
+        )
+    }
+
+    /// The error loading `text` gives; it must name the second listener
+    /// and every one of `names`.
+    fn refused_naming(text: &str, names: &[&str]) -> String {
+        let error = Config::from_toml(text, "shardmq.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("shardmq.toml: "), "{error}");
+        for name in ["listener 2 (127.0.0.1:8883)"].iter().chain(names) {
+            assert!(error.contains(name), "`{name}` not named in: {error}");
+        }
+        error
+    }
+
+    #[test]
+    fn a_tls_listener_with_matching_files_is_read_with_its_defaults() {
+        let fixture = tls_fixture();
+        let mut keys = tls_keys(&fixture.certfile, &fixture.keyfile);
+        keys += &format!(
+            "cafile = \"{}\"\nrequire_certificate = true\n",
+            fixture.cafile.display()
+        );
+        let config = Config::from_toml(&with_listener(&keys), "test").unwrap();
+        let listener = &config.listeners[1];
+        assert_eq!(listener.transport, ListenerTransport::Tls);
+        assert_eq!(
+            listener.connection_limit(),
+            None,
+            "-1 by default: unlimited"
+        );
+        assert_eq!(listener.websocket_path(), None);
+        let files = listener.tls_files().unwrap();
+        assert!(files.require_certificate);
+        assert_eq!(files.cafile.as_deref(), Some(fixture.cafile.as_path()));
+        assert_eq!(config.listeners[0].transport, ListenerTransport::Tcp);
+    }
+
+    #[test]
+    fn a_missing_certfile_is_refused_naming_the_listener_key_and_file() {
+        let fixture = tls_fixture();
+        let missing = fixture.dir.path().join("nowhere.crt");
+        let keys = tls_keys(&missing, &fixture.keyfile);
+        refused_naming(
+            &with_listener(&keys),
+            &["`certfile`", &missing.display().to_string()],
+        );
+    }
+
+    #[test]
+    fn an_unreadable_keyfile_is_refused_naming_the_listener_key_and_file() {
+        let fixture = tls_fixture();
+        // A directory cannot be read as a file, even by root.
+        let keys = tls_keys(&fixture.certfile, fixture.dir.path());
+        refused_naming(
+            &with_listener(&keys),
+            &[
+                "`keyfile`",
+                &fixture.dir.path().display().to_string(),
+                "cannot read",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_keyfile_without_a_key_is_refused_naming_it() {
+        let fixture = tls_fixture();
+        let keys = tls_keys(&fixture.certfile, &fixture.certfile);
+        refused_naming(
+            &with_listener(&keys),
+            &[
+                "`keyfile`",
+                &fixture.certfile.display().to_string(),
+                "no PEM private key",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_key_that_does_not_match_its_certificate_is_refused_naming_the_keyfile() {
+        let fixture = tls_fixture();
+        let keys = tls_keys(&fixture.certfile, &fixture.other_keyfile);
+        refused_naming(
+            &with_listener(&keys),
+            &["`keyfile`", &fixture.other_keyfile.display().to_string()],
+        );
+    }
+
+    #[test]
+    fn a_missing_or_empty_cafile_is_refused_naming_it() {
+        let fixture = tls_fixture();
+        let missing = fixture.dir.path().join("no-ca.crt");
+        let empty = crate::test_pki::write(fixture.dir.path(), "empty.crt", "");
+        for cafile in [&missing, &empty] {
+            let keys = tls_keys(&fixture.certfile, &fixture.keyfile)
+                + &format!("cafile = \"{}\"\n", cafile.display());
+            refused_naming(
+                &with_listener(&keys),
+                &["`cafile`", &cafile.display().to_string()],
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_transport_is_refused_and_named() {
+        let error = Config::from_toml(&with_listener("transport = \"quic\"\n"), "shardmq.toml")
+            .unwrap_err()
+            .to_string();
+        for name in [
+            "shardmq.toml",
+            "\"quic\"",
+            "key `transport`",
+            "listener 2 (127.0.0.1:8883)",
+        ] {
+            assert!(error.contains(name), "`{name}` not named in: {error}");
+        }
+    }
+
+    #[test]
+    fn a_path_on_a_listener_that_is_not_websocket_is_refused() {
+        let fixture = tls_fixture();
+        refused_naming(&with_listener("path = \"/mqtt\"\n"), &["`path`", "\"tcp\""]);
+        let keys = tls_keys(&fixture.certfile, &fixture.keyfile) + "path = \"/mqtt\"\n";
+        refused_naming(&with_listener(&keys), &["`path`", "\"tls\""]);
+    }
+
+    #[test]
+    fn tls_keys_on_a_tcp_or_ws_listener_are_refused_and_named() {
+        for (keys, named) in [
+            ("certfile = \"server.crt\"\n", "`certfile`"),
+            ("keyfile = \"server.key\"\n", "`keyfile`"),
+            ("cafile = \"ca.crt\"\n", "`cafile`"),
+            ("require_certificate = true\n", "`require_certificate`"),
+            (
+                "transport = \"ws\"\nuse_identity_as_username = true\n",
+                "`use_identity_as_username`",
+            ),
+        ] {
+            refused_naming(&with_listener(keys), &[named]);
+        }
+    }
+
+    #[test]
+    fn a_tls_listener_without_its_files_or_with_inconsistent_keys_is_refused() {
+        let fixture = tls_fixture();
+        refused_naming(&with_listener("transport = \"tls\"\n"), &["`certfile`"]);
+        let keys = tls_keys(&fixture.certfile, &fixture.keyfile);
+        refused_naming(
+            &with_listener(&(keys.clone() + "require_certificate = true\n")),
+            &["`require_certificate`", "cafile"],
+        );
+        let keys = keys + &format!("cafile = \"{}\"\n", fixture.cafile.display());
+        refused_naming(
+            &with_listener(&(keys + "use_identity_as_username = true\n")),
+            &["`use_identity_as_username`", "require_certificate"],
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_in_a_listener_table_is_refused_naming_the_listener_and_key() {
+        refused_naming(&with_listener("max_conections = 3\n"), &["max_conections"]);
+    }
+
+    #[test]
+    fn max_connections_is_minus_one_or_at_least_one() {
+        for bad in ["0", "-2"] {
+            refused_naming(
+                &with_listener(&format!("max_connections = {bad}\n")),
+                &["`max_connections`"],
+            );
+        }
+        let config = Config::from_toml(&with_listener("max_connections = 3\n"), "test").unwrap();
+        assert_eq!(config.listeners[1].connection_limit(), Some(3));
+    }
+
+    #[test]
+    fn websocket_listeners_are_read_with_their_path() {
+        let config = Config::from_toml(
+            &with_listener("transport = \"ws\"\n\n[[listener]]\naddress = \"127.0.0.1:8080\"\ntransport = \"ws\"\npath = \"/broker\"\n"),
+            "test",
+        )
+        .unwrap();
+        assert_eq!(
+            config.listeners[1].websocket_path(),
+            Some(WEBSOCKET_PATH_DEFAULT)
+        );
+        assert_eq!(config.listeners[2].websocket_path(), Some("/broker"));
+        refused_naming(
+            &with_listener("transport = \"ws\"\npath = \"mqtt\"\n"),
+            &["`path`"],
+        );
+    }
+
+    #[test]
+    fn the_example_files_listener_tables_use_only_known_keys() {
+        let text = include_str!("../../shardmq.example.toml");
+        let section = &text[text.find("# --- Further listeners").unwrap()..];
+        let uncommented: String = section
+            .lines()
+            .filter_map(|line| line.strip_prefix("# "))
+            .filter(|line| line.starts_with("[[listener]]") || line.contains(" = "))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        assert_eq!(
+            uncommented.matches("[[listener]]").count(),
+            2,
+            "{uncommented}"
+        );
+        let error = Config::from_toml(&uncommented, "example")
+            .unwrap_err()
+            .to_string();
+        // Every key is known: what stops it is the example's certificate path.
+        assert!(
+            error.contains(
+                "listener 1 (0.0.0.0:8883): key `certfile`: /etc/shardmq/server.crt: cannot read"
+            ),
+            "{error}"
+        );
+    }
 
     #[test]
     fn empty_document_gives_the_embedded_defaults() {

@@ -13,7 +13,8 @@
 //!   with the kind of transport its connections get, and accepting.
 //! - `transport`: the sans-I/O transport layers between socket and codec, one
 //!   contract for all (bytes in, MQTT bytes out, batches sealed into wire
-//!   bytes once, "wants to write", errors), one file per transport; TCP now.
+//!   bytes once, "wants to write", errors), one file per transport: TCP and
+//!   TLS (rustls, its listener's material reloadable on SIGHUP).
 //! - `shard`: one shard, as a few owned parts (session store, router,
 //!   replication barriers, connection set, dispatcher, clock, delivery flow,
 //!   parking lot) and the glue that makes them work together; its module doc
@@ -70,8 +71,16 @@ mod stop;
 mod transport;
 mod wake;
 
-pub use broker::{allowed_cpus, Broker, BrokerHandle, StartError, StopHandle};
-pub use config::{Config, ConfigError, FsyncMode, PersistenceConfig, SlowSubscriberAction};
+/// The test PKI the integration tests use too.
+#[cfg(test)]
+#[path = "../tests/pki/mod.rs"]
+mod test_pki;
+
+pub use broker::{allowed_cpus, Broker, BrokerHandle, StartError, StopHandle, TlsReloader};
+pub use config::{
+    Config, ConfigError, FsyncMode, ListenerConfig, ListenerTransport, PersistenceConfig,
+    SlowSubscriberAction,
+};
 pub use home::home_shard;
 pub use listener::BindError;
 pub use stats::{BrokerStats, StatsSnapshot};

@@ -11,9 +11,16 @@
 //! `limits::ACCEPT_BATCH_MAX` connections per listener per turn; when the
 //! listeners cannot be watched, or while accepting fails, it polls them every
 //! `limits::ACCEPT_IDLE_POLL_MS` instead.
+//!
+//! A listener's `max_connections` holds over every shard: its sockets share
+//! one [`ConnectionLimit`], a count of its open connections that the accept
+//! loop raises (an [`Admission`]) and that drops when the connection ends.
+//! One atomic read-modify-write per connection, never per message.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use shardmq::limits;
@@ -45,6 +52,61 @@ pub struct ListenSpec {
     pub address: SocketAddr,
     /// What the accepted connections speak.
     pub transport: TransportKind,
+    /// Connections open at once over every shard; `None` is unlimited.
+    pub max_connections: Option<usize>,
+}
+
+/// A listener's `max_connections`, shared by its sockets on every shard.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionLimit(Option<Arc<OpenCount>>);
+
+/// The connections a limited listener has open, and how many it may.
+#[derive(Debug)]
+struct OpenCount {
+    open: AtomicUsize,
+    max: usize,
+}
+
+impl ConnectionLimit {
+    /// A limit of `max` connections; `None` is no limit, and costs nothing.
+    pub fn new(max: Option<usize>) -> ConnectionLimit {
+        ConnectionLimit(max.map(|max| {
+            Arc::new(OpenCount {
+                open: AtomicUsize::new(0),
+                max,
+            })
+        }))
+    }
+
+    /// Counts one more connection, unless the listener has its maximum open:
+    /// `None` then, and the connection is to be closed.
+    pub fn admit(&self) -> Option<Admission> {
+        let Some(count) = &self.0 else {
+            return Some(Admission(None));
+        };
+        count
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < count.max).then_some(open + 1)
+            })
+            .ok()
+            .map(|_| Admission(Some(Arc::clone(count))))
+    }
+}
+
+/// One connection counted against its listener's limit, for as long as the
+/// connection lives (it travels with it to its home shard and into its
+/// `Connection`); dropping it frees the place.
+#[derive(Debug, Default)]
+pub struct Admission(Option<Arc<OpenCount>>);
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        if let Some(count) = &self.0 {
+            let before = count.open.fetch_sub(1, Ordering::AcqRel);
+            assert!(before > 0, "an admission is released once");
+        }
+    }
 }
 
 /// One listening socket of a shard.
@@ -54,6 +116,8 @@ pub struct Listener {
     pub socket: TcpListener,
     /// What its connections speak.
     pub transport: TransportKind,
+    /// The listener's limit, shared with its sockets on the other shards.
+    pub limit: ConnectionLimit,
 }
 
 /// The listeners of every shard: `per_shard[s]` holds one listener per address.
@@ -71,6 +135,7 @@ pub fn bind_all(specs: &[ListenSpec], shards: usize) -> Result<BoundListeners, B
     let mut local_addrs = Vec::with_capacity(specs.len());
     for spec in specs {
         let address = spec.address;
+        let limit = ConnectionLimit::new(spec.max_connections);
         let first = bind_one(address).map_err(|error| BindError { address, error })?;
         let resolved = first
             .local_addr()
@@ -79,11 +144,13 @@ pub fn bind_all(specs: &[ListenSpec], shards: usize) -> Result<BoundListeners, B
         per_shard[0].push(Listener {
             socket: first,
             transport: spec.transport.clone(),
+            limit: limit.clone(),
         });
         for listeners in per_shard.iter_mut().skip(1) {
             listeners.push(Listener {
                 socket: bind_one(resolved).map_err(|error| BindError { address, error })?,
                 transport: spec.transport.clone(),
+                limit: limit.clone(),
             });
         }
     }
@@ -115,6 +182,8 @@ pub struct Accepted {
     pub peer: SocketAddr,
     /// What the listener's connections speak.
     pub transport: TransportKind,
+    /// The listener's limit, which the connection is yet to be admitted by.
+    pub limit: ConnectionLimit,
 }
 
 /// What one accept turn over a shard's listeners found.
@@ -138,6 +207,7 @@ pub fn accept_turn(listeners: &[Listener]) -> AcceptTurn {
                     socket,
                     peer,
                     transport: listener.transport.clone(),
+                    limit: listener.limit.clone(),
                 }),
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
@@ -164,6 +234,7 @@ mod tests {
         ListenSpec {
             address,
             transport: TransportKind::Tcp,
+            max_connections: None,
         }
     }
 
@@ -190,6 +261,38 @@ mod tests {
             Ok(_) => panic!("binding a taken address succeeded"),
         };
         assert!(error.to_string().contains(&address.to_string()), "{error}");
+    }
+
+    #[test]
+    fn a_limit_admits_its_maximum_and_frees_a_place_when_a_connection_ends() {
+        let limit = ConnectionLimit::new(Some(2));
+        let first = limit.admit().expect("the first is admitted");
+        let _second = limit.admit().expect("the second is admitted");
+        assert!(limit.admit().is_none(), "the third is over the limit");
+        drop(first);
+        assert!(limit.admit().is_some(), "a place was freed");
+    }
+
+    #[test]
+    fn a_limit_holds_across_threads_as_across_shards() {
+        let limit = ConnectionLimit::new(Some(100));
+        let admitted: Vec<Vec<Admission>> = std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..4)
+                .map(|_| scope.spawn(|| (0..50).filter_map(|_| limit.admit()).collect()))
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        assert_eq!(admitted.iter().map(Vec::len).sum::<usize>(), 100);
+        drop(admitted);
+        let again: Vec<Admission> = (0..100).filter_map(|_| limit.admit()).collect();
+        assert_eq!(again.len(), 100, "every place came back");
+    }
+
+    #[test]
+    fn no_limit_admits_everyone() {
+        let limit = ConnectionLimit::new(None);
+        let admitted: Vec<Admission> = (0..1000).filter_map(|_| limit.admit()).collect();
+        assert_eq!(admitted.len(), 1000);
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! The `shardmq` broker binary: command line, configuration, logging and signals.
 //!
+//! SIGHUP reloads every TLS listener's certificate, key and CA files;
+//! connections keep working, new handshakes get the new material, and a
+//! listener whose files do not load keeps its old material (logged).
+//!
 //! Exit codes: 0 after a clean stop (SIGINT/SIGTERM), 2 for a configuration,
 //! listening or data-directory error (a damaged snapshot, a directory in use),
 //! 3 when a journal write or fsync failed while running (the broker stopped
@@ -13,8 +17,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use shardmq_shards::persist::EXIT_CODE_JOURNAL_FAILED;
-use shardmq_shards::{Broker, Config, StartError};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use shardmq_shards::{Broker, Config, ListenerConfig, ListenerTransport, StartError};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 /// Extra time the process gives the shards beyond their own flush bound before it
@@ -51,6 +55,16 @@ struct Cli {
     /// the start with exit code 2.
     #[arg(long)]
     recover: bool,
+    /// Address to accept MQTT over TLS on, with --certfile and --keyfile: adds
+    /// a `[[listener]]` with transport "tls" to those of the file.
+    #[arg(long, value_name = "ADDR", requires_all = ["certfile", "keyfile"])]
+    tls_listen: Option<SocketAddr>,
+    /// The --tls-listen listener's certificate chain, PEM.
+    #[arg(long, value_name = "PATH", requires = "tls_listen")]
+    certfile: Option<PathBuf>,
+    /// The --tls-listen listener's private key, PEM (PKCS#8, RSA or SEC1).
+    #[arg(long, value_name = "PATH", requires = "tls_listen")]
+    keyfile: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -85,8 +99,39 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    for address in broker.local_addrs() {
-        tracing::info!(%address, shards = broker.shard_count(), "listening for MQTT over TCP");
+    let mut reload_signals = match Signals::new([SIGHUP]) {
+        Ok(signals) => signals,
+        Err(error) => {
+            eprintln!("shardmq: cannot install the SIGHUP handler: {error}");
+            broker.shutdown();
+            return ExitCode::from(1);
+        }
+    };
+    // Before "listening": a SIGHUP from then on reloads, never kills.
+    let reloader = broker.tls_reloader();
+    std::thread::spawn(move || {
+        for _ in reload_signals.forever() {
+            let (reloaded, kept) = reloader.reload();
+            tracing::info!(reloaded, kept, "SIGHUP: TLS material reload done");
+        }
+    });
+    let transports = config
+        .listen
+        .iter()
+        .map(|_| "TCP")
+        .chain(
+            config
+                .listeners
+                .iter()
+                .map(|listener| match listener.transport {
+                    ListenerTransport::Tcp => "TCP",
+                    ListenerTransport::Tls => "TLS",
+                    ListenerTransport::Ws => "WebSocket",
+                    ListenerTransport::Wss => "WebSocket over TLS",
+                }),
+        );
+    for (address, transport) in broker.local_addrs().iter().zip(transports) {
+        tracing::info!(%address, shards = broker.shard_count(), "listening for MQTT over {transport}");
     }
     // The broker stops on a signal, or by itself when its journal fails.
     let stopper = broker.stop_handle();
@@ -128,6 +173,9 @@ fn main() -> ExitCode {
         ring_items_dropped = counters.ring_items_dropped,
         publishes_dropped_at_full_outbox = counters.ring_publishes_dropped,
         replication_past_outbox_bound = counters.ring_messages_over_capacity,
+        refused_by_listener_limit = counters.connections_refused_by_limit,
+        tls_handshakes = counters.tls_handshakes,
+        tls_handshakes_failed = counters.tls_handshakes_failed,
         "broker counters"
     );
     match outcome {
@@ -160,6 +208,21 @@ fn load_config(cli: &Cli) -> Result<Config, String> {
         config.persistence.dir = Some(data_dir.clone());
     }
     config.persistence.recover = cli.recover;
+    if let (Some(address), Some(certfile), Some(keyfile)) =
+        (cli.tls_listen, &cli.certfile, &cli.keyfile)
+    {
+        config.listeners.push(ListenerConfig {
+            address,
+            transport: ListenerTransport::Tls,
+            certfile: Some(certfile.clone()),
+            keyfile: Some(keyfile.clone()),
+            cafile: None,
+            require_certificate: false,
+            use_identity_as_username: false,
+            path: None,
+            max_connections: -1,
+        });
+    }
     config.validate().map_err(|error| {
         let origin = cli
             .config

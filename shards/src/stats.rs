@@ -62,6 +62,12 @@ pub struct ShardCounters {
     pub ring_publishes_dropped: Counter,
     /// [`StatsSnapshot::ring_messages_over_capacity`]
     pub ring_messages_over_capacity: Counter,
+    /// [`StatsSnapshot::connections_refused_by_limit`]
+    pub connections_refused_by_limit: Counter,
+    /// [`StatsSnapshot::tls_handshakes`]
+    pub tls_handshakes: Counter,
+    /// [`StatsSnapshot::tls_handshakes_failed`]
+    pub tls_handshakes_failed: Counter,
     /// What the shard's sessions dropped (full queues, expiry, size, offline
     /// QoS 0), counted by the sessions themselves. The drops a lowered
     /// queue bound makes while sessions are restored at start-up stay in
@@ -108,6 +114,14 @@ pub struct StatsSnapshot {
     /// Replication messages (subscription changes, barriers, hand-offs)
     /// queued past `limits::RING_OUTBOX_MAX`.
     pub ring_messages_over_capacity: u64,
+    /// Connections closed at accept because their listener had its
+    /// `max_connections` open.
+    pub connections_refused_by_limit: u64,
+    /// TLS handshakes completed.
+    pub tls_handshakes: u64,
+    /// TLS connections that ended before their handshake completed (an
+    /// alert, garbage, a refused certificate, the connect timeout, a close).
+    pub tls_handshakes_failed: u64,
     /// Messages the sessions dropped instead of delivering, by reason: a
     /// full queue (QoS 0 and QoS 1/2 apart), expiry, the client's Maximum
     /// Packet Size, QoS 0 for an offline client.
@@ -178,6 +192,9 @@ impl ShardCounters {
         sum.ring_items_dropped += self.ring_items_dropped.get();
         sum.ring_publishes_dropped += self.ring_publishes_dropped.get();
         sum.ring_messages_over_capacity += self.ring_messages_over_capacity.get();
+        sum.connections_refused_by_limit += self.connections_refused_by_limit.get();
+        sum.tls_handshakes += self.tls_handshakes.get();
+        sum.tls_handshakes_failed += self.tls_handshakes_failed.get();
         sum.session_drops = sum.session_drops + self.session_drops.get();
     }
 }

@@ -80,6 +80,8 @@ impl Shard {
             assigned_client_id,
             buffered,
             transport,
+            certificate_identity,
+            admission,
         } = handoff;
         let stream = TcpStream::from(socket2::Socket::from(socket));
         // A copy for this function: cloning the id's bytes would make them
@@ -104,6 +106,7 @@ impl Shard {
             key,
             peer,
             connect.protocol_version,
+            admission,
         ));
         if let Some((_, actions)) = refusal {
             tracing::debug!(%client_id, %peer, "connection refused; the connected session stays");
@@ -135,6 +138,7 @@ impl Shard {
                     connection = connection_id,
                     shard = self.index,
                     transport = transport.name(),
+                    certificate_identity = ?certificate_identity.as_deref(),
                     "client connected"
                 );
                 self.store.put(

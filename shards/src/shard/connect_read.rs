@@ -6,7 +6,9 @@
 //! and every byte read passes through it: a handshake (TLS, a WebSocket
 //! upgrade) runs before the CONNECT, so what the layer wants to write is
 //! written before the next read. The layer then travels with the connection.
-//! The connect timeout covers the handshake too.
+//! The connect timeout covers the handshake too, and its outcome is counted
+//! here. A listener that takes the client certificate's identity as the
+//! username has it put into the CONNECT here, before anything reads it.
 //!
 //! Reads go through the shard's one scratch buffer and only the MQTT bytes
 //! received are kept: a connection waiting for its CONNECT holds no read
@@ -27,7 +29,8 @@ use glommio::net::TcpStream;
 use shardmq::protocol::{decode, Connect, Packet, ProtocolError, ProtocolVersion, ReasonCode};
 
 use super::Shard;
-use crate::transport::{Transport, TransportError, TransportKind, TransportLayer, WireOut};
+use crate::listener::Admission;
+use crate::transport::{Tls, Transport, TransportError, TransportKind, TransportLayer, WireOut};
 
 /// A connection on its way to its home shard: what crosses the ring.
 #[derive(Debug)]
@@ -44,6 +47,10 @@ pub struct HandOff {
     pub buffered: BytesMut,
     /// The transport layer state.
     pub transport: TransportLayer,
+    /// The client certificate's identity, when its listener takes it as the username.
+    pub certificate_identity: Option<bytestring::ByteString>,
+    /// The connection's place under its listener's `max_connections`.
+    pub admission: Admission,
 }
 
 /// Why a connection ended before its CONNECT was accepted.
@@ -80,6 +87,7 @@ pub async fn serve_accepted(
     socket: std::net::TcpStream,
     peer: SocketAddr,
     kind: TransportKind,
+    admission: Admission,
 ) {
     if let Err(error) = socket.set_nodelay(true) {
         tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
@@ -108,6 +116,7 @@ pub async fn serve_accepted(
         },
     )
     .await;
+    count_handshake(&shard, &transport);
     let mut connect = match connect {
         Ok(connect) => connect,
         Err(error) => {
@@ -137,6 +146,20 @@ pub async fn serve_accepted(
         }
     };
     drop(stream);
+    let certificate_identity = match kind.identity_as_username() {
+        None => None,
+        Some(listener) => {
+            let Some(identity) = transport.as_tls().and_then(Tls::peer_common_name) else {
+                tracing::debug!(%peer, listener = listener.label(), "client certificate names no subject CN to take as the username; connection closed");
+                return;
+            };
+            // The certificate stands for the client: what it sent instead is dropped.
+            connect.username = Some(identity.clone());
+            connect.password = None;
+            tracing::debug!(%peer, listener = listener.label(), username = ?connect.username.as_deref(), "client certificate identity taken as the username");
+            Some(identity)
+        }
+    };
     // The client id lives as long as the session: in an allocation of its
     // own it keeps its few bytes, not the whole CONNECT frame it was read from
     // (with the frame's shared header, 70 bytes for a short CONNECT).
@@ -150,7 +173,22 @@ pub async fn serve_accepted(
         assigned_client_id: None,
         buffered,
         transport,
+        certificate_identity,
+        admission,
     });
+}
+
+/// Counts how a TLS connection's handshake ended, once its CONNECT was read
+/// or the connection ended before.
+fn count_handshake(shard: &Shard, transport: &TransportLayer) {
+    if transport.as_tls().is_none() {
+        return;
+    }
+    if transport.is_handshaking() {
+        shard.stats.tls_handshakes_failed.add(1);
+    } else {
+        shard.stats.tls_handshakes.add(1);
+    }
 }
 
 /// CONNACK with return code 0x01 (unacceptable protocol level) in the 3.1.1

@@ -31,6 +31,7 @@ use shardmq::session::{Delivery, Message};
 
 use super::parking::ParkedSocket;
 use super::store::SessionKey;
+use crate::listener::Admission;
 use crate::wake::WakerSlot;
 
 /// A connection whose CONNECT was accepted on this (its home) shard.
@@ -83,6 +84,9 @@ pub struct Connection {
     /// Closing took too long: the task shuts the socket down without
     /// writing what is left.
     aborted: Cell<bool>,
+    /// Its place under its listener's `max_connections`, given back when
+    /// the connection is dropped.
+    _admission: Admission,
 }
 
 /// What a stall sweep found of one connection.
@@ -150,6 +154,7 @@ impl Connection {
         session_key: SessionKey,
         peer: SocketAddr,
         protocol_version: ProtocolVersion,
+        admission: Admission,
     ) -> Connection {
         Connection {
             id,
@@ -173,6 +178,7 @@ impl Connection {
             stalled_since_ms: Cell::new(u64::MAX),
             stalled: Cell::new(false),
             aborted: Cell::new(false),
+            _admission: admission,
         }
     }
 
@@ -593,6 +599,7 @@ fn queued_size(packet: &Packet) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::listener::Admission;
     use bytes::Bytes;
     use bytestring::ByteString;
     use shardmq::protocol::{decode, Publish};
@@ -611,6 +618,7 @@ mod tests {
             0,
             "127.0.0.1:1883".parse().unwrap(),
             ProtocolVersion::V3_1_1,
+            Admission::default(),
         )
     }
 

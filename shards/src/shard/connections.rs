@@ -129,6 +129,7 @@ impl ConnectionSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::listener::Admission;
     use shardmq::protocol::ProtocolVersion;
 
     fn connection(set: &ConnectionSet) -> Rc<Connection> {
@@ -137,6 +138,7 @@ mod tests {
             0,
             "127.0.0.1:1883".parse().expect("an address"),
             ProtocolVersion::V5,
+            Admission::default(),
         ))
     }
 

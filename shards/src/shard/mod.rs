@@ -360,6 +360,10 @@ async fn accept_loop(shard: Rc<Shard>, listeners: Vec<Listener>) {
                 shard.stats.connections_refused.add(1);
                 continue;
             }
+            let Some(admission) = accepted.limit.admit() else {
+                shard.stats.connections_refused_by_limit.add(1);
+                continue;
+            };
             shard.connections.connect_read_started();
             let task_shard = Rc::clone(&shard);
             glommio::spawn_local(async move {
@@ -368,6 +372,7 @@ async fn accept_loop(shard: Rc<Shard>, listeners: Vec<Listener>) {
                     accepted.socket,
                     accepted.peer,
                     accepted.transport,
+                    admission,
                 )
                 .await;
                 task_shard.connections.connect_read_ended();

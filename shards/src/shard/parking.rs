@@ -314,6 +314,7 @@ pub async fn serve_doorbell(shard: Rc<Shard>, mut doorbell: Doorbell) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::listener::ConnectionLimit;
     use crate::transport::TransportKind;
     use glommio::LocalExecutorBuilder;
     use std::net::TcpListener as StdTcpListener;
@@ -345,6 +346,7 @@ mod tests {
                 let listeners = [Listener {
                     socket,
                     transport: TransportKind::Tcp,
+                    limit: ConnectionLimit::default(),
                 }];
                 let listener = &listeners[0].socket;
                 lot.watch_listeners(&listeners).unwrap();

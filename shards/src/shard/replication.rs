@@ -195,6 +195,7 @@ impl Replication {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::listener::Admission;
     use shardmq::protocol::ProtocolVersion;
 
     fn connection(id: u64) -> Rc<Connection> {
@@ -203,6 +204,7 @@ mod tests {
             id,
             "127.0.0.1:1883".parse().expect("an address"),
             ProtocolVersion::V5,
+            Admission::default(),
         ))
     }
 

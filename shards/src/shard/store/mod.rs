@@ -225,6 +225,7 @@ mod tests {
     use shardmq::protocol::ProtocolVersion;
 
     use super::*;
+    use crate::listener::Admission;
 
     #[test]
     fn a_stored_session_is_found_by_its_client_id_and_forgotten_once_removed() {
@@ -277,8 +278,20 @@ mod tests {
         let store = SessionStore::new();
         let key = store.reserve("meter");
         let address = "127.0.0.1:1883".parse().expect("an address");
-        let old = Rc::new(Connection::new(1, key, address, ProtocolVersion::V5));
-        let current = Rc::new(Connection::new(2, key, address, ProtocolVersion::V5));
+        let old = Rc::new(Connection::new(
+            1,
+            key,
+            address,
+            ProtocolVersion::V5,
+            Admission::default(),
+        ));
+        let current = Rc::new(Connection::new(
+            2,
+            key,
+            address,
+            ProtocolVersion::V5,
+            Admission::default(),
+        ));
         store.put(
             key,
             SessionEntry {

@@ -1,0 +1,696 @@
+//! TLS listeners of the `shardmq` binary, end to end with Mosquitto's own
+//! clients (`mosquitto_pub`, `mosquitto_sub`, built on OpenSSL) and a rustls
+//! client: server authentication, client certificates, the certificate's
+//! identity as the username, garbage on the port, reloading the material on
+//! SIGHUP, per-listener connection limits, and configuration errors.
+//!
+//! Certificates are made at test time (see `pki`). Every wait is bounded by
+//! [`TEST_TIMEOUT`]; a missing client binary fails the test.
+
+mod pki;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pki::{Ca, Leaf};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+
+const TEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running broker and what it logged so far.
+struct Broker {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+    /// The `listen` address (plain TCP).
+    plain: SocketAddr,
+    /// The `[[listener]]` addresses, in order.
+    listeners: Vec<SocketAddr>,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the broker with `config` (written into `dir`) after a
+/// `listen = ["127.0.0.1:0"]` line, and waits until it listens on all
+/// `listeners` further ones.
+fn start(dir: &Path, config: &str, listeners: usize) -> Broker {
+    let path = pki::write(
+        dir,
+        "shardmq.toml",
+        &format!(
+            "listen = [\"127.0.0.1:0\"]\nshards = 2\n\
+             log_level = \"info,shardmq_shards=debug\"\n{config}"
+        ),
+    );
+    let mut command = Command::new(env!("CARGO_BIN_EXE_shardmq"));
+    command.env_remove("RUST_LOG").arg("--config").arg(path);
+    start_command(command, listeners)
+}
+
+fn start_command(mut command: Command, listeners: usize) -> Broker {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let (sender, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if sender.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut broker = Broker {
+        child,
+        lines,
+        seen: Vec::new(),
+        plain: "0.0.0.0:0".parse().unwrap(),
+        listeners: Vec::new(),
+    };
+    let mut addresses = Vec::new();
+    while addresses.len() < 1 + listeners {
+        let line = broker.wait_for(|line| line.contains("listening for MQTT"));
+        addresses.push(address_in(&line));
+    }
+    broker.plain = addresses[0];
+    broker.listeners = addresses[1..].to_vec();
+    broker
+}
+
+/// The `address=` of a log line.
+fn address_in(line: &str) -> SocketAddr {
+    let field = line
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("address="))
+        .unwrap_or_else(|| panic!("no address in {line}"));
+    field.parse().unwrap()
+}
+
+impl Broker {
+    /// The next log line matching `wanted`, within [`TEST_TIMEOUT`].
+    fn wait_for(&mut self, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + TEST_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if wanted(&line) {
+                        return line;
+                    }
+                }
+                Err(error) => panic!(
+                    "no such log line ({error}); the broker logged:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    fn tls(&self) -> SocketAddr {
+        self.listeners[0]
+    }
+
+    /// Stops the broker with SIGTERM; its closing line of counters.
+    fn stop(&mut self) -> String {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.wait_for(|line| line.contains("broker counters"))
+    }
+
+    fn sighup(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+/// The value of counter `name` in the broker's closing line.
+fn counter(line: &str, name: &str) -> u64 {
+    let prefix = format!("{name}=");
+    line.split_whitespace()
+        .find_map(|field| field.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no {name} in {line}"))
+        .parse()
+        .unwrap()
+}
+
+/// Runs `command` to completion within [`TEST_TIMEOUT`].
+fn run(mut command: Command) -> Output {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the Mosquitto clients are installed (Debian: mosquitto-clients)");
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || sender.send(child.wait_with_output()));
+    receiver
+        .recv_timeout(TEST_TIMEOUT)
+        .expect("the client exited in time")
+        .expect("the client ran")
+}
+
+/// TLS options of a Mosquitto client: the CA it trusts and, when given, the
+/// certificate and key it presents.
+#[derive(Clone, Default)]
+struct TlsOptions {
+    cafile: Option<PathBuf>,
+    client: Option<(PathBuf, PathBuf)>,
+}
+
+fn mosquitto(program: &str, address: SocketAddr, tls: &TlsOptions) -> Command {
+    let mut command = Command::new(program);
+    command.args([
+        "-h",
+        &address.ip().to_string(),
+        "-p",
+        &address.port().to_string(),
+    ]);
+    if let Some(cafile) = &tls.cafile {
+        command.arg("--cafile").arg(cafile);
+    }
+    if let Some((cert, key)) = &tls.client {
+        command.arg("--cert").arg(cert).arg("--key").arg(key);
+    }
+    command
+}
+
+/// Publishes `payload` to `topic`, retained at QoS 1; the client's output.
+fn publish_retained(address: SocketAddr, tls: &TlsOptions, topic: &str, payload: &str) -> Output {
+    let mut command = mosquitto("mosquitto_pub", address, tls);
+    command.args(["-t", topic, "-m", payload, "-q", "1", "-r"]);
+    run(command)
+}
+
+/// Subscribes to `topic` and returns the first message (a retained one).
+fn first_message(address: SocketAddr, tls: &TlsOptions, topic: &str) -> Output {
+    let mut command = mosquitto("mosquitto_sub", address, tls);
+    command.args(["-t", topic, "-C", "1", "-W", "10"]);
+    run(command)
+}
+
+fn assert_succeeded(output: &Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn assert_refused(output: &Output, what: &str) {
+    assert!(!output.status.success(), "{what} was served");
+}
+
+/// A directory with a CA (`ca.crt`), the server's certificate for
+/// 127.0.0.1 and localhost (`server.crt`, `server.key`) and a client's for
+/// CN `alice` (`alice.crt`, `alice.key`).
+struct Pki {
+    dir: tempfile::TempDir,
+    ca: Ca,
+    cafile: PathBuf,
+    certfile: PathBuf,
+    keyfile: PathBuf,
+    alice: (PathBuf, PathBuf),
+}
+
+fn pki() -> Pki {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("shardmq test CA");
+    let cafile = pki::write(dir.path(), "ca.crt", &ca.pem());
+    let (certfile, keyfile) = ca
+        .server(&["localhost", "127.0.0.1"])
+        .write(dir.path(), "server");
+    let alice = ca.client("alice").write(dir.path(), "alice");
+    Pki {
+        dir,
+        ca,
+        cafile,
+        certfile,
+        keyfile,
+        alice,
+    }
+}
+
+impl Pki {
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A `[[listener]]` over TLS on a free port with the server's files
+    /// and `extra` keys.
+    fn tls_listener(&self, extra: &str) -> String {
+        format!(
+            "[[listener]]\naddress = \"127.0.0.1:0\"\ntransport = \"tls\"\n\
+             certfile = \"{}\"\nkeyfile = \"{}\"\n{extra}\n",
+            self.certfile.display(),
+            self.keyfile.display()
+        )
+    }
+
+    /// A listener requiring client certificates from the CA.
+    fn mutual_tls_listener(&self, extra: &str) -> String {
+        self.tls_listener(&format!(
+            "cafile = \"{}\"\nrequire_certificate = true\n{extra}",
+            self.cafile.display()
+        ))
+    }
+
+    fn trusting(&self) -> TlsOptions {
+        TlsOptions {
+            cafile: Some(self.cafile.clone()),
+            client: None,
+        }
+    }
+
+    fn as_alice(&self) -> TlsOptions {
+        TlsOptions {
+            client: Some(self.alice.clone()),
+            ..self.trusting()
+        }
+    }
+}
+
+#[test]
+fn mosquitto_clients_publish_and_subscribe_over_tls_from_the_quick_start_flags() {
+    let pki = pki();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_shardmq"));
+    command
+        .env_remove("RUST_LOG")
+        .args(["--listen", "127.0.0.1:0", "--shards", "2"])
+        .args(["--tls-listen", "127.0.0.1:0", "--certfile"])
+        .arg(&pki.certfile)
+        .arg("--keyfile")
+        .arg(&pki.keyfile);
+    let broker = start_command(command, 1);
+    let published = publish_retained(broker.tls(), &pki.trusting(), "tls/hello", "over tls");
+    assert_succeeded(&published, "publishing over TLS");
+    let received = first_message(broker.tls(), &pki.trusting(), "tls/hello");
+    assert_succeeded(&received, "subscribing over TLS");
+    assert_eq!(String::from_utf8_lossy(&received.stdout), "over tls\n");
+    // The same message through the plain listener: one broker behind both.
+    let plain = first_message(broker.plain, &TlsOptions::default(), "tls/hello");
+    assert_eq!(String::from_utf8_lossy(&plain.stdout), "over tls\n");
+}
+
+#[test]
+fn a_listener_requiring_certificates_serves_clients_with_one_and_refuses_the_others() {
+    let pki = pki();
+    let broker = start(pki.path(), &pki.mutual_tls_listener(""), 1);
+    let without = publish_retained(broker.tls(), &pki.trusting(), "mtls/t", "anonymous");
+    assert_refused(&without, "a client without a certificate");
+    let with = publish_retained(broker.tls(), &pki.as_alice(), "mtls/t", "from alice");
+    assert_succeeded(&with, "a client with a certificate");
+    let received = first_message(broker.tls(), &pki.as_alice(), "mtls/t");
+    assert_eq!(String::from_utf8_lossy(&received.stdout), "from alice\n");
+}
+
+#[test]
+fn an_expired_client_certificate_is_refused() {
+    let pki = pki();
+    let expired = pki.ca.expired_client("bob").write(pki.path(), "bob");
+    let broker = start(pki.path(), &pki.mutual_tls_listener(""), 1);
+    let with_expired = TlsOptions {
+        client: Some(expired),
+        ..pki.trusting()
+    };
+    let refused = publish_retained(broker.tls(), &with_expired, "mtls/t", "from bob");
+    assert_refused(&refused, "a client with an expired certificate");
+    // The same CA's valid certificate is served: it was the date.
+    let served = publish_retained(broker.tls(), &pki.as_alice(), "mtls/t", "from alice");
+    assert_succeeded(&served, "a client with a valid certificate");
+}
+
+#[test]
+fn a_server_certificate_for_another_name_is_refused_by_the_client() {
+    let pki = pki();
+    let (certfile, keyfile) = pki
+        .ca
+        .server(&["broker.example.org"])
+        .write(pki.path(), "elsewhere");
+    let listener = format!(
+        "[[listener]]\naddress = \"127.0.0.1:0\"\ntransport = \"tls\"\n\
+         certfile = \"{}\"\nkeyfile = \"{}\"\n",
+        certfile.display(),
+        keyfile.display()
+    );
+    let broker = start(pki.path(), &listener, 1);
+    let refused = publish_retained(broker.tls(), &pki.trusting(), "name/t", "x");
+    assert_refused(
+        &refused,
+        "a server certificate for broker.example.org at 127.0.0.1",
+    );
+    // Without the name check the same certificate is accepted: it was the name.
+    let mut command = mosquitto("mosquitto_pub", broker.tls(), &pki.trusting());
+    command.args(["--insecure", "-t", "name/t", "-m", "x", "-q", "1"]);
+    assert_succeeded(&run(command), "publishing without the name check");
+}
+
+#[test]
+fn the_client_certificates_cn_becomes_the_username_and_the_sent_one_is_dropped() {
+    let pki = pki();
+    let listener = pki.mutual_tls_listener("use_identity_as_username = true");
+    let mut broker = start(pki.path(), &listener, 1);
+    let mut command = mosquitto("mosquitto_pub", broker.tls(), &pki.as_alice());
+    command.args([
+        "-t", "id/t", "-m", "x", "-q", "1", "-u", "mallory", "-P", "secret",
+    ]);
+    command.args(["-i", "identity-client"]);
+    assert_succeeded(&run(command), "publishing with a certificate");
+    let taken = broker.wait_for(|line| line.contains("taken as the username"));
+    assert!(taken.contains("username=Some(\"alice\")"), "{taken}");
+    assert!(!taken.contains("mallory"), "{taken}");
+    // The identity reached the home shard with the connection.
+    let connected = broker
+        .wait_for(|line| line.contains("client connected") && line.contains("identity-client"));
+    assert!(
+        connected.contains("certificate_identity=Some(\"alice\")"),
+        "{connected}"
+    );
+}
+
+#[test]
+fn garbage_on_the_tls_port_is_closed_and_the_plain_listener_keeps_serving() {
+    let pki = pki();
+    let mut broker = start(pki.path(), &pki.tls_listener(""), 1);
+    let mut garbage = TcpStream::connect(broker.tls()).unwrap();
+    garbage.set_read_timeout(Some(TEST_TIMEOUT)).unwrap();
+    garbage
+        .write_all(b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00 plain MQTT, not TLS")
+        .unwrap();
+    let mut answer = Vec::new();
+    match garbage.read_to_end(&mut answer) {
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(error) => panic!("the broker did not close the connection: {error}"),
+    }
+    // At most one alert record (type 21) before the close.
+    assert!(answer.is_empty() || answer[0] == 21, "{answer:?}");
+    broker
+        .wait_for(|line| line.contains("connection closed before CONNECT") && line.contains("tls"));
+    let published = publish_retained(
+        broker.plain,
+        &TlsOptions::default(),
+        "plain/t",
+        "still here",
+    );
+    assert_succeeded(&published, "publishing over plain TCP");
+    let received = first_message(broker.tls(), &pki.trusting(), "plain/t");
+    assert_eq!(String::from_utf8_lossy(&received.stdout), "still here\n");
+    let counters = broker.stop();
+    assert_eq!(counter(&counters, "tls_handshakes"), 1, "{counters}");
+    assert_eq!(counter(&counters, "tls_handshakes_failed"), 1, "{counters}");
+}
+
+/// The certificate a rustls client trusting `cafile` is served at
+/// `address`, or why the handshake failed.
+fn served_certificate(address: SocketAddr, cafile: &Path) -> Result<Vec<u8>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_file_iter(cafile).unwrap() {
+        roots.add(certificate.unwrap()).unwrap();
+    }
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut client = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut socket = TcpStream::connect(address).unwrap();
+    socket.set_read_timeout(Some(TEST_TIMEOUT)).unwrap();
+    while client.is_handshaking() {
+        client
+            .complete_io(&mut socket)
+            .map_err(|error| error.to_string())?;
+    }
+    Ok(client.peer_certificates().unwrap()[0].to_vec())
+}
+
+/// A `mosquitto_pub -l` over TLS: each line written is published.
+struct LinePublisher {
+    child: Child,
+    stdin: ChildStdin,
+}
+
+impl LinePublisher {
+    fn publish(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+}
+
+impl Drop for LinePublisher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `mosquitto_sub` whose messages are read line by line.
+struct Subscriber {
+    child: Child,
+    lines: Receiver<String>,
+}
+
+impl Subscriber {
+    /// Subscribes to `topic` at `address` (plain TCP) and waits for its SUBACK.
+    fn start(address: SocketAddr, topic: &str) -> Subscriber {
+        // Line-buffered: mosquitto_sub's debug lines are not flushed into a pipe.
+        let mut command = Command::new("stdbuf");
+        command.args(["-oL", "mosquitto_sub"]);
+        command.args([
+            "-h",
+            &address.ip().to_string(),
+            "-p",
+            &address.port().to_string(),
+        ]);
+        command.args(["-t", topic, "-q", "1", "-d"]);
+        let mut child = command
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("mosquitto_sub is installed");
+        let stdout = child.stdout.take().unwrap();
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if sender.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let subscriber = Subscriber { child, lines };
+        subscriber.next_matching(|line| line.contains("received SUBACK"));
+        subscriber
+    }
+
+    /// Waits for a message with `payload` (a line of its own amid the
+    /// `-d` output).
+    fn receives(&self, payload: &str) {
+        self.next_matching(|line| line == payload);
+    }
+
+    fn next_matching(&self, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + TEST_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .expect("mosquitto_sub printed in time");
+            if wanted(&line) {
+                return line;
+            }
+        }
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn sighup_serves_new_handshakes_the_new_certificate_and_old_connections_keep_publishing() {
+    let pki = pki();
+    let listener = pki.tls_listener(&format!(
+        "cafile = \"{}\"\nrequire_certificate = false",
+        pki.cafile.display()
+    ));
+    let mut broker = start(pki.path(), &listener, 1);
+    let subscriber = Subscriber::start(broker.plain, "reload/t");
+    let mut publisher = {
+        let mut command = mosquitto("mosquitto_pub", broker.tls(), &pki.trusting());
+        command.args(["-t", "reload/t", "-q", "1", "-l"]);
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("mosquitto_pub is installed");
+        let stdin = child.stdin.take().unwrap();
+        LinePublisher { child, stdin }
+    };
+    publisher.publish("before the reload");
+    subscriber.receives("before the reload");
+    let old_cafile = pki::write(pki.path(), "old-ca.crt", &pki.ca.pem());
+    let old_certificate = served_certificate(broker.tls(), &old_cafile).unwrap();
+
+    // A new CA, and a server certificate from it, in the configured files.
+    let new_ca = Ca::new("shardmq test CA, renewed");
+    let new_server: Leaf = new_ca.server(&["localhost", "127.0.0.1"]);
+    new_server.write(pki.path(), "server");
+    pki::write(pki.path(), "ca.crt", &new_ca.pem());
+    broker.sighup();
+    let done = broker.wait_for(|line| line.contains("SIGHUP: TLS material reload done"));
+    assert!(
+        done.contains("reloaded=1") && done.contains("kept=0"),
+        "{done}"
+    );
+
+    let served = served_certificate(broker.tls(), &pki.cafile).unwrap();
+    assert_eq!(
+        served, new_server.der,
+        "a new handshake gets the new certificate"
+    );
+    assert_ne!(served, old_certificate);
+    let refused = served_certificate(broker.tls(), &old_cafile).unwrap_err();
+    assert!(refused.contains("UnknownIssuer"), "{refused}");
+    publisher.publish("after the reload");
+    subscriber.receives("after the reload");
+
+    // Files that do not load: the material stays, and the reason is logged.
+    std::fs::write(&pki.keyfile, "not a key").unwrap();
+    broker.sighup();
+    let kept = broker.wait_for(|line| line.contains("TLS material not reloaded"));
+    assert!(kept.contains("keyfile"), "{kept}");
+    assert_eq!(
+        served_certificate(broker.tls(), &pki.cafile).unwrap(),
+        new_server.der
+    );
+}
+
+#[test]
+fn max_connections_closes_connections_over_the_limit_until_one_ends() {
+    let pki = pki();
+    let listener = "[[listener]]\naddress = \"127.0.0.1:0\"\nmax_connections = 1\n";
+    let mut broker = start(pki.path(), listener, 1);
+    let limited = broker.listeners[0];
+    let holder = Subscriber::start(limited, "limit/t");
+    let over = publish_retained(limited, &TlsOptions::default(), "limit/t", "over");
+    assert_refused(&over, "a second connection over max_connections = 1");
+    let plain = publish_retained(broker.plain, &TlsOptions::default(), "limit/t", "plain");
+    assert_succeeded(&plain, "publishing on the listener without a limit");
+    drop(holder);
+    // The place frees once the broker has seen the holder go.
+    let deadline = Instant::now() + TEST_TIMEOUT;
+    loop {
+        let again = publish_retained(limited, &TlsOptions::default(), "limit/t", "again");
+        if again.status.success() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the place was never freed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let counters = broker.stop();
+    assert!(
+        counter(&counters, "refused_by_listener_limit") >= 1,
+        "{counters}"
+    );
+}
+
+#[test]
+fn listener_configuration_errors_exit_with_2_naming_the_listener_key_and_file() {
+    let pki = pki();
+    let missing = pki.path().join("missing.crt");
+    let (_, other_key) = pki.ca.server(&["localhost"]).write(pki.path(), "other");
+    let cases = [
+        (
+            format!(
+                "transport = \"tls\"\ncertfile = \"{}\"\nkeyfile = \"{}\"",
+                missing.display(),
+                pki.keyfile.display()
+            ),
+            vec!["`certfile`".to_owned(), missing.display().to_string()],
+        ),
+        (
+            format!(
+                "transport = \"tls\"\ncertfile = \"{}\"\nkeyfile = \"{}\"",
+                pki.certfile.display(),
+                other_key.display()
+            ),
+            vec!["`keyfile`".to_owned(), other_key.display().to_string()],
+        ),
+        (
+            format!(
+                "transport = \"tls\"\ncertfile = \"{}\"\nkeyfile = \"{}\"\ncafile = \"{}\"",
+                pki.certfile.display(),
+                pki.keyfile.display(),
+                missing.display()
+            ),
+            vec!["`cafile`".to_owned(), missing.display().to_string()],
+        ),
+        (
+            "transport = \"quic\"".to_owned(),
+            vec!["`transport`".to_owned(), "quic".to_owned()],
+        ),
+        ("path = \"/mqtt\"".to_owned(), vec!["`path`".to_owned()]),
+        (
+            format!("certfile = \"{}\"", pki.certfile.display()),
+            vec!["`certfile`".to_owned(), "\"tcp\"".to_owned()],
+        ),
+        (
+            "transport = \"ws\"".to_owned(),
+            vec!["transport \"ws\" is not available in this build".to_owned()],
+        ),
+    ];
+    for (keys, named) in cases {
+        let config = pki::write(
+            pki.path(),
+            "bad.toml",
+            &format!(
+                "listen = [\"127.0.0.1:0\"]\n[[listener]]\naddress = \"127.0.0.1:0\"\n{keys}\n"
+            ),
+        );
+        let mut command = Command::new(env!("CARGO_BIN_EXE_shardmq"));
+        command.env_remove("RUST_LOG").arg("--config").arg(&config);
+        let output = run(command);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{keys}: {stderr}");
+        let mut named = named;
+        named.push("listener 1 (127.0.0.1:0)".to_owned());
+        // A WebSocket listener passes the checks of the file; starting it
+        // is what fails, and that error names the listener only.
+        if !keys.contains("\"ws\"") {
+            named.push(config.display().to_string());
+        }
+        for name in &named {
+            assert!(
+                stderr.contains(name.as_str()),
+                "{keys}: `{name}` not in {stderr}"
+            );
+        }
+    }
+}
