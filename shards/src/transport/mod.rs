@@ -5,10 +5,10 @@
 //! state + buffers) can park and move between shards as data. Every layer
 //! keeps one contract, [`Transport`], and a connection's layer is a
 //! [`TransportLayer`], made from its listener's [`TransportKind`]. One file
-//! per layer: `tcp` now; TLS (a `rustls::ServerConnection` driven by
-//! `read_tls`/`process_new_packets`/`write_tls`) and WebSocket framing go
-//! beside it, and a WebSocket layer generic over an inner [`Transport`] runs
-//! over TCP or TLS alike.
+//! per layer: `tcp`, and `ws`, WebSocket generic over an inner [`Transport`]
+//! so it runs over TCP (`ws`) or TLS (`wss`) alike; TLS (a
+//! `rustls::ServerConnection` driven by `read_tls`/`process_new_packets`/
+//! `write_tls`) goes beside them.
 //!
 //! ## The contract
 //!
@@ -42,11 +42,18 @@
 //! allocation, no copy, no syscall more.
 
 mod tcp;
+mod ws;
+
+use std::sync::Arc;
 
 use bytes::BytesMut;
 use shardmq::limits;
 
 pub use tcp::Tcp;
+pub use ws::Ws;
+// The listener configuration (`transport = "ws"`) takes its default from here.
+#[cfg_attr(not(test), allow(unused_imports))]
+pub use ws::DEFAULT_PATH as WS_DEFAULT_PATH;
 
 /// What one transport layer does for a connection; see the module
 /// documentation for the contract the connection's task relies on.
@@ -58,7 +65,10 @@ pub trait Transport {
     fn receive(&mut self, wire: &[u8], plaintext: &mut BytesMut) -> Result<(), TransportError>;
 
     /// The buffer the next batch of MQTT packets is encoded into, empty; `wire`
-    /// is empty too. For TCP it is the wire buffer of `wire` itself.
+    /// is empty too. For TCP it is the wire buffer of `wire` itself. Asked
+    /// again before the seal, it names the same buffer, with what was
+    /// encoded into it: a layer over this one (WebSocket) puts its frame
+    /// header there.
     fn plaintext_buffer<'a>(&'a mut self, wire: &'a mut WireOut) -> &'a mut BytesMut;
 
     /// Turns the batch encoded into [`Transport::plaintext_buffer`] (none when
@@ -96,25 +106,42 @@ pub enum TransportKind {
     /// Plain TCP.
     #[default]
     Tcp,
+    /// WebSocket over TCP, upgraded from HTTP on `path` (by default
+    /// [`WS_DEFAULT_PATH`]). Made by the listener configuration
+    /// (`transport = "ws"`), which is wired apart from this layer.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Ws {
+        /// The request path of the upgrade, as `/mqtt`.
+        path: Arc<str>,
+    },
 }
 
 impl TransportKind {
-    /// A new connection's layer.
-    pub fn new_layer(&self) -> Result<TransportLayer, TransportError> {
+    /// A new connection's layer, for a broker taking packets of at most
+    /// `maximum_packet_size` bytes.
+    pub fn new_layer(&self, maximum_packet_size: u32) -> Result<TransportLayer, TransportError> {
         match self {
             TransportKind::Tcp => Ok(TransportLayer::Tcp(Tcp)),
+            TransportKind::Ws { path } => Ok(TransportLayer::Ws(Box::new(Ws::new(
+                Tcp,
+                Arc::clone(path),
+                ws::frame_payload_max(maximum_packet_size),
+            )))),
         }
     }
 }
 
 /// The transport layer of one connection: an enum rather than a boxed
 /// [`Transport`], so the per-read and per-write calls are a match the
-/// compiler sees through (one variant now) and the layer moves with its
-/// connection as plain, `Send` data.
+/// compiler sees through and the layer moves with its connection as plain,
+/// `Send` data. Layers with state are boxed, so a TCP connection's stays
+/// small.
 #[derive(Debug)]
 pub enum TransportLayer {
     /// Plain TCP: wire bytes are MQTT bytes.
     Tcp(Tcp),
+    /// WebSocket over TCP.
+    Ws(Box<Ws<Tcp>>),
 }
 
 impl Default for TransportLayer {
@@ -128,48 +155,56 @@ impl Transport for TransportLayer {
     fn receive(&mut self, wire: &[u8], plaintext: &mut BytesMut) -> Result<(), TransportError> {
         match self {
             TransportLayer::Tcp(tcp) => tcp.receive(wire, plaintext),
+            TransportLayer::Ws(ws) => ws.receive(wire, plaintext),
         }
     }
 
     fn plaintext_buffer<'a>(&'a mut self, wire: &'a mut WireOut) -> &'a mut BytesMut {
         match self {
             TransportLayer::Tcp(tcp) => tcp.plaintext_buffer(wire),
+            TransportLayer::Ws(ws) => ws.plaintext_buffer(wire),
         }
     }
 
     fn seal(&mut self, wire: &mut WireOut) -> Result<(), TransportError> {
         match self {
             TransportLayer::Tcp(tcp) => tcp.seal(wire),
+            TransportLayer::Ws(ws) => ws.seal(wire),
         }
     }
 
     fn wants_write(&self) -> bool {
         match self {
             TransportLayer::Tcp(tcp) => tcp.wants_write(),
+            TransportLayer::Ws(ws) => ws.wants_write(),
         }
     }
 
     fn close(&mut self) {
         match self {
             TransportLayer::Tcp(tcp) => tcp.close(),
+            TransportLayer::Ws(ws) => ws.close(),
         }
     }
 
     fn is_handshaking(&self) -> bool {
         match self {
             TransportLayer::Tcp(tcp) => tcp.is_handshaking(),
+            TransportLayer::Ws(ws) => ws.is_handshaking(),
         }
     }
 
     fn can_park(&self) -> bool {
         match self {
             TransportLayer::Tcp(tcp) => tcp.can_park(),
+            TransportLayer::Ws(ws) => ws.can_park(),
         }
     }
 
     fn name(&self) -> &'static str {
         match self {
             TransportLayer::Tcp(tcp) => tcp.name(),
+            TransportLayer::Ws(ws) => ws.name(),
         }
     }
 }
@@ -185,8 +220,6 @@ pub struct TransportError {
 
 impl TransportError {
     /// `source` made `layer` fail.
-    // TCP cannot fail: the TLS and WebSocket layers (and the tests' fake) make these.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn new(
         layer: &'static str,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,

@@ -269,7 +269,9 @@ fn an_empty_wire_buffer_that_grew_large_is_released() {
 
 #[test]
 fn a_listener_kind_makes_its_layer() {
-    let layer = TransportKind::Tcp.new_layer().unwrap();
+    let layer = TransportKind::Tcp
+        .new_layer(limits::MAXIMUM_PACKET_SIZE_DEFAULT)
+        .unwrap();
     assert_eq!(layer.name(), "tcp");
     assert!(layer.can_park());
 }
