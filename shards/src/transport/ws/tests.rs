@@ -742,3 +742,29 @@ proptest! {
         prop_assert!(ws.can_park() || ws.wants_write());
     }
 }
+
+#[test]
+fn over_an_inner_layer_frames_ride_inside_its_records_and_its_farewell_goes_last() {
+    use crate::transport::tests::{fake_frame, Fake, BYE, HELLO, MASK, WELCOME};
+    let mut ws = Ws::new(Fake::default(), Arc::from(PATH), PAYLOAD_MAX);
+    let mut plaintext = BytesMut::new();
+    let mut wire = HELLO.to_vec();
+    wire.extend(fake_frame(&request("GET", PATH, "13", "mqtt")));
+    wire.extend(fake_frame(&client_frame(0x82, &[0xC0, 0x00], [1, 2, 3, 4])));
+    ws.receive(&wire, &mut plaintext).unwrap();
+    assert_eq!(&plaintext[..], &[0xC0, 0x00]);
+    let (out, batches) = write_out(&mut ws, Some(&[0xD0, 0x00]), 5);
+    assert_eq!(batches, 1);
+    let rest = out
+        .strip_prefix(WELCOME)
+        .expect("the inner handshake first");
+    let (length, record) = rest.split_first().unwrap();
+    assert_eq!(usize::from(*length), record.len(), "one inner record");
+    let inner: Vec<u8> = record.iter().map(|byte| byte ^ MASK).collect();
+    assert!(inner.starts_with(b"HTTP/1.1 101 "));
+    assert!(inner.ends_with(&[0x82, 0x02, 0xD0, 0x00]));
+    ws.close();
+    let (out, _) = write_out(&mut ws, None, 1);
+    assert_eq!(out, [fake_frame(&close_frame(1000)), BYE.to_vec()].concat());
+    assert!(!ws.wants_write());
+}
