@@ -349,3 +349,17 @@ pub const FSYNC_INTERVAL_MS_DEFAULT: u64 = 1_000;
 pub const JOURNAL_BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
 
 const _: () = assert!(JOURNAL_BATCH_BYTES_MAX >= 64 * 1024);
+
+/// Bytes of a WebSocket upgrade request (request line and header block) a
+/// listener reads before refusing it with `431`: room for a browser's usual
+/// headers and some cookies.
+pub const WS_HANDSHAKE_BYTES_MAX: usize = 8 * 1024;
+
+/// Headers a WebSocket upgrade request may carry; more are refused with `431`.
+pub const WS_HANDSHAKE_HEADERS_MAX: usize = 64;
+
+/// Bytes a WebSocket data frame may carry beyond the broker's maximum packet
+/// size: a client may put a few small packets in the frame of a large one.
+pub const WS_FRAME_PAYLOAD_ALLOWANCE: usize = 4 * 1024;
+
+const _: () = assert!(WS_HANDSHAKE_BYTES_MAX >= 1024 && WS_HANDSHAKE_BYTES_MAX <= READ_CHUNK_SIZE);

@@ -149,8 +149,10 @@ fn start_placed(
     let tls_listeners = specs
         .iter()
         .filter_map(|spec| match &spec.transport {
-            TransportKind::Tls(listener) => Some(Arc::clone(listener)),
-            TransportKind::Tcp => None,
+            TransportKind::Tls(listener) | TransportKind::Wss { listener, .. } => {
+                Some(Arc::clone(listener))
+            }
+            TransportKind::Tcp | TransportKind::Ws { .. } => None,
         })
         .collect();
     let bound = bind_all(&specs, shard_count).map_err(StartError::Bind)?;
@@ -243,25 +245,36 @@ fn listener_transport(
     let label = listener.label(index);
     match listener.transport {
         ListenerTransport::Tcp => Ok(TransportKind::Tcp),
-        ListenerTransport::Tls => {
-            let files = listener.tls_files().ok_or_else(|| {
-                ConfigError::new(format!(
-                    "{label}: a TLS listener needs certfile and keyfile"
-                ))
-            })?;
-            TlsListener::load(label.clone(), files, listener.use_identity_as_username)
-                .map(|tls| TransportKind::Tls(Arc::new(tls)))
-                .map_err(|error| ConfigError::new(format!("{label}: {error}")))
-        }
-        // WebSocket listeners are parsed and checked, but this build has no
-        // WebSocket layer to give their connections.
-        transport @ (ListenerTransport::Ws | ListenerTransport::Wss) => {
-            Err(ConfigError::new(format!(
-                "{label}: transport \"{}\" is not available in this build",
-                transport.name()
-            )))
-        }
+        ListenerTransport::Tls => load_tls(listener, &label).map(TransportKind::Tls),
+        ListenerTransport::Ws => Ok(TransportKind::Ws {
+            path: websocket_path(listener),
+        }),
+        ListenerTransport::Wss => Ok(TransportKind::Wss {
+            listener: load_tls(listener, &label)?,
+            path: websocket_path(listener),
+        }),
     }
+}
+
+/// The upgrade path of a WebSocket listener.
+fn websocket_path(listener: &ListenerConfig) -> Arc<str> {
+    Arc::from(
+        listener
+            .websocket_path()
+            .unwrap_or(crate::config::WEBSOCKET_PATH_DEFAULT),
+    )
+}
+
+/// The TLS material of `listener` (`label` names it in errors).
+fn load_tls(listener: &ListenerConfig, label: &str) -> Result<Arc<TlsListener>, ConfigError> {
+    let files = listener.tls_files().ok_or_else(|| {
+        ConfigError::new(format!(
+            "{label}: a TLS listener needs certfile and keyfile"
+        ))
+    })?;
+    TlsListener::load(label.to_owned(), files, listener.use_identity_as_username)
+        .map(Arc::new)
+        .map_err(|error| ConfigError::new(format!("{label}: {error}")))
 }
 
 /// Stops the shards started so far and waits for their threads: a shard

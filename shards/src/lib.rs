@@ -13,8 +13,9 @@
 //!   with the kind of transport its connections get, and accepting.
 //! - `transport`: the sans-I/O transport layers between socket and codec, one
 //!   contract for all (bytes in, MQTT bytes out, batches sealed into wire
-//!   bytes once, "wants to write", errors), one file per transport: TCP and
-//!   TLS (rustls, its listener's material reloadable on SIGHUP).
+//!   bytes once, "wants to write", errors), one file per transport: TCP,
+//!   TLS (rustls, its listener's material reloadable on SIGHUP), and
+//!   WebSocket over either (`ws`, `wss`).
 //! - `shard`: one shard, as a few owned parts (session store, router,
 //!   replication barriers, connection set, dispatcher, clock, delivery flow,
 //!   parking lot) and the glue that makes them work together; its module doc

@@ -2,7 +2,9 @@
 //! clients (`mosquitto_pub`, `mosquitto_sub`, built on OpenSSL) and a rustls
 //! client: server authentication, client certificates, the certificate's
 //! identity as the username, garbage on the port, reloading the material on
-//! SIGHUP, per-listener connection limits, and configuration errors.
+//! SIGHUP, per-listener connection limits, and configuration errors; and
+//! WebSocket listeners, plain and over TLS, with paho-mqtt's WebSocket
+//! client (Python).
 //!
 //! Certificates are made at test time (see `pki`). Every wait is bounded by
 //! [`TEST_TIMEOUT`]; a missing client binary fails the test.
@@ -662,8 +664,8 @@ fn listener_configuration_errors_exit_with_2_naming_the_listener_key_and_file() 
             vec!["`certfile`".to_owned(), "\"tcp\"".to_owned()],
         ),
         (
-            "transport = \"ws\"".to_owned(),
-            vec!["transport \"ws\" is not available in this build".to_owned()],
+            "transport = \"wss\"".to_owned(),
+            vec!["`certfile`".to_owned()],
         ),
     ];
     for (keys, named) in cases {
@@ -681,11 +683,7 @@ fn listener_configuration_errors_exit_with_2_naming_the_listener_key_and_file() 
         assert_eq!(output.status.code(), Some(2), "{keys}: {stderr}");
         let mut named = named;
         named.push("listener 1 (127.0.0.1:0)".to_owned());
-        // A WebSocket listener passes the checks of the file; starting it
-        // is what fails, and that error names the listener only.
-        if !keys.contains("\"ws\"") {
-            named.push(config.display().to_string());
-        }
+        named.push(config.display().to_string());
         for name in &named {
             assert!(
                 stderr.contains(name.as_str()),
@@ -693,4 +691,112 @@ fn listener_configuration_errors_exit_with_2_naming_the_listener_key_and_file() 
             );
         }
     }
+}
+
+/// Runs a paho-mqtt (Python, its own MQTT and WebSocket code) client over
+/// WebSocket: `action` is `publish` (retained, QoS 1) or `first` (the first
+/// message of `topic`, a retained one); `cafile` makes it `wss`. Written
+/// for paho-mqtt 1.x and 2.x alike: the helper functions take the
+/// transport and make the client themselves.
+fn paho_websocket(
+    action: &str,
+    address: SocketAddr,
+    cafile: Option<&Path>,
+    topic: &str,
+    payload: &str,
+) -> Output {
+    let script = r#"
+import sys
+import paho.mqtt.publish as publish
+import paho.mqtt.subscribe as subscribe
+action, host, port, topic, payload, cafile = sys.argv[1:7]
+tls = {"ca_certs": cafile} if cafile else None
+if action == "publish":
+    publish.single(topic, payload, qos=1, retain=True, hostname=host, port=int(port),
+                   transport="websockets", tls=tls)
+else:
+    message = subscribe.simple(topic, qos=1, hostname=host, port=int(port),
+                               transport="websockets", tls=tls)
+    sys.stdout.write(message.payload.decode())
+"#;
+    let mut command = Command::new("python3");
+    command.args(["-c", script, action]);
+    command.args([
+        address.ip().to_string(),
+        address.port().to_string(),
+        topic.to_owned(),
+        payload.to_owned(),
+    ]);
+    command.arg(cafile.map_or_else(String::new, |path| path.display().to_string()));
+    run(command)
+}
+
+#[test]
+fn paho_over_websocket_and_secure_websocket_reaches_mosquitto_clients_over_tcp_and_back() {
+    let pki = pki();
+    let config = format!(
+        "[[listener]]\naddress = \"127.0.0.1:0\"\ntransport = \"ws\"\n\n\
+         [[listener]]\naddress = \"127.0.0.1:0\"\ntransport = \"wss\"\n\
+         certfile = \"{}\"\nkeyfile = \"{}\"\n",
+        pki.certfile.display(),
+        pki.keyfile.display()
+    );
+    let broker = start(pki.path(), &config, 2);
+    let plain = TlsOptions {
+        cafile: None,
+        client: None,
+    };
+    for (name, address, cafile) in [
+        ("ws", broker.listeners[0], None),
+        ("wss", broker.listeners[1], Some(pki.cafile.as_path())),
+    ] {
+        let to_tcp = format!("{name}/to-tcp");
+        let published = paho_websocket("publish", address, cafile, &to_tcp, "over the web");
+        assert_succeeded(&published, &format!("paho publishing over {name}"));
+        let received = first_message(broker.plain, &plain, &to_tcp);
+        assert_succeeded(&received, "mosquitto_sub on TCP");
+        assert_eq!(
+            String::from_utf8_lossy(&received.stdout).trim(),
+            "over the web"
+        );
+
+        let from_tcp = format!("{name}/from-tcp");
+        assert_succeeded(
+            &publish_retained(broker.plain, &plain, &from_tcp, "from the wire"),
+            "mosquitto_pub on TCP",
+        );
+        let received = paho_websocket("first", address, cafile, &from_tcp, "");
+        assert_succeeded(&received, &format!("paho subscribing over {name}"));
+        assert_eq!(String::from_utf8_lossy(&received.stdout), "from the wire");
+    }
+}
+
+#[test]
+fn a_websocket_upgrade_on_another_path_is_refused_with_404_and_the_listener_serves_on() {
+    let pki = pki();
+    let broker = start(
+        pki.path(),
+        "[[listener]]\naddress = \"127.0.0.1:0\"\ntransport = \"ws\"\npath = \"/mqtt\"\n",
+        1,
+    );
+    let mut stream = TcpStream::connect(broker.listeners[0]).unwrap();
+    stream.set_read_timeout(Some(TEST_TIMEOUT)).unwrap();
+    stream
+        .write_all(
+            b"GET /elsewhere HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
+              Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n",
+        )
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    let plain = TlsOptions {
+        cafile: None,
+        client: None,
+    };
+    let published = paho_websocket("publish", broker.listeners[0], None, "still/serving", "yes");
+    assert_succeeded(&published, "paho over ws after a refused upgrade");
+    let received = first_message(broker.plain, &plain, "still/serving");
+    assert_eq!(String::from_utf8_lossy(&received.stdout).trim(), "yes");
 }

@@ -92,7 +92,7 @@ pub async fn serve_accepted(
     if let Err(error) = socket.set_nodelay(true) {
         tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
     }
-    let mut transport = match kind.new_layer() {
+    let mut transport = match kind.new_layer(shard.config.maximum_packet_size) {
         Ok(transport) => transport,
         Err(error) => {
             tracing::warn!(%peer, %error, "cannot start the connection's transport layer");

@@ -5,10 +5,10 @@
 //! state + buffers) can park and move between shards as data. Every layer
 //! keeps one contract, [`Transport`], and a connection's layer is a
 //! [`TransportLayer`], made from its listener's [`TransportKind`]. One file
-//! per layer: `tcp`, and `tls` (a `rustls::ServerConnection` driven by
+//! per layer: `tcp`, `tls` (a `rustls::ServerConnection` driven by
 //! `read_tls`/`process_new_packets`/`write_tls`, its listener's material in
-//! `tls_config`); WebSocket framing goes beside them, and a WebSocket layer
-//! generic over an inner [`Transport`] runs over TCP or TLS alike.
+//! `tls_config`), and `ws`, WebSocket generic over an inner [`Transport`], so
+//! it runs over TCP (`ws`) and TLS (`wss`) alike.
 //!
 //! ## The contract
 //!
@@ -44,6 +44,7 @@
 mod tcp;
 mod tls;
 mod tls_config;
+mod ws;
 
 use std::sync::Arc;
 
@@ -53,6 +54,7 @@ use shardmq::limits;
 pub use tcp::Tcp;
 pub use tls::Tls;
 pub use tls_config::{TlsFiles, TlsListener};
+pub use ws::Ws;
 
 /// What one transport layer does for a connection; see the module
 /// documentation for the contract the connection's task relies on.
@@ -64,7 +66,10 @@ pub trait Transport {
     fn receive(&mut self, wire: &[u8], plaintext: &mut BytesMut) -> Result<(), TransportError>;
 
     /// The buffer the next batch of MQTT packets is encoded into, empty; `wire`
-    /// is empty too. For TCP it is the wire buffer of `wire` itself.
+    /// is empty too. For TCP it is the wire buffer of `wire` itself. Asked
+    /// again before the seal, it names the same buffer, with what was
+    /// encoded into it: a layer over this one (WebSocket) puts its frame
+    /// header there.
     fn plaintext_buffer<'a>(&'a mut self, wire: &'a mut WireOut) -> &'a mut BytesMut;
 
     /// Turns the batch encoded into [`Transport::plaintext_buffer`] (none when
@@ -105,6 +110,20 @@ pub enum TransportKind {
     /// TLS, with the listener's material (shared by its sockets on every
     /// shard, swapped by a reload).
     Tls(Arc<TlsListener>),
+    /// WebSocket over TCP, upgraded from HTTP on `path` (by default
+    /// `config::WEBSOCKET_PATH_DEFAULT`).
+    Ws {
+        /// The request path of the upgrade, as `/mqtt`.
+        path: Arc<str>,
+    },
+    /// WebSocket over TLS: the TLS listener's material, then the upgrade on
+    /// `path`.
+    Wss {
+        /// The TLS material.
+        listener: Arc<TlsListener>,
+        /// The request path of the upgrade.
+        path: Arc<str>,
+    },
 }
 
 impl PartialEq for TransportKind {
@@ -113,6 +132,17 @@ impl PartialEq for TransportKind {
         match (self, other) {
             (TransportKind::Tcp, TransportKind::Tcp) => true,
             (TransportKind::Tls(one), TransportKind::Tls(other)) => Arc::ptr_eq(one, other),
+            (TransportKind::Ws { path: one }, TransportKind::Ws { path: other }) => one == other,
+            (
+                TransportKind::Wss {
+                    listener: one,
+                    path: one_path,
+                },
+                TransportKind::Wss {
+                    listener: other,
+                    path: other_path,
+                },
+            ) => Arc::ptr_eq(one, other) && one_path == other_path,
             _ => false,
         }
     }
@@ -121,13 +151,29 @@ impl PartialEq for TransportKind {
 impl Eq for TransportKind {}
 
 impl TransportKind {
-    /// A new connection's layer.
-    pub fn new_layer(&self) -> Result<TransportLayer, TransportError> {
+    /// A new connection's layer, for a broker taking packets of at most
+    /// `maximum_packet_size` bytes.
+    pub fn new_layer(&self, maximum_packet_size: u32) -> Result<TransportLayer, TransportError> {
         match self {
             TransportKind::Tcp => Ok(TransportLayer::Tcp(Tcp)),
             TransportKind::Tls(listener) => listener
                 .new_session()
                 .map(|session| TransportLayer::Tls(Box::new(Tls::new(session))))
+                .map_err(|error| TransportError::new("tls", error)),
+            TransportKind::Ws { path } => Ok(TransportLayer::Ws(Box::new(Ws::new(
+                Tcp,
+                Arc::clone(path),
+                ws::frame_payload_max(maximum_packet_size),
+            )))),
+            TransportKind::Wss { listener, path } => listener
+                .new_session()
+                .map(|session| {
+                    TransportLayer::Wss(Box::new(Ws::new(
+                        Tls::new(session),
+                        Arc::clone(path),
+                        ws::frame_payload_max(maximum_packet_size),
+                    )))
+                })
                 .map_err(|error| TransportError::new("tls", error)),
         }
     }
@@ -136,7 +182,11 @@ impl TransportKind {
     /// CN as the username, if this is one.
     pub fn identity_as_username(&self) -> Option<&TlsListener> {
         match self {
-            TransportKind::Tls(listener) if listener.uses_identity_as_username() => Some(listener),
+            TransportKind::Tls(listener) | TransportKind::Wss { listener, .. }
+                if listener.uses_identity_as_username() =>
+            {
+                Some(listener)
+            }
             _ => None,
         }
     }
@@ -145,22 +195,27 @@ impl TransportKind {
 /// The transport layer of one connection: an enum rather than a boxed
 /// [`Transport`], so the per-read and per-write calls are a match the
 /// compiler sees through and the layer moves with its connection as plain,
-/// `Send` data. The TLS state is boxed: it is large, and a TCP connection
-/// should not carry its size.
+/// `Send` data. Layers with state are boxed, so a TCP connection's stays
+/// small.
 #[derive(Debug)]
 pub enum TransportLayer {
     /// Plain TCP: wire bytes are MQTT bytes.
     Tcp(Tcp),
     /// TLS.
     Tls(Box<Tls>),
+    /// WebSocket over TCP.
+    Ws(Box<Ws<Tcp>>),
+    /// WebSocket over TLS.
+    Wss(Box<Ws<Tls>>),
 }
 
 impl TransportLayer {
-    /// The TLS layer, if this is one.
+    /// The TLS layer, if this is one or WebSocket runs over one.
     pub fn as_tls(&self) -> Option<&Tls> {
         match self {
             TransportLayer::Tls(tls) => Some(tls),
-            TransportLayer::Tcp(_) => None,
+            TransportLayer::Wss(ws) => Some(ws.inner()),
+            TransportLayer::Tcp(_) | TransportLayer::Ws(_) => None,
         }
     }
 }
@@ -177,6 +232,8 @@ impl Transport for TransportLayer {
         match self {
             TransportLayer::Tcp(tcp) => tcp.receive(wire, plaintext),
             TransportLayer::Tls(tls) => tls.receive(wire, plaintext),
+            TransportLayer::Ws(ws) => ws.receive(wire, plaintext),
+            TransportLayer::Wss(ws) => ws.receive(wire, plaintext),
         }
     }
 
@@ -184,6 +241,8 @@ impl Transport for TransportLayer {
         match self {
             TransportLayer::Tcp(tcp) => tcp.plaintext_buffer(wire),
             TransportLayer::Tls(tls) => tls.plaintext_buffer(wire),
+            TransportLayer::Ws(ws) => ws.plaintext_buffer(wire),
+            TransportLayer::Wss(ws) => ws.plaintext_buffer(wire),
         }
     }
 
@@ -191,6 +250,8 @@ impl Transport for TransportLayer {
         match self {
             TransportLayer::Tcp(tcp) => tcp.seal(wire),
             TransportLayer::Tls(tls) => tls.seal(wire),
+            TransportLayer::Ws(ws) => ws.seal(wire),
+            TransportLayer::Wss(ws) => ws.seal(wire),
         }
     }
 
@@ -198,6 +259,8 @@ impl Transport for TransportLayer {
         match self {
             TransportLayer::Tcp(tcp) => tcp.wants_write(),
             TransportLayer::Tls(tls) => tls.wants_write(),
+            TransportLayer::Ws(ws) => ws.wants_write(),
+            TransportLayer::Wss(ws) => ws.wants_write(),
         }
     }
 
@@ -205,6 +268,8 @@ impl Transport for TransportLayer {
         match self {
             TransportLayer::Tcp(tcp) => tcp.close(),
             TransportLayer::Tls(tls) => tls.close(),
+            TransportLayer::Ws(ws) => ws.close(),
+            TransportLayer::Wss(ws) => ws.close(),
         }
     }
 
@@ -212,6 +277,8 @@ impl Transport for TransportLayer {
         match self {
             TransportLayer::Tcp(tcp) => tcp.is_handshaking(),
             TransportLayer::Tls(tls) => tls.is_handshaking(),
+            TransportLayer::Ws(ws) => ws.is_handshaking(),
+            TransportLayer::Wss(ws) => ws.is_handshaking(),
         }
     }
 
@@ -219,6 +286,8 @@ impl Transport for TransportLayer {
         match self {
             TransportLayer::Tcp(tcp) => tcp.can_park(),
             TransportLayer::Tls(tls) => tls.can_park(),
+            TransportLayer::Ws(ws) => ws.can_park(),
+            TransportLayer::Wss(ws) => ws.can_park(),
         }
     }
 
@@ -226,6 +295,8 @@ impl Transport for TransportLayer {
         match self {
             TransportLayer::Tcp(tcp) => tcp.name(),
             TransportLayer::Tls(tls) => tls.name(),
+            TransportLayer::Ws(ws) => ws.name(),
+            TransportLayer::Wss(ws) => ws.name(),
         }
     }
 }

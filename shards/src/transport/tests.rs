@@ -7,19 +7,19 @@ use bytes::{BufMut, BytesMut};
 use super::*;
 
 /// What the fake's peer must send first.
-const HELLO: &[u8] = b"HELLO\n";
+pub(super) const HELLO: &[u8] = b"HELLO\n";
 /// The fake's answer to it, written before any MQTT byte flows.
-const WELCOME: &[u8] = b"WELCOME\n";
+pub(super) const WELCOME: &[u8] = b"WELCOME\n";
 /// The fake's farewell.
-const BYE: &[u8] = b"BYE\n";
+pub(super) const BYE: &[u8] = b"BYE\n";
 /// The fake's frames carry their payload XORed with this.
-const MASK: u8 = 0x55;
+pub(super) const MASK: u8 = 0x55;
 
 /// A layer shaped like TLS or WebSocket: a handshake the peer opens and the
 /// layer answers, then frames of one length byte and a masked payload, and a
 /// farewell of its own.
 #[derive(Debug, Default)]
-struct Fake {
+pub(super) struct Fake {
     /// The handshake is done: frames flow.
     ready: bool,
     /// Wire bytes received that complete nothing yet.
@@ -110,7 +110,7 @@ impl Transport for Fake {
 }
 
 /// The fake's frame of `payload`, as its peer sends it.
-fn fake_frame(payload: &[u8]) -> Vec<u8> {
+pub(super) fn fake_frame(payload: &[u8]) -> Vec<u8> {
     let mut frame = vec![u8::try_from(payload.len()).unwrap()];
     frame.extend(payload.iter().map(|byte| byte ^ MASK));
     frame
@@ -269,7 +269,9 @@ fn an_empty_wire_buffer_that_grew_large_is_released() {
 
 #[test]
 fn a_listener_kind_makes_its_layer() {
-    let layer = TransportKind::Tcp.new_layer().unwrap();
+    let layer = TransportKind::Tcp
+        .new_layer(limits::MAXIMUM_PACKET_SIZE_DEFAULT)
+        .unwrap();
     assert_eq!(layer.name(), "tcp");
     assert!(layer.can_park());
 }
