@@ -110,7 +110,9 @@ impl Grant {
     fn allows(self, access: AclAccess) -> bool {
         matches!(
             (self, access),
-            (Grant::ReadWrite, _) | (Grant::Read, AclAccess::Read) | (Grant::Write, AclAccess::Write)
+            (Grant::ReadWrite, _)
+                | (Grant::Read, AclAccess::Read)
+                | (Grant::Write, AclAccess::Write)
         )
     }
 }
@@ -138,7 +140,9 @@ struct Rule {
 /// against the subject.
 fn level_equals(rule_level: &Level, level: &str, subject: &AclSubject<'_>) -> bool {
     let placeholder = |name: Option<&str>| {
-        name.is_some_and(|name| name == level && !name.is_empty() && !name.contains(['/', '+', '#']))
+        name.is_some_and(|name| {
+            name == level && !name.is_empty() && !name.contains(['/', '+', '#'])
+        })
     };
     match rule_level {
         Level::Literal(literal) => &**literal == level,
