@@ -57,6 +57,7 @@
 
 #![warn(missing_docs)]
 
+pub mod auth;
 mod broker;
 pub mod config;
 mod home;

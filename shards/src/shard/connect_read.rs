@@ -44,6 +44,8 @@ pub struct HandOff {
     pub buffered: BytesMut,
     /// The transport layer state.
     pub transport: TransportLayer,
+    /// The client certificate's identity, when its listener takes it as the username.
+    pub certificate_identity: Option<bytestring::ByteString>,
 }
 
 /// Why a connection ended before its CONNECT was accepted.
@@ -150,6 +152,7 @@ pub async fn serve_accepted(
         assigned_client_id: None,
         buffered,
         transport,
+        certificate_identity: None,
     });
 }
 
