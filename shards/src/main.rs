@@ -164,6 +164,13 @@ fn main() -> ExitCode {
         ring_items_dropped = counters.ring_items_dropped,
         publishes_dropped_at_full_outbox = counters.ring_publishes_dropped,
         replication_past_outbox_bound = counters.ring_messages_over_capacity,
+        auth_succeeded = counters.auth_succeeded,
+        auth_failed = counters.auth_failed,
+        auth_throttled = counters.auth_throttled,
+        takeovers_refused = counters.takeovers_refused,
+        acl_subscribe_denied = counters.acl_subscribe_denied,
+        acl_publish_denied = counters.acl_publish_denied,
+        acl_read_denied = counters.acl_read_denied,
         "broker counters"
     );
     match outcome {

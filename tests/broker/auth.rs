@@ -338,3 +338,36 @@ fn takeover_by_another_user_is_allowed_when_turned_off() {
     assert_eq!(connack.reason_code, reason::SUCCESS);
     broker.shutdown();
 }
+
+#[test]
+fn a_reload_applies_to_new_connections_and_a_bad_file_keeps_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let passwords = dir.path().join("passwd");
+    mosquitto_passwd(&passwords, true, "alice", "wonderland");
+    let broker = start_broker_with(config(AuthConfig {
+        password_file: Some(passwords.clone()),
+        allow_anonymous: Some(false),
+        ..AuthConfig::default()
+    }));
+    let address = broker.local_addr();
+    let bob = || with_credentials(V5, "bob", "bob", "builder");
+    assert_eq!(
+        Wire::connect(address, &bob()).1.reason_code,
+        reason::BAD_USER_NAME_OR_PASSWORD
+    );
+    mosquitto_passwd(&passwords, false, "bob", "builder");
+    let auth = broker.auth_handle();
+    auth.reload().unwrap();
+    assert_eq!(
+        Wire::connect(address, &bob()).1.reason_code,
+        reason::SUCCESS
+    );
+    std::fs::write(&passwords, "bob:not-a-hash\n").unwrap();
+    let error = auth.reload().unwrap_err().to_string();
+    assert!(error.contains("line 1"), "{error}");
+    assert_eq!(
+        Wire::connect(address, &bob()).1.reason_code,
+        reason::SUCCESS
+    );
+    broker.shutdown();
+}
