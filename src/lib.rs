@@ -17,6 +17,8 @@
 //! - [`retained`]: the retained-message store every shard keeps a replica of,
 //!   bounded, with expiry, and the stamps that make the replicas agree on
 //!   racing updates.
+//! - [`auth`]: the password file, the ACL file and the authenticator
+//!   asked once per CONNECT, parsed from text and checked without I/O.
 //! - [`counter`]: the single-writer count every statistic is kept in, one
 //!   set per shard, summed by whoever reads them.
 //! - [`timers`]: a bounded queue of deadlines, fired in order; a shard keeps
@@ -32,6 +34,7 @@
 
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod counter;
 pub mod limits;
 pub mod persist;

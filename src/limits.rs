@@ -363,3 +363,26 @@ pub const WS_HANDSHAKE_HEADERS_MAX: usize = 64;
 pub const WS_FRAME_PAYLOAD_ALLOWANCE: usize = 4 * 1024;
 
 const _: () = assert!(WS_HANDSHAKE_BYTES_MAX >= 1024 && WS_HANDSHAKE_BYTES_MAX <= READ_CHUNK_SIZE);
+
+/// PBKDF2-HMAC-SHA512 iterations of a password entry written by `shardmq
+/// passwd`: OWASP's current guidance for PBKDF2-HMAC-SHA512 (210,000), far
+/// above `mosquitto_passwd`'s default of 101, which Mosquitto reads the same.
+pub const PASSWORD_ITERATIONS_DEFAULT: u32 = 210_000;
+
+/// Most PBKDF2 iterations a password file entry may ask for: one entry must
+/// not hold a blocking-pool thread for minutes per CONNECT.
+pub const PASSWORD_ITERATIONS_MAX: u32 = 10_000_000;
+
+/// Bytes of salt in a password entry written by `shardmq passwd`: what
+/// `mosquitto_passwd` writes, and one of the two lengths Mosquitto reads.
+pub const PASSWORD_SALT_BYTES: usize = 12;
+
+/// Failed authentications one source address may make per second before
+/// its next CONNECTs are refused without a password check.
+pub const AUTH_FAILURES_PER_SECOND_MAX: u32 = 5;
+
+/// Source addresses a shard tracks failed authentications for; past it the
+/// oldest window is forgotten first.
+pub const AUTH_FAILURE_SOURCES_MAX: usize = 4_096;
+
+const _: () = assert!(PASSWORD_ITERATIONS_DEFAULT <= PASSWORD_ITERATIONS_MAX);

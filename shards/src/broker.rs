@@ -9,6 +9,7 @@ use glommio::{CpuSet, ExecutorJoinHandle, LocalExecutorBuilder, Placement, PoolP
 
 use shardmq::limits;
 
+use crate::auth::AuthRegistry;
 use crate::config::{Config, ConfigError, ListenerConfig, ListenerTransport};
 use crate::listener::{bind_all, BindError, ListenSpec};
 use crate::persist::{self, DirLock, FailStop, LoadOptions, PersistError, PersistSetup};
@@ -61,6 +62,7 @@ pub struct Broker;
 pub struct BrokerHandle {
     local_addrs: Vec<SocketAddr>,
     shard_count: usize,
+    auth: Arc<AuthRegistry>,
     stop: Arc<StopSignal>,
     fail_stop: Arc<FailStop>,
     stats: Arc<BrokerStats>,
@@ -144,6 +146,7 @@ fn start_placed(
     placement_of: impl Fn(usize) -> Placement,
 ) -> Result<BrokerHandle, StartError> {
     config.validate().map_err(StartError::Config)?;
+    let auth = Arc::new(AuthRegistry::load(&config).map_err(StartError::Config)?);
     let shard_count = config.shard_count();
     let specs = listen_specs(&config).map_err(StartError::Config)?;
     let tls_listeners = specs
@@ -181,6 +184,7 @@ fn start_placed(
             epoch,
             label_seeds,
             persistence: persist_setups.next(),
+            auth: Arc::clone(&auth),
         };
         let spawned = LocalExecutorBuilder::new(placement)
             .name(&format!("shardmq-{index}"))
@@ -203,6 +207,7 @@ fn start_placed(
     Ok(BrokerHandle {
         local_addrs: bound.local_addrs,
         shard_count,
+        auth,
         stop,
         fail_stop,
         stats,
@@ -397,6 +402,12 @@ impl BrokerHandle {
     /// any thread, also after the broker stopped.
     pub fn stats_handle(&self) -> Arc<BrokerStats> {
         Arc::clone(&self.stats)
+    }
+
+    /// The password and ACL files in force, to reload (on SIGHUP) from any
+    /// thread: connections made after a reload use the new files.
+    pub fn auth_handle(&self) -> Arc<AuthRegistry> {
+        Arc::clone(&self.auth)
     }
 
     /// Asks the shards to stop: they stop accepting, send DISCONNECT 0x8B to 5.0

@@ -104,6 +104,59 @@ pub struct Config {
         deserialize_with = "ListenerConfig::deserialize_all"
     )]
     pub listeners: Vec<ListenerConfig>,
+    /// Who may connect, and what each user may read and write.
+    pub auth: AuthConfig,
+}
+
+/// The `[auth]` table: authentication (Mosquitto's password file) and
+/// authorization (Mosquitto's ACL file).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Whether clients without a user name may connect. Unset: only while
+    /// every listener is bound to loopback (see [`anonymous_allowed`]).
+    pub allow_anonymous: Option<bool>,
+    /// Mosquitto password file (`mosquitto_passwd` or `shardmq passwd`).
+    pub password_file: Option<PathBuf>,
+    /// Mosquitto ACL file; unset allows every client every topic.
+    pub acl_file: Option<PathBuf>,
+    /// Refuse a CONNECT whose client id has a session of another user
+    /// (5.0: 0x87, 3.x: return code 5). `None` means the default, on.
+    pub takeover_requires_same_username: Option<bool>,
+}
+
+impl AuthConfig {
+    /// Whether a session may be taken over only by its own user.
+    pub fn takeover_requires_same_username(&self) -> bool {
+        self.takeover_requires_same_username.unwrap_or(true)
+    }
+}
+
+/// Secure by default: whether anonymous clients are allowed with `auth` on
+/// listeners bound to `addresses`. An explicit `allow_anonymous` decides;
+/// unset, anonymous clients are allowed while every address is loopback,
+/// refused when a password file is set, and otherwise the configuration is
+/// refused, since it would open the broker to anyone on the network.
+pub fn anonymous_allowed(auth: &AuthConfig, addresses: &[SocketAddr]) -> Result<bool, ConfigError> {
+    if let Some(allowed) = auth.allow_anonymous {
+        return Ok(allowed);
+    }
+    let exposed: Vec<String> = addresses
+        .iter()
+        .filter(|address| !address.ip().is_loopback())
+        .map(ToString::to_string)
+        .collect();
+    match (exposed.is_empty(), auth.password_file.is_some()) {
+        (true, _) => Ok(true),
+        (false, true) => Ok(false),
+        (false, false) => Err(ConfigError::new(format!(
+            "listening on {} (not loopback) with neither `[auth] password_file` nor \
+             `[auth] allow_anonymous`: anyone on the network could connect. Set \
+             `password_file` (users from `shardmq passwd FILE USER`), or set \
+             `allow_anonymous = true` to allow clients without credentials anyway",
+            exposed.join(", ")
+        ))),
+    }
 }
 
 /// The `[persistence]` table: where and how the broker keeps its state across restarts.
@@ -200,6 +253,7 @@ impl Default for Config {
             max_retained_bytes: limits::RETAINED_BYTES_DEFAULT,
             persistence: PersistenceConfig::default(),
             listeners: Vec::new(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -347,6 +401,13 @@ impl Config {
                 .validate()
                 .map_err(|error| ConfigError::new(format!("{}: {error}", listener.label(index))))?;
         }
+        let addresses: Vec<SocketAddr> = self
+            .listen
+            .iter()
+            .copied()
+            .chain(self.listeners.iter().map(|listener| listener.address))
+            .collect();
+        anonymous_allowed(&self.auth, &addresses)?;
         tracing_subscriber::EnvFilter::try_new(&self.log_level).map_err(|error| {
             ConfigError::new(format!(
                 "key `log_level`: `{}` is not a valid filter: {error}",
@@ -1003,6 +1064,52 @@ mod tests {
         let at_bound = format!("max_topic_levels = {}", limits::TOPIC_LEVELS_MAX);
         assert!(Config::from_toml(&at_bound, "test").is_ok());
         assert!(Config::from_toml("max_topic_levels = 1", "test").is_ok());
+    }
+
+    #[test]
+    fn anonymous_clients_are_allowed_on_loopback_only_unless_the_file_says() {
+        let loopback: Vec<SocketAddr> = vec![
+            "127.0.0.1:1883".parse().unwrap(),
+            "[::1]:1883".parse().unwrap(),
+        ];
+        let exposed: Vec<SocketAddr> = vec![
+            "127.0.0.1:1883".parse().unwrap(),
+            "0.0.0.0:1883".parse().unwrap(),
+        ];
+        let unset = AuthConfig::default();
+        assert_eq!(anonymous_allowed(&unset, &loopback), Ok(true));
+        let error = anonymous_allowed(&unset, &exposed).unwrap_err().to_string();
+        assert!(
+            error.contains("0.0.0.0:1883") && error.contains("allow_anonymous = true"),
+            "{error}"
+        );
+        let with_passwords = AuthConfig {
+            password_file: Some("passwd".into()),
+            ..AuthConfig::default()
+        };
+        assert_eq!(anonymous_allowed(&with_passwords, &exposed), Ok(false));
+        let open = AuthConfig {
+            allow_anonymous: Some(true),
+            ..AuthConfig::default()
+        };
+        assert_eq!(anonymous_allowed(&open, &exposed), Ok(true));
+        let closed = AuthConfig {
+            allow_anonymous: Some(false),
+            ..AuthConfig::default()
+        };
+        assert_eq!(anonymous_allowed(&closed, &loopback), Ok(false));
+    }
+
+    #[test]
+    fn a_non_loopback_listen_without_auth_is_refused_naming_the_fix() {
+        let error = Config::from_toml("listen = [\"0.0.0.0:1883\"]", "test").unwrap_err();
+        assert!(error.to_string().contains("password_file"), "{error}");
+        let text = "listen = [\"0.0.0.0:1883\"]\n[auth]\nallow_anonymous = true\n";
+        assert!(Config::from_toml(text, "test").is_ok());
+        let text = "[auth]\npassword_file = \"p\"\nacl_file = \"a\"\ntakeover_requires_same_username = false\n";
+        let auth = Config::from_toml(text, "test").unwrap().auth;
+        assert_eq!(auth.acl_file, Some(PathBuf::from("a")));
+        assert!(!auth.takeover_requires_same_username());
     }
 
     #[test]

@@ -22,6 +22,9 @@
 //!   has the table of what each part owns.
 //! - `ring`: the full mesh of bounded SPSC rings between shards, with local outboxes.
 //! - `home`: [`home_shard`], the shard that owns a client id.
+//! - [`auth`]: the password and ACL files of `[auth]`, loaded at start and
+//!   reloaded whole (SIGHUP); the shards read them once per CONNECT.
+//! - [`passwd`]: `shardmq passwd`, Mosquitto password files written.
 //! - [`persist`]: the data directory, start-up recovery, journals and snapshots.
 //! - `seeds`: the per-process random seeds of the trie replicas' label hashing.
 //! - `stats`: the counters, one set per shard written by its thread alone,
@@ -59,10 +62,12 @@
 
 #![warn(missing_docs)]
 
+pub mod auth;
 mod broker;
 pub mod config;
 mod home;
 mod listener;
+pub mod passwd;
 pub mod persist;
 mod ring;
 mod seeds;

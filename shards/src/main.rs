@@ -15,7 +15,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
+use shardmq_shards::auth::AuthRegistry;
+use shardmq_shards::passwd::{self, PasswdChange};
 use shardmq_shards::persist::EXIT_CODE_JOURNAL_FAILED;
 use shardmq_shards::{Broker, Config, ListenerConfig, ListenerTransport, StartError};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -28,7 +30,7 @@ const SHUTDOWN_WATCHDOG_SLACK_MS: u64 = 3_000;
 /// shardmq: a thread-per-core MQTT 3.1/3.1.1/5.0 broker.
 ///
 /// Without --config it runs on embedded defaults: listen on 127.0.0.1:1883,
-/// anonymous clients allowed, no persistence. Every option of the config file is
+/// anonymous clients allowed (on loopback only), no persistence. Every option of the config file is
 /// documented in shardmq.example.toml.
 #[derive(Debug, Parser)]
 #[command(name = "shardmq", version, about, long_about)]
@@ -65,10 +67,43 @@ struct Cli {
     /// The --tls-listen listener's private key, PEM (PKCS#8, RSA or SEC1).
     #[arg(long, value_name = "PATH", requires = "tls_listen")]
     keyfile: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Adds, updates or deletes a user of a Mosquitto password file (for
+    /// `[auth] password_file`), as mosquitto_passwd does: `shardmq passwd
+    /// FILE USER` asks for the password twice on the terminal.
+    Passwd(PasswdArgs),
+}
+
+#[derive(Debug, Args)]
+struct PasswdArgs {
+    /// Create the file, replacing one that exists.
+    #[arg(short = 'c', conflicts_with = "delete")]
+    create: bool,
+    /// Take the password from the command line (it shows in the process
+    /// list and the shell history).
+    #[arg(short = 'b', conflicts_with = "delete", requires = "password")]
+    batch: bool,
+    /// Delete the user.
+    #[arg(short = 'D')]
+    delete: bool,
+    /// The password file.
+    file: PathBuf,
+    /// The user name.
+    user: String,
+    /// The password, with -b.
+    password: Option<String>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Passwd(args)) = &cli.command {
+        return run_passwd(args);
+    }
     let config = match load_config(&cli) {
         Ok(config) => config,
         Err(message) => {
@@ -133,6 +168,7 @@ fn main() -> ExitCode {
     for (address, transport) in broker.local_addrs().iter().zip(transports) {
         tracing::info!(%address, shards = broker.shard_count(), "listening for MQTT over {transport}");
     }
+    reload_auth_on_sighup(broker.auth_handle());
     // The broker stops on a signal, or by itself when its journal fails.
     let stopper = broker.stop_handle();
     let watchdog_ms = config.shutdown_flush_ms + SHUTDOWN_WATCHDOG_SLACK_MS;
@@ -176,6 +212,13 @@ fn main() -> ExitCode {
         refused_by_listener_limit = counters.connections_refused_by_limit,
         tls_handshakes = counters.tls_handshakes,
         tls_handshakes_failed = counters.tls_handshakes_failed,
+        auth_succeeded = counters.auth_succeeded,
+        auth_failed = counters.auth_failed,
+        auth_throttled = counters.auth_throttled,
+        takeovers_refused = counters.takeovers_refused,
+        acl_subscribe_denied = counters.acl_subscribe_denied,
+        acl_publish_denied = counters.acl_publish_denied,
+        acl_read_denied = counters.acl_read_denied,
         "broker counters"
     );
     match outcome {
@@ -188,6 +231,63 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_CODE_JOURNAL_FAILED)
         }
     }
+}
+
+/// `shardmq passwd`: exit 0 when the file was written, 1 otherwise.
+fn run_passwd(args: &PasswdArgs) -> ExitCode {
+    let change = if args.delete {
+        Ok(PasswdChange::Delete)
+    } else if args.batch {
+        Ok(PasswdChange::Set {
+            password: args.password.clone().unwrap_or_default(),
+        })
+    } else if args.password.is_some() {
+        Err("a password on the command line needs -b".to_owned())
+    } else {
+        prompt_password().map(|password| PasswdChange::Set { password })
+    };
+    match change.and_then(|change| passwd::update(&args.file, &args.user, &change, args.create)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("shardmq passwd: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn prompt_password() -> Result<String, String> {
+    if !std::io::stdin().is_terminal() {
+        return Err("no terminal to ask for the password on; use -b FILE USER PASSWORD".to_owned());
+    }
+    let first = rpassword::prompt_password("Password: ").map_err(|error| error.to_string())?;
+    let second =
+        rpassword::prompt_password("Reenter password: ").map_err(|error| error.to_string())?;
+    if first != second {
+        return Err("the passwords do not match".to_owned());
+    }
+    Ok(first)
+}
+
+/// Reloads the password and ACL files on every SIGHUP, on a thread of its
+/// own; a file that fails to load keeps the old ones, and the log says why.
+fn reload_auth_on_sighup(auth: std::sync::Arc<AuthRegistry>) {
+    let mut hangups = match Signals::new([SIGHUP]) {
+        Ok(signals) => signals,
+        Err(error) => {
+            tracing::warn!(%error, "cannot watch SIGHUP: the auth files will not be reloaded");
+            return;
+        }
+    };
+    std::thread::spawn(move || {
+        for _ in hangups.forever() {
+            match auth.reload() {
+                Ok(()) => tracing::info!("SIGHUP: password and ACL files reloaded"),
+                Err(error) => {
+                    tracing::error!(%error, "SIGHUP: reload failed, the previous files stay in force")
+                }
+            }
+        }
+    });
 }
 
 fn load_config(cli: &Cli) -> Result<Config, String> {
@@ -253,7 +353,7 @@ fn describe_start(cli: &Cli, config: &Config) {
         Some(path) => tracing::info!(config = %path.display(), "configuration loaded"),
         None => tracing::info!(
             listen = ?config.listen,
-            "no config file: embedded defaults (anonymous clients allowed, no persistence \
+            "no config file: embedded defaults (anonymous clients allowed on loopback, no persistence \
              unless --data-dir); use --config shardmq.toml (see shardmq.example.toml) or \
              --listen to change"
         ),

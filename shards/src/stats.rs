@@ -14,7 +14,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use shardmq::counter::Counter;
-use shardmq::session::{DropTally, SessionStats};
+use shardmq::session::{AclDenials, DropTally, SessionStats};
 
 /// The registry of every shard's counters.
 #[derive(Debug, Default)]
@@ -68,6 +68,16 @@ pub struct ShardCounters {
     pub tls_handshakes: Counter,
     /// [`StatsSnapshot::tls_handshakes_failed`]
     pub tls_handshakes_failed: Counter,
+    /// [`StatsSnapshot::auth_succeeded`]
+    pub auth_succeeded: Counter,
+    /// [`StatsSnapshot::auth_failed`]
+    pub auth_failed: Counter,
+    /// [`StatsSnapshot::auth_throttled`]
+    pub auth_throttled: Counter,
+    /// [`StatsSnapshot::takeovers_refused`]
+    pub takeovers_refused: Counter,
+    /// What the ACL refused the shard's sessions, counted by the sessions.
+    acl_denials: Arc<AclDenials>,
     /// What the shard's sessions dropped (full queues, expiry, size, offline
     /// QoS 0), counted by the sessions themselves. The drops a lowered
     /// queue bound makes while sessions are restored at start-up stay in
@@ -126,6 +136,22 @@ pub struct StatsSnapshot {
     /// full queue (QoS 0 and QoS 1/2 apart), expiry, the client's Maximum
     /// Packet Size, QoS 0 for an offline client.
     pub session_drops: SessionStats,
+    /// CONNECTs the authenticator allowed.
+    pub auth_succeeded: u64,
+    /// CONNECTs the authenticator refused (wrong credentials, or anonymous
+    /// where that is not allowed), throttled ones included.
+    pub auth_failed: u64,
+    /// Of those, refused without a check: their source address had failed
+    /// too often in the last second.
+    pub auth_throttled: u64,
+    /// CONNECTs refused for taking over a session of another user.
+    pub takeovers_refused: u64,
+    /// SUBSCRIBE filters the ACL refused.
+    pub acl_subscribe_denied: u64,
+    /// PUBLISHes (and wills) the ACL refused.
+    pub acl_publish_denied: u64,
+    /// Messages not delivered because the subscriber may not read their topic.
+    pub acl_read_denied: u64,
 }
 
 /// The list, even if a thread panicked holding it: it only ever grows.
@@ -168,6 +194,11 @@ impl ShardCounters {
         Arc::clone(&self.session_drops)
     }
 
+    /// The counts the shard's sessions add ACL refusals to.
+    pub fn acl_denials(&self) -> Arc<AclDenials> {
+        Arc::clone(&self.acl_denials)
+    }
+
     /// This shard's counts now.
     pub fn snapshot(&self) -> StatsSnapshot {
         let mut counts = StatsSnapshot::default();
@@ -196,6 +227,13 @@ impl ShardCounters {
         sum.tls_handshakes += self.tls_handshakes.get();
         sum.tls_handshakes_failed += self.tls_handshakes_failed.get();
         sum.session_drops = sum.session_drops + self.session_drops.get();
+        sum.auth_succeeded += self.auth_succeeded.get();
+        sum.auth_failed += self.auth_failed.get();
+        sum.auth_throttled += self.auth_throttled.get();
+        sum.takeovers_refused += self.takeovers_refused.get();
+        sum.acl_subscribe_denied += self.acl_denials.subscribe.get();
+        sum.acl_publish_denied += self.acl_denials.publish.get();
+        sum.acl_read_denied += self.acl_denials.read.get();
     }
 }
 

@@ -131,6 +131,14 @@ pub enum PublishRefusal {
         /// The topic name, alias resolved.
         topic_name: ByteString,
     },
+    /// The ACL does not let the client publish to its topic name: the
+    /// message is dropped; QoS 1 and 2 are still acknowledged, with 0x87
+    /// (Not authorized) under 5.0 and as a success under 3.x, as Mosquitto
+    /// does. A will refused so is not stored, and its CONNECT is accepted.
+    NotAuthorized {
+        /// The topic name, alias resolved.
+        topic_name: ByteString,
+    },
 }
 
 /// A PUBLISH of a routed message to one client, holding the shared message

@@ -1,7 +1,10 @@
 //! The server-side settings one session obeys, with defaults from [`crate::limits`].
 
+use std::sync::Arc;
+
 use bytestring::ByteString;
 
+use crate::auth::Acl;
 use crate::limits;
 use crate::protocol::QoS;
 
@@ -100,6 +103,11 @@ pub struct SessionConfig {
     /// report its changes ([`Action::Journal`](super::Action::Journal), see
     /// [`Change`](super::Change)). Off by default.
     pub journal: bool,
+    /// The compiled ACL file, when one is configured: SUBSCRIBE filters,
+    /// PUBLISHes and deliveries are checked against it for the session's
+    /// user (see [`crate::auth::acl`]); `None` allows everything. Replacing
+    /// the `Arc` (a reloaded file) applies from the next CONNECT on.
+    pub acl: Option<Arc<Acl>>,
 }
 
 impl Default for SessionConfig {
@@ -125,6 +133,7 @@ impl Default for SessionConfig {
             server_keep_alive_s: None,
             keep_alive_max_s: limits::KEEP_ALIVE_MAX_S_DEFAULT,
             journal: false,
+            acl: None,
         }
     }
 }

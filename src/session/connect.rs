@@ -12,8 +12,10 @@ use super::inflight::OutboundInflight;
 use super::queue::OutboundQueue;
 use super::state::{ConnectionState, DropCounters, FastMap, FastSet, SessionState};
 use super::{
-    Action, Change, PublishRefusal, Session, SessionConfig, SessionMeters, TimerKind, Violation,
+    Action, Change, PublishRefusal, Session, SessionConfig, SessionMeters, SessionOwner, TimerKind,
+    Violation,
 };
+use crate::auth::{AclAccess, AclSubject};
 use crate::limits;
 use crate::protocol::{
     encoded_len, ConnAck, ConnAckProperties, Connect, ConnectProperties, Packet, ProtocolVersion,
@@ -78,6 +80,20 @@ pub fn refuse_connect(
             true
         }
     }
+}
+
+/// Pushes the actions that refuse `connect` with `reason_code` for who the
+/// client is, decided outside the session (an [`Authenticator`]'s answer, or
+/// a takeover of another user's session): the CONNACK with the code (0x86 or
+/// 0x87; under 3.x the codec sends return code 4 or 5) and [`Action::Close`].
+///
+/// [`Authenticator`]: crate::auth::Authenticator
+pub fn refuse_unauthenticated(
+    connect: &Connect,
+    reason_code: ReasonCode,
+    actions: &mut Vec<Action>,
+) {
+    refuse(Refusal::with_connack(reason_code), connect, actions);
 }
 
 /// Why a CONNECT is refused, whether a CONNACK can say so, and the rule the
@@ -163,6 +179,7 @@ impl Session {
                 .as_ref()
                 .is_some_and(|previous| previous.state.session_expiry_interval_s != 0);
         let client_id = assigned_client_id.clone().unwrap_or(connect.client_id);
+        let owner = SessionOwner::User(connect.username);
         // A clean session that replaced a journaled one stays journaled, so
         // that what the old one stored is ended on disk too.
         let journaled = config.journal
@@ -191,6 +208,21 @@ impl Session {
             actions.push(Action::PublishRefused(PublishRefusal::SysTopic {
                 topic_name: will.topic_name,
             }));
+        }
+        // A will the ACL does not let its client publish is dropped the same
+        // way: the CONNECT is still accepted.
+        if let (Some(acl), Some(will)) = (config.acl.as_deref(), state.will.as_ref()) {
+            let subject = AclSubject {
+                username: owner.username(),
+                client_id: &state.client_id,
+            };
+            if !acl.check(&subject, AclAccess::Write, &will.topic_name) {
+                meters.acl_denials.publish.add(1);
+                let will = state.will.take().expect("checked just above");
+                actions.push(Action::PublishRefused(PublishRefusal::NotAuthorized {
+                    topic_name: will.topic_name,
+                }));
+            }
         }
         let connection = ConnectionState::new(
             &connect.properties,
@@ -221,6 +253,7 @@ impl Session {
             state,
             connection: Some(Box::new(connection)),
             journaled,
+            owner,
         };
         debug_assert!(
             session.state.inflight.is_counted() && session.state.queue.is_counted(),

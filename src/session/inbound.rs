@@ -20,6 +20,7 @@ use bytestring::ByteString;
 
 use super::message::Message;
 use super::{Action, Change, PublishRefusal, Session, Violation};
+use crate::auth::AclAccess;
 use crate::protocol::{Packet, PacketId, Publish, PublishResponse, QoS, ReasonCode};
 use crate::topic::{is_sys_topic, validate_topic_name, validate_topic_name_within};
 
@@ -80,7 +81,12 @@ impl Session {
             return self.refuse_payload_format(publish.qos, packet_id, now_ms, actions);
         }
         if is_sys_topic(&topic_name) {
-            return self.refuse_sys_topic(publish.qos, packet_id, topic_name, now_ms, actions);
+            let refusal = PublishRefusal::SysTopic { topic_name };
+            return self.refuse_publish(publish.qos, packet_id, refusal, now_ms, actions);
+        }
+        if !self.acl_allows(AclAccess::Write, &topic_name) {
+            let refusal = PublishRefusal::NotAuthorized { topic_name };
+            return self.refuse_publish(publish.qos, packet_id, refusal, now_ms, actions);
         }
         match (publish.qos, packet_id) {
             (QoS::AtLeastOnce, Some(packet_id)) => {
@@ -96,31 +102,35 @@ impl Session {
         }
     }
 
-    /// A PUBLISH to a `$SYS` topic: not routed, and said to the runtime. QoS 0
+    /// A PUBLISH to a `$SYS` topic, or one the ACL refuses: not routed, and
+    /// said to the runtime. QoS 0
     /// is dropped without a word (the client expects none, and the connection
     /// has done nothing wrong). QoS 1 and 2 are answered as the protocol level
     /// allows: under 5.0 with 0x90 (Topic Name invalid) in PUBACK or PUBREC, a
     /// failed PUBREC ending the QoS 2 flow; 3.x has no failure code there, so
     /// its PUBACK or PUBREC says success, and QoS 2 goes on to PUBREL and
-    /// PUBCOMP as for a routed message.
+    /// PUBCOMP as for a routed message. An ACL refusal answers 0x87 (Not
+    /// authorized) instead of 0x90.
     ///
-    /// Why 0x90 and not 0x87 (Not authorized): 0x87 says that this client
+    /// Why 0x90 and not 0x87 for `$SYS`: 0x87 says that this client
     /// lacks a right another might hold, which is how Mosquitto reports it
     /// (through its ACL check). No client may publish to `$SYS` here, and
     /// there are no rights to grant; 0x90 is "the Topic Name is not malformed,
     /// but is not accepted by this Server", which is exactly the case, and
     /// points the client at its topic rather than at its credentials.
-    fn refuse_sys_topic(
+    fn refuse_publish(
         &mut self,
         qos: QoS,
         packet_id: Option<PacketId>,
-        topic_name: ByteString,
+        refusal: PublishRefusal,
         now_ms: u64,
         actions: &mut Vec<Action>,
     ) {
-        actions.push(Action::PublishRefused(PublishRefusal::SysTopic {
-            topic_name,
-        }));
+        let v5_reason_code = match refusal {
+            PublishRefusal::NotAuthorized { .. } => ReasonCode::NotAuthorized,
+            _ => ReasonCode::TopicNameInvalid,
+        };
+        actions.push(Action::PublishRefused(refusal));
         let Some(packet_id) = packet_id else {
             return;
         };
@@ -132,7 +142,7 @@ impl Session {
             _ => {
                 let response = PublishResponse {
                     reason_code: if is_v5 {
-                        ReasonCode::TopicNameInvalid
+                        v5_reason_code
                     } else {
                         ReasonCode::Success
                     },

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::gauge::Gauge;
 use super::state::DropTally;
+use crate::counter::Counter;
 
 /// The counts the sessions of one shard keep together: runtime state, one set
 /// per shard, made by the runtime when the shard starts and passed with the
@@ -33,6 +34,20 @@ pub struct SessionMeters {
     /// Where the sessions count what they drop, on top of their own
     /// [`SessionStats`](super::SessionStats).
     pub drop_tally: Arc<DropTally>,
+    /// Where the sessions count what the ACL refused them.
+    pub acl_denials: Arc<AclDenials>,
+}
+
+/// What the ACL refused the sessions counting on it, by kind: written from
+/// the one thread its sessions run on, read from any.
+#[derive(Debug, Default)]
+pub struct AclDenials {
+    /// SUBSCRIBE filters refused (SUBACK 0x87, or 0x80 under 3.x).
+    pub subscribe: Counter,
+    /// PUBLISHes not routed (and wills not stored).
+    pub publish: Counter,
+    /// Messages not delivered to a subscriber that may not read their topic.
+    pub read: Counter,
 }
 
 impl SessionMeters {
@@ -41,6 +56,16 @@ impl SessionMeters {
     pub fn with_drop_tally(drop_tally: Arc<DropTally>) -> SessionMeters {
         SessionMeters {
             drop_tally,
+            ..SessionMeters::default()
+        }
+    }
+
+    /// As [`SessionMeters::with_drop_tally`], with ACL refusals counted on
+    /// `acl_denials`.
+    pub fn with_tallies(drop_tally: Arc<DropTally>, acl_denials: Arc<AclDenials>) -> SessionMeters {
+        SessionMeters {
+            drop_tally,
+            acl_denials,
             ..SessionMeters::default()
         }
     }

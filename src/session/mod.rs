@@ -88,10 +88,12 @@ mod violation;
 pub use action::{Action, Delivery, PublishRefusal, TimerKind};
 pub use change::Change;
 pub use config::{QueueFullPolicy, SessionConfig};
-pub use connect::{needs_assigned_client_id, refuse_connect, ConnectOutcome};
+pub use connect::{
+    needs_assigned_client_id, refuse_connect, refuse_unauthenticated, ConnectOutcome,
+};
 pub use gauge::Gauge;
 pub use message::{Message, MessageProperties, SharedMessage, SubscriptionMatch};
-pub use meters::SessionMeters;
+pub use meters::{AclDenials, SessionMeters};
 pub use outbound::PlainDelivery;
 pub use queue::QueueBounds;
 pub use restore::RestoreError;
@@ -108,6 +110,7 @@ use std::sync::Arc;
 
 use bytestring::ByteString;
 
+use crate::auth::{AclAccess, AclSubject};
 use crate::protocol::{Packet, ProtocolVersion, SubscriptionOptions};
 use state::{ConnectionState, DropField};
 
@@ -125,6 +128,28 @@ pub struct Session {
     connection: Option<Box<ConnectionState>>,
     /// Reports its changes to the journal (see [`Change`]).
     journaled: bool,
+    /// Who the session belongs to, for ACL checks and takeovers.
+    owner: SessionOwner,
+}
+
+/// The user a session belongs to. Not stored with the session: one restored
+/// from disk is [`SessionOwner::Unknown`] until its client connects again,
+/// and is checked against the ACL as anonymous meanwhile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum SessionOwner {
+    /// Restored, its client not back yet.
+    Unknown,
+    /// Connected in this run as this user (`None`: anonymous).
+    User(Option<ByteString>),
+}
+
+impl SessionOwner {
+    fn username(&self) -> Option<&str> {
+        match self {
+            SessionOwner::User(username) => username.as_deref(),
+            SessionOwner::Unknown => None,
+        }
+    }
 }
 
 impl Session {
@@ -196,6 +221,61 @@ impl Session {
     /// The client identifier (the assigned one when the client sent none).
     pub fn client_id(&self) -> &ByteString {
         &self.state.client_id
+    }
+
+    /// The user name the session's latest connection authenticated as
+    /// (`None`: anonymous, or a session restored from disk whose client has
+    /// not connected since).
+    pub fn username(&self) -> Option<&str> {
+        self.owner.username()
+    }
+
+    /// True when a client authenticated as `username` may take this session
+    /// over: the same user, or a session restored from disk, whose user is
+    /// not known.
+    pub fn may_be_taken_over_by(&self, username: Option<&str>) -> bool {
+        match &self.owner {
+            SessionOwner::User(owner) => owner.as_deref() == username,
+            SessionOwner::Unknown => true,
+        }
+    }
+
+    /// The subject of this session's ACL checks.
+    fn acl_subject(&self) -> AclSubject<'_> {
+        AclSubject {
+            username: self.username(),
+            client_id: &self.state.client_id,
+        }
+    }
+
+    /// True when the ACL (if any) lets this session `access` `topic_name`;
+    /// a refusal is counted.
+    pub(crate) fn acl_allows(&self, access: AclAccess, topic_name: &str) -> bool {
+        let Some(acl) = self.config.acl.as_deref() else {
+            return true;
+        };
+        let allowed = acl.check(&self.acl_subject(), access, topic_name);
+        if !allowed {
+            let denials = &self.meters.acl_denials;
+            match access {
+                AclAccess::Read => denials.read.add(1),
+                AclAccess::Write => denials.publish.add(1),
+            }
+        }
+        allowed
+    }
+
+    /// True when the ACL (if any) lets this session subscribe to
+    /// `topic_filter`; a refusal is counted.
+    pub(crate) fn acl_allows_subscribe(&self, topic_filter: &str) -> bool {
+        let Some(acl) = self.config.acl.as_deref() else {
+            return true;
+        };
+        let allowed = acl.check_subscribe(&self.acl_subject(), topic_filter);
+        if !allowed {
+            self.meters.acl_denials.subscribe.add(1);
+        }
+        allowed
     }
 
     /// Protocol level of the latest connection.

@@ -19,6 +19,7 @@ use super::alias::OutboundAlias;
 use super::inflight::FlightStage;
 use super::message::{SharedMessage, SubscriptionMatch};
 use super::{Action, Change, Delivery, Session};
+use crate::auth::AclAccess;
 use crate::limits;
 use crate::protocol::{
     publish_ref_len, Packet, PacketId, PublishProperties, PublishResponse, QoS, ReasonCode,
@@ -179,7 +180,14 @@ impl Session {
 
     /// What the subscriptions delivering `message` ask of its delivery (see
     /// [`Session::deliver`]); `None` when none does.
+    ///
+    /// A message whose topic the ACL does not let this session read matches
+    /// nothing (and is counted): the subscription may be wider than what the
+    /// session may read (`#` beside a `deny` rule).
     fn matched(&self, message: &SharedMessage, matched: &[SubscriptionMatch]) -> Option<Matched> {
+        if !matched.is_empty() && !self.acl_allows(AclAccess::Read, &message.topic_name) {
+            return None;
+        }
         let mut found: Option<Matched> = None;
         for subscription in self.delivering(message, matched) {
             let found = found.get_or_insert(Matched {
@@ -204,6 +212,9 @@ impl Session {
         now_ms: u64,
         actions: &mut Vec<Action>,
     ) {
+        if !self.acl_allows(AclAccess::Read, &message.topic_name) {
+            return;
+        }
         let publish = OutboundPublish {
             message: message.clone(),
             qos: message.qos.min(subscription.qos),

@@ -56,6 +56,7 @@ impl Session {
             state,
             connection: None,
             journaled: config.journal,
+            owner: super::SessionOwner::Unknown,
         };
         if was_connected {
             // The connection the snapshot saw is gone; it ends the way a lost one does.

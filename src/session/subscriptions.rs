@@ -16,7 +16,8 @@ impl Session {
     /// SUBSCRIBE: one SUBACK code per filter, then one [`Action::Subscribe`] per
     /// accepted filter. An invalid filter (one deeper than `max_topic_levels`
     /// included) gets 0x8F (v5) or 0x80 (3.x); a filter beyond the session's
-    /// subscription limit gets 0x97 (v5) or 0x80.
+    /// subscription limit gets 0x97 (v5) or 0x80; one the ACL does not let
+    /// the client read gets 0x87 (v5) or 0x80.
     pub(crate) fn handle_subscribe(
         &mut self,
         subscribe: Subscribe,
@@ -50,6 +51,10 @@ impl Session {
                     continue;
                 }
             };
+            if !self.acl_allows_subscribe(&topic_filter) {
+                reason_codes.push(self.failure_code(ReasonCode::NotAuthorized));
+                continue;
+            }
             let subscriptions = &mut self.state.subscriptions;
             let is_new = !subscriptions.contains_key(&topic_filter);
             if is_new && subscriptions.len() >= self.config.max_subscriptions {

@@ -1,6 +1,7 @@
 //! End-to-end tests of the broker over loopback: an in-process broker with two
 //! shards, driven by rumqttc and by raw clients that control every byte.
 
+mod auth;
 mod bursts;
 mod common;
 mod conformance;

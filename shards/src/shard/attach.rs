@@ -1,15 +1,24 @@
 //! Attaching a connection to its session once CONNECT is read: the hand-off to
-//! the home shard, client id assignment, takeover, resume or a new session.
+//! the home shard, client id assignment, authentication (the authenticator
+//! runs on the blocking pool when it hashes a password; failures are
+//! throttled per source address), the takeover check of the user, then
+//! takeover, resume or a new session.
 //! A CONNECT the session core refuses is answered and closed without touching
 //! the session of its client id, even one whose connection is still open.
 
+use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use bytes::BytesMut;
 use bytestring::ByteString;
 use glommio::net::TcpStream;
-use shardmq::protocol::Connect;
-use shardmq::session::{needs_assigned_client_id, refuse_connect, Action, ConnectOutcome, Session};
+use shardmq::auth::{AuthDecision, AuthRefusal, ConnectCredentials};
+use shardmq::protocol::ReasonCode;
+use shardmq::session::{
+    needs_assigned_client_id, refuse_connect, refuse_unauthenticated, Action, ConnectOutcome,
+    Session, SessionConfig,
+};
 
 use super::connect_read::HandOff;
 use super::connection::Connection;
@@ -70,9 +79,141 @@ impl Shard {
         ))
     }
 
-    /// Attaches a connection whose CONNECT was read to its session on this, its
-    /// home, shard: takeover, resume or a new session.
+    /// A connection whose CONNECT was read, on this, its home, shard: the
+    /// CONNECT's checks, then its authentication (off the executor when it
+    /// hashes a password), then [`Shard::attach`].
     pub(super) fn start_connection(self: &Rc<Self>, handoff: HandOff) {
+        let session_config = self.access.session_config();
+        let mut actions = Vec::new();
+        let has_assigned_client_id = handoff.assigned_client_id.is_some();
+        if refuse_connect(
+            &handoff.connect,
+            has_assigned_client_id,
+            &session_config,
+            &mut actions,
+        ) {
+            return self.refuse_connection(handoff, actions, "connection refused");
+        }
+        let auth = self.access.state();
+        let source = handoff.peer.ip();
+        let now_ms = self.now_ms();
+        if self.access.throttle.is_throttled(source, now_ms) {
+            self.stats.auth_throttled.add(1);
+            return self.authenticated(
+                handoff,
+                AuthDecision::Deny(AuthRefusal::BadUserNameOrPassword),
+                session_config,
+            );
+        }
+        let credentials = Credentials::of(&handoff);
+        if !auth.authenticator.is_slow(&credentials.borrowed()) {
+            let decision = auth.authenticator.authenticate(&credentials.borrowed());
+            return self.authenticated(handoff, decision, session_config);
+        }
+        // A password hash takes milliseconds on purpose: never on the shard.
+        let shard = Rc::clone(self);
+        glommio::spawn_local(async move {
+            let authenticator = Arc::clone(&auth.authenticator);
+            let decision = glommio::executor()
+                .spawn_blocking(move || authenticator.authenticate(&credentials.borrowed()))
+                .await;
+            shard.authenticated(handoff, decision, session_config);
+        })
+        .detach();
+    }
+
+    /// The authenticator answered: the connection is refused (and its
+    /// source's failure counted), or attached as the user it answered.
+    fn authenticated(
+        self: &Rc<Self>,
+        mut handoff: HandOff,
+        decision: AuthDecision,
+        session_config: Arc<SessionConfig>,
+    ) {
+        let username = match decision {
+            AuthDecision::Allow { username } => username,
+            AuthDecision::Deny(refusal) => {
+                self.stats.auth_failed.add(1);
+                self.access
+                    .throttle
+                    .failed(handoff.peer.ip(), self.now_ms());
+                let mut actions = Vec::new();
+                refuse_unauthenticated(&handoff.connect, refusal.reason_code(), &mut actions);
+                return self.refuse_connection(handoff, actions, "authentication failed");
+            }
+        };
+        self.stats.auth_succeeded.add(1);
+        let client_id = handoff
+            .assigned_client_id
+            .as_deref()
+            .unwrap_or(&handoff.connect.client_id);
+        let takeover_refused = self.access.state().takeover_requires_same_username
+            && self.store.key_of(client_id).is_some_and(|key| {
+                self.store
+                    .with(key, |entry| {
+                        !entry.session.may_be_taken_over_by(username.as_deref())
+                    })
+                    .unwrap_or(false)
+            });
+        if takeover_refused {
+            self.stats.takeovers_refused.add(1);
+            let mut actions = Vec::new();
+            refuse_unauthenticated(&handoff.connect, ReasonCode::NotAuthorized, &mut actions);
+            return self.refuse_connection(
+                handoff,
+                actions,
+                "refused: the client id has a session of another user",
+            );
+        }
+        // The session keeps the user it was authenticated as.
+        handoff.connect.username = username;
+        self.attach(handoff, &session_config);
+    }
+
+    /// Answers a refused connection with `actions` (its CONNACK) and closes
+    /// it; the session of its client id, if any, is not touched.
+    fn refuse_connection(self: &Rc<Self>, handoff: HandOff, actions: Vec<Action>, why: &str) {
+        let HandOff {
+            socket,
+            peer,
+            connect,
+            assigned_client_id,
+            buffered,
+            transport,
+            admission,
+            ..
+        } = handoff;
+        let stream = TcpStream::from(socket2::Socket::from(socket));
+        let client_id = assigned_client_id.as_deref().unwrap_or(&connect.client_id);
+        tracing::debug!(%client_id, %peer, why, "connection refused; any session of its client id stays");
+        // A closed connection still names a session key; a new client id's
+        // is reserved and released at once, as for a refused new session.
+        let (key, reserved) = match self.store.key_of(client_id) {
+            Some(key) => (key, false),
+            None => (self.store.reserve(client_id), true),
+        };
+        let connection = Rc::new(Connection::new(
+            self.connections.next_id(),
+            key,
+            peer,
+            connect.protocol_version,
+            admission,
+        ));
+        if reserved {
+            self.store.release(key, client_id);
+        }
+        for action in actions {
+            if let Action::Send(packet) = action {
+                connection.send(packet);
+            }
+        }
+        connection.close();
+        self.spawn_task(connection, stream, transport, buffered, false);
+    }
+
+    /// Attaches an authenticated connection to its session: takeover, resume
+    /// or a new session.
+    fn attach(self: &Rc<Self>, handoff: HandOff, session_config: &Arc<SessionConfig>) {
         let HandOff {
             socket,
             peer,
@@ -89,17 +230,7 @@ impl Shard {
         let client_id = String::from(assigned_client_id.as_deref().unwrap_or(&connect.client_id));
         let now_ms = self.now_ms();
         let stored_key = self.store.key_of(&client_id);
-        let refusal = stored_key
-            .filter(|key| self.is_connected(*key))
-            .and_then(|key| {
-                self.refusal(&connect, assigned_client_id.is_some())
-                    .map(|actions| (key, actions))
-            });
-        let (key, existing) = match &refusal {
-            // The session and its connection stay as they are.
-            Some((key, _)) => (*key, None),
-            None => self.take_over(&client_id, stored_key, now_ms),
-        };
+        let (key, existing) = self.take_over(&client_id, stored_key, now_ms);
         let connection_id = self.connections.next_id();
         let connection = Rc::new(Connection::new(
             connection_id,
@@ -108,24 +239,13 @@ impl Shard {
             connect.protocol_version,
             admission,
         ));
-        if let Some((_, actions)) = refusal {
-            tracing::debug!(%client_id, %peer, "connection refused; the connected session stays");
-            for action in actions {
-                if let Action::Send(packet) = action {
-                    connection.send(packet);
-                }
-            }
-            connection.close();
-            self.spawn_task(connection, stream, transport, buffered, false);
-            return;
-        }
 
         let mut actions = Vec::new();
         let outcome = Session::connect(
             *connect,
             assigned_client_id,
             existing,
-            &self.session_config,
+            session_config,
             &self.session_meters,
             now_ms,
             &mut actions,
@@ -209,28 +329,6 @@ impl Shard {
             && self.connections.live_tasks() > self.config.park_new_connections_above
     }
 
-    /// True when the session under `key` has a connection attached.
-    fn is_connected(&self, key: SessionKey) -> bool {
-        self.store
-            .with(key, |entry| entry.session.is_connected())
-            .unwrap_or(false)
-    }
-
-    /// The refusal actions (CONNACK, close) when the session core refuses
-    /// `connect`, else `None`. Refusal never depends on the stored session, so
-    /// asking leaves that session and its connection untouched: a refused
-    /// CONNECT must not take over.
-    fn refusal(&self, connect: &Connect, has_assigned_client_id: bool) -> Option<Vec<Action>> {
-        let mut actions = Vec::new();
-        refuse_connect(
-            connect,
-            has_assigned_client_id,
-            &self.session_config,
-            &mut actions,
-        )
-        .then_some(actions)
-    }
-
     /// Takes the stored session of `client_id`, under `stored_key`, out of
     /// the table (its key stays reserved), ending its connection first if it
     /// still has one. Without a stored session
@@ -259,5 +357,47 @@ impl Shard {
             }
         }
         (key, Some(entry.session))
+    }
+}
+
+/// What the authenticator is asked, owned, so that it can go to the blocking
+/// pool: cheap handles onto the CONNECT's own bytes.
+struct Credentials {
+    username: Option<ByteString>,
+    password: Option<bytes::Bytes>,
+    /// A copy: a clone of the CONNECT's would make its bytes shared for as
+    /// long as the session keeps them.
+    client_id: String,
+    peer: SocketAddr,
+    listener: &'static str,
+    certificate_identity: Option<ByteString>,
+}
+
+impl Credentials {
+    fn of(handoff: &HandOff) -> Credentials {
+        Credentials {
+            username: handoff.connect.username.clone(),
+            password: handoff.connect.password.clone(),
+            client_id: String::from(
+                handoff
+                    .assigned_client_id
+                    .as_deref()
+                    .unwrap_or(&handoff.connect.client_id),
+            ),
+            peer: handoff.peer,
+            listener: handoff.transport.name(),
+            certificate_identity: handoff.certificate_identity.clone(),
+        }
+    }
+
+    fn borrowed(&self) -> ConnectCredentials<'_> {
+        ConnectCredentials {
+            username: self.username.as_deref(),
+            password: self.password.as_deref(),
+            client_id: &self.client_id,
+            peer: self.peer,
+            listener: self.listener,
+            certificate_identity: self.certificate_identity.as_deref(),
+        }
     }
 }

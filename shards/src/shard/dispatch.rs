@@ -193,7 +193,8 @@ impl Shard {
             .unwrap_or_default()
     }
 
-    /// A PUBLISH session `key` did not route: counted when it was for `$SYS`,
+    /// A PUBLISH session `key` did not route: counted when it was for `$SYS`
+    /// (ACL refusals are counted by the session, in its meters' `acl_denials`),
     /// and logged (a refusal that closes the connection is also told by the
     /// [`Action::Close`] that follows it). Rare, so a debug line each.
     fn publish_refused(
@@ -224,6 +225,13 @@ impl Shard {
                 %client_id,
                 %topic_name,
                 "publish refused: $SYS belongs to the broker"
+            ),
+            PublishRefusal::NotAuthorized { topic_name } => tracing::debug!(
+                connection = connection.id,
+                peer = %connection.peer,
+                %client_id,
+                %topic_name,
+                "publish refused: the ACL does not allow it"
             ),
         }
     }

@@ -26,6 +26,7 @@
 //! | `flow` (`DeliveryFlow`) | the delivery budgets of this shard and the others | nothing else |
 //! | `parking` (`ParkingLot`) | parked sockets and their epoll watcher | the sockets |
 //! | `connection` | one connection's outbound queue and the flags its task obeys | nothing else |
+//! | `access` | the authentication files and ACL in force, the failed-authentication throttle (`throttle`) | nothing else |
 //!
 //! ## Glue: how the parts work together (`impl Shard`)
 //!
@@ -49,6 +50,7 @@
 //! - `read_ahead`: the acknowledgements behind a PUBLISH paused by `flow`.
 //! - `ring_message`: what crosses the rings between shards.
 
+mod access;
 mod attach;
 mod clock;
 mod connect_read;
@@ -67,6 +69,7 @@ mod routing;
 mod sessions;
 mod store;
 mod task;
+mod throttle;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -111,6 +114,8 @@ pub struct ShardSetup {
     pub persistence: Option<PersistSetup>,
     /// Seeds of the trie replica's label hashing, random per broker start.
     pub label_seeds: [u64; 4],
+    /// The authentication and ACL files, shared by the shards.
+    pub auth: Arc<crate::auth::AuthRegistry>,
 }
 
 /// The state of one shard: its settings, and the parts that own the rest.
@@ -125,8 +130,9 @@ pub struct Shard {
     shard_count: usize,
     /// The broker configuration.
     config: Config,
-    /// The settings every session of the shard runs under.
-    session_config: Arc<SessionConfig>,
+    /// The settings every session of the shard runs under, with the
+    /// authentication files in force.
+    access: access::Access,
     /// The counts this shard's sessions keep together (its delivery backlog
     /// among them, which `flow` reads).
     session_meters: Arc<SessionMeters>,
@@ -186,11 +192,14 @@ pub async fn run(setup: ShardSetup) {
             (None, None)
         }
     };
-    let session_config = Arc::new(SessionConfig {
+    let session_config = SessionConfig {
         journal: setup.persistence.is_some(),
         ..setup.config.session_config()
-    });
-    let session_meters = Arc::new(SessionMeters::with_drop_tally(setup.stats.session_drops()));
+    };
+    let session_meters = Arc::new(SessionMeters::with_tallies(
+        setup.stats.session_drops(),
+        setup.stats.acl_denials(),
+    ));
     let flow = flow::DeliveryFlow::new(
         Arc::clone(&session_meters.delivery_gauge),
         setup.config.delivery_budget_bytes,
@@ -206,7 +215,7 @@ pub async fn run(setup: ShardSetup) {
         index: setup.index,
         shard_count: setup.shard_count,
         config: setup.config,
-        session_config,
+        access: access::Access::new(setup.auth, session_config),
         session_meters,
         clock: clock::ShardClock::new(setup.epoch),
         stats: setup.stats,

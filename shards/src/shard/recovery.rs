@@ -66,7 +66,7 @@ impl Shard {
         let mut actions = Vec::new();
         let session = match Session::from_snapshot(
             snapshot,
-            &self.session_config,
+            &self.access.session_config(),
             &self.session_meters,
             now_ms,
             wall_ms,

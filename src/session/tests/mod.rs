@@ -1,6 +1,7 @@
 //! Unit tests of the session state machine, one file per concern, driven by a fake
 //! clock: every `now_ms` is a value the test passes in.
 
+mod acl;
 mod alias;
 mod connack_size;
 mod connect;

@@ -38,6 +38,11 @@ pub mod reason {
     pub const MALFORMED_PACKET: u8 = 0x81;
     pub const PROTOCOL_ERROR: u8 = 0x82;
     pub const BAD_AUTHENTICATION_METHOD: u8 = 0x8C;
+    pub const RETURN_BAD_USER_NAME_OR_PASSWORD: u8 = 0x04;
+    pub const RETURN_NOT_AUTHORIZED: u8 = 0x05;
+    pub const BAD_USER_NAME_OR_PASSWORD: u8 = 0x86;
+    pub const NOT_AUTHORIZED: u8 = 0x87;
+    pub const FAILURE: u8 = 0x80;
     pub const SERVER_SHUTTING_DOWN: u8 = 0x8B;
     pub const KEEP_ALIVE_TIMEOUT: u8 = 0x8D;
     pub const SESSION_TAKEN_OVER: u8 = 0x8E;
@@ -195,6 +200,8 @@ pub struct Connect {
     pub keep_alive_s: u16,
     pub properties: Properties,
     pub will: Option<Will>,
+    pub username: Option<String>,
+    pub password: Option<Vec<u8>>,
 }
 
 impl Connect {
@@ -207,6 +214,8 @@ impl Connect {
             keep_alive_s: 0,
             properties: Properties::default(),
             will: None,
+            username: None,
+            password: None,
         }
     }
 
@@ -225,13 +234,15 @@ impl Connect {
     /// otherwise, 3.1.2.1), level, Connect Flags (3.1.2.3: bit 1 Clean Start,
     /// bit 2 Will Flag, bits 3-4 Will QoS), Keep Alive (3.1.2.10), under 5.0
     /// the properties (3.1.2.11); then the payload (3.1.3): client id, the
-    /// will's properties (5.0), topic and payload.
+    /// will's properties (5.0), topic and payload, User Name and Password
+    /// (flags bits 7 and 6).
     pub fn encode(&self) -> Vec<u8> {
         let mut rest = string(if self.level == V3_1 { "MQIsdp" } else { "MQTT" });
         let mut flags = u8::from(self.clean_start) << 1;
         if let Some(will) = &self.will {
             flags |= 0x04 | will.qos << 3;
         }
+        flags |= u8::from(self.username.is_some()) << 7 | u8::from(self.password.is_some()) << 6;
         rest.extend([self.level, flags]);
         rest.extend(self.keep_alive_s.to_be_bytes());
         if self.level == V5 {
@@ -244,6 +255,12 @@ impl Connect {
             }
             rest.extend(string(&will.topic_name));
             rest.extend(binary(&will.payload));
+        }
+        if let Some(username) = &self.username {
+            rest.extend(string(username));
+        }
+        if let Some(password) = &self.password {
+            rest.extend(binary(password));
         }
         packet(0x10, &rest)
     }
