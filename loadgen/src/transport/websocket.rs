@@ -406,3 +406,268 @@ impl FrameDecoder {
         self.control.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Decodes `input` fed in pieces of `piece` bytes.
+    fn decode_in_pieces(
+        input: &[u8],
+        piece: usize,
+    ) -> (Result<(), WebSocketError>, Vec<u8>, Vec<u8>, bool) {
+        let mut decoder = FrameDecoder::default();
+        let mut data = ReadBuffer::default();
+        let mut replies = Vec::new();
+        let mut result = Ok(());
+        for chunk in input.chunks(piece.max(1)) {
+            result = decoder.receive(chunk, &mut data, &mut replies);
+            if result.is_err() {
+                break;
+            }
+        }
+        (result, data.unread().to_vec(), replies, decoder.is_closed())
+    }
+
+    /// Reads one masked client frame as a server would: (first byte, payload).
+    fn read_client_frame(frame: &[u8]) -> (u8, Vec<u8>, usize) {
+        assert_eq!(frame[1] & 0x80, 0x80, "client frames are masked");
+        let (len, at) = match frame[1] & 0x7F {
+            126 => (usize::from(u16::from_be_bytes([frame[2], frame[3]])), 4),
+            127 => (
+                u64::from_be_bytes(frame[2..10].try_into().unwrap()) as usize,
+                10,
+            ),
+            len => (usize::from(len), 2),
+        };
+        let mask: [u8; 4] = frame[at..at + 4].try_into().unwrap();
+        let mut payload = frame[at + 4..at + 4 + len].to_vec();
+        for (i, byte) in payload.iter_mut().enumerate() {
+            *byte ^= mask[i % 4];
+        }
+        (frame[0], payload, at + 4 + len)
+    }
+
+    #[test]
+    fn the_rfc_6455_masked_hello_is_encoded_byte_for_byte() {
+        // RFC 6455 section 5.7: a single-frame masked text message "Hello".
+        let mut out = Vec::new();
+        encode_frame(Opcode::Text, b"Hello", [0x37, 0xfa, 0x21, 0x3d], &mut out);
+        assert_eq!(
+            out,
+            [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]
+        );
+    }
+
+    #[test]
+    fn lengths_take_the_7_16_and_64_bit_forms_at_their_bounds() {
+        for (len, header) in [
+            (125usize, vec![0x82, 0x80 | 125]),
+            (126, vec![0x82, 0x80 | 126, 0x00, 0x7E]),
+            (65535, vec![0x82, 0x80 | 126, 0xFF, 0xFF]),
+            (65536, vec![0x82, 0x80 | 127, 0, 0, 0, 0, 0, 1, 0, 0]),
+        ] {
+            let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let mut out = Vec::new();
+            encode_frame(Opcode::Binary, &payload, [1, 2, 3, 4], &mut out);
+            assert_eq!(out[..header.len()], header[..], "{len}");
+            let (first, read, frame_len) = read_client_frame(&out);
+            assert_eq!(first, 0x82);
+            assert_eq!(read, payload, "{len}");
+            assert_eq!(frame_len, out.len());
+        }
+    }
+
+    #[test]
+    fn word_wise_masking_matches_the_rfc_byte_by_byte_definition() {
+        let mask = [0xA1, 0x02, 0xF3, 0x44];
+        for len in 0..40 {
+            let original: Vec<u8> = (0..len).map(|i| (i * 31 + 7) as u8).collect();
+            let mut masked = original.clone();
+            apply_mask(&mut masked, mask);
+            let expected: Vec<u8> = original
+                .iter()
+                .enumerate()
+                .map(|(i, byte)| byte ^ mask[i % 4])
+                .collect();
+            assert_eq!(masked, expected, "{len}");
+        }
+    }
+
+    #[test]
+    fn the_rfc_6455_unmasked_frames_decode_in_any_split() {
+        // RFC 6455 section 5.7: "Hel" + "lo" as two fragments (here binary,
+        // MQTT's kind), then a 256-byte binary frame with the 16-bit length.
+        let mut wire = vec![0x02, 0x03, b'H', b'e', b'l', 0x80, 0x02, b'l', b'o'];
+        wire.extend_from_slice(&[0x82, 0x7E, 0x01, 0x00]);
+        wire.extend((0..256).map(|i| i as u8));
+        let mut expected = b"Hello".to_vec();
+        expected.extend((0..256).map(|i| i as u8));
+        for piece in 1..=wire.len() {
+            let (result, data, replies, closed) = decode_in_pieces(&wire, piece);
+            assert_eq!(result, Ok(()));
+            assert_eq!(data, expected, "pieces of {piece}");
+            assert!(replies.is_empty() && !closed);
+        }
+    }
+
+    #[test]
+    fn a_ping_between_fragments_is_answered_with_a_masked_pong_of_its_payload() {
+        // RFC 6455 section 5.7's unmasked ping "Hello", inside a fragmented message.
+        let wire = [
+            &[0x02, 0x01, b'A'][..],
+            &[0x89, 0x05, b'H', b'e', b'l', b'l', b'o'],
+            &[0x8A, 0x00],
+            &[0x80, 0x01, b'B'],
+        ]
+        .concat();
+        for piece in 1..=wire.len() {
+            let (result, data, replies, _) = decode_in_pieces(&wire, piece);
+            assert_eq!(result, Ok(()));
+            assert_eq!(data, b"AB");
+            let (first, payload, len) = read_client_frame(&replies);
+            assert_eq!((first, payload.as_slice()), (0x8A, &b"Hello"[..]));
+            assert_eq!(len, replies.len(), "one pong, none for the pong received");
+        }
+    }
+
+    #[test]
+    fn a_close_is_echoed_with_its_status_code_and_ends_the_stream() {
+        let wire = [0x82, 0x01, b'x', 0x88, 0x02, 0x03, 0xE9, 0x82, 0x01, b'y'];
+        let (result, data, replies, closed) = decode_in_pieces(&wire, 1);
+        assert_eq!(result, Ok(()));
+        assert_eq!(data, b"x", "nothing is read after the close");
+        assert!(closed);
+        let (first, payload, _) = read_client_frame(&replies);
+        assert_eq!((first, payload.as_slice()), (0x88, &[0x03, 0xE9][..]));
+    }
+
+    #[test]
+    fn frames_a_server_may_not_send_are_refused() {
+        let cases: [(&[u8], WebSocketError); 8] = [
+            (&[0x81, 0x01, b'x'], WebSocketError::TextFrame),
+            (&[0xC2, 0x01, b'x'], WebSocketError::ReservedBitsSet),
+            (
+                &[0x82, 0x81, 1, 2, 3, 4, b'x'],
+                WebSocketError::MaskedByServer,
+            ),
+            (&[0x83, 0x00], WebSocketError::UnknownOpcode(3)),
+            (&[0x80, 0x01, b'x'], WebSocketError::FragmentationBroken),
+            (
+                &[0x02, 0x00, 0x82, 0x00],
+                WebSocketError::FragmentationBroken,
+            ),
+            (&[0x09, 0x00], WebSocketError::ControlFrameInvalid),
+            (
+                &[0x89, 0x7E, 0x00, 0x7E],
+                WebSocketError::ControlFrameInvalid,
+            ),
+        ];
+        for (wire, error) in cases {
+            assert_eq!(
+                decode_in_pieces(wire, wire.len()).0,
+                Err(error),
+                "{wire:x?}"
+            );
+        }
+        let huge = [0x82, 0x7F, 0x80, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(
+            decode_in_pieces(&huge, 3).0,
+            Err(WebSocketError::LengthInvalid)
+        );
+    }
+
+    #[test]
+    fn the_rfc_6455_example_key_gets_its_accept() {
+        // RFC 6455 section 1.3.
+        assert_eq!(
+            accept_for("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn an_upgrade_answer_is_checked_and_what_follows_it_left() {
+        let (request, accept) = upgrade_request("broker:8080", "/mqtt", &[7; 16]);
+        let request = String::from_utf8(request).unwrap();
+        assert!(request.starts_with("GET /mqtt HTTP/1.1\r\nHost: broker:8080\r\n"));
+        assert!(request.contains("\r\nSec-WebSocket-Protocol: mqtt\r\n"));
+        assert!(request.ends_with("\r\n\r\n"));
+        let answer = |status: &str, accept: &str, protocol: &str| {
+            format!(
+                "HTTP/1.1 {status}\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n\
+                 Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: {protocol}\r\n\r\n"
+            )
+            .into_bytes()
+        };
+        let good = answer("101 Switching Protocols", &accept, "mqtt");
+        let mut with_frame = good.clone();
+        with_frame.extend_from_slice(&[0x82, 0x00]);
+        assert_eq!(
+            read_upgrade_answer(&with_frame, &accept),
+            Ok(Some(good.len()))
+        );
+        assert_eq!(
+            read_upgrade_answer(&good[..good.len() - 1], &accept),
+            Ok(None)
+        );
+        assert_eq!(
+            read_upgrade_answer(&answer("404 Not Found", &accept, "mqtt"), &accept),
+            Err(WebSocketError::UpgradeRefused(404))
+        );
+        assert_eq!(
+            read_upgrade_answer(&answer("101 OK", "bm90IGl0", "mqtt"), &accept),
+            Err(WebSocketError::AcceptMismatch)
+        );
+        assert_eq!(
+            read_upgrade_answer(&answer("101 OK", &accept, "mqttv3.1"), &accept),
+            Err(WebSocketError::SubprotocolMismatch("mqttv3.1".into()))
+        );
+        let endless = [
+            b"HTTP/1.1 101 OK\r\n".as_slice(),
+            &[b'X'; WEBSOCKET_UPGRADE_MAX],
+        ]
+        .concat();
+        assert!(read_upgrade_answer(&endless, &accept).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_the_decoder(
+            wire in proptest::collection::vec(any::<u8>(), 0..512),
+            piece in 1usize..64,
+        ) {
+            let _ = decode_in_pieces(&wire, piece);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_the_upgrade_reader(
+            wire in proptest::collection::vec(any::<u8>(), 0..512),
+        ) {
+            let _ = read_upgrade_answer(&wire, "x");
+        }
+
+        #[test]
+        fn payloads_split_into_frames_arrive_whole_and_in_order(
+            payloads in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 1..8),
+            piece in 1usize..100,
+        ) {
+            // Each payload as one unmasked server frame, as a broker sends them.
+            let mut wire = Vec::new();
+            for payload in &payloads {
+                wire.push(0x82);
+                if payload.len() < 126 {
+                    wire.push(payload.len() as u8);
+                } else {
+                    wire.push(126);
+                    wire.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+                }
+                wire.extend_from_slice(payload);
+            }
+            let (result, data, _, _) = decode_in_pieces(&wire, piece);
+            prop_assert_eq!(result, Ok(()));
+            prop_assert_eq!(data, payloads.concat());
+        }
+    }
+}
