@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use shardmq::protocol::{ProtocolVersion, QoS};
-use shardmq_loadgen::{Scenario, ScenarioKind};
+use shardmq_loadgen::{
+    ClientCertificate, Scenario, ScenarioKind, TlsOptions, TransportOptions, WebSocketOptions,
+};
 
 /// A sharded MQTT load generator.
 #[derive(Debug, Parser)]
@@ -86,6 +88,30 @@ struct Common {
     /// Broker port.
     #[arg(short = 'P', long, default_value_t = 1883)]
     port: u16,
+    /// Connect over TLS (with --ws: WebSocket over TLS).
+    #[arg(long)]
+    tls: bool,
+    /// CA certificates (PEM) the broker's certificate must chain to.
+    #[arg(long, requires = "tls")]
+    cafile: Option<PathBuf>,
+    /// Accept any broker certificate, for brokers with self-signed ones.
+    #[arg(long, requires = "tls", conflicts_with = "cafile")]
+    insecure: bool,
+    /// Client certificate chain (PEM), for brokers that ask for one.
+    #[arg(long, requires_all = ["tls", "key"])]
+    cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, requires_all = ["tls", "cert"])]
+    key: Option<PathBuf>,
+    /// The name the broker's certificate must carry (default: --host).
+    #[arg(long, requires = "tls")]
+    server_name: Option<String>,
+    /// MQTT over WebSocket (with --tls: over TLS).
+    #[arg(long)]
+    ws: bool,
+    /// The WebSocket request path.
+    #[arg(long, default_value = "/mqtt")]
+    ws_path: String,
     /// Executor threads (default: all CPUs).
     #[arg(long)]
     shards: Option<usize>,
@@ -202,6 +228,7 @@ impl Cli {
             .next()
             .ok_or_else(|| format!("--host {} has no address", common.host))?;
         let mut scenario = Scenario::new(kind, broker);
+        scenario.transport = transport(&common)?;
         apply_common(&mut scenario, &common)?;
         scenario.publishers = publishers;
         scenario.subscribers = subscribers;
@@ -250,6 +277,42 @@ fn apply_common(scenario: &mut Scenario, common: &Common) -> Result<(), String> 
     scenario.broker_pid = common.broker_pid;
     scenario.progress = !common.quiet;
     Ok(())
+}
+
+fn transport(common: &Common) -> Result<TransportOptions, String> {
+    let tls = common.tls.then(|| TlsOptions {
+        ca_file: common.cafile.clone(),
+        insecure: common.insecure,
+        client_certificate: common.cert.clone().zip(common.key.clone()).map(
+            |(cert_file, key_file)| ClientCertificate {
+                cert_file,
+                key_file,
+            },
+        ),
+        server_name: common
+            .server_name
+            .clone()
+            .unwrap_or_else(|| common.host.clone()),
+    });
+    if tls
+        .as_ref()
+        .is_some_and(|tls| tls.ca_file.is_none() && !tls.insecure)
+    {
+        return Err("--tls needs --cafile, or --insecure to skip verification".to_string());
+    }
+    if !common.ws && common.ws_path != "/mqtt" {
+        return Err("--ws-path needs --ws".to_string());
+    }
+    let host = if common.host.contains(':') {
+        format!("[{}]:{}", common.host, common.port)
+    } else {
+        format!("{}:{}", common.host, common.port)
+    };
+    let websocket = common.ws.then(|| WebSocketOptions {
+        path: common.ws_path.clone(),
+        host,
+    });
+    Ok(TransportOptions { tls, websocket })
 }
 
 fn seconds(option: &str, value: f64) -> Result<Duration, String> {
@@ -311,6 +374,59 @@ mod tests {
         assert!(parse(&["loadgen", "p2p", "-V", "3"])
             .unwrap_err()
             .contains("--protocol-version"));
+    }
+
+    #[test]
+    fn tls_and_ws_options_become_the_transport() {
+        let (scenario, _) = parse(&[
+            "loadgen",
+            "p2p",
+            "--host",
+            "localhost",
+            "--port",
+            "8884",
+            "--tls",
+            "--cafile",
+            "ca.pem",
+            "--cert",
+            "client.pem",
+            "--key",
+            "client.key",
+            "--ws",
+        ])
+        .unwrap();
+        let transport = &scenario.transport;
+        assert_eq!(transport.name(), "wss");
+        let tls = transport.tls.as_ref().unwrap();
+        assert_eq!(tls.server_name, "localhost");
+        assert_eq!(tls.ca_file, Some(PathBuf::from("ca.pem")));
+        let client = tls.client_certificate.as_ref().unwrap();
+        assert_eq!(client.key_file, PathBuf::from("client.key"));
+        let websocket = transport.websocket.as_ref().unwrap();
+        assert_eq!(websocket.path, "/mqtt");
+        assert_eq!(websocket.host, "localhost:8884");
+
+        let (scenario, _) = parse(&["loadgen", "p2p", "--tls", "--insecure"]).unwrap();
+        assert_eq!(scenario.transport.name(), "tls");
+        let (scenario, _) = parse(&["loadgen", "p2p", "--ws", "--ws-path", "/"]).unwrap();
+        assert_eq!(scenario.transport.websocket.unwrap().path, "/");
+        let (scenario, _) = parse(&["loadgen", "p2p"]).unwrap();
+        assert_eq!(scenario.transport.name(), "tcp");
+    }
+
+    #[test]
+    fn tls_options_that_do_not_fit_are_refused() {
+        let refused = |args: &[&str]| parse(args).unwrap_err();
+        assert!(refused(&["loadgen", "p2p", "--tls"]).contains("--cafile"));
+        assert!(refused(&["loadgen", "p2p", "--cafile", "ca.pem"]).contains("--tls"));
+        assert!(
+            refused(&["loadgen", "p2p", "--tls", "--cafile", "a", "--insecure"])
+                .contains("--insecure")
+        );
+        assert!(
+            refused(&["loadgen", "p2p", "--tls", "--insecure", "--cert", "c"]).contains("--key")
+        );
+        assert!(refused(&["loadgen", "p2p", "--ws-path", "/x"]).contains("--ws"));
     }
 
     #[test]

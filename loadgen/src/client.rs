@@ -96,7 +96,7 @@ pub async fn run(
             properties: DisconnectProperties::default(),
         }));
         // The run does not depend on the broker reading this.
-        let _ = connection.flush().await;
+        let _ = connection.close().await;
     }
 }
 
@@ -172,7 +172,7 @@ async fn run_loop(ctx: &ShardContext, connection: &mut Connection, role: &RefCel
         {
             connection.queue(&Packet::PingReq);
         }
-        if connection.queued_len() > 0 {
+        if connection.wants_flush() {
             if connection.flush().await.is_err() {
                 ctx.stats.borrow_mut().errors.connection_lost += 1;
                 return End::Failed;

@@ -1,7 +1,7 @@
 //! One MQTT connection over a glommio socket: connecting (optionally from a
-//! chosen local address), framing packets in and out through the shared codec,
-//! and batching writes so that one flush carries every packet queued since the
-//! last.
+//! chosen local address), the transport's handshakes (TLS, WebSocket upgrade),
+//! framing packets in and out through the shared codec, and batching writes so
+//! that one flush carries every packet queued since the last.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -20,11 +20,18 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::limits::{MAXIMUM_PACKET_SIZE, READ_CHUNK_MAX, READ_CHUNK_MIN};
 use crate::payload::PayloadHeader;
+use crate::read_buffer::ReadBuffer;
+use crate::transport::{Connector, Layers};
 
 /// An open MQTT connection.
 pub struct Connection {
     stream: TcpStream,
     protocol_version: ProtocolVersion,
+    /// TLS and WebSocket; `None` for plain TCP, whose bytes are read
+    /// straight into `read_buffer` and written straight from `write_buffer`.
+    layers: Option<Box<Layers>>,
+    /// What the socket gave, before the layers decode it (not with plain TCP).
+    wire_in: Vec<u8>,
     read_buffer: ReadBuffer,
     read_chunk: usize,
     write_buffer: BytesMut,
@@ -32,22 +39,49 @@ pub struct Connection {
 
 impl Connection {
     /// Opens a TCP connection to `broker`, from `bind` when given, with
-    /// TCP_NODELAY set. The connect is started non-blocking and completes
-    /// under the first write: a socket still connecting is not writable, so
-    /// glommio's write waits for the handshake (or reports its failure).
+    /// TCP_NODELAY set, with the transport layers of `connector`. The connect
+    /// is started non-blocking and completes under the first write: a socket
+    /// still connecting is not writable, so glommio's write waits for the
+    /// handshake (or reports its failure). The layers' handshakes are
+    /// [`start`](Connection::start)'s.
     pub fn open(
         broker: SocketAddr,
         bind: Option<IpAddr>,
         protocol_version: ProtocolVersion,
+        connector: &Connector,
     ) -> io::Result<Connection> {
+        let layers = connector.layers()?.map(Box::new);
         let socket = connecting_socket(broker, bind)?;
         Ok(Connection {
             stream: TcpStream::from(socket),
             protocol_version,
+            layers,
+            wire_in: Vec::new(),
             read_buffer: ReadBuffer::default(),
             read_chunk: READ_CHUNK_MIN,
             write_buffer: BytesMut::new(),
         })
+    }
+
+    /// Carries out the transport's handshakes: TLS, then the WebSocket
+    /// upgrade. Nothing to do over plain TCP. An `InvalidData` error is the
+    /// broker's answer refused (certificate, upgrade), any other an I/O one.
+    pub async fn start(&mut self) -> io::Result<()> {
+        loop {
+            self.flush().await?;
+            match &self.layers {
+                Some(layers) if !layers.is_open() => {}
+                _ => return Ok(()),
+            }
+            if self.read_more().await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+    }
+
+    /// Whether the last TLS handshake resumed a session; `None` without TLS.
+    pub fn tls_resumed(&self) -> Option<bool> {
+        self.layers.as_ref()?.tls_resumed()
     }
 
     /// Encodes `packet` into the write buffer; nothing is sent until [`flush`].
@@ -63,31 +97,84 @@ impl Connection {
         self.write_buffer.len()
     }
 
-    /// Writes every queued packet.
+    /// Whether a [`flush`](Connection::flush) has anything to write: queued
+    /// packets, or what the transport answers by itself (a pong, TLS
+    /// records).
+    pub fn wants_flush(&self) -> bool {
+        !self.write_buffer.is_empty()
+            || self
+                .layers
+                .as_ref()
+                .is_some_and(|layers| !layers.wire_out().is_empty())
+    }
+
+    /// Writes every queued packet (through the transport's layers, in one
+    /// WebSocket frame), and whatever the layers have to send.
     pub async fn flush(&mut self) -> io::Result<()> {
-        if self.write_buffer.is_empty() {
+        let Some(layers) = &mut self.layers else {
+            if !self.write_buffer.is_empty() {
+                self.stream.write_all(&self.write_buffer).await?;
+                self.write_buffer.clear();
+            }
             return Ok(());
+        };
+        if !self.write_buffer.is_empty() {
+            layers.send(&self.write_buffer)?;
+            self.write_buffer.clear();
         }
-        self.stream.write_all(&self.write_buffer).await?;
-        self.write_buffer.clear();
+        if !layers.wire_out().is_empty() {
+            self.stream.write_all(layers.wire_out()).await?;
+            layers.clear_wire_out();
+        }
         Ok(())
     }
 
-    /// Reads what the socket has into the read buffer. `Ok(0)` is the end of
-    /// the stream. The chunk read at once grows while reads fill it, so that
+    /// Queues the transport's closing (WebSocket Close, TLS close_notify)
+    /// after the queued packets, and writes it all.
+    pub async fn close(&mut self) -> io::Result<()> {
+        if let Some(layers) = &mut self.layers {
+            if !self.write_buffer.is_empty() {
+                layers.send(&self.write_buffer)?;
+                self.write_buffer.clear();
+            }
+            layers.close()?;
+        }
+        self.flush().await
+    }
+
+    /// Reads what the socket has into the read buffer, through the
+    /// transport's layers. Returns the bytes read from the socket; `Ok(0)` is
+    /// the end of the stream, or the broker's closing of the WebSocket or
+    /// TLS session. The chunk read at once grows while reads fill it, so that
     /// idle connections hold little memory and busy ones few syscalls.
     ///
     /// Cancel-safe: a read dropped before it completes leaves the buffer's
     /// unread bytes as they were.
     pub async fn read_more(&mut self) -> io::Result<usize> {
-        let end = self.read_buffer.make_room(self.read_chunk);
-        let read = self
-            .stream
-            .read(&mut self.read_buffer.bytes[end..end + self.read_chunk])
-            .await?;
-        self.read_buffer.end += read;
-        if read == self.read_chunk {
-            self.read_chunk = (self.read_chunk * 2).min(READ_CHUNK_MAX);
+        let chunk = self.read_chunk;
+        let read = match &mut self.layers {
+            None => {
+                let read = self.stream.read(self.read_buffer.room(chunk)).await?;
+                self.read_buffer.filled(read);
+                read
+            }
+            Some(layers) => {
+                if self.wire_in.len() < chunk {
+                    self.wire_in.resize(chunk, 0);
+                }
+                let read = self.stream.read(&mut self.wire_in[..chunk]).await?;
+                layers.receive(&self.wire_in[..read], &mut self.read_buffer)?;
+                if layers.is_closed() {
+                    // Best effort: the answering Close frame, then the end.
+                    let _ = self.stream.write_all(layers.wire_out()).await;
+                    layers.clear_wire_out();
+                    return Ok(0);
+                }
+                read
+            }
+        };
+        if read == chunk {
+            self.read_chunk = (chunk * 2).min(READ_CHUNK_MAX);
         }
         Ok(read)
     }
@@ -127,7 +214,7 @@ impl Connection {
                 if let Some(summary) =
                     read_publish_in_place(frame, &header, self.protocol_version.is_v5())?
                 {
-                    self.read_buffer.start += header.frame_len();
+                    self.read_buffer.consume(header.frame_len());
                     return Ok(Some(Incoming::Publish(summary)));
                 }
             }
@@ -141,7 +228,7 @@ impl Connection {
                     0 => return Err(ProtocolError::ZeroPacketId),
                     packet_id => packet_id,
                 };
-                self.read_buffer.start += header.frame_len();
+                self.read_buffer.consume(header.frame_len());
                 let response = PublishResponse::success(packet_id);
                 return Ok(Some(Incoming::Packet(match header.packet_type {
                     PacketType::PubAck => Packet::PubAck(response),
@@ -246,49 +333,6 @@ fn read_publish_in_place(
         packet_id,
         payload_header: PayloadHeader::read(&body[at..]),
     }))
-}
-
-/// Bytes read and not yet taken, `bytes[start..end]`. `bytes` is
-/// zero-filled only as it grows, so a read does not clear the space it reads
-/// into.
-#[derive(Debug, Default)]
-struct ReadBuffer {
-    bytes: Vec<u8>,
-    start: usize,
-    end: usize,
-}
-
-impl ReadBuffer {
-    /// The bytes read and not yet taken.
-    fn unread(&self) -> &[u8] {
-        &self.bytes[self.start..self.end]
-    }
-
-    /// Takes the first `len` unread bytes, if that many are there.
-    fn take(&mut self, len: usize) -> Option<&[u8]> {
-        if self.end - self.start < len {
-            return None;
-        }
-        self.start += len;
-        Some(&self.bytes[self.start - len..self.start])
-    }
-
-    /// Makes room for `len` more bytes after the unread ones, moving those
-    /// to the front first; returns where the room starts.
-    fn make_room(&mut self, len: usize) -> usize {
-        if self.bytes.len() - self.end < len {
-            self.bytes.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-            if self.bytes.len() - self.end < len {
-                self.bytes.resize(self.end + len, 0);
-            }
-        } else if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        }
-        self.end
-    }
 }
 
 /// A socket connecting (non-blocking) to `broker`, from `bind` when given,
@@ -430,15 +474,15 @@ mod tests {
     /// `next_incoming` over `wire`, on a connection that never connects.
     fn incoming(wire: &[u8], version: ProtocolVersion) -> Result<Option<Incoming>, ProtocolError> {
         let mut buffer = ReadBuffer::default();
-        let at = buffer.make_room(wire.len());
-        buffer.bytes[at..at + wire.len()].copy_from_slice(wire);
-        buffer.end += wire.len();
+        buffer.put(wire);
         let executor = glommio::LocalExecutorBuilder::default().make().unwrap();
         executor.run(async move {
             let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
             let mut connection = Connection {
                 stream: TcpStream::from(socket),
                 protocol_version: version,
+                layers: None,
+                wire_in: Vec::new(),
                 read_buffer: buffer,
                 read_chunk: READ_CHUNK_MIN,
                 write_buffer: BytesMut::new(),
@@ -496,38 +540,6 @@ mod tests {
         );
         let wire = frame(&aliased, ProtocolVersion::V5);
         assert_eq!(read_in_place(&wire, true).unwrap(), None);
-    }
-
-    #[test]
-    fn the_read_buffer_keeps_unread_bytes_in_order_as_it_makes_room() {
-        let mut buffer = ReadBuffer::default();
-        let mut expected = std::collections::VecDeque::new();
-        let mut next = 0u8;
-        let mut most_unread = 0;
-        for round in 0..200usize {
-            let room = 1 + round % 37;
-            most_unread = most_unread.max(expected.len());
-            let at = buffer.make_room(room);
-            assert!(buffer.bytes.len() >= at + room);
-            let filled = room.saturating_sub(round % 3);
-            for byte in &mut buffer.bytes[at..at + filled] {
-                *byte = next;
-                expected.push_back(next);
-                next = next.wrapping_add(1);
-            }
-            buffer.end += filled;
-            let take = (round * 7) % 23;
-            let taken = buffer.take(take).map(<[u8]>::to_vec);
-            if take <= expected.len() {
-                let want: Vec<u8> = expected.drain(..take).collect();
-                assert_eq!(taken, Some(want));
-            } else {
-                assert_eq!(taken, None);
-            }
-            assert!(buffer.unread().iter().eq(expected.iter()));
-        }
-        // Room is made by moving the unread bytes, not by growing forever.
-        assert!(buffer.bytes.len() <= most_unread + 37);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::control::RunControl;
 use crate::limits::HANDSHAKES_PER_SHARD_MAX;
 use crate::scenario::Scenario;
 use crate::stats::ShardStats;
+use crate::transport::Connector;
 
 /// Shard-local state, shared by `Rc` between the shard's tasks.
 pub struct ShardContext {
@@ -17,6 +18,8 @@ pub struct ShardContext {
     pub shard: usize,
     /// The run's scenario.
     pub scenario: Scenario,
+    /// Opens connections of the scenario's transport.
+    pub connector: Connector,
     /// State shared with the other shards.
     pub control: Arc<RunControl>,
     /// This shard's counters.
@@ -33,10 +36,16 @@ pub struct ShardContext {
 
 impl ShardContext {
     /// The context of shard `shard`.
-    pub fn new(shard: usize, scenario: Scenario, control: Arc<RunControl>) -> ShardContext {
+    pub fn new(
+        shard: usize,
+        scenario: Scenario,
+        connector: Connector,
+        control: Arc<RunControl>,
+    ) -> ShardContext {
         ShardContext {
             shard,
             scenario,
+            connector,
             control,
             stats: RefCell::new(ShardStats::default()),
             handshakes: Semaphore::new(HANDSHAKES_PER_SHARD_MAX),

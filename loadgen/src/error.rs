@@ -11,6 +11,9 @@ pub enum Error {
     /// A shard's executor could not be started (io_uring unavailable, the
     /// memlock limit too low, no such CPU).
     Executor(String),
+    /// The transport's files could not be used (an unreadable CA file,
+    /// certificate or key); the text names the option and the file.
+    Transport(String),
     /// A shard stopped without a result.
     ShardFailed(usize),
 }
@@ -23,6 +26,7 @@ impl fmt::Display for Error {
                 f,
                 "cannot start a shard executor: {why} (io_uring needs Linux 5.8+ and a memlock limit of at least 512 KiB: `ulimit -l`)"
             ),
+            Error::Transport(why) => write!(f, "cannot set up the transport: {why}"),
             Error::ShardFailed(shard) => write!(f, "shard {shard} stopped without a result"),
         }
     }

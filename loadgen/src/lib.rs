@@ -20,7 +20,8 @@
 //! - [`scenario`]: what a run does; [`run`] carries it out, [`report`] is what it measured.
 //! - [`shard`]: one executor's part of a run; [`control`]: what shards share.
 //! - [`client`]: the task behind one connection; [`setup`], [`publisher`],
-//!   [`subscriber`] its phases and roles; [`connection`]: socket and codec.
+//!   [`subscriber`] its phases and roles; [`connection`]: socket and codec,
+//!   [`read_buffer`] what it received; [`transport`]: TLS and WebSocket.
 //! - [`schedule`], [`payload`], [`inflight`], [`tracker`], [`group`],
 //!   [`latency`]: the measuring parts, each testable on its own.
 //! - [`plan`], [`template`]: which connections exist and what they are called.
@@ -43,6 +44,7 @@ pub mod plan;
 pub mod procstat;
 pub mod progress;
 pub mod publisher;
+pub mod read_buffer;
 pub mod report;
 pub mod scenario;
 pub mod schedule;
@@ -52,6 +54,7 @@ pub mod stats;
 pub mod subscriber;
 pub mod template;
 pub mod tracker;
+pub mod transport;
 
 mod run;
 
@@ -59,3 +62,4 @@ pub use error::Error;
 pub use report::Report;
 pub use run::run;
 pub use scenario::{Scenario, ScenarioKind};
+pub use transport::{ClientCertificate, TlsOptions, TransportOptions, WebSocketOptions};

@@ -34,8 +34,14 @@ pub const READ_CHUNK_MIN: usize = 512;
 /// Bytes a connection reads per call, at most.
 pub const READ_CHUNK_MAX: usize = 64 * 1024;
 
-/// Handshakes (TCP connect, CONNECT, SUBSCRIBE) in flight at once per shard.
+/// Handshakes (TCP connect, TLS, WebSocket upgrade, CONNECT, SUBSCRIBE) in flight at once per shard.
 pub const HANDSHAKES_PER_SHARD_MAX: u64 = 512;
+
+/// Bytes of a WebSocket upgrade answer's head (status line and headers), at most.
+pub const WEBSOCKET_UPGRADE_MAX: usize = 8 * 1024;
+
+/// Headers of a WebSocket upgrade answer, at most.
+pub const WEBSOCKET_UPGRADE_HEADERS_MAX: usize = 32;
 
 /// Seconds a handshake may take before it counts as failed.
 pub const HANDSHAKE_TIMEOUT_S: u64 = 30;

@@ -19,6 +19,8 @@ pub struct Report {
     pub scenario: String,
     /// Broker address.
     pub broker: String,
+    /// How connections reached it: tcp, tls, ws or wss.
+    pub transport: String,
     /// Loadgen shards.
     pub shards: usize,
     /// Protocol level (4 or 5).
@@ -31,6 +33,9 @@ pub struct Report {
     pub connections_planned: u64,
     /// Connections set up.
     pub connections_established: u64,
+    /// TLS handshakes that resumed a session (of `connections_established`);
+    /// `None` without TLS.
+    pub tls_handshakes_resumed: Option<u64>,
     /// Seconds from the end of the warmup to the last message written.
     pub publish_window_s: f64,
     /// Messages written, warmup included.
@@ -94,7 +99,10 @@ impl Report {
         };
         row(
             "scenario",
-            format!("{} qos{} v{}", self.scenario, self.qos, self.protocol_level),
+            format!(
+                "{} qos{} v{} {}",
+                self.scenario, self.qos, self.protocol_level, self.transport
+            ),
         );
         row(
             "connections up / planned",
@@ -103,6 +111,9 @@ impl Report {
                 self.connections_established, self.connections_planned
             ),
         );
+        if let Some(resumed) = self.tls_handshakes_resumed {
+            row("TLS handshakes resumed", resumed.to_string());
+        }
         row(
             "published (msgs/s)",
             format!("{} ({:.0})", self.published, self.published_per_s),
@@ -263,6 +274,7 @@ pub fn build(
     Report {
         scenario: scenario_name(&scenario.kind).to_string(),
         broker: scenario.broker.to_string(),
+        transport: scenario.transport.name().to_string(),
         shards: scenario.shards,
         protocol_level: scenario.protocol_version as u8,
         qos: scenario.qos as u8,
@@ -271,6 +283,11 @@ pub fn build(
             + u64::from(scenario.subscriber_count())
             + u64::from(scenario.idle_count()),
         connections_established: stats.connections_established,
+        tls_handshakes_resumed: scenario
+            .transport
+            .tls
+            .is_some()
+            .then_some(stats.tls_resumed),
         publish_window_s: stats.last_publish_ns.saturating_sub(warmup_end_ns) as f64 / 1e9,
         published: stats.published,
         published_per_s: rate(stats.published_measured, stats.last_publish_ns),
@@ -304,6 +321,7 @@ pub fn build(
 
 fn merge_stats(total: &mut ShardStats, shard: &ShardStats) {
     total.connections_established += shard.connections_established;
+    total.tls_resumed += shard.tls_resumed;
     total.published += shard.published;
     total.published_measured += shard.published_measured;
     total.last_publish_ns = total.last_publish_ns.max(shard.last_publish_ns);

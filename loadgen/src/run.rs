@@ -12,6 +12,7 @@ use crate::progress::print_until_done;
 use crate::report::{self, Report, Samples};
 use crate::scenario::{Scenario, ScenarioKind};
 use crate::shard::run_shard;
+use crate::transport::Connector;
 
 /// glommio's registered-buffer arena per shard; loadgen does no direct file
 /// I/O, so the minimum keeps it well under a default memlock limit.
@@ -22,6 +23,7 @@ const IO_MEMORY_BYTES: usize = 64 * 1024;
 /// means the run could not start at all.
 pub fn run(scenario: &Scenario) -> Result<Report, Error> {
     scenario.validate()?;
+    let connector = Connector::new(&scenario.transport).map_err(Error::Transport)?;
     let before_setup = ProcessSample::take(scenario.broker_pid);
     let mut control = RunControl::new(
         scenario.shards,
@@ -42,8 +44,12 @@ pub fn run(scenario: &Scenario) -> Result<Report, Error> {
     let mut handles = Vec::with_capacity(scenario.shards);
     let mut spawn_error = None;
     for shard in 0..scenario.shards {
-        let (shard_scenario, shard_control, shard_progress) =
-            (scenario.clone(), control.clone(), progress_tx.clone());
+        let (shard_scenario, shard_connector, shard_control, shard_progress) = (
+            scenario.clone(),
+            connector.for_shard(),
+            control.clone(),
+            progress_tx.clone(),
+        );
         let spawned = LocalExecutorBuilder::new(Placement::Fixed(shard_cpu(
             &cpus,
             scenario.first_cpu,
@@ -51,7 +57,15 @@ pub fn run(scenario: &Scenario) -> Result<Report, Error> {
         )))
         .name(&format!("loadgen-{shard}"))
         .io_memory(IO_MEMORY_BYTES)
-        .spawn(move || run_shard(shard, shard_scenario, shard_control, shard_progress));
+        .spawn(move || {
+            run_shard(
+                shard,
+                shard_scenario,
+                shard_connector,
+                shard_control,
+                shard_progress,
+            )
+        });
         match spawned {
             Ok(handle) => handles.push(handle),
             Err(error) => {

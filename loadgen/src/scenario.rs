@@ -7,6 +7,7 @@ use shardmq::protocol::{ProtocolVersion, QoS};
 
 use crate::error::Error;
 use crate::limits::{CONNECTIONS_MAX, PAYLOAD_HEADER_LEN, PAYLOAD_SIZE_MAX, SHARDS_MAX};
+use crate::transport::TransportOptions;
 
 /// The shape of a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +40,8 @@ pub struct Scenario {
     pub kind: ScenarioKind,
     /// The broker.
     pub broker: SocketAddr,
+    /// How connections reach it: TCP (the default), TLS, WebSocket, or both.
+    pub transport: TransportOptions,
     /// Executor threads, one per core.
     pub shards: usize,
     /// CPU the first shard is pinned to; shard `i` runs on the `i`-th CPU
@@ -106,6 +109,7 @@ impl Scenario {
         Scenario {
             kind,
             broker,
+            transport: TransportOptions::default(),
             shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
             first_cpu: 0,
             protocol_version: ProtocolVersion::V3_1_1,
@@ -228,6 +232,11 @@ impl Scenario {
         }
         if self.duration.is_zero() {
             return invalid("duration must be above 0: it bounds every run");
+        }
+        if let Some(tls) = &self.transport.tls {
+            if tls.ca_file.is_none() && !tls.insecure {
+                return invalid("TLS needs a CA file to verify the broker, or insecure mode");
+            }
         }
         if self.protocol_version == ProtocolVersion::V3_1 {
             return invalid("protocol level 3 (3.1) is not supported by loadgen; use 4 or 5");

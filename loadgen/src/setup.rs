@@ -1,5 +1,6 @@
-//! Setting a connection up: TCP connect, CONNECT/CONNACK and, for
-//! subscribers, SUBSCRIBE/SUBACK, bounded by a timeout.
+//! Setting a connection up: TCP connect, the transport's handshakes (TLS,
+//! WebSocket upgrade), CONNECT/CONNACK and, for subscribers,
+//! SUBSCRIBE/SUBACK, bounded by a timeout.
 
 use std::time::Duration;
 
@@ -22,6 +23,9 @@ use crate::stats::ErrorCounts;
 pub enum SetupFailure {
     /// TCP connect failed or the socket closed before CONNACK/SUBACK.
     Connect,
+    /// The TLS handshake or the WebSocket upgrade failed on what the broker
+    /// sent (a certificate not trusted, an answer other than 101).
+    Transport,
     /// No answer within the handshake timeout.
     Timeout,
     /// CONNACK refused the connection.
@@ -37,6 +41,7 @@ impl SetupFailure {
     pub fn count(self, errors: &mut ErrorCounts) {
         match self {
             SetupFailure::Connect => errors.connect_failed += 1,
+            SetupFailure::Transport => errors.transport_failed += 1,
             SetupFailure::Timeout => errors.handshake_timeouts += 1,
             SetupFailure::Refused(code) => errors.connack_refused.add(code),
             SetupFailure::SubscribeRefused(code) => errors.subscribe_refused.add(code),
@@ -71,14 +76,30 @@ async fn handshake(
     plan: &ClientPlan,
 ) -> Result<(Connection, Granted), SetupFailure> {
     let scenario = &ctx.scenario;
-    let mut connection = Connection::open(scenario.broker, plan.bind, scenario.protocol_version)
-        .map_err(|_| SetupFailure::Connect)?;
+    let mut connection = Connection::open(
+        scenario.broker,
+        plan.bind,
+        scenario.protocol_version,
+        &ctx.connector,
+    )
+    .map_err(|_| SetupFailure::Connect)?;
+    connection
+        .start()
+        .await
+        .map_err(|error| match error.kind() {
+            std::io::ErrorKind::InvalidData => SetupFailure::Transport,
+            _ => SetupFailure::Connect,
+        })?;
+    if connection.tls_resumed() == Some(true) {
+        ctx.stats.borrow_mut().tls_resumed += 1;
+    }
     connection.queue(&Packet::Connect(Box::new(connect_packet(ctx, plan))));
     connection
         .flush()
         .await
         .map_err(|_| SetupFailure::Connect)?;
-    // The write completes once TCP is connected, so this times CONNECT to CONNACK.
+    // The write completes once TCP is connected and the transport started,
+    // so this times CONNECT to CONNACK.
     let sent_ns = ctx.now_ns();
     let granted = match read_packet(&mut connection).await? {
         Packet::ConnAck(connack) if connack.reason_code.is_error() => {

@@ -21,6 +21,7 @@ use crate::scenario::{Scenario, ScenarioKind};
 use crate::stats::ShardStats;
 use crate::subscriber::Subscriber;
 use crate::tracker::SequenceCounts;
+use crate::transport::Connector;
 
 /// What one subscriber received, per expected publisher.
 #[derive(Clone, Debug)]
@@ -47,15 +48,17 @@ pub struct ShardResult {
     pub start_ns: u64,
 }
 
-/// Runs shard `shard` of `scenario` to the end.
+/// Runs shard `shard` of `scenario` to the end, its connections opened by
+/// `connector`.
 pub async fn run_shard(
     shard: usize,
     scenario: Scenario,
+    connector: Connector,
     control: Arc<RunControl>,
     progress: Sender<ProgressSample>,
 ) -> ShardResult {
     let _abort_on_panic = AbortOnPanic(control.clone());
-    let ctx = Rc::new(ShardContext::new(shard, scenario, control));
+    let ctx = Rc::new(ShardContext::new(shard, scenario, connector, control));
     let plans = plan::for_shard(&ctx.scenario, shard);
     let ready = Rc::new(Semaphore::new(0));
     let start = Rc::new(Semaphore::new(0));

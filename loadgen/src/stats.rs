@@ -66,6 +66,9 @@ pub struct ErrorCounts {
     /// TCP connect failed or the connection closed before CONNACK
     /// (unreachable broker, refused port, reset).
     pub connect_failed: u64,
+    /// TLS handshake or WebSocket upgrade refused on what the broker sent
+    /// (an untrusted certificate, no 101 answer).
+    pub transport_failed: u64,
     /// No CONNACK or SUBACK within the handshake timeout.
     pub handshake_timeouts: u64,
     /// CONNACK with a failure reason code, by code.
@@ -89,6 +92,7 @@ impl ErrorCounts {
     /// Adds every count of `other`.
     pub fn merge(&mut self, other: &ErrorCounts) {
         self.connect_failed += other.connect_failed;
+        self.transport_failed += other.transport_failed;
         self.handshake_timeouts += other.handshake_timeouts;
         self.connack_refused.merge(&other.connack_refused);
         self.subscribe_refused.merge(&other.subscribe_refused);
@@ -103,6 +107,7 @@ impl ErrorCounts {
     /// Connections that could not be set up.
     pub fn setup_failures(&self) -> u64 {
         self.connect_failed
+            + self.transport_failed
             + self.handshake_timeouts
             + self.connack_refused.total()
             + self.subscribe_refused.total()
@@ -130,6 +135,8 @@ pub struct ShardStats {
     pub connections_up: u64,
     /// Connections set up, ever.
     pub connections_established: u64,
+    /// Of those over TLS, the ones whose handshake resumed a session.
+    pub tls_resumed: u64,
     /// Messages written.
     pub published: u64,
     /// Messages written after the warmup.
