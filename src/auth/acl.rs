@@ -91,11 +91,53 @@ impl std::error::Error for AclError {}
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Acl {
     /// Rules before any `user` line.
-    anonymous: Vec<Rule>,
+    anonymous: Section,
     /// Rules of each `user` section.
-    users: ahash::AHashMap<Box<str>, Vec<Rule>>,
+    users: ahash::AHashMap<Box<str>, Section>,
     /// `pattern` rules, for everyone.
     patterns: Vec<Rule>,
+}
+
+/// The `topic` rules of one section, indexed by their first level: a topic
+/// name is compared only with the rules whose first level is its own or a
+/// wildcard, so a file of a thousand rules for a thousand subtrees costs a
+/// publish a hash lookup and a few comparisons, not a thousand.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Section {
+    /// Every rule, in file order (a SUBSCRIBE filter is checked against all).
+    rules: Vec<Rule>,
+    /// Indices into `rules` by a literal first level.
+    by_first_level: ahash::AHashMap<Box<str>, Vec<u32>>,
+    /// Indices into `rules` whose first level is `+` or `#`.
+    wildcard_first: Vec<u32>,
+}
+
+impl Section {
+    fn push(&mut self, rule: Rule) {
+        let index = u32::try_from(self.rules.len()).expect("fewer than 2^32 rules in a section");
+        match rule.levels.first() {
+            Some(Level::Literal(first)) => self
+                .by_first_level
+                .entry(first.clone())
+                .or_default()
+                .push(index),
+            _ => self.wildcard_first.push(index),
+        }
+        self.rules.push(rule);
+    }
+
+    /// The rules that may match a topic name whose first level is
+    /// `first_level`.
+    fn candidates<'a>(&'a self, first_level: &str) -> impl Iterator<Item = &'a Rule> + 'a {
+        let literal = self
+            .by_first_level
+            .get(first_level)
+            .map_or(&[][..], Vec::as_slice);
+        literal
+            .iter()
+            .chain(&self.wildcard_first)
+            .map(|&index| &self.rules[index as usize])
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -243,19 +285,31 @@ impl Acl {
         Ok(acl)
     }
 
+    /// The section of `subject`'s rules, if it has one.
+    fn section(&self, subject: &AclSubject<'_>) -> Option<&Section> {
+        match subject.username {
+            Some(username) => self.users.get(username),
+            None => Some(&self.anonymous),
+        }
+    }
+
     /// The rules that apply to `subject`: its section's, then the patterns.
     fn rules<'a>(&'a self, subject: &AclSubject<'_>) -> impl Iterator<Item = &'a Rule> + 'a {
-        let section = match subject.username {
-            Some(username) => self.users.get(username).map_or(&[][..], Vec::as_slice),
-            None => &self.anonymous,
-        };
+        let section = self
+            .section(subject)
+            .map_or(&[][..], |section| &section.rules[..]);
         section.iter().chain(&self.patterns)
     }
 
     /// True when `subject` may `access` the topic name `topic_name`.
     pub fn check(&self, subject: &AclSubject<'_>, access: AclAccess, topic_name: &str) -> bool {
+        let first_level = topic_name.split('/').next().unwrap_or("");
+        let section = self
+            .section(subject)
+            .into_iter()
+            .flat_map(|section| section.candidates(first_level));
         let mut granted = false;
-        for rule in self.rules(subject) {
+        for rule in section.chain(&self.patterns) {
             if !rule.matches(topic_name, subject) {
                 continue;
             }
@@ -460,6 +514,25 @@ pattern read users/%u/inbox
         // A write rule grants no subscription.
         let acl = Acl::parse("topic write a/#\n").unwrap();
         assert!(!acl.check_subscribe(&anonymous(), "a/b"));
+    }
+
+    #[test]
+    fn rules_indexed_by_first_level_still_meet_wildcard_first_rules_and_denials() {
+        let mut text = String::from("user alice\n");
+        for index in 0..1_000 {
+            text.push_str(&format!("topic readwrite other/{index}/data\n"));
+        }
+        text.push_str("topic read +/status\ntopic deny +/secret\ntopic write meters/#\n");
+        let acl = Acl::parse(&text).unwrap();
+        let alice = alice();
+        assert!(acl.check(&alice, AclAccess::Write, "other/999/data"));
+        assert!(!acl.check(&alice, AclAccess::Write, "other/1000/data"));
+        assert!(acl.check(&alice, AclAccess::Read, "meters/status"));
+        assert!(acl.check(&alice, AclAccess::Write, "meters/1"));
+        assert!(!acl.check(&alice, AclAccess::Write, "meters/secret"));
+        assert!(!acl.check(&alice, AclAccess::Read, "other/secret"));
+        assert!(acl.check_subscribe(&alice, "other/7/data"));
+        assert!(!acl.check_subscribe(&alice, "other/#"));
     }
 
     #[test]
