@@ -800,3 +800,67 @@ fn a_websocket_upgrade_on_another_path_is_refused_with_404_and_the_listener_serv
     let received = first_message(broker.plain, &plain, "still/serving");
     assert_eq!(String::from_utf8_lossy(&received.stdout).trim(), "yes");
 }
+
+/// The broker's resident memory, bytes.
+fn resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|value| value.parse().ok())
+        .expect("a VmRSS line");
+    kib * 1024
+}
+
+#[test]
+fn thousands_of_handshakes_that_never_finish_are_closed_and_hold_memory_bounded() {
+    // A connection reading its CONNECT holds two descriptors in the broker
+    // (its socket and the duplicate read before the hand-off), and this
+    // machine allows 20,000 per process: 4,000 leaves room for the rest.
+    const HALF_OPEN: usize = 4_000;
+    let pki = pki();
+    let mut broker = start(
+        pki.path(),
+        &format!("connect_timeout_ms = 1000\n{}", pki.tls_listener("")),
+        1,
+    );
+    let before = resident_bytes(broker.child.id());
+    // Half a ClientHello's record header each: the handshake starts and
+    // never goes on.
+    let stalled: Vec<TcpStream> = (0..HALF_OPEN)
+        .map(|_| {
+            let mut stream = TcpStream::connect(broker.tls()).unwrap();
+            stream.write_all(&[0x16, 0x03, 0x01]).unwrap();
+            stream
+        })
+        .collect();
+    // A real client is served while they hang.
+    let topic = "through/the/crowd";
+    assert_succeeded(
+        &publish_retained(broker.tls(), &pki.trusting(), topic, "served"),
+        "mosquitto_pub over TLS beside the stalled handshakes",
+    );
+    let received = first_message(broker.tls(), &pki.trusting(), topic);
+    assert_eq!(String::from_utf8_lossy(&received.stdout).trim(), "served");
+    let grown = resident_bytes(broker.child.id()).saturating_sub(before);
+    assert!(
+        grown < 256 << 20,
+        "{HALF_OPEN} stalled handshakes grew the broker by {grown} bytes"
+    );
+    // Each is closed once the connect timeout passes.
+    for mut stream in stalled {
+        stream.set_read_timeout(Some(TEST_TIMEOUT)).unwrap();
+        let mut byte = [0; 1];
+        match stream.read(&mut byte) {
+            Ok(0) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("a stalled handshake was not closed: {other:?}"),
+        }
+    }
+    let counters = broker.stop();
+    assert!(
+        counter(&counters, "tls_handshakes_failed") >= HALF_OPEN as u64,
+        "{counters}"
+    );
+}
