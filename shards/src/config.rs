@@ -13,7 +13,7 @@ use serde::Deserialize;
 use shardmq::limits;
 use shardmq::session::{QueueFullPolicy, SessionConfig};
 
-use crate::transport::TlsFiles;
+use crate::transport::{Alpn, TlsFiles};
 
 /// Where the broker listens when neither the file nor `--listen` says otherwise.
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:1883";
@@ -616,6 +616,11 @@ impl ListenerConfig {
             keyfile: self.keyfile.clone()?,
             cafile: self.cafile.clone(),
             require_certificate: self.require_certificate,
+            alpn: if self.transport.is_websocket() {
+                Alpn::WebSocket
+            } else {
+                Alpn::Mqtt
+            },
         })
     }
 

@@ -53,7 +53,7 @@ use shardmq::limits;
 
 pub use tcp::Tcp;
 pub use tls::Tls;
-pub use tls_config::{TlsFiles, TlsListener};
+pub use tls_config::{Alpn, TlsFiles, TlsListener};
 pub use ws::Ws;
 
 /// What one transport layer does for a connection; see the module

@@ -19,10 +19,27 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, ServerConnection};
 
-/// Application protocols a client may offer (ALPN): MQTT's own and the one
-/// AWS IoT clients send. A client offering none is served too; a client
-/// offering only others is refused by rustls with `no_application_protocol`.
-const ALPN_PROTOCOLS: [&[u8]; 2] = [b"mqtt", b"x-amzn-mqtt-ca"];
+/// The application protocols (ALPN) a TLS listener serves. A client
+/// offering none is served too; a client offering only others is refused by
+/// rustls with `no_application_protocol`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Alpn {
+    /// MQTT straight over TLS: `mqtt` and `x-amzn-mqtt-ca`, the one AWS IoT
+    /// clients send.
+    Mqtt,
+    /// WebSocket over TLS: `http/1.1`, what browsers offer for `wss://`
+    /// (the upgrade is an HTTP/1.1 request).
+    WebSocket,
+}
+
+impl Alpn {
+    fn protocols(self) -> &'static [&'static [u8]] {
+        match self {
+            Alpn::Mqtt => &[b"mqtt", b"x-amzn-mqtt-ca"],
+            Alpn::WebSocket => &[b"http/1.1"],
+        }
+    }
+}
 
 /// What a TLS listener's material is read from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +54,8 @@ pub struct TlsFiles {
     /// A client without a valid certificate is refused; otherwise, with a
     /// `cafile`, a certificate is asked for but optional.
     pub require_certificate: bool,
+    /// The application protocols served.
+    pub alpn: Alpn,
 }
 
 /// Why a listener's TLS material cannot be used: the key and file at fault.
@@ -86,7 +105,12 @@ impl TlsFiles {
         let mut config = builder
             .with_single_cert(chain, key)
             .map_err(|error| self.error("keyfile", &self.keyfile, error))?;
-        config.alpn_protocols = ALPN_PROTOCOLS.iter().map(|name| name.to_vec()).collect();
+        config.alpn_protocols = self
+            .alpn
+            .protocols()
+            .iter()
+            .map(|name| name.to_vec())
+            .collect();
         Ok(config)
     }
 

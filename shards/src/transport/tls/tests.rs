@@ -13,7 +13,7 @@ use rustls::{ClientConfig, ClientConnection, RootCertStore};
 
 use super::*;
 use crate::test_pki::{self, Ca};
-use crate::transport::{TlsFiles, TlsListener};
+use crate::transport::{Alpn, TlsFiles, TlsListener};
 
 /// A CA, a TLS listener for `localhost` under it, and the CA's client
 /// certificate for CN `alice`.
@@ -25,6 +25,11 @@ struct Fixture {
 }
 
 fn fixture(cafile: bool) -> Fixture {
+    fixture_serving(cafile, Alpn::Mqtt)
+}
+
+/// The fixture with a listener serving `alpn`.
+fn fixture_serving(cafile: bool, alpn: Alpn) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let ca = Ca::new("test CA");
     let (certfile, keyfile) = ca.server(&["localhost"]).write(dir.path(), "server");
@@ -34,6 +39,7 @@ fn fixture(cafile: bool) -> Fixture {
         keyfile,
         require_certificate: cafile.is_some(),
         cafile,
+        alpn,
     };
     let listener = TlsListener::load("test listener".to_owned(), files, true).unwrap();
     Fixture {
@@ -264,6 +270,26 @@ fn clients_offering_mqtt_or_nothing_are_served_and_others_refused() {
 }
 
 #[test]
+fn websocket_listeners_serve_clients_offering_http_1_1_or_nothing_and_refuse_mqtt() {
+    let fixture = fixture_serving(false, Alpn::WebSocket);
+    for offered in [&[b"http/1.1" as &[u8]][..], &[b"h2", b"http/1.1"], &[]] {
+        let mut client = fixture.client(offered, false);
+        let mut server = fixture.server();
+        pump(&mut client, &mut server, &mut BytesMut::new()).unwrap();
+        assert!(!server.is_handshaking(), "{offered:?}");
+        let chosen = (!offered.is_empty()).then_some(b"http/1.1" as &[u8]);
+        assert_eq!(client.alpn_protocol(), chosen);
+    }
+    let mut client = fixture.client(&[b"mqtt"], false);
+    let mut server = fixture.server();
+    let error = pump(&mut client, &mut server, &mut BytesMut::new()).unwrap_err();
+    assert!(
+        error.contains("peer doesn't support any known protocol"),
+        "{error}"
+    );
+}
+
+#[test]
 fn a_verified_client_certificate_gives_its_common_name() {
     let fixture = fixture(true);
     let (_client, server) = handshaken(&fixture, true);
@@ -290,6 +316,7 @@ fn a_reload_serves_new_handshakes_with_the_new_material_and_old_connections_go_o
         keyfile: keyfile.clone(),
         cafile: None,
         require_certificate: false,
+        alpn: Alpn::Mqtt,
     };
     let listener = TlsListener::load("reloaded".to_owned(), files, false).unwrap();
     let handshake = |ca: &Ca| {
