@@ -11,20 +11,19 @@
 //! Mosquitto client fails the test, saying how to install it.
 
 mod pki;
+mod support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Sender};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
-
-/// Bounds each wait on the broker and on a Mosquitto client.
-const TEST_TIMEOUT: Duration = Duration::from_secs(20);
+use support::{run, start};
 
 /// Bounds the browser's whole run: starting Chromium, loading the page and
 /// every MQTT exchange in it.
@@ -36,126 +35,19 @@ const MQTT_JS: &str = concat!(
     "/tests/browser/node_modules/mqtt/dist/mqtt.min.js"
 );
 
-/// A running broker, killed on drop.
-struct Broker {
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-    /// The `listen` address (plain TCP).
-    plain: SocketAddr,
-    /// The `[[listener]]` addresses, in order.
-    listeners: Vec<SocketAddr>,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the broker with `config` (written into `dir`) after a
-/// `listen = ["127.0.0.1:0"]` line, and waits until it listens on all
-/// `listeners` further ones.
-fn start(dir: &Path, config: &str, listeners: usize) -> Broker {
-    let path = pki::write(
-        dir,
-        "shardmq.toml",
-        &format!("listen = [\"127.0.0.1:0\"]\nshards = 2\nlog_level = \"info,shardmq_shards=debug\"\n{config}"),
-    );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shardmq"))
-        .env_remove("RUST_LOG")
-        .arg("--config")
-        .arg(path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the binary starts");
-    let stdout = child.stdout.take().unwrap();
-    let (sender, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { return };
-            if sender.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let mut broker = Broker {
-        child,
-        lines,
-        seen: Vec::new(),
-        plain: "0.0.0.0:0".parse().unwrap(),
-        listeners: Vec::new(),
-    };
-    let mut addresses = Vec::new();
-    while addresses.len() < 1 + listeners {
-        let line = broker.wait_for(|line| line.contains("listening for MQTT"));
-        addresses.push(address_in(&line));
-    }
-    broker.plain = addresses[0];
-    broker.listeners = addresses[1..].to_vec();
-    broker
-}
-
-/// The `address=` of a log line.
-fn address_in(line: &str) -> SocketAddr {
-    let field = line
-        .split_whitespace()
-        .find_map(|field| field.strip_prefix("address="))
-        .unwrap_or_else(|| panic!("no address in {line}"));
-    field.parse().unwrap()
-}
-
-impl Broker {
-    /// What the broker logged so far, for a failure message.
-    fn log(&mut self) -> String {
-        self.seen.extend(self.lines.try_iter());
-        self.seen.join("\n")
-    }
-
-    /// The next log line matching `wanted`, within [`TEST_TIMEOUT`].
-    fn wait_for(&mut self, wanted: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + TEST_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if wanted(&line) {
-                        return line;
-                    }
-                }
-                Err(error) => panic!(
-                    "no such log line ({error}); the broker logged:\n{}",
-                    self.seen.join("\n")
-                ),
-            }
-        }
-    }
-}
-
-/// Runs a Mosquitto client to completion within [`TEST_TIMEOUT`].
+/// Runs a Mosquitto client to completion (bounded by `support::TEST_TIMEOUT`)
+/// and checks it succeeded.
 fn mosquitto(program: &str, address: SocketAddr, args: &[&str]) -> Output {
-    let child = Command::new(program)
+    let mut command = Command::new(program);
+    command
         .args([
             "-h",
             &address.ip().to_string(),
             "-p",
             &address.port().to_string(),
         ])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the Mosquitto clients are installed (Debian: apt-get install mosquitto-clients)");
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || sender.send(child.wait_with_output()));
-    let output = receiver
-        .recv_timeout(TEST_TIMEOUT)
-        .unwrap_or_else(|_| panic!("{program} exited in time"))
-        .expect("the client ran");
+        .args(args);
+    let output = run(command);
     assert!(
         output.status.success(),
         "{program} {args:?} failed: {}",
