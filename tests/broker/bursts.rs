@@ -871,10 +871,64 @@ async fn peer(port: u16, spec: PeerSpec) -> Peer {
     }
 }
 
+/// What a peer does once its client is made, the same with either rumqttc
+/// API (3.1.1 or 5.0; their types differ, so this is a macro over the
+/// caller's `Event`, `Packet` and `QoS`): subscribe and wait for the SUBACK,
+/// publish `spec.count` messages once the start is given, and read until
+/// `state` is done.
+macro_rules! drive_peer {
+    ($client:ident, $event_loop:ident, $spec:ident, $state:ident) => {{
+        let (client, mut event_loop, spec, mut state) = ($client, $event_loop, $spec, $state);
+        client.subscribe(TOPIC, QoS::AtLeastOnce).await.unwrap();
+        timeout(TEST_TIMEOUT, async {
+            loop {
+                match event_loop.poll().await {
+                    Ok(Event::Incoming(Packet::SubAck(_))) => return,
+                    Ok(_) => {}
+                    Err(error) => panic!("{}: {error}", spec.client_id),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{}: no SUBACK within {TEST_TIMEOUT:?}", spec.client_id));
+        let sender = client.clone();
+        let mut start = spec.start;
+        tokio::spawn(async move {
+            if start.wait_for(|started| *started).await.is_err() {
+                return;
+            }
+            for sequence in 0..spec.count {
+                let message = payload(spec.index, sequence, spec.payload_bytes);
+                if sender
+                    .publish(TOPIC, QoS::AtLeastOnce, false, message)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            let _client = client;
+            while !state.is_done() {
+                match event_loop.poll().await {
+                    Ok(Event::Incoming(Packet::Publish(publish))) => {
+                        state.on_publish(&publish.payload).await?
+                    }
+                    Ok(Event::Incoming(Packet::PubAck(_))) => state.on_acknowledgement(),
+                    Ok(_) => {}
+                    Err(error) => return Err(state.failed(error)),
+                }
+            }
+            Ok(state.received)
+        })
+    }};
+}
+
 async fn peer_v311(
     port: u16,
     spec: PeerSpec,
-    mut state: PeerState,
+    state: PeerState,
 ) -> JoinHandle<Result<Received, String>> {
     use rumqttc::{Event, Packet, QoS};
 
@@ -883,55 +937,13 @@ async fn peer_v311(
     options.set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
     let (client, mut event_loop) = rumqttc::AsyncClient::new(options, 64);
     event_loop.set_network_options(network_options(Some(SLOW_READER_RECEIVE_BUFFER_BYTES)));
-    client.subscribe(TOPIC, QoS::AtLeastOnce).await.unwrap();
-    timeout(TEST_TIMEOUT, async {
-        loop {
-            match event_loop.poll().await {
-                Ok(Event::Incoming(Packet::SubAck(_))) => return,
-                Ok(_) => {}
-                Err(error) => panic!("{}: {error}", spec.client_id),
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{}: no SUBACK within {TEST_TIMEOUT:?}", spec.client_id));
-    let sender = client.clone();
-    let mut start = spec.start;
-    tokio::spawn(async move {
-        if start.wait_for(|started| *started).await.is_err() {
-            return;
-        }
-        for sequence in 0..spec.count {
-            let message = payload(spec.index, sequence, spec.payload_bytes);
-            if sender
-                .publish(TOPIC, QoS::AtLeastOnce, false, message)
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-    });
-    tokio::spawn(async move {
-        let _client = client;
-        while !state.is_done() {
-            match event_loop.poll().await {
-                Ok(Event::Incoming(Packet::Publish(publish))) => {
-                    state.on_publish(&publish.payload).await?
-                }
-                Ok(Event::Incoming(Packet::PubAck(_))) => state.on_acknowledgement(),
-                Ok(_) => {}
-                Err(error) => return Err(state.failed(error)),
-            }
-        }
-        Ok(state.received)
-    })
+    drive_peer!(client, event_loop, spec, state)
 }
 
 async fn peer_v5(
     port: u16,
     spec: PeerSpec,
-    mut state: PeerState,
+    state: PeerState,
 ) -> JoinHandle<Result<Received, String>> {
     use rumqttc::v5::mqttbytes::v5::Packet;
     use rumqttc::v5::mqttbytes::QoS;
@@ -942,50 +954,8 @@ async fn peer_v5(
     options.set_max_packet_size(Some(MAX_PACKET_BYTES as u32));
     options.set_connection_timeout(30);
     options.set_network_options(network_options(Some(SLOW_READER_RECEIVE_BUFFER_BYTES)));
-    let (client, mut event_loop) = rumqttc::v5::AsyncClient::new(options, 64);
-    client.subscribe(TOPIC, QoS::AtLeastOnce).await.unwrap();
-    timeout(TEST_TIMEOUT, async {
-        loop {
-            match event_loop.poll().await {
-                Ok(Event::Incoming(Packet::SubAck(_))) => return,
-                Ok(_) => {}
-                Err(error) => panic!("{}: {error}", spec.client_id),
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{}: no SUBACK within {TEST_TIMEOUT:?}", spec.client_id));
-    let sender = client.clone();
-    let mut start = spec.start;
-    tokio::spawn(async move {
-        if start.wait_for(|started| *started).await.is_err() {
-            return;
-        }
-        for sequence in 0..spec.count {
-            let message = payload(spec.index, sequence, spec.payload_bytes);
-            if sender
-                .publish(TOPIC, QoS::AtLeastOnce, false, message)
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-    });
-    tokio::spawn(async move {
-        let _client = client;
-        while !state.is_done() {
-            match event_loop.poll().await {
-                Ok(Event::Incoming(Packet::Publish(publish))) => {
-                    state.on_publish(&publish.payload).await?
-                }
-                Ok(Event::Incoming(Packet::PubAck(_))) => state.on_acknowledgement(),
-                Ok(_) => {}
-                Err(error) => return Err(state.failed(error)),
-            }
-        }
-        Ok(state.received)
-    })
+    let (client, event_loop) = rumqttc::v5::AsyncClient::new(options, 64);
+    drive_peer!(client, event_loop, spec, state)
 }
 
 /// Runs `peers` clients, alternating 3.1.1 and 5.0 and spread over both
