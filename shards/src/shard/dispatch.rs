@@ -211,29 +211,30 @@ impl Shard {
             return;
         };
         let client_id = self.client_id_of(key);
-        match refusal {
-            PublishRefusal::TopicNameInvalid(error) => tracing::debug!(
-                connection = connection.id,
-                peer = %connection.peer,
-                %client_id,
-                %error,
-                "publish refused"
-            ),
-            PublishRefusal::SysTopic { topic_name } => tracing::debug!(
-                connection = connection.id,
-                peer = %connection.peer,
-                %client_id,
-                %topic_name,
-                "publish refused: $SYS belongs to the broker"
-            ),
-            PublishRefusal::NotAuthorized { topic_name } => tracing::debug!(
-                connection = connection.id,
-                peer = %connection.peer,
-                %client_id,
-                %topic_name,
-                "publish refused: the ACL does not allow it"
-            ),
-        }
+        let (topic_name, why) = match refusal {
+            PublishRefusal::TopicNameInvalid(error) => {
+                tracing::debug!(
+                    connection = connection.id,
+                    peer = %connection.peer,
+                    %client_id,
+                    %error,
+                    "publish refused"
+                );
+                return;
+            }
+            PublishRefusal::SysTopic { topic_name } => (topic_name, "$SYS belongs to the broker"),
+            PublishRefusal::NotAuthorized { topic_name } => {
+                (topic_name, "the ACL does not allow it")
+            }
+        };
+        tracing::debug!(
+            connection = connection.id,
+            peer = %connection.peer,
+            %client_id,
+            %topic_name,
+            why,
+            "publish refused"
+        );
     }
 
     /// Drops session `key` with its timers and subscriptions.
