@@ -303,14 +303,31 @@ async function exercise([name, url, version]) {{
     )
 }
 
+/// The MQTT.js bundle, installed with `npm ci` from the committed lock file
+/// when it is not there yet (a fresh clone); npm and the npm registry are
+/// then needed.
+fn mqtt_js() -> Vec<u8> {
+    if let Ok(bundle) = std::fs::read(MQTT_JS) {
+        return bundle;
+    }
+    let prefix = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
+    let mut npm = Command::new("npm");
+    npm.args(["ci", "--prefix", prefix, "--no-audit", "--no-fund"]);
+    let installed = npm.output().unwrap_or_else(|error| {
+        panic!("MQTT.js is not installed and npm cannot run ({error}): install Node.js and npm")
+    });
+    assert!(
+        installed.status.success(),
+        "npm ci --prefix shards/tests/browser failed: {}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    std::fs::read(MQTT_JS)
+        .unwrap_or_else(|error| panic!("npm ci installed no MQTT.js bundle ({error}): {MQTT_JS}"))
+}
+
 #[test]
 fn mqtt_js_in_chromium_over_websocket_and_secure_websocket_reaches_mosquitto_clients_and_back() {
-    let mqtt_js = std::fs::read(MQTT_JS).unwrap_or_else(|error| {
-        panic!(
-            "MQTT.js is not installed ({error}: {MQTT_JS}); install it with \
-             `npm ci --prefix shards/tests/browser` (Node.js and npm needed)"
-        )
-    });
+    let mqtt_js = mqtt_js();
     let dir = tempfile::tempdir().unwrap();
     let ca = pki::Ca::new("shardmq browser test CA");
     let server = ca.server(&["localhost", "127.0.0.1"]);
